@@ -1,0 +1,57 @@
+# Deskbridge: two commands from a fresh clone (Python 3.11 and git only).
+#   make run   — set up, migrate, apply schedules, serve web + django-q2 cluster (Ctrl-C stops both)
+#   make test  — set up and run the whole suite (DATABASE_URL → PostgreSQL, else SQLite)
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test install lint fmt migrate schedules bench clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Deskbridge needs Python 3.11"'
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+schedules: migrate
+	$(BIN)/python manage.py apply_schedules
+
+run: schedules
+	@echo ""
+	@echo "Deskbridge is starting (web + task cluster). Ctrl-C stops both."
+	@echo "  App descriptor : http://$(HOST):$(PORT)/atlassian-connect.json"
+	@echo "  Health         : http://$(HOST):$(PORT)/healthz"
+	@echo "  Django admin   : http://$(HOST):$(PORT)/admin/   (create a login: $(BIN)/python manage.py createsuperuser)"
+	@echo "  API docs       : http://$(HOST):$(PORT)/api/docs/"
+	@echo ""
+	@$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install
+	@for script in tests/bench/bench_*.py; do $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) db.sqlite3 .pytest_cache .ruff_cache staticfiles

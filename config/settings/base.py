@@ -1,0 +1,182 @@
+"""Settings shared by every environment. Every knob comes from the environment (see .env.example)."""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+# Reading .env is opt-in; the real environment always wins over the file.
+if env.bool("DJANGO_READ_DOT_ENV_FILE", default=False):
+    env.read_env(str(BASE_DIR / ".env"))
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+SECRET_KEY = env("DJANGO_SECRET_KEY", default=None)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=[])
+
+# The public base URL of this deployment: descriptor baseUrl and install-JWT audience.
+APP_BASE_URL = env("APP_BASE_URL", default="http://localhost:8000").rstrip("/")
+ATLASSIAN_APP_KEY = env("ATLASSIAN_APP_KEY", default="com.deskbridge.jira")
+ATLASSIAN_APP_NAME = env("ATLASSIAN_APP_NAME", default="Deskbridge")
+ATLASSIAN_APP_VENDOR_NAME = env("ATLASSIAN_APP_VENDOR_NAME", default="Deskbridge")
+ATLASSIAN_APP_VENDOR_URL = env("ATLASSIAN_APP_VENDOR_URL", default="https://deskbridge.example.com")
+ATLASSIAN_INSTALL_KEYS_URL = env(
+    "ATLASSIAN_INSTALL_KEYS_URL", default="https://connect-install-keys.atlassian.com"
+).rstrip("/")
+JIRA_ALLOWED_BASE_URLS = env.list("JIRA_ALLOWED_BASE_URLS", default=["https://*.atlassian.net"])
+# Sites whose base URL matches one of these are development installs: never licence-gated.
+ATLASSIAN_DEVELOPMENT_BASE_URLS = env.list("ATLASSIAN_DEVELOPMENT_BASE_URLS", default=[])
+# Licence gating for Marketplace installs; switch off only for private deployments.
+ATLASSIAN_LICENSING_ENFORCED = env.bool("ATLASSIAN_LICENSING_ENFORCED", default=True)
+# Leeway for exp/iat checks of inbound JWTs (seconds; the issue caps it at 30).
+ATLASSIAN_JWT_LEEWAY_SECONDS = min(env.int("ATLASSIAN_JWT_LEEWAY_SECONDS", default=30), 30)
+# Lifetime of the JWTs we sign for calls to Jira.
+ATLASSIAN_OUTBOUND_JWT_TTL_SECONDS = env.int("ATLASSIAN_OUTBOUND_JWT_TTL_SECONDS", default=180)
+INSTALL_KEYS_TIMEOUT_SECONDS = env.float("INSTALL_KEYS_TIMEOUT_SECONDS", default=5.0)
+
+# Outbound HTTP (Jira, helpdesks): (connect, read) timeouts in seconds.
+HTTP_CONNECT_TIMEOUT_SECONDS = env.float("HTTP_CONNECT_TIMEOUT_SECONDS", default=5.0)
+HTTP_READ_TIMEOUT_SECONDS = env.float("HTTP_READ_TIMEOUT_SECONDS", default=30.0)
+
+ZENDESK_URL_TEMPLATE = env("ZENDESK_URL_TEMPLATE", default="https://{subdomain}.zendesk.com")
+ZOHO_ACCOUNTS_URL_OVERRIDE = env("ZOHO_ACCOUNTS_URL_OVERRIDE", default="")
+ZOHO_DESK_URL_OVERRIDE = env("ZOHO_DESK_URL_OVERRIDE", default="")
+ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
+HELPDESK_DOWNLOAD_ALLOWED_HOSTS = env.list("HELPDESK_DOWNLOAD_ALLOWED_HOSTS", default=[])
+
+# Fernet key(s) for secrets at rest; comma-separated for rotation (first key encrypts).
+FIELD_ENCRYPTION_KEY = env.list("FIELD_ENCRYPTION_KEY", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "django_q",
+    "encrypted_model_fields",
+    "tenants",
+    "connector",
+    "sync",
+    "panel",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://deskbridge")}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "config.errors.exception_handler",
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "UNAUTHENTICATED_USER": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Deskbridge API",
+    "DESCRIPTION": "Configuration, panel and links API of Deskbridge (Jira Cloud ↔ helpdesks).",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+}
+
+# Apps that add modules (pages, panels, webhooks) to the Connect descriptor.
+DESCRIPTOR_CONTRIBUTORS: list[str] = []
+
+# django-q2. Tasks are idempotent and leased per connection; retry must exceed timeout, and
+# max_attempts must be set (0 retries forever).
+Q_CLUSTER = {
+    "name": "deskbridge",
+    "orm": "default",
+    "workers": env.int("Q_WORKERS", default=2),
+    "timeout": env.int("Q_TIMEOUT_SECONDS", default=300),
+    "retry": env.int("Q_RETRY_SECONDS", default=360),
+    "max_attempts": env.int("Q_MAX_ATTEMPTS", default=3),
+    "catch_up": False,
+    "save_limit": 1000,
+    "ack_failures": True,
+    "poll": 1,
+    "label": "Task queue",
+}
+# Optional Redis broker for scale; the ORM broker is the default.
+if env("Q_REDIS_URL", default=""):
+    Q_CLUSTER.pop("orm")
+    Q_CLUSTER["redis"] = env("Q_REDIS_URL")
+
+LOG_LEVEL = env("DJANGO_LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "config.logging.RedactSecretsFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,18 @@
+"""Every django-q2 schedule of Deskbridge, declared once. ``manage.py apply_schedules`` makes the
+database match this list (update_or_create by name; stale ``deskbridge.*`` schedules are removed)."""
+
+from __future__ import annotations
+
+from django_q.models import Schedule
+
+PREFIX = "deskbridge."
+
+SCHEDULES = [
+    {
+        "name": "deskbridge.license-refresh",
+        "func": "sync.tasks.license_refresh_dispatch",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 360,
+        "repeats": -1,
+    },
+]

@@ -1,0 +1,158 @@
+"""Inbound authentication of Jira requests: DRF classes for the JSON API, a decorator for pages.
+
+Every authenticated request carries ``request.tenant`` and ``request.jira_account_id``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.shortcuts import render
+from rest_framework import authentication, permissions
+
+from config.errors import ApplicationError
+
+from . import jwt as connect_jwt
+from .errors import LicenseRequired, TenantInactive
+from .models import Tenant
+from .selectors import tenant_get_by_client_key, tenant_shared_secret_for_issuer
+from .services import tenant_license_update
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class JiraPrincipal:
+    """The authenticated caller: a user (``account_id``) of one Jira site (``tenant``)."""
+
+    tenant: Tenant
+    account_id: str | None
+    claims: dict[str, Any] = field(repr=False, default_factory=dict)
+    is_context_token: bool = False
+    is_authenticated: bool = True
+    is_anonymous: bool = False
+
+    @property
+    def pk(self) -> str | None:
+        return self.account_id
+
+
+def authenticate_jira_request(request, *, allow_context: bool) -> JiraPrincipal:
+    """Verify the request's JWT and resolve its tenant. Raises typed errors, writes nothing."""
+    verified = connect_jwt.verify_tenant_token(
+        request, secret_for_issuer=tenant_shared_secret_for_issuer, allow_context=allow_context
+    )
+    tenant = tenant_get_by_client_key(client_key=verified.client_key)
+    if tenant is None or tenant.state == Tenant.State.UNINSTALLED:
+        raise connect_jwt.JwtRejected(
+            "This Jira site is not installed. Reinstall the app from Jira.", code="jwt_unknown_issuer"
+        )
+    if tenant.state == Tenant.State.DISABLED:
+        raise TenantInactive(
+            "The app is disabled on this Jira site. A Jira admin can enable it under Manage apps.",
+            code="tenant_disabled",
+        )
+    return JiraPrincipal(tenant, verified.account_id, verified.claims, verified.is_context)
+
+
+def _attach(request, principal: JiraPrincipal) -> None:
+    request.tenant = principal.tenant
+    request.jira_account_id = principal.account_id
+
+
+class JiraJWTAuthentication(authentication.BaseAuthentication):
+    """Request-bound JWT (real qsh). Context tokens are refused."""
+
+    allow_context = False
+
+    def authenticate(self, request):
+        django_request = request._request
+        header = django_request.META.get("HTTP_AUTHORIZATION", "")
+        if not django_request.GET.get("jwt") and not header.upper().startswith("JWT "):
+            return None  # not ours: let another authenticator try, or answer 401
+        principal = authenticate_jira_request(django_request, allow_context=self.allow_context)
+        _attach(request, principal)
+        _attach(django_request, principal)
+        return principal, principal.claims
+
+    def authenticate_header(self, request):
+        return 'JWT realm="deskbridge"'
+
+
+class JiraContextJWTAuthentication(JiraJWTAuthentication):
+    """For the JSON endpoints the iframe calls: context tokens (qsh = context-qsh) also accepted."""
+
+    allow_context = True
+
+
+class TenantLicensed(permissions.BasePermission):
+    """403 ``license_required`` for an unlicensed production tenant."""
+
+    def has_permission(self, request, view) -> bool:
+        tenant = getattr(request, "tenant", None)
+        if tenant is None:
+            return False
+        if license_gate_applies(tenant):
+            raise LicenseRequired(
+                "This Jira site has no active Deskbridge licence. A Jira admin can start a trial or "
+                "subscribe under Apps → Manage apps.",
+                extra={"license": tenant.license},
+            )
+        return True
+
+
+def license_gate_applies(tenant: Tenant) -> bool:
+    return settings.ATLASSIAN_LICENSING_ENFORCED and not tenant.is_licensed
+
+
+def record_license_from_request(request, tenant: Tenant) -> None:
+    """Jira adds ``lic`` to iframe URLs; a missing ``lic`` is not "active"."""
+    lic = request.GET.get("lic")
+    tenant_license_update(tenant=tenant, license=lic if lic in ("active", "none") else "unknown")
+
+
+def frame_ancestors(tenant: Tenant) -> str:
+    sources = {tenant.base_url}
+    if tenant.display_url:
+        sources.add(tenant.display_url)
+    return "frame-ancestors 'self' " + " ".join(sorted(sources))
+
+
+def jira_page(view=None, *, licensed: bool = True):
+    """Decorator for iframe pages Jira loads: request-bound JWT (no context tokens), licence
+    recorded from ``lic`` and enforced, CSP ``frame-ancestors`` limited to the tenant's site."""
+
+    def decorate(func):
+        @functools.wraps(func)
+        def wrapper(request, *args, **kwargs):
+            try:
+                principal = authenticate_jira_request(request, allow_context=False)
+            except ApplicationError as exc:
+                logger.info("page auth refused: %s", exc.code)
+                return render(
+                    request,
+                    "tenants/auth_error.html",
+                    {"code": exc.code, "message": exc.message},
+                    status=exc.status_code,
+                )
+            _attach(request, principal)
+            record_license_from_request(request, principal.tenant)
+            if licensed and license_gate_applies(principal.tenant):
+                response = render(
+                    request, "tenants/license_required.html", {"tenant": principal.tenant}, status=403
+                )
+            else:
+                response = func(request, *args, **kwargs)
+            response["Content-Security-Policy"] = frame_ancestors(principal.tenant)
+            # CSP frame-ancestors governs framing; drop Django's X-Frame-Options DENY for Jira.
+            response.xframe_options_exempt = True
+            return response
+
+        wrapper.jira_page = True
+        return wrapper
+
+    return decorate(view) if view is not None else decorate

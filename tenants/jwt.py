@@ -1,0 +1,254 @@
+"""Atlassian Connect JWTs: verifying what Jira sends us, signing what we send Jira.
+
+Facts (shared/docs/api-facts.md, and developer.atlassian.com "Understanding JWT for Connect apps"):
+- qsh = sha256 hex of ``METHOD&path&query`` canonicalised; ``atlassian_jwt.url_utils`` is the reference
+  implementation and the one we call, so our hash can never drift from Atlassian's.
+- Install/uninstall callbacks are RS256-signed with a key served at ``{install keys url}/{kid}``;
+  ``aud`` is our base URL and ``iss`` the site's clientKey.
+- Everything else is HS256 with the tenant's shared secret. Context tokens (``AP.context.getToken()``)
+  carry ``qsh == "context-qsh"`` and are accepted only where a view says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import jwt as pyjwt
+import requests
+from atlassian_jwt.url_utils import hash_url
+from django.conf import settings
+from django.core.cache import cache
+from django.utils.encoding import escape_uri_path
+
+from .errors import InstallKeysUnavailable, JwtBadRequest, JwtRejected
+
+logger = logging.getLogger(__name__)
+
+CONTEXT_QSH = "context-qsh"
+_KID_RE = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+_INSTALL_KEY_CACHE_SECONDS = 24 * 3600
+
+
+# --- qsh -------------------------------------------------------------------------------------------
+
+
+def query_string_hash(method: str, relative_url: str) -> str:
+    """qsh of a request. ``relative_url`` is path?query relative to the product/app base URL."""
+    return hash_url(method, relative_url)
+
+
+def relative_to_base(path: str, base_url: str) -> str:
+    """Strip the base URL's own path (a context path such as ``/wiki``) from ``path``."""
+    base_path = urlsplit(base_url).path.rstrip("/")
+    if base_path and (path == base_path or path.startswith(base_path + "/")):
+        path = path[len(base_path) :]
+    return path or "/"
+
+
+def request_relative_url(request) -> str:
+    """The path and raw query of an inbound Django request, relative to our APP_BASE_URL."""
+    path = relative_to_base(escape_uri_path(request.path), settings.APP_BASE_URL)
+    query = request.META.get("QUERY_STRING", "")
+    return f"{path}?{query}" if query else path
+
+
+# --- outbound ---------------------------------------------------------------------------------------
+
+
+def encode_outbound(*, shared_secret: str, method: str, relative_url: str, now: float | None = None) -> str:
+    """A fresh HS256 token for one call to Jira: iss = our app key, qsh of that exact request."""
+    issued = int(now if now is not None else time.time())
+    claims = {
+        "iss": settings.ATLASSIAN_APP_KEY,
+        "iat": issued,
+        "exp": issued + settings.ATLASSIAN_OUTBOUND_JWT_TTL_SECONDS,
+        "qsh": query_string_hash(method, relative_url),
+    }
+    return pyjwt.encode(claims, shared_secret, algorithm="HS256")
+
+
+# --- inbound: extraction ----------------------------------------------------------------------------
+
+
+def extract_token(request) -> str:
+    """The JWT of a request, from ``?jwt=`` or ``Authorization: JWT …`` — never both."""
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    header_token = None
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.upper() == "JWT" and value.strip():
+            header_token = value.strip()
+    query_token = request.GET.get("jwt")
+    if header_token and query_token:
+        raise JwtBadRequest(
+            "The request carries a JWT both in the query string and in the Authorization header; "
+            "send exactly one.",
+            code="jwt_ambiguous",
+        )
+    token = header_token or query_token
+    if not token:
+        raise JwtRejected(
+            "No Atlassian JWT on this request. Open this page from inside Jira.", code="jwt_missing"
+        )
+    return token
+
+
+def _unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    try:
+        header = pyjwt.get_unverified_header(token)
+        claims = pyjwt.decode(token, options={"verify_signature": False})
+    except pyjwt.PyJWTError as exc:
+        raise JwtRejected("The JWT is malformed and cannot be read.", code="jwt_malformed") from exc
+    if not isinstance(claims, dict):
+        raise JwtRejected("The JWT payload is not a JSON object.", code="jwt_malformed")
+    return header, claims
+
+
+def _pin_algorithm(header: dict[str, Any], expected: str) -> None:
+    alg = header.get("alg")
+    if alg != expected:
+        raise JwtRejected(
+            f"This endpoint accepts only {expected}-signed JWTs; this one is signed with {alg!r}.",
+            code="jwt_algorithm",
+        )
+
+
+def _decode(token: str, key: Any, algorithm: str, *, audience: str | None = None) -> dict[str, Any]:
+    options = {"require": ["iss", "exp", "qsh"], "verify_aud": audience is not None}
+    try:
+        return pyjwt.decode(
+            token,
+            key,
+            algorithms=[algorithm],
+            audience=audience,
+            leeway=settings.ATLASSIAN_JWT_LEEWAY_SECONDS,
+            options=options,
+        )
+    except pyjwt.ExpiredSignatureError as exc:
+        raise JwtRejected("The JWT has expired. Reload the page in Jira.", code="jwt_expired") from exc
+    except pyjwt.ImmatureSignatureError as exc:
+        raise JwtRejected("The JWT is not valid yet (check clocks).", code="jwt_not_yet_valid") from exc
+    except pyjwt.InvalidAudienceError as exc:
+        raise JwtRejected(
+            f"The JWT audience does not name this app ({settings.APP_BASE_URL}).", code="jwt_audience"
+        ) from exc
+    except pyjwt.MissingRequiredClaimError as exc:
+        raise JwtRejected(f"The JWT lacks the required claim {exc.claim!r}.", code="jwt_malformed") from exc
+    except pyjwt.InvalidSignatureError as exc:
+        raise JwtRejected("The JWT signature does not verify.", code="jwt_signature") from exc
+    except pyjwt.PyJWTError as exc:
+        raise JwtRejected(f"The JWT is invalid: {exc}.", code="jwt_invalid") from exc
+
+
+def _check_qsh(claims: dict[str, Any], request, *, allow_context: bool) -> bool:
+    """Verify qsh; returns True when the token is a context token."""
+    qsh = claims.get("qsh")
+    if qsh == CONTEXT_QSH:
+        if not allow_context:
+            raise JwtRejected(
+                "A context token (qsh=context-qsh) is not accepted here; this endpoint needs a "
+                "request-bound JWT.",
+                code="jwt_context_not_allowed",
+            )
+        return True
+    expected = query_string_hash(request.method, request_relative_url(request))
+    if qsh != expected:
+        raise JwtRejected(
+            "The JWT query-string hash (qsh) does not match this request's method, path and query.",
+            code="jwt_qsh_mismatch",
+        )
+    return False
+
+
+# --- inbound: HS256 tokens of an installed site ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VerifiedToken:
+    client_key: str
+    account_id: str | None
+    claims: dict[str, Any]
+    is_context: bool
+
+
+def verify_tenant_token(request, *, secret_for_issuer, allow_context: bool) -> VerifiedToken:
+    """Verify an HS256 token signed with the issuing site's shared secret.
+
+    ``secret_for_issuer(client_key) -> str | None`` looks the secret up (None = unknown site).
+    """
+    token = extract_token(request)
+    header, unverified = _unverified(token)
+    _pin_algorithm(header, "HS256")
+    issuer = unverified.get("iss")
+    if not isinstance(issuer, str) or not issuer:
+        raise JwtRejected("The JWT has no issuer (iss).", code="jwt_malformed")
+    secret = secret_for_issuer(issuer)
+    if secret is None:
+        raise JwtRejected(
+            "This Jira site is not installed (unknown JWT issuer). Reinstall the app from Jira.",
+            code="jwt_unknown_issuer",
+        )
+    claims = _decode(token, secret, "HS256")
+    is_context = _check_qsh(claims, request, allow_context=allow_context)
+    sub = claims.get("sub")
+    return VerifiedToken(issuer, sub if isinstance(sub, str) else None, claims, is_context)
+
+
+# --- inbound: RS256 signed install / uninstall ------------------------------------------------------
+
+
+def _install_public_key(kid: str) -> str:
+    cache_key = f"atlassian-install-key:{kid}"
+    pem = cache.get(cache_key)
+    if pem:
+        return pem
+    url = f"{settings.ATLASSIAN_INSTALL_KEYS_URL}/{kid}"
+    try:
+        response = requests.get(url, timeout=settings.INSTALL_KEYS_TIMEOUT_SECONDS)
+    except requests.RequestException as exc:
+        logger.warning("install keys service unreachable: %s", type(exc).__name__)
+        raise InstallKeysUnavailable(
+            "The Atlassian install-keys service could not be reached; the install was not changed. "
+            "Jira retries the callback; if it keeps failing, check outbound access to "
+            f"{settings.ATLASSIAN_INSTALL_KEYS_URL}."
+        ) from exc
+    if response.status_code == 404:
+        raise JwtRejected(
+            f"The install JWT names key id {kid!r}, which Atlassian does not publish.",
+            code="jwt_unknown_kid",
+        )
+    if response.status_code != 200:
+        raise InstallKeysUnavailable(
+            f"The Atlassian install-keys service answered HTTP {response.status_code}; the install was not "
+            "changed and Jira will retry."
+        )
+    pem = response.text
+    try:
+        pyjwt.algorithms.RSAAlgorithm(pyjwt.algorithms.RSAAlgorithm.SHA256).prepare_key(pem)
+    except Exception as exc:
+        raise InstallKeysUnavailable(
+            "The Atlassian install-keys service returned something that is not an RSA public key."
+        ) from exc
+    cache.set(cache_key, pem, _INSTALL_KEY_CACHE_SECONDS)
+    return pem
+
+
+def verify_install_token(request) -> dict[str, Any]:
+    """Verify a signed-install JWT (RS256, key by kid, aud = our base URL, qsh). Returns claims.
+
+    The caller must still check ``claims['iss']`` against the body's clientKey (the body is not signed).
+    """
+    token = extract_token(request)
+    header, _ = _unverified(token)
+    _pin_algorithm(header, "RS256")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not _KID_RE.match(kid):
+        raise JwtRejected("The install JWT has no usable key id (kid).", code="jwt_unknown_kid")
+    claims = _decode(token, _install_public_key(kid), "RS256", audience=settings.APP_BASE_URL)
+    _check_qsh(claims, request, allow_context=False)
+    return claims

@@ -1,0 +1,163 @@
+"""Writes for tenants: install (create or rotate), lifecycle toggles, licence state."""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from .errors import InstallRejected, LifecycleBodyInvalid
+from .models import Tenant
+
+logger = logging.getLogger(__name__)
+
+_REQUIRED_INSTALL_FIELDS = ("key", "clientKey", "sharedSecret", "baseUrl")
+
+
+def base_url_allowed(base_url: str, patterns: list[str] | None = None) -> bool:
+    """Does ``base_url`` (scheme://host[:port]) match one of the allowed patterns?
+
+    Patterns are ``scheme://host-glob[:port-glob]``: ``https://*.atlassian.net``, ``http://127.0.0.1:*``.
+    """
+    patterns = settings.JIRA_ALLOWED_BASE_URLS if patterns is None else patterns
+    try:
+        parts = urlsplit(base_url)
+        port = parts.port
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
+        return False
+    netloc = parts.hostname + (f":{port}" if port is not None else "")
+    for pattern in patterns:
+        p = urlsplit(pattern.strip())
+        if p.scheme != parts.scheme:
+            continue
+        if fnmatch.fnmatchcase(netloc, p.netloc.lower()):
+            return True
+    return False
+
+
+def _clean_install_body(body: Any) -> dict[str, str]:
+    if not isinstance(body, dict):
+        raise LifecycleBodyInvalid("The lifecycle payload must be a JSON object.")
+    missing = [f for f in _REQUIRED_INSTALL_FIELDS if not isinstance(body.get(f), str) or not body.get(f)]
+    if missing:
+        raise LifecycleBodyInvalid(
+            f"The lifecycle payload lacks required fields: {', '.join(missing)}.", extra={"missing": missing}
+        )
+    if body["key"] != settings.ATLASSIAN_APP_KEY:
+        raise InstallRejected(
+            f"The payload is for app {body['key']!r}, not this app ({settings.ATLASSIAN_APP_KEY}).",
+            code="install_wrong_app",
+        )
+    return body
+
+
+def tenant_install(*, claims: dict[str, Any], body: Any) -> Tenant:
+    """Create the tenant or rotate its secret, after the signed-install JWT verified.
+
+    Checks that need the body: ``iss`` == clientKey, app key, base URL allowed. Nothing is written
+    unless every check passes.
+    """
+    body = _clean_install_body(body)
+    if claims.get("iss") != body["clientKey"]:
+        raise InstallRejected(
+            "The install JWT was issued for a different site than the payload's clientKey.",
+            code="install_issuer_mismatch",
+        )
+    base_url = body["baseUrl"].rstrip("/")
+    if not base_url_allowed(base_url):
+        raise InstallRejected(
+            f"The site base URL {base_url!r} is not an allowed Jira host (JIRA_ALLOWED_BASE_URLS).",
+            code="install_base_url_not_allowed",
+        )
+    display_url = (body.get("displayUrl") or base_url).rstrip("/")
+    if not base_url_allowed(display_url):
+        display_url = base_url
+    is_dev = bool(settings.ATLASSIAN_DEVELOPMENT_BASE_URLS) and base_url_allowed(
+        base_url, settings.ATLASSIAN_DEVELOPMENT_BASE_URLS
+    )
+    values = {
+        "app_key": body["key"],
+        "base_url": base_url,
+        "display_url": display_url,
+        "shared_secret": body["sharedSecret"],
+        "product_type": str(body.get("productType") or "jira")[:32],
+        "description": str(body.get("description") or "")[:255],
+        "cloud_id": str(body.get("cloudId") or "")[:64],
+        "oauth_client_id": str(body.get("oauthClientId") or "")[:255],
+        "server_version": str(body.get("serverVersion") or "")[:64],
+        "plugins_version": str(body.get("pluginsVersion") or "")[:64],
+        "state": Tenant.State.INSTALLED,
+        "uninstalled_at": None,
+    }
+    with transaction.atomic():
+        tenant = Tenant.objects.select_for_update().filter(client_key=body["clientKey"]).first()
+        if tenant is None:
+            tenant = Tenant.objects.create(
+                client_key=body["clientKey"], is_development=is_dev, installed_at=timezone.now(), **values
+            )
+            logger.info("tenant installed: %s (%s)", tenant.client_key, tenant.base_url)
+        else:
+            for field, value in values.items():
+                setattr(tenant, field, value)
+            tenant.is_development = tenant.is_development or is_dev
+            tenant.save()
+            logger.info("tenant re-installed, secret rotated: %s (%s)", tenant.client_key, tenant.base_url)
+    return tenant
+
+
+def tenant_uninstall(*, claims: dict[str, Any], body: Any) -> Tenant | None:
+    """Soft-disable: the state changes, the data (links, configuration) stays."""
+    if not isinstance(body, dict) or not isinstance(body.get("clientKey"), str):
+        raise LifecycleBodyInvalid("The lifecycle payload must be a JSON object with a clientKey.")
+    if claims.get("iss") != body["clientKey"]:
+        raise InstallRejected(
+            "The uninstall JWT was issued for a different site than the payload's clientKey.",
+            code="install_issuer_mismatch",
+        )
+    with transaction.atomic():
+        tenant = Tenant.objects.select_for_update().filter(client_key=body["clientKey"]).first()
+        if tenant is None:
+            return None
+        if tenant.state != Tenant.State.UNINSTALLED:
+            tenant.state = Tenant.State.UNINSTALLED
+            tenant.uninstalled_at = timezone.now()
+            tenant.save(update_fields=["state", "uninstalled_at", "updated_at"])
+            logger.info("tenant uninstalled: %s", tenant.client_key)
+    return tenant
+
+
+def tenant_set_enabled(*, tenant: Tenant, enabled: bool, body: Any) -> Tenant:
+    if not isinstance(body, dict) or body.get("clientKey") not in (None, tenant.client_key):
+        raise InstallRejected(
+            "The payload's clientKey does not match the signed token's issuer.", code="install_issuer_mismatch"
+        )
+    state = Tenant.State.ENABLED if enabled else Tenant.State.DISABLED
+    with transaction.atomic():
+        updated = (
+            Tenant.objects.filter(pk=tenant.pk)
+            .exclude(state__in=[state, Tenant.State.UNINSTALLED])
+            .update(state=state, updated_at=timezone.now())
+        )
+    if updated:
+        tenant.refresh_from_db()
+    return tenant
+
+
+def tenant_license_update(*, tenant: Tenant, license: str) -> Tenant:
+    """Record the licence Jira reported (``lic`` parameter or the addons API). Writes only on change."""
+    if license not in Tenant.License.values:
+        license = Tenant.License.UNKNOWN
+    now = timezone.now()
+    changed = tenant.license != license
+    stale = tenant.license_checked_at is None or (now - tenant.license_checked_at).total_seconds() > 3600
+    if changed or stale:
+        Tenant.objects.filter(pk=tenant.pk).update(license=license, license_checked_at=now)
+        tenant.license, tenant.license_checked_at = license, now
+    return tenant
