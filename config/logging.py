@@ -8,7 +8,9 @@ _PATTERNS = [
     re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"),
     # Authorization header values.
     re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(\w+\s+)?[^\s'\",}]+"),
-    re.compile(r"(?i)((?:shared_?secret|api_?token|password|refresh_?token|access_?token)['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"),
+    re.compile(
+        r"(?i)((?:shared_?secret|api_?token|password|refresh_?token|access_?token)['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"
+    ),
 ]
 
 

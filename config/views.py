@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
@@ -33,7 +32,7 @@ def _queue_status() -> dict:
         clusters = Stat.get_all(broker=broker)
         return {
             "status": "ok",
-            "broker": "redis" if "redis" in settings.Q_CLUSTER else "orm",
+            "broker": type(broker).__name__.lower(),
             "pending": pending,
             "clusters": len(clusters),
         }

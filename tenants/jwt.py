@@ -16,7 +16,7 @@ import re
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import jwt as pyjwt
 import requests
@@ -50,11 +50,33 @@ def relative_to_base(path: str, base_url: str) -> str:
     return path or "/"
 
 
-def request_relative_url(request) -> str:
-    """The path and raw query of an inbound Django request, relative to our APP_BASE_URL."""
-    path = relative_to_base(escape_uri_path(request.path), settings.APP_BASE_URL)
+def request_relative_urls(request) -> list[str]:
+    """Candidate spellings of an inbound request's path?query, relative to our APP_BASE_URL.
+
+    The WSGI server hands Django a percent-decoded path, so the exact bytes Jira signed are known only
+    when the server passes the raw URI (gunicorn ``RAW_URI``, uWSGI ``REQUEST_URI``). Otherwise we try
+    the two standard re-encodings. Every candidate decodes to the same path, so accepting any of them
+    does not let a token cover a different request.
+    """
     query = request.META.get("QUERY_STRING", "")
-    return f"{path}?{query}" if query else path
+    paths: list[str] = []
+    raw = request.META.get("RAW_URI") or request.META.get("REQUEST_URI")
+    if raw:
+        paths.append(urlsplit(raw).path)
+    paths.append(escape_uri_path(request.path))
+    paths.append(quote(request.path, safe="/"))
+    candidates: list[str] = []
+    for path in paths:
+        relative = relative_to_base(path, settings.APP_BASE_URL)
+        url = f"{relative}?{query}" if query else relative
+        if url not in candidates:
+            candidates.append(url)
+    return candidates
+
+
+def request_relative_url(request) -> str:
+    """The preferred spelling of an inbound request's path?query (see ``request_relative_urls``)."""
+    return request_relative_urls(request)[0]
 
 
 # --- outbound ---------------------------------------------------------------------------------------
@@ -156,8 +178,8 @@ def _check_qsh(claims: dict[str, Any], request, *, allow_context: bool) -> bool:
                 code="jwt_context_not_allowed",
             )
         return True
-    expected = query_string_hash(request.method, request_relative_url(request))
-    if qsh != expected:
+    expected = {query_string_hash(request.method, url) for url in request_relative_urls(request)}
+    if qsh not in expected:
         raise JwtRejected(
             "The JWT query-string hash (qsh) does not match this request's method, path and query.",
             code="jwt_qsh_mismatch",

@@ -136,7 +136,8 @@ def tenant_uninstall(*, claims: dict[str, Any], body: Any) -> Tenant | None:
 def tenant_set_enabled(*, tenant: Tenant, enabled: bool, body: Any) -> Tenant:
     if not isinstance(body, dict) or body.get("clientKey") not in (None, tenant.client_key):
         raise InstallRejected(
-            "The payload's clientKey does not match the signed token's issuer.", code="install_issuer_mismatch"
+            "The payload's clientKey does not match the signed token's issuer.",
+            code="install_issuer_mismatch",
         )
     state = Tenant.State.ENABLED if enabled else Tenant.State.DISABLED
     with transaction.atomic():

@@ -81,4 +81,3 @@ def enabled(request):
 @_lifecycle
 def disabled(request):
     _toggle(request, enabled=False)
-

@@ -38,7 +38,9 @@ def jira(settings, install_keys):
     fake.stop()
 
 
-def post_lifecycle(client, jira: FakeJira, event: str, payload=None, *, token: str | None = None, settings=None):
+def post_lifecycle(
+    client, jira: FakeJira, event: str, payload=None, *, token: str | None = None, settings=None
+):
     """POST a lifecycle callback as Jira does (signed-install RS256 for installed/uninstalled)."""
     from django.conf import settings as dj_settings
 

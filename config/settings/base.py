@@ -160,10 +160,6 @@ Q_CLUSTER = {
     "poll": 1,
     "label": "Task queue",
 }
-# Optional Redis broker for scale; the ORM broker is the default.
-if env("Q_REDIS_URL", default=""):
-    Q_CLUSTER.pop("orm")
-    Q_CLUSTER["redis"] = env("Q_REDIS_URL")
 
 LOG_LEVEL = env("DJANGO_LOG_LEVEL", default="INFO")
 LOGGING = {

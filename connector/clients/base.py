@@ -116,6 +116,7 @@ class BaseClient(abc.ABC):
     def base_url(self) -> str:
         """The service's base URL for this connection (no trailing slash)."""
 
+    @abc.abstractmethod
     def authenticate(self, method: str, path: str, query: str, headers: dict[str, str]) -> None:
         """Add authentication to ``headers`` for this exact request."""
 
@@ -181,7 +182,9 @@ class BaseClient(abc.ABC):
                 data = None
                 if status < 300 and expect_json and "json" in content_type:
                     raise ApiUnexpectedResponse(
-                        f"{self.service} returned a body that is not JSON", status=status, service=self.service
+                        f"{self.service} returned a body that is not JSON",
+                        status=status,
+                        service=self.service,
                     ) from None
         headers = dict(raw.headers)
         if status < 400:

@@ -24,7 +24,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .server import FakeRequest, FakeServer, route
 
-
 _SITE_KEY: rsa.RSAPrivateKey | None = None
 
 
@@ -168,7 +167,9 @@ class FakeJira(FakeServer):
             return _error(401, "Client must be authenticated to access this resource.")
         token = header[4:]
         try:
-            claims = pyjwt.decode(token, self.shared_secret, algorithms=["HS256"], options={"require": ["exp", "iss", "qsh"]})
+            claims = pyjwt.decode(
+                token, self.shared_secret, algorithms=["HS256"], options={"require": ["exp", "iss", "qsh"]}
+            )
         except pyjwt.PyJWTError as exc:
             self.rejected_auth.append(type(exc).__name__)
             return _error(401, f"JWT rejected: {type(exc).__name__}")
@@ -178,15 +179,20 @@ class FakeJira(FakeServer):
         if claims.get("qsh") != hash_url(request.method, request.raw_path):
             self.rejected_auth.append("qsh")
             return _error(401, "JWT qsh does not match the request.")
-        if request.method in ("POST", "PUT") and request.path.endswith("/attachments"):
-            if request.headers.get("x-atlassian-token") != "no-check":
-                return _error(403, "XSRF check failed")
+        is_upload = request.method in ("POST", "PUT") and request.path.endswith("/attachments")
+        if is_upload and request.headers.get("x-atlassian-token") != "no-check":
+            return _error(403, "XSRF check failed")
         return None
 
     # --- REST endpoints -------------------------------------------------------------------------------
     @route("GET", r"/rest/api/3/myself")
     def myself(self, request: FakeRequest):
-        return 200, {"accountId": self.app_account_id, "accountType": "app", "displayName": "Deskbridge", "active": True}
+        return 200, {
+            "accountId": self.app_account_id,
+            "accountType": "app",
+            "displayName": "Deskbridge",
+            "active": True,
+        }
 
     @route("GET", r"/rest/api/3/serverInfo")
     def server_info(self, request: FakeRequest):
@@ -209,7 +215,9 @@ class FakeJira(FakeServer):
         granted = [p for p in wanted if p == "ADMINISTER" and account in self.admins]
         return 200, {"globalPermissions": granted, "projectPermissions": []}
 
-    def add_issue(self, *, key: str, project: str | None = None, summary: str = "An issue", **fields: Any) -> dict[str, Any]:
+    def add_issue(
+        self, *, key: str, project: str | None = None, summary: str = "An issue", **fields: Any
+    ) -> dict[str, Any]:
         issue_id = str(next(self._ids))
         issue = {
             "id": issue_id,

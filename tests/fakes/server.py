@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
-from urllib.parse import parse_qs, urlsplit
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 
 @dataclass
@@ -112,7 +113,9 @@ class FakeServer:
         return f"http://{host}:{port}"
 
     # behaviour --------------------------------------------------------------------------------------
-    def fail_next(self, status: int, body: Any = None, headers: dict[str, str] | None = None, *, path: str | None = None):
+    def fail_next(
+        self, status: int, body: Any = None, headers: dict[str, str] | None = None, *, path: str | None = None
+    ):
         """The next request (matching ``path`` regex if given) gets this answer instead."""
         with self._lock:
             self._injected.append((path, (status, body if body is not None else b"", dict(headers or {}))))
@@ -143,7 +146,7 @@ class FakeServer:
         for route_method, pattern, handler in self._routes:
             match = pattern.match(parts.path)
             if match and route_method == method:
-                request.params = match.groupdict()
+                request.params = {k: unquote(v) for k, v in match.groupdict().items()}
                 with self._lock:
                     return self._normalise(handler(request))
         return self._normalise(self.not_found(request))
@@ -161,5 +164,6 @@ class FakeServer:
         return [
             r
             for r in self.requests
-            if (method is None or r.method == method) and (path_regex is None or re.search(path_regex, r.path))
+            if (method is None or r.method == method)
+            and (path_regex is None or re.search(path_regex, r.path))
         ]

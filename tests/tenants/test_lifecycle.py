@@ -99,8 +99,13 @@ def _other_key_token(jira, **claims):
 def _hs256_install_token(jira):
     now = int(time.time())
     return pyjwt.encode(
-        {"iss": jira.client_key, "aud": settings.APP_BASE_URL, "iat": now, "exp": now + 60,
-         "qsh": hash_url("POST", "/connect/installed")},
+        {
+            "iss": jira.client_key,
+            "aud": settings.APP_BASE_URL,
+            "iat": now,
+            "exp": now + 60,
+            "qsh": hash_url("POST", "/connect/installed"),
+        },
         jira.shared_secret,
         algorithm="HS256",
     )
@@ -109,8 +114,13 @@ def _hs256_install_token(jira):
 def _none_token(jira):
     now = int(time.time())
     return pyjwt.encode(
-        {"iss": jira.client_key, "aud": settings.APP_BASE_URL, "iat": now, "exp": now + 60,
-         "qsh": hash_url("POST", "/connect/installed")},
+        {
+            "iss": jira.client_key,
+            "aud": settings.APP_BASE_URL,
+            "iat": now,
+            "exp": now + 60,
+            "qsh": hash_url("POST", "/connect/installed"),
+        },
         None,
         algorithm="none",
     )
@@ -120,11 +130,29 @@ BAD_INSTALLS = {
     "unsigned": (lambda j: None, 401, "jwt_missing"),
     "hs256_signed_install": (_hs256_install_token, 401, "jwt_algorithm"),
     "alg_none": (_none_token, 401, "jwt_algorithm"),
-    "wrong_aud": (lambda j: j.sign_install("POST", "/connect/installed", aud="https://evil.example"), 401, "jwt_audience"),
-    "expired": (lambda j: j.sign_install("POST", "/connect/installed", aud=settings.APP_BASE_URL, exp_in=-120), 401, "jwt_expired"),
-    "tampered_qsh": (lambda j: j.sign_install("POST", "/connect/uninstalled", aud=settings.APP_BASE_URL), 401, "jwt_qsh_mismatch"),
+    "wrong_aud": (
+        lambda j: j.sign_install("POST", "/connect/installed", aud="https://evil.example"),
+        401,
+        "jwt_audience",
+    ),
+    "expired": (
+        lambda j: j.sign_install("POST", "/connect/installed", aud=settings.APP_BASE_URL, exp_in=-120),
+        401,
+        "jwt_expired",
+    ),
+    "tampered_qsh": (
+        lambda j: j.sign_install("POST", "/connect/uninstalled", aud=settings.APP_BASE_URL),
+        401,
+        "jwt_qsh_mismatch",
+    ),
     "signed_by_other_key": (_other_key_token, 401, "jwt_signature"),
-    "iss_not_client_key": (lambda j: j.sign_install("POST", "/connect/installed", aud=settings.APP_BASE_URL, iss="jira:someone-else"), 403, "install_issuer_mismatch"),
+    "iss_not_client_key": (
+        lambda j: j.sign_install(
+            "POST", "/connect/installed", aud=settings.APP_BASE_URL, iss="jira:someone-else"
+        ),
+        403,
+        "install_issuer_mismatch",
+    ),
 }
 
 
@@ -134,7 +162,9 @@ def test_bad_install_token_is_refused_and_changes_nothing(client, jira, case):
     before = snapshot()
     token = make_token(jira)
     if token is None:
-        response = client.post("/connect/installed", data=jira.install_payload(), content_type="application/json")
+        response = client.post(
+            "/connect/installed", data=jira.install_payload(), content_type="application/json"
+        )
     else:
         response = _install_with(client, jira, token)
     assert response.status_code == status, response.content
@@ -150,13 +180,20 @@ def test_bad_install_on_existing_tenant_changes_nothing(client, jira):
     attacker_payload = jira.install_payload(sharedSecret="attacker-secret", baseUrl="https://evil.example")
     response = _install_with(client, jira, _hs256_install_token(jira), attacker_payload)
     assert response.status_code == 401
-    response = _install_with(client, jira, None or jira.sign_install("POST", "/connect/installed", aud=settings.APP_BASE_URL), attacker_payload)
+    response = _install_with(
+        client,
+        jira,
+        None or jira.sign_install("POST", "/connect/installed", aud=settings.APP_BASE_URL),
+        attacker_payload,
+    )
     assert response.status_code == 403 and response.json()["code"] == "install_base_url_not_allowed"
     assert snapshot() == before
 
 
 def test_base_url_not_allowed(client, jira):
-    response = post_lifecycle(client, jira, "installed", jira.install_payload(baseUrl="https://evil.example.com"))
+    response = post_lifecycle(
+        client, jira, "installed", jira.install_payload(baseUrl="https://evil.example.com")
+    )
     assert response.status_code == 403
     assert response.json()["code"] == "install_base_url_not_allowed"
     assert "JIRA_ALLOWED_BASE_URLS" in response.json()["message"]
@@ -214,7 +251,9 @@ def test_missing_fields(client, jira):
 def test_token_in_both_query_and_header(client, jira):
     token = jira.sign_install("POST", "/connect/installed", aud=settings.APP_BASE_URL)
     response = client.post(
-        f"/connect/installed?jwt={token}", data=jira.install_payload(), content_type="application/json",
+        f"/connect/installed?jwt={token}",
+        data=jira.install_payload(),
+        content_type="application/json",
         HTTP_AUTHORIZATION=f"JWT {token}",
     )
     assert response.status_code == 400 and response.json()["code"] == "jwt_ambiguous"
