@@ -25,6 +25,7 @@ install: $(STAMP)
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py createcachetable
 
 schedules: migrate
 	$(BIN)/python manage.py apply_schedules

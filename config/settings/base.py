@@ -101,7 +101,9 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://deskbridge")}
+# Shared by every web and task process (django-q2 cluster stats, schema and permission caches):
+# the database by default (`manage.py createcachetable`), Redis via CACHE_URL=redis://… at scale.
+CACHES = {"default": env.cache("CACHE_URL", default="dbcache://deskbridge_cache")}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
