@@ -5,22 +5,26 @@ Every authenticated request carries ``request.tenant`` and ``request.jira_accoun
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.core import signing
 from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import authentication, permissions
 
-from config.errors import ApplicationError
+from config.errors import ApplicationError, AuthenticationError
 
 from . import jwt as connect_jwt
 from .errors import LicenseRequired, TenantInactive
 from .models import Tenant
 from .selectors import tenant_get_by_client_key, tenant_shared_secret_for_issuer
-from .services import tenant_license_update
+from .services import api_token_authenticate, tenant_license_update
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +37,7 @@ class JiraPrincipal:
     account_id: str | None
     claims: dict[str, Any] = field(repr=False, default_factory=dict)
     is_context_token: bool = False
+    api_token_id: int | None = None  # set when authenticated by a tenant API token (scripts)
     is_authenticated: bool = True
     is_anonymous: bool = False
 
@@ -57,6 +62,55 @@ def authenticate_jira_request(request, *, allow_context: bool) -> JiraPrincipal:
             code="tenant_disabled",
         )
     return JiraPrincipal(tenant, verified.account_id, verified.claims, verified.is_context)
+
+
+# --- page sessions ----------------------------------------------------------------------------------
+# Jira's JWT on an iframe load is bound (qsh) to that one GET. Follow-up requests from the page — form
+# posts on the admin page, JSON calls when Connect's all.js is not available — carry a short-lived token
+# we sign ourselves, bound to the tenant and the Jira user who loaded the page.
+
+PAGE_SESSION_SALT = "deskbridge.page-session"
+PAGE_SESSION_MAX_AGE = 3600
+PAGE_SESSION_HEADER = "HTTP_X_DESKBRIDGE_SESSION"
+
+
+def page_session_issue(principal: JiraPrincipal) -> str:
+    return signing.dumps({"t": principal.tenant.pk, "a": principal.account_id}, salt=PAGE_SESSION_SALT)
+
+
+def page_session_read(token: str) -> JiraPrincipal:
+    try:
+        data = signing.loads(token, salt=PAGE_SESSION_SALT, max_age=PAGE_SESSION_MAX_AGE)
+    except signing.SignatureExpired:
+        raise connect_jwt.JwtRejected(
+            "This page has been open for too long. Reload it in Jira to continue.", code="session_expired"
+        ) from None
+    except signing.BadSignature:
+        raise connect_jwt.JwtRejected(
+            "The page session is not valid. Reload the page in Jira.", code="session_invalid"
+        ) from None
+    tenant = Tenant.objects.filter(pk=data.get("t")).first()
+    if tenant is None or tenant.state == Tenant.State.UNINSTALLED:
+        raise connect_jwt.JwtRejected("This Jira site is not installed.", code="jwt_unknown_issuer")
+    if tenant.state == Tenant.State.DISABLED:
+        raise TenantInactive("The app is disabled on this Jira site.", code="tenant_disabled")
+    return JiraPrincipal(tenant, data.get("a"), {}, is_context_token=True)
+
+
+class PageSessionAuthentication(authentication.BaseAuthentication):
+    """``X-Deskbridge-Session: <token>`` from a page we rendered (fallback for ``AP.context.getToken()``)."""
+
+    def authenticate(self, request):
+        token = request._request.META.get(PAGE_SESSION_HEADER)
+        if not token:
+            return None
+        principal = page_session_read(token)
+        _attach(request, principal)
+        _attach(request._request, principal)
+        return principal, None
+
+    def authenticate_header(self, request):
+        return 'JWT realm="deskbridge"'
 
 
 def _attach(request, principal: JiraPrincipal) -> None:
@@ -87,6 +141,49 @@ class JiraContextJWTAuthentication(JiraJWTAuthentication):
     """For the JSON endpoints the iframe calls: context tokens (qsh = context-qsh) also accepted."""
 
     allow_context = True
+
+
+class TenantApiTokenAuthentication(authentication.BaseAuthentication):
+    """Tenant API tokens for scripts: ``Authorization: Bearer <token>`` or Basic ``{email}/token:{token}``
+    (the form Zendesk's own curl examples send; the email part is informational)."""
+
+    def authenticate(self, request):
+        header = request._request.META.get("HTTP_AUTHORIZATION", "")
+        scheme, _, value = header.partition(" ")
+        scheme = scheme.lower()
+        if scheme == "bearer":
+            token = value.strip()
+        elif scheme == "basic":
+            try:
+                decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                raise AuthenticationError(
+                    "The Basic credentials are not valid base64.", code="api_token_invalid"
+                ) from None
+            user, _, token = decoded.partition(":")
+            if not user.endswith("/token"):
+                return None
+        else:
+            return None
+        row = api_token_authenticate(token=token)
+        if row is None:
+            raise AuthenticationError(
+                "The API token is unknown or revoked. Create a new one on the Deskbridge admin page in Jira.",
+                code="api_token_invalid",
+            )
+        tenant = row.tenant
+        if not tenant.is_active:
+            raise TenantInactive(
+                "The app is not active on this Jira site; API tokens work again once it is enabled.",
+                code="tenant_disabled",
+            )
+        principal = JiraPrincipal(tenant, None, api_token_id=row.pk)
+        _attach(request, principal)
+        _attach(request._request, principal)
+        return principal, row
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="deskbridge"'
 
 
 class TenantLicensed(permissions.BasePermission):
@@ -124,13 +221,19 @@ def frame_ancestors(tenant: Tenant) -> str:
 
 def jira_page(view=None, *, licensed: bool = True):
     """Decorator for iframe pages Jira loads: request-bound JWT (no context tokens), licence
-    recorded from ``lic`` and enforced, CSP ``frame-ancestors`` limited to the tenant's site."""
+    recorded from ``lic`` and enforced, CSP ``frame-ancestors`` limited to the tenant's site.
+
+    POSTs from the page's own forms authenticate with the ``session`` field the page rendered
+    (``request.page_session``); the page's forms are CSRF-safe because that token is unguessable."""
 
     def decorate(func):
         @functools.wraps(func)
         def wrapper(request, *args, **kwargs):
             try:
-                principal = authenticate_jira_request(request, allow_context=False)
+                if request.method == "POST" and "session" in request.POST:
+                    principal = page_session_read(request.POST["session"])
+                else:
+                    principal = authenticate_jira_request(request, allow_context=False)
             except ApplicationError as exc:
                 logger.info("page auth refused: %s", exc.code)
                 return render(
@@ -140,7 +243,9 @@ def jira_page(view=None, *, licensed: bool = True):
                     status=exc.status_code,
                 )
             _attach(request, principal)
-            record_license_from_request(request, principal.tenant)
+            request.page_session = page_session_issue(principal)
+            if request.method == "GET":
+                record_license_from_request(request, principal.tenant)
             if licensed and license_gate_applies(principal.tenant):
                 response = render(
                     request, "tenants/license_required.html", {"tenant": principal.tenant}, status=403
@@ -153,6 +258,6 @@ def jira_page(view=None, *, licensed: bool = True):
             return response
 
         wrapper.jira_page = True
-        return wrapper
+        return csrf_exempt(wrapper)
 
     return decorate(view) if view is not None else decorate

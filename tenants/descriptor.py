@@ -26,12 +26,15 @@ def lifecycle_urls() -> dict[str, str]:
 
 
 def build_descriptor() -> dict[str, Any]:
-    modules: dict[str, list[dict[str, Any]]] = {}
+    modules: dict[str, Any] = {}
     scopes = list(BASE_SCOPES)
     for path in getattr(settings, "DESCRIPTOR_CONTRIBUTORS", []):
         contribution = import_string(path)()
         for module_type, items in contribution.get("modules", {}).items():
-            modules.setdefault(module_type, []).extend(items)
+            if isinstance(items, dict):  # single-valued modules such as configurePage
+                modules[module_type] = items
+            else:
+                modules.setdefault(module_type, []).extend(items)
         for scope in contribution.get("scopes", []):
             if scope not in scopes:
                 scopes.append(scope)

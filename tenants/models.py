@@ -66,3 +66,28 @@ class TenantOwnedModel(models.Model):
 
     class Meta:
         abstract = True
+
+
+class ApiToken(TenantOwnedModel):
+    """A tenant API token for scripts. Only a SHA-256 hash is stored; the token is shown once."""
+
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, help_text="First characters, to recognise a token in lists.")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.CharField(max_length=128, blank=True, help_text="Jira accountId or 'staff'.")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="apitoken_unique_name_per_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

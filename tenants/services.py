@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import logging
+import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -11,8 +13,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from config.errors import NotFoundError, ValidationFailed
+
 from .errors import InstallRejected, LifecycleBodyInvalid
-from .models import Tenant
+from .models import ApiToken, Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -162,3 +166,61 @@ def tenant_license_update(*, tenant: Tenant, license: str) -> Tenant:
         Tenant.objects.filter(pk=tenant.pk).update(license=license, license_checked_at=now)
         tenant.license, tenant.license_checked_at = license, now
     return tenant
+
+
+# --- tenant API tokens -------------------------------------------------------------------------------
+
+TOKEN_PREFIX = "dbt_"
+
+
+def api_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def api_token_create(*, tenant: Tenant, name: str, created_by: str) -> tuple[ApiToken, str]:
+    """Create a token; returns the row and the plain token, which is never stored or shown again."""
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise ValidationFailed(
+            "Give the token a name of 1 to 100 characters (for example the script that uses it).",
+            code="token_name_invalid",
+            extra={"fields": {"name": ["A name of 1 to 100 characters is required."]}},
+        )
+    if ApiToken.objects.filter(tenant=tenant, name=name).exists():
+        raise ValidationFailed(
+            f"A token named {name!r} already exists; choose another name or revoke the old token.",
+            code="token_name_taken",
+            extra={"fields": {"name": ["This name is already used."]}},
+        )
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken.objects.create(
+        tenant=tenant, name=name, prefix=token[:10], token_hash=api_token_hash(token), created_by=created_by
+    )
+    return row, token
+
+
+def api_token_revoke(*, tenant: Tenant, token_id: int) -> ApiToken:
+    row = ApiToken.objects.filter(tenant=tenant, pk=token_id).first()
+    if row is None:
+        raise NotFoundError("No such API token.")
+    if row.revoked_at is None:
+        row.revoked_at = timezone.now()
+        row.save(update_fields=["revoked_at"])
+    return row
+
+
+def api_token_authenticate(*, token: str) -> ApiToken | None:
+    """The active token row for a presented token (tenant must be active), recording its use."""
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    row = (
+        ApiToken.objects.select_related("tenant")
+        .filter(token_hash=api_token_hash(token), revoked_at__isnull=True)
+        .first()
+    )
+    if row is None:
+        return None
+    now = timezone.now()
+    if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
+        ApiToken.objects.filter(pk=row.pk).update(last_used_at=now)
+    return row

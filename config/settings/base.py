@@ -40,6 +40,9 @@ HTTP_CONNECT_TIMEOUT_SECONDS = env.float("HTTP_CONNECT_TIMEOUT_SECONDS", default
 HTTP_READ_TIMEOUT_SECONDS = env.float("HTTP_READ_TIMEOUT_SECONDS", default=30.0)
 
 ZENDESK_URL_TEMPLATE = env("ZENDESK_URL_TEMPLATE", default="https://{subdomain}.zendesk.com")
+# Zendesk OAuth client (Admin Center → Apps and integrations → OAuth Clients); enables "Connect with OAuth".
+ZENDESK_OAUTH_CLIENT_ID = env("ZENDESK_OAUTH_CLIENT_ID", default="")
+ZENDESK_OAUTH_CLIENT_SECRET = env("ZENDESK_OAUTH_CLIENT_SECRET", default="")
 ZOHO_ACCOUNTS_URL_OVERRIDE = env("ZOHO_ACCOUNTS_URL_OVERRIDE", default="")
 ZOHO_DESK_URL_OVERRIDE = env("ZOHO_DESK_URL_OVERRIDE", default="")
 ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
@@ -145,7 +148,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Apps that add modules (pages, panels, webhooks) to the Connect descriptor.
-DESCRIPTOR_CONTRIBUTORS: list[str] = []
+DESCRIPTOR_CONTRIBUTORS: list[str] = ["panel.descriptor.modules"]
 
 # django-q2. Tasks are idempotent and leased per connection; retry must exceed timeout, and
 # max_attempts must be set (0 retries forever).

@@ -9,7 +9,12 @@ from urllib.parse import quote
 from tenants.jwt import encode_outbound, relative_to_base
 from tenants.models import Tenant
 
-from .base import BaseClient
+from .base import ApiUnexpectedResponse, BaseClient
+
+
+def _path(template: str, **parts: str) -> str:
+    """``template`` with each part percent-encoded as one path segment."""
+    return template.format(**{name: quote(str(value), safe="") for name, value in parts.items()})
 
 
 class JiraClient(BaseClient):
@@ -22,6 +27,24 @@ class JiraClient(BaseClient):
     ISSUE_CREATE = "/rest/api/3/issue"
     ISSUE_PROPERTY = "/rest/api/3/issue/{issue}/properties/{key}"
     SERVER_INFO = "/rest/api/3/serverInfo"
+    PROJECT_SEARCH = "/rest/api/3/project/search"
+    PROJECT = "/rest/api/3/project/{project}"
+    PROJECT_STATUSES = "/rest/api/3/project/{project}/statuses"
+    CREATEMETA_ISSUE_TYPES = "/rest/api/3/issue/createmeta/{project}/issuetypes"
+    CREATEMETA_FIELDS = "/rest/api/3/issue/createmeta/{project}/issuetypes/{issue_type}"
+    FIELDS = "/rest/api/3/field"
+    PRIORITIES = "/rest/api/3/priority"
+
+    # Where each paged list keeps its items. Cloud answers createmeta as {startAt, maxResults, total,
+    # issueTypes | fields} with no isLast; its OpenAPI also lists undocumented twins (createMetaIssueType,
+    # results) and Server/DC answers {values, isLast}, so the first key present is read.
+    # https://mrrefactoring.github.io/jira.js/interfaces/Version3Models.PageOfCreateMetaIssueTypes.html
+    # https://mrrefactoring.github.io/jira.js/interfaces/Version3Models.PageOfCreateMetaIssueTypeWithField.html
+    PROJECT_SEARCH_ITEMS = ("values",)
+    CREATEMETA_ISSUE_TYPE_ITEMS = ("issueTypes", "createMetaIssueType", "values")
+    CREATEMETA_FIELD_ITEMS = ("fields", "results", "values")
+    PAGE_SIZE = 50  # Jira's default; it may answer fewer than asked, so paging advances by what came back
+    CREATEMETA_PAGE_SIZE = 200  # the maximum the createmeta endpoints document
 
     def __init__(self, tenant: Tenant, **kwargs):
         super().__init__(**kwargs)
@@ -45,6 +68,34 @@ class JiraClient(BaseClient):
         detail = "; ".join(parts)
         return f"Jira answered HTTP {status}" + (f": {detail}" if detail else "")
 
+    def _pages(self, path: str, keys: tuple[str, ...], *, page_size: int) -> list[dict[str, Any]]:
+        """Every item of an offset-paged list: ``startAt``/``maxResults`` in, the items under the first of
+        ``keys`` present out; stops on ``isLast``, on reaching ``total`` or on an empty page."""
+        items: list[dict[str, Any]] = []
+        while True:
+            data = self.request("GET", path, params={"startAt": len(items), "maxResults": page_size}).data
+            if not isinstance(data, dict):
+                raise ApiUnexpectedResponse(
+                    f"Jira returned an unexpected page for {path}", service=self.service
+                )
+            page = next((data[key] for key in keys if key in data), None) or []
+            if not isinstance(page, list):
+                raise ApiUnexpectedResponse(
+                    f"Jira returned an unexpected page for {path}", service=self.service
+                )
+            items.extend(page)
+            total = data.get("total")
+            if not page or data.get("isLast") or (isinstance(total, int) and len(items) >= total):
+                return items
+
+    def _list(self, path: str) -> list[dict[str, Any]]:
+        data = self.request("GET", path).data
+        if not isinstance(data, list):
+            raise ApiUnexpectedResponse(
+                f"Jira returned an unexpected answer for {path}", service=self.service
+            )
+        return data
+
     # endpoints --------------------------------------------------------------------------------------
     def myself(self) -> dict[str, Any]:
         return self.request("GET", self.MYSELF).data
@@ -58,6 +109,34 @@ class JiraClient(BaseClient):
     def check_global_permissions(self, *, account_id: str, permissions: list[str]) -> list[str]:
         body = {"accountId": account_id, "globalPermissions": permissions}
         return self.request("POST", self.PERMISSIONS_CHECK, json_body=body).data.get("globalPermissions", [])
+
+    def user_is_admin(self, account_id: str) -> bool:
+        return "ADMINISTER" in self.check_global_permissions(
+            account_id=account_id, permissions=["ADMINISTER"]
+        )
+
+    def projects(self) -> list[dict[str, Any]]:
+        return self._pages(self.PROJECT_SEARCH, self.PROJECT_SEARCH_ITEMS, page_size=self.PAGE_SIZE)
+
+    def project_get(self, project_id_or_key: str) -> dict[str, Any]:
+        return self.request("GET", _path(self.PROJECT, project=project_id_or_key)).data
+
+    def project_statuses(self, project_key: str) -> list[dict[str, Any]]:
+        return self._list(_path(self.PROJECT_STATUSES, project=project_key))
+
+    def create_issue_types(self, project_id_or_key: str) -> list[dict[str, Any]]:
+        path = _path(self.CREATEMETA_ISSUE_TYPES, project=project_id_or_key)
+        return self._pages(path, self.CREATEMETA_ISSUE_TYPE_ITEMS, page_size=self.CREATEMETA_PAGE_SIZE)
+
+    def create_fields(self, project_id_or_key: str, issue_type_id: str) -> list[dict[str, Any]]:
+        path = _path(self.CREATEMETA_FIELDS, project=project_id_or_key, issue_type=issue_type_id)
+        return self._pages(path, self.CREATEMETA_FIELD_ITEMS, page_size=self.CREATEMETA_PAGE_SIZE)
+
+    def fields(self) -> list[dict[str, Any]]:
+        return self._list(self.FIELDS)
+
+    def priorities(self) -> list[dict[str, Any]]:
+        return self._list(self.PRIORITIES)
 
     def issue_get(self, issue: str, *, fields: list[str] | None = None) -> dict[str, Any]:
         params = {"fields": ",".join(fields)} if fields else None

@@ -5,16 +5,22 @@ It plays both sides of Atlassian Connect:
   shared secret, ``iss`` = our app key, ``exp``, ``qsh`` of the request exactly as received) and answers
   like Jira Cloud REST v3 (``shared/docs/api-facts.md``): error bodies ``{"errorMessages", "errors"}``,
   204 on edits, 429 with ``Retry-After``;
+- as the schema it describes: projects (``/project/search`` paged), createmeta issue types and create
+  screens (paged, ``issueTypes`` / ``fields`` with ``total`` and no ``isLast``), ``/field``,
+  ``/priority`` and project statuses, with a small ``page_size`` so callers must follow pages;
 - as the product that calls our app: builds the install payload, signs the RS256 install JWT with its own
   key pair (served by ``FakeInstallKeys`` by ``kid``), and signs iframe (qsh-bound) and context tokens.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
+import json
 import secrets
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import jwt as pyjwt
@@ -25,6 +31,34 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from .server import FakeRequest, FakeServer, route
 
 _SITE_KEY: rsa.RSAPrivateKey | None = None
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "jira"
+# Stored payloads use Atlassian's documentation host; answers rebase it onto the fake's own URL.
+DOC_BASE = "https://your-domain.atlassian.net"
+
+DEFAULT_ISSUE_TYPES: list[dict[str, Any]] = [
+    {"id": "10001", "name": "Task", "description": "A small, distinct piece of work.", "avatarId": 10318},
+    {"id": "10002", "name": "Bug", "description": "A problem or error.", "avatarId": 10303},
+    {"id": "10003", "name": "Story", "description": "A user story.", "avatarId": 10315},
+    {
+        "id": "10004",
+        "name": "Sub-task",
+        "description": "A small piece of a larger task.",
+        "avatarId": 10316,
+        "subtask": True,
+    },
+]
+# (id, name, statusCategory key); every issue type of a new project uses this workflow.
+DEFAULT_STATUSES: list[tuple[str, str, str]] = [
+    ("10000", "To Do", "new"),
+    ("3", "In Progress", "indeterminate"),
+    ("10001", "Done", "done"),
+]
+_STATUS_CATEGORIES = {
+    "new": {"id": 2, "key": "new", "colorName": "blue-gray", "name": "To Do"},
+    "indeterminate": {"id": 4, "key": "indeterminate", "colorName": "yellow", "name": "In Progress"},
+    "done": {"id": 3, "key": "done", "colorName": "green", "name": "Done"},
+}
 
 
 def _site_key() -> rsa.RSAPrivateKey:
@@ -37,6 +71,37 @@ def _site_key() -> rsa.RSAPrivateKey:
 
 def _error(status: int, *messages: str, errors: dict[str, str] | None = None):
     return status, {"errorMessages": list(messages), "errors": errors or {}}
+
+
+def _fixture(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def field_meta(
+    field_id: str,
+    name: str,
+    schema: dict[str, Any],
+    *,
+    required: bool = False,
+    allowed_values: list[dict[str, Any]] | None = None,
+    default_value: Any = None,
+    operations: list[str] | None = None,
+) -> dict[str, Any]:
+    """One field of a createmeta page, shaped as Jira Cloud answers it (``fieldId`` and ``key`` both)."""
+    meta: dict[str, Any] = {
+        "required": required,
+        "schema": schema,
+        "name": name,
+        "key": field_id,
+        "fieldId": field_id,
+        "hasDefaultValue": default_value is not None,
+        "operations": list(operations if operations is not None else ["set"]),
+    }
+    if allowed_values is not None:
+        meta["allowedValues"] = allowed_values
+    if default_value is not None:
+        meta["defaultValue"] = default_value
+    return meta
 
 
 class FakeInstallKeys(FakeServer):
@@ -83,6 +148,16 @@ class FakeJira(FakeServer):
         self.properties: dict[tuple[str, str], Any] = {}
         self._ids = itertools.count(10000)
         self.rejected_auth: list[str] = []
+        # schema: pages hold at most ``page_size`` items whatever maxResults asks (Jira caps it too)
+        self.page_size = 3
+        self.projects: dict[str, dict[str, Any]] = {}  # key → project
+        self.issue_types: dict[str, list[dict[str, Any]]] = {}  # project key → its issue types
+        self.statuses: dict[str, list[dict[str, Any]]] = {}  # project key → its workflow's statuses
+        self.create_screens: dict[tuple[str, str], list[dict[str, Any]]] = {}  # set_create_fields()
+        self.fields: list[dict[str, Any]] = _fixture("fields.json")  # GET /field
+        self.priorities: list[dict[str, Any]] = _fixture("priorities.json")  # GET /priority
+        self.default_create_screen: list[dict[str, Any]] = _fixture("create_fields.json")
+        self._project_ids = itertools.count(10000)
 
     # --- Jira's signing side --------------------------------------------------------------------------
     @property
@@ -262,6 +337,287 @@ class FakeJira(FakeServer):
         if value is None:
             return _error(404, "The property was not found.")
         return 200, {"key": request.params["key"], "value": value}
+
+    # --- schema: projects, issue types, create screens, fields, priorities, statuses -----------------
+    def rebase(self, payload: Any) -> Any:
+        """A copy of ``payload`` with the documentation host replaced by this site's URL."""
+        return json.loads(json.dumps(payload).replace(DOC_BASE, self.url))
+
+    def add_project(self, key: str, name: str, *, issue_types: list[dict[str, Any]] | None = None) -> dict:
+        """A company-managed software project with the default issue types and workflow statuses. Issue
+        types need ``id`` and ``name``; ``subtask`` defaults to False. Returns ``GET /project/{key}``."""
+        project_id = str(next(self._project_ids))
+        self.projects[key] = {
+            "expand": "description,lead,issueTypes,url,projectKeys,permissions,insight",
+            "self": f"{DOC_BASE}/rest/api/3/project/{project_id}",
+            "id": project_id,
+            "key": key,
+            "name": name,
+            "avatarUrls": {
+                size: f"{DOC_BASE}/rest/api/3/universal_avatar/view/type/project/avatar/10400?size={label}"
+                for size, label in (
+                    ("48x48", "large"),
+                    ("24x24", "small"),
+                    ("16x16", "xsmall"),
+                    ("32x32", "medium"),
+                )
+            },
+            "projectTypeKey": "software",
+            "simplified": False,
+            "style": "classic",
+            "isPrivate": False,
+            "properties": {},
+        }
+        self.issue_types[key] = [self._issue_type(t) for t in (issue_types or DEFAULT_ISSUE_TYPES)]
+        self.set_statuses(key, DEFAULT_STATUSES)
+        return self.rebase(self._project_full(key))
+
+    def set_statuses(self, project_key: str, statuses: list[tuple[str, str, str]]) -> None:
+        """The project's workflow statuses as ``(id, name, statusCategory key)``."""
+        self.statuses[project_key] = [
+            {
+                "self": f"{DOC_BASE}/rest/api/3/status/{status_id}",
+                "description": "",
+                "iconUrl": f"{DOC_BASE}/images/icons/statuses/generic.png",
+                "name": name,
+                "untranslatedName": name,
+                "id": status_id,
+                "statusCategory": {
+                    "self": f"{DOC_BASE}/rest/api/3/statuscategory/{_STATUS_CATEGORIES[category]['id']}",
+                    **_STATUS_CATEGORIES[category],
+                },
+            }
+            for status_id, name, category in statuses
+        ]
+
+    def set_create_fields(self, project_key: str, issue_type_id: str, fields: list[dict[str, Any]]) -> None:
+        """Replace one create screen. Each field is a createmeta field (see ``field_meta``); missing
+        ``key``/``fieldId``, ``name``, ``required``, ``hasDefaultValue`` and ``operations`` are filled in."""
+        assert any(t["id"] == str(issue_type_id) for t in self.issue_types[project_key]), "unknown issue type"
+        screen = []
+        for field in fields:
+            field_id = field.get("fieldId") or field["key"]
+            screen.append(
+                {
+                    "required": False,
+                    "name": field_id,
+                    "hasDefaultValue": "defaultValue" in field,
+                    "operations": ["set"],
+                    **copy.deepcopy(field),
+                    "key": field_id,
+                    "fieldId": field_id,
+                }
+            )
+        self.create_screens[(project_key, str(issue_type_id))] = screen
+
+    def add_field(
+        self,
+        field_id: str,
+        name: str,
+        schema: dict[str, Any],
+        *,
+        required: bool = False,
+        allowed_values: list[dict[str, Any]] | None = None,
+        default_value: Any = None,
+        on_create_screen: bool = True,
+    ) -> dict[str, Any]:
+        """A field in ``GET /field`` (replacing one with the same id) and, unless told otherwise, on every
+        default create screen. A custom field's ``schema`` gets its ``customId``. Returns the field."""
+        custom = field_id.startswith("customfield_")
+        schema = dict(schema)
+        if custom:
+            schema.setdefault("customId", int(field_id.removeprefix("customfield_")))
+        field = {
+            "id": field_id,
+            "key": field_id,
+            "name": name,
+            "untranslatedName": name,
+            "custom": custom,
+            "orderable": True,
+            "navigable": True,
+            "searchable": True,
+            "clauseNames": [f"cf[{schema['customId']}]", name] if custom else [field_id],
+            "schema": schema,
+        }
+        self.fields = [f for f in self.fields if f["id"] != field_id] + [field]
+        if on_create_screen:
+            meta = field_meta(
+                field_id,
+                name,
+                schema,
+                required=required,
+                allowed_values=allowed_values,
+                default_value=default_value,
+            )
+            self.default_create_screen = [m for m in self.default_create_screen if m["fieldId"] != field_id]
+            self.default_create_screen.append(meta)
+        return copy.deepcopy(field)
+
+    def create_fields_for(self, project_key: str, issue_type_id: str) -> list[dict[str, Any]]:
+        """The create screen of one project and issue type: the one set, else the default screen with
+        that project, issue type, the priorities and (for sub-tasks) a required ``parent`` filled in."""
+        explicit = self.create_screens.get((project_key, str(issue_type_id)))
+        if explicit is not None:
+            return copy.deepcopy(explicit)
+        project = self.projects[project_key]
+        issue_type = next(t for t in self.issue_types[project_key] if t["id"] == str(issue_type_id))
+        screen: list[dict[str, Any]] = []
+        for meta in copy.deepcopy(self.default_create_screen):
+            field_id = meta["fieldId"]
+            if field_id == "issuetype":
+                meta["allowedValues"] = [{k: v for k, v in issue_type.items() if k != "untranslatedName"}]
+            elif field_id == "project":
+                keys = ("self", "id", "key", "name", "projectTypeKey", "simplified", "avatarUrls")
+                meta["allowedValues"] = [{k: project[k] for k in keys}]
+            elif field_id == "priority":
+                meta["allowedValues"] = [
+                    {k: p[k] for k in ("self", "iconUrl", "name", "id")} for p in self.priorities
+                ]
+                default = next((p for p in self.priorities if p.get("isDefault")), None)
+                meta["hasDefaultValue"] = default is not None
+                if default is not None:
+                    meta["defaultValue"] = {k: default[k] for k in ("self", "iconUrl", "name", "id")}
+            elif field_id == "assignee":
+                meta["autoCompleteUrl"] = (
+                    f"{DOC_BASE}/rest/api/3/user/assignable/search?project={project_key}&query="
+                )
+            screen.append(meta)
+            if field_id == "project" and issue_type["subtask"]:
+                screen.append(
+                    field_meta("parent", "Parent", {"type": "issuelink", "system": "parent"}, required=True)
+                )
+        return screen
+
+    def _issue_type(self, spec: dict[str, Any]) -> dict[str, Any]:
+        subtask = bool(spec.get("subtask", False))
+        avatar_id = spec.get("avatarId", 10318)
+        return {
+            "self": f"{DOC_BASE}/rest/api/3/issuetype/{spec['id']}",
+            "id": str(spec["id"]),
+            "description": spec.get("description", ""),
+            "iconUrl": f"{DOC_BASE}/rest/api/2/universal_avatar/view/type/issuetype/avatar/{avatar_id}",
+            "name": spec["name"],
+            "untranslatedName": spec["name"],
+            "subtask": subtask,
+            "avatarId": avatar_id,
+            "hierarchyLevel": -1 if subtask else 0,
+        }
+
+    def _project_full(self, key: str) -> dict[str, Any]:
+        return {
+            **self.projects[key],
+            "description": "",
+            "lead": {"accountId": "5b10a2844c20165700ede21g", "displayName": "Project Lead", "active": True},
+            "components": [],
+            "issueTypes": self.issue_types[key],
+            "assigneeType": "UNASSIGNED",
+            "versions": [],
+            "roles": {},
+        }
+
+    def _find_project(self, ref: str) -> str | None:
+        """The key of the project ``ref`` names by id or (case-insensitively) by key."""
+        return next((k for k, p in self.projects.items() if ref in (p["id"], k) or ref.upper() == k), None)
+
+    def _page(self, request: FakeRequest, items: list[Any]) -> dict[str, Any] | None:
+        try:
+            start = int(request.arg("startAt") or 0)
+            asked = int(request.arg("maxResults") or self.page_size)
+        except ValueError:
+            return None
+        size = max(0, min(asked, self.page_size))
+        start = max(0, start)
+        return {
+            "startAt": start,
+            "maxResults": size,
+            "total": len(items),
+            "items": items[start : start + size],
+        }
+
+    @staticmethod
+    def _no_project(ref: str):
+        return _error(404, f"No project could be found with key '{ref}'.")
+
+    @route("GET", r"/rest/api/3/project/search")
+    def project_search(self, request: FakeRequest):
+        ordered = [self.projects[k] for k in sorted(self.projects)]
+        page = self._page(request, ordered)
+        if page is None:
+            return _error(400, "startAt and maxResults must be integers.")
+        is_last = page["startAt"] + len(page["items"]) >= page["total"]
+        body: dict[str, Any] = {"self": f"{self.url}{request.raw_path}"}
+        if not is_last:
+            following = page["startAt"] + len(page["items"])
+            body["nextPage"] = (
+                f"{self.url}/rest/api/3/project/search?startAt={following}&maxResults={page['maxResults']}"
+            )
+        body.update(
+            maxResults=page["maxResults"],
+            startAt=page["startAt"],
+            total=page["total"],
+            isLast=is_last,
+            values=page["items"],
+        )
+        return 200, self.rebase(body)
+
+    @route("GET", r"/rest/api/3/project/(?P<project>(?!search$)[^/]+)")
+    def project_get(self, request: FakeRequest):
+        key = self._find_project(request.params["project"])
+        if key is None:
+            return self._no_project(request.params["project"])
+        return 200, self.rebase(self._project_full(key))
+
+    @route("GET", r"/rest/api/3/project/(?P<project>[^/]+)/statuses")
+    def project_statuses(self, request: FakeRequest):
+        key = self._find_project(request.params["project"])
+        if key is None:
+            return self._no_project(request.params["project"])
+        body = [
+            {
+                "self": t["self"],
+                "id": t["id"],
+                "name": t["name"],
+                "subtask": t["subtask"],
+                "statuses": self.statuses[key],
+            }
+            for t in self.issue_types[key]
+        ]
+        return 200, self.rebase(body)
+
+    @route("GET", r"/rest/api/3/issue/createmeta/(?P<project>[^/]+)/issuetypes")
+    def createmeta_issue_types(self, request: FakeRequest):
+        key = self._find_project(request.params["project"])
+        if key is None:
+            return self._no_project(request.params["project"])
+        page = self._page(request, self.issue_types[key])
+        if page is None:
+            return _error(400, "startAt and maxResults must be integers.")
+        body = {k: page[k] for k in ("maxResults", "startAt", "total")} | {"issueTypes": page["items"]}
+        return 200, self.rebase(body)
+
+    @route("GET", r"/rest/api/3/issue/createmeta/(?P<project>[^/]+)/issuetypes/(?P<issuetype>[^/]+)")
+    def createmeta_fields(self, request: FakeRequest):
+        key = self._find_project(request.params["project"])
+        if key is None:
+            return self._no_project(request.params["project"])
+        issue_type_id = request.params["issuetype"]
+        if not any(t["id"] == issue_type_id for t in self.issue_types[key]):
+            return _error(
+                404, f"Issue type with id '{issue_type_id}' does not exist or is not in project '{key}'."
+            )
+        page = self._page(request, self.create_fields_for(key, issue_type_id))
+        if page is None:
+            return _error(400, "startAt and maxResults must be integers.")
+        body = {k: page[k] for k in ("maxResults", "startAt", "total")} | {"fields": page["items"]}
+        return 200, self.rebase(body)
+
+    @route("GET", r"/rest/api/3/field")
+    def field_list(self, request: FakeRequest):
+        return 200, self.rebase(self.fields)
+
+    @route("GET", r"/rest/api/3/priority")
+    def priority_list(self, request: FakeRequest):
+        return 200, self.rebase(self.priorities)
 
     @route("GET", r"/rest/api/3/search")
     def old_search(self, request: FakeRequest):

@@ -7,7 +7,7 @@ import logging
 from tenants.models import Tenant
 from tenants.services import tenant_license_update
 
-from .clients.jira import JiraClient
+from ..clients.jira import JiraClient
 
 logger = logging.getLogger(__name__)
 

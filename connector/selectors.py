@@ -1,0 +1,96 @@
+"""Reads of the connector app. Tenant first in every query."""
+
+from __future__ import annotations
+
+from django.core.cache import cache
+from django.db.models import QuerySet
+
+from tenants.models import Tenant
+
+from .clients.jira import JiraClient
+from .errors import NotConnected
+from .models import ConnectedItem, HelpdeskConnection
+
+ADMIN_CHECK_CACHE_SECONDS = 120
+
+
+def connection_get(*, tenant: Tenant, connection_id: int) -> HelpdeskConnection | None:
+    return HelpdeskConnection.objects.filter(tenant=tenant, pk=connection_id).first()
+
+
+def connection_for_provider(*, tenant: Tenant, provider: str) -> HelpdeskConnection | None:
+    return HelpdeskConnection.objects.filter(tenant=tenant, provider=provider).first()
+
+
+def connection_active(*, tenant: Tenant) -> HelpdeskConnection | None:
+    """The tenant's connected helpdesk (the first connected one)."""
+    return (
+        HelpdeskConnection.objects.filter(tenant=tenant, status=HelpdeskConnection.Status.CONNECTED)
+        .order_by("id")
+        .first()
+    )
+
+
+def connection_require(*, tenant: Tenant) -> HelpdeskConnection:
+    connection = connection_active(tenant=tenant)
+    if connection is None:
+        raise NotConnected(
+            "No helpdesk is connected for this Jira site. A Jira admin can connect one on the Deskbridge "
+            "admin page (Apps → Deskbridge)."
+        )
+    return connection
+
+
+def items_list(*, tenant: Tenant) -> QuerySet[ConnectedItem]:
+    return (
+        ConnectedItem.objects.filter(tenant=tenant)
+        .select_related("connection")
+        .prefetch_related("mappings")
+        .order_by("name")
+    )
+
+
+def item_get(*, tenant: Tenant, item_id: int) -> ConnectedItem | None:
+    return items_list(tenant=tenant).filter(pk=item_id).first()
+
+
+def item_get_by_external_id(*, tenant: Tenant, external_id: str) -> ConnectedItem | None:
+    return (
+        ConnectedItem.objects.filter(tenant=tenant, external_id=external_id)
+        .select_related("connection")
+        .first()
+    )
+
+
+def items_for_issue(*, tenant: Tenant, project_id: str, issue_type_id: str) -> list[ConnectedItem]:
+    """Items that apply to an issue: display-only by project; synchronized by project and issue type.
+    Items of a revoked connection are hidden."""
+    items = (
+        ConnectedItem.objects.filter(
+            tenant=tenant,
+            jira_project_id=project_id,
+            connection__status=HelpdeskConnection.Status.CONNECTED,
+        )
+        .select_related("connection")
+        .order_by("name")
+    )
+    return [
+        item
+        for item in items
+        if item.mode == ConnectedItem.Mode.DISPLAY or item.jira_issue_type_id == str(issue_type_id)
+    ]
+
+
+def jira_user_is_admin(*, tenant: Tenant, account_id: str | None) -> bool:
+    """Does the user hold Jira's global ADMINISTER permission? Asked through Jira's permission check
+    API and cached briefly, so revoking admin rights takes effect within two minutes."""
+    if not account_id:
+        return False
+    key = f"jira-admin:{tenant.pk}:{account_id}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    granted = JiraClient(tenant).check_global_permissions(account_id=account_id, permissions=["ADMINISTER"])
+    is_admin = "ADMINISTER" in granted
+    cache.set(key, is_admin, ADMIN_CHECK_CACHE_SECONDS)
+    return is_admin

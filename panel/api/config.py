@@ -1,0 +1,278 @@
+"""The configuration REST API: connections, SCIs, schema introspection, tenant API tokens.
+
+Auth: ``Authorization: Bearer <tenant API token>`` for scripts, or a context JWT of a Jira admin from the
+admin page. Every view is tenant-scoped through ``TenantScopedMixin`` (another tenant's ids are 404).
+"""
+
+from __future__ import annotations
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from connector import schema as schema_service
+from connector.mapping import standard_ticket_preset
+from connector.models import ConnectedItem, HelpdeskConnection
+from connector.selectors import connection_require
+from connector.services import (
+    ItemSpec,
+    connected_item_delete,
+    connected_item_save,
+    connection_revoke,
+    zendesk_connect,
+)
+from tenants.api import TenantScopedMixin
+from tenants.models import ApiToken
+from tenants.services import api_token_create, api_token_revoke
+
+from ..permissions import CONFIG_AUTHENTICATION, CONFIG_PERMISSIONS
+from . import serializers as s
+
+REFRESH = OpenApiParameter("refresh", bool, description="Reload from the service instead of the cache.")
+
+
+class ConfigMixin(TenantScopedMixin):
+    authentication_classes = CONFIG_AUTHENTICATION
+    permission_classes = CONFIG_PERMISSIONS
+
+
+@extend_schema(tags=["connections"])
+class ConnectionViewSet(
+    ConfigMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    queryset = HelpdeskConnection.objects.all()
+    serializer_class = s.ConnectionSerializer
+
+    @extend_schema(request=s.ZendeskConnectSerializer, responses={201: s.ConnectionSerializer})
+    def create(self, request):
+        """Connect (or reconnect) Zendesk with an agent email and API token, validated against Zendesk."""
+        data = s.ZendeskConnectSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        connection = zendesk_connect(
+            tenant=request.tenant,
+            subdomain=data.validated_data["subdomain"],
+            email=data.validated_data["email"],
+            api_token=data.validated_data["api_token"],
+        )
+        return Response(s.ConnectionSerializer(connection).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=s.ConnectionSerializer)
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, pk=None):
+        """Forget the credentials and pause every item of this connection."""
+        connection = connection_revoke(tenant=request.tenant, connection=self.get_object())
+        return Response(s.ConnectionSerializer(connection).data)
+
+
+def _spec(data: dict) -> ItemSpec:
+    return ItemSpec(
+        name=data["name"],
+        mode=data["mode"],
+        jira_project=data["jira_project"],
+        jira_issue_type_id=data.get("jira_issue_type_id", ""),
+        helpdesk_object=data["helpdesk_object"],
+        display_fields=data.get("display_fields", []),
+        mappings=[dict(m) for m in data.get("mappings", [])],
+        auto_create=data.get("auto_create", False),
+        status_sync=data.get("status_sync", False),
+        comment_sync=data.get("comment_sync", False),
+        attachment_sync=data.get("attachment_sync", False),
+        link_note=data.get("link_note", False),
+        links_api_enabled=data.get("links_api_enabled", True),
+        auto_create_conditions=dict(data.get("auto_create_conditions") or {}),
+    )
+
+
+def _item_as_input(item: ConnectedItem) -> dict:
+    return {
+        "name": item.name,
+        "mode": item.mode,
+        "jira_project": item.jira_project_id,
+        "jira_issue_type_id": item.jira_issue_type_id,
+        "helpdesk_object": item.helpdesk_object,
+        "display_fields": item.display_fields,
+        "mappings": [
+            {
+                "helpdesk_field": m.helpdesk_field,
+                "jira_field": m.jira_field,
+                "direction": m.direction,
+                "value_map": m.value_map,
+            }
+            for m in item.mappings.all()
+        ],
+        "auto_create": item.auto_create,
+        "status_sync": item.status_sync,
+        "comment_sync": item.comment_sync,
+        "attachment_sync": item.attachment_sync,
+        "link_note": item.link_note,
+        "links_api_enabled": item.links_api_enabled,
+        "auto_create_conditions": item.auto_create_conditions,
+    }
+
+
+@extend_schema(tags=["items"])
+class ItemViewSet(ConfigMixin, viewsets.ModelViewSet):
+    queryset = ConnectedItem.objects.select_related("connection").prefetch_related("mappings")
+    serializer_class = s.ItemSerializer
+    http_method_names = ["get", "post", "put", "patch", "delete"]
+
+    def _save(self, request, item=None, partial=False):
+        incoming = s.ItemInputSerializer(data=request.data, partial=partial)
+        incoming.is_valid(raise_exception=True)
+        data = (
+            {**_item_as_input(item), **incoming.validated_data}
+            if partial and item
+            else incoming.validated_data
+        )
+        connection = item.connection if item else connection_require(tenant=request.tenant)
+        saved, warnings = connected_item_save(
+            tenant=request.tenant, connection=connection, spec=_spec(data), item=item
+        )
+        saved = self.get_base_queryset().get(pk=saved.pk)
+        return {"item": s.ItemSerializer(saved).data, "warnings": warnings}
+
+    @extend_schema(request=s.ItemInputSerializer, responses={201: s.ItemSavedSerializer})
+    def create(self, request):
+        return Response(self._save(request), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.ItemInputSerializer, responses=s.ItemSavedSerializer)
+    def update(self, request, pk=None, partial=False):
+        return Response(self._save(request, item=self.get_object(), partial=partial))
+
+    @extend_schema(request=s.ItemInputSerializer, responses=s.ItemSavedSerializer)
+    def partial_update(self, request, pk=None):
+        return self.update(request, pk=pk, partial=True)
+
+    def destroy(self, request, pk=None):
+        connected_item_delete(tenant=request.tenant, item=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("project", str, required=True),
+            OpenApiParameter("issue_type", str, required=True),
+            OpenApiParameter("type_field", str, description="Jira field for the ticket type"),
+            OpenApiParameter("requester_name_field", str),
+            OpenApiParameter("requester_email_field", str),
+            OpenApiParameter("organization_field", str),
+            OpenApiParameter("ticket_url_field", str),
+        ],
+        responses=s.MappingSerializer(many=True),
+    )
+    @action(detail=False, methods=["get"])
+    def preset(self, request):
+        """The standard Zendesk ticket → Jira issue mappings for a project's create screen, to edit and save."""
+        project, issue_type = request.query_params.get("project"), request.query_params.get("issue_type")
+        if not project or not issue_type:
+            raise Http404
+        fields = schema_service.jira_create_fields(
+            tenant=request.tenant, project=project, issue_type_id=issue_type
+        )
+        targets = {
+            "type": request.query_params.get("type_field", ""),
+            "requester.name": request.query_params.get("requester_name_field", ""),
+            "requester.email": request.query_params.get("requester_email_field", ""),
+            "organization.name": request.query_params.get("organization_field", ""),
+            "ticket.url": request.query_params.get("ticket_url_field", ""),
+        }
+        return Response(
+            standard_ticket_preset(
+                jira_fields=fields,
+                jira_priorities=schema_service.jira_priorities(tenant=request.tenant),
+                targets=targets,
+            )
+        )
+
+
+def _refresh(request) -> bool:
+    return request.query_params.get("refresh") in ("1", "true", "yes")
+
+
+@extend_schema(tags=["schema"], parameters=[REFRESH], responses=s.SchemaFieldSerializer(many=True))
+class HelpdeskFieldsView(APIView):
+    authentication_classes = CONFIG_AUTHENTICATION
+    permission_classes = CONFIG_PERMISSIONS
+
+    def get(self, request, helpdesk_object: str):
+        """Fields of a helpdesk object (system and custom, with drop-down options)."""
+        from connector.providers import provider_for
+
+        connection = connection_require(tenant=request.tenant)
+        if helpdesk_object not in provider_for(connection.provider).objects:
+            raise Http404
+        return Response(
+            schema_service.helpdesk_fields(
+                tenant=request.tenant,
+                connection=connection,
+                helpdesk_object=helpdesk_object,
+                refresh=_refresh(request),
+            )
+        )
+
+
+class _JiraSchemaView(APIView):
+    authentication_classes = CONFIG_AUTHENTICATION
+    permission_classes = CONFIG_PERMISSIONS
+
+
+@extend_schema(tags=["schema"], parameters=[REFRESH], responses=s.ProjectSerializer(many=True))
+class JiraProjectsView(_JiraSchemaView):
+    def get(self, request):
+        return Response(schema_service.jira_projects(tenant=request.tenant, refresh=_refresh(request)))
+
+
+@extend_schema(tags=["schema"], parameters=[REFRESH], responses=s.IssueTypeSerializer(many=True))
+class JiraIssueTypesView(_JiraSchemaView):
+    def get(self, request, project: str):
+        return Response(
+            schema_service.jira_issue_types(tenant=request.tenant, project=project, refresh=_refresh(request))
+        )
+
+
+@extend_schema(tags=["schema"], parameters=[REFRESH], responses=s.SchemaFieldSerializer(many=True))
+class JiraCreateFieldsView(_JiraSchemaView):
+    def get(self, request, project: str, issue_type: str):
+        """Create metadata: fields on the create screen with required / default / allowed values."""
+        return Response(
+            schema_service.jira_create_fields(
+                tenant=request.tenant, project=project, issue_type_id=issue_type, refresh=_refresh(request)
+            )
+        )
+
+
+@extend_schema(tags=["schema"], parameters=[REFRESH], responses=s.SchemaFieldSerializer(many=True))
+class JiraFieldsView(_JiraSchemaView):
+    def get(self, request):
+        return Response(schema_service.jira_fields(tenant=request.tenant, refresh=_refresh(request)))
+
+
+@extend_schema(tags=["schema"], parameters=[REFRESH], responses=s.PrioritySerializer(many=True))
+class JiraPrioritiesView(_JiraSchemaView):
+    def get(self, request):
+        return Response(schema_service.jira_priorities(tenant=request.tenant, refresh=_refresh(request)))
+
+
+@extend_schema(tags=["tokens"])
+class ApiTokenViewSet(ConfigMixin, mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    queryset = ApiToken.objects.all()
+    serializer_class = s.ApiTokenSerializer
+
+    @extend_schema(request=s.ApiTokenCreateSerializer, responses={201: s.ApiTokenCreatedSerializer})
+    def create(self, request):
+        """Create a token. The response carries it once; only a hash is stored."""
+        data = s.ApiTokenCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        created_by = request.user.account_id or f"api-token:{request.user.api_token_id}"
+        row, token = api_token_create(
+            tenant=request.tenant, name=data.validated_data["name"], created_by=created_by
+        )
+        body = {**s.ApiTokenSerializer(row).data, "token": token}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request, pk=None):
+        """Revoke a token (kept in the list as revoked)."""
+        api_token_revoke(tenant=request.tenant, token_id=self.get_object().pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,209 @@
+"""Shapes of the configuration API. Serializers check shapes and types only; rules live in services."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from connector.models import ConnectedItem, FieldMapping, HelpdeskConnection
+from connector.providers import provider_for
+from tenants.models import ApiToken
+
+
+class ConnectionSerializer(serializers.ModelSerializer):
+    subdomain = serializers.CharField(read_only=True)
+    token_stored = serializers.SerializerMethodField(
+        help_text="True while credentials are stored (encrypted)."
+    )
+    provider_label = serializers.CharField(source="get_provider_display", read_only=True)
+
+    class Meta:
+        model = HelpdeskConnection
+        fields = [
+            "id",
+            "provider",
+            "provider_label",
+            "subdomain",
+            "auth_type",
+            "agent_id",
+            "agent_name",
+            "agent_email",
+            "agent_role",
+            "status",
+            "last_error",
+            "last_error_at",
+            "connected_at",
+            "revoked_at",
+            "token_stored",
+        ]
+        read_only_fields = fields
+
+    def get_token_stored(self, obj) -> bool:
+        return bool(obj.credentials)
+
+
+class ZendeskConnectSerializer(serializers.Serializer):
+    provider = serializers.ChoiceField(choices=["zendesk"], default="zendesk")
+    subdomain = serializers.CharField(max_length=255, help_text="'acme' or https://acme.zendesk.com")
+    email = serializers.EmailField()
+    api_token = serializers.CharField(max_length=255, write_only=True, trim_whitespace=True)
+
+
+class MappingSerializer(serializers.Serializer):
+    helpdesk_field = serializers.CharField(max_length=100)
+    jira_field = serializers.CharField(max_length=100)
+    direction = serializers.ChoiceField(choices=FieldMapping.Direction.values, default="to_jira")
+    value_map = serializers.DictField(child=serializers.CharField(), required=False, default=dict)
+
+
+class ConditionsSerializer(serializers.Serializer):
+    tags = serializers.ListField(child=serializers.CharField(), required=False)
+    priority = serializers.ListField(child=serializers.CharField(), required=False)
+    ticket_type = serializers.ListField(child=serializers.CharField(), required=False)
+    group = serializers.ListField(child=serializers.CharField(), required=False)
+    brand = serializers.ListField(child=serializers.CharField(), required=False)
+    form = serializers.ListField(child=serializers.CharField(), required=False)
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = set(data) - set(self.fields)
+            if unknown:
+                raise serializers.ValidationError(
+                    f"Unknown conditions: {', '.join(sorted(unknown))}; use {', '.join(self.fields)}."
+                )
+        return super().to_internal_value(data)
+
+
+class ItemInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    mode = serializers.ChoiceField(choices=ConnectedItem.Mode.values)
+    jira_project = serializers.CharField(max_length=32, help_text="Project id or key.")
+    jira_issue_type_id = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    helpdesk_object = serializers.CharField(max_length=32, help_text="Zendesk: ticket, user, organization.")
+    display_fields = serializers.ListField(
+        child=serializers.CharField(max_length=100), required=False, default=list
+    )
+    mappings = MappingSerializer(many=True, required=False, default=list)
+    auto_create = serializers.BooleanField(required=False, default=False)
+    status_sync = serializers.BooleanField(required=False, default=False)
+    comment_sync = serializers.BooleanField(required=False, default=False)
+    attachment_sync = serializers.BooleanField(required=False, default=False)
+    link_note = serializers.BooleanField(required=False, default=False)
+    links_api_enabled = serializers.BooleanField(required=False, default=True)
+    auto_create_conditions = ConditionsSerializer(required=False, default=dict)
+
+
+class FieldMappingOutSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = FieldMapping
+        fields = ["helpdesk_field", "jira_field", "direction", "value_map"]
+
+
+class ItemSerializer(serializers.ModelSerializer):
+    mappings = FieldMappingOutSerializer(many=True, read_only=True)
+    helpdesk_object_label = serializers.SerializerMethodField()
+    mode_label = serializers.CharField(source="get_mode_display", read_only=True)
+    connection = serializers.PrimaryKeyRelatedField(read_only=True)
+
+    class Meta:
+        model = ConnectedItem
+        fields = [
+            "id",
+            "external_id",
+            "name",
+            "mode",
+            "mode_label",
+            "connection",
+            "jira_project_id",
+            "jira_project_key",
+            "jira_issue_type_id",
+            "jira_issue_type_name",
+            "helpdesk_object",
+            "helpdesk_object_label",
+            "display_fields",
+            "mappings",
+            "auto_create",
+            "status_sync",
+            "comment_sync",
+            "attachment_sync",
+            "link_note",
+            "links_api_enabled",
+            "auto_create_conditions",
+            "auto_create_baseline",
+            "is_paused",
+            "last_sync_at",
+            "linked_count",
+            "last_error",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_helpdesk_object_label(self, obj) -> str:
+        return provider_for(obj.connection.provider).object_label(obj.helpdesk_object)
+
+
+class ItemSavedSerializer(serializers.Serializer):
+    item = ItemSerializer()
+    warnings = serializers.ListField(child=serializers.DictField(child=serializers.CharField()))
+
+
+class ApiTokenSerializer(serializers.ModelSerializer):
+    is_active = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = ApiToken
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "created_by",
+            "created_at",
+            "last_used_at",
+            "revoked_at",
+            "is_active",
+        ]
+        read_only_fields = fields
+
+
+class ApiTokenCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+
+
+class ApiTokenCreatedSerializer(ApiTokenSerializer):
+    token = serializers.CharField(read_only=True, help_text="Shown once; store it now.")
+
+    class Meta(ApiTokenSerializer.Meta):
+        fields = [*ApiTokenSerializer.Meta.fields, "token"]
+        read_only_fields = fields
+
+
+class SchemaOptionSerializer(serializers.Serializer):
+    value = serializers.CharField()
+    label = serializers.CharField()
+
+
+class SchemaFieldSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    label = serializers.CharField()
+    type = serializers.CharField()
+    options = SchemaOptionSerializer(many=True)
+    system = serializers.BooleanField()
+    required = serializers.BooleanField()
+    has_default = serializers.BooleanField()
+
+
+class ProjectSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    key = serializers.CharField()
+    name = serializers.CharField()
+
+
+class IssueTypeSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    subtask = serializers.BooleanField()
+
+
+class PrioritySerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()

@@ -1,0 +1,408 @@
+"""The Jira admin page (Connect ``adminPages`` / ``configurePage``): server-rendered, works without
+Connect's all.js. Every action is a POST form carrying the page session the page was rendered with."""
+
+from __future__ import annotations
+
+import logging
+
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from config.errors import ApplicationError
+from connector import schema as schema_service
+from connector.mapping import standard_ticket_preset
+from connector.models import ConnectedItem, HelpdeskConnection, Provider
+from connector.providers import provider_for
+from connector.selectors import connection_for_provider, item_get, items_list
+from connector.services import (
+    ItemSpec,
+    connected_item_delete,
+    connected_item_save,
+    connection_revoke,
+    zendesk_connect,
+    zendesk_oauth_available,
+    zendesk_oauth_complete,
+    zendesk_oauth_start,
+    zendesk_oauth_state_read,
+)
+from tenants.auth import jira_page
+from tenants.models import ApiToken, Tenant
+from tenants.services import api_token_create, api_token_revoke
+
+from ..permissions import require_jira_admin
+
+logger = logging.getLogger(__name__)
+
+MAPPING_ROWS_EXTRA = 3
+CONDITION_KEYS = ("tags", "priority", "ticket_type", "group", "brand", "form")
+
+
+def _base_context(request, **extra):
+    tenant = request.tenant
+    connection = connection_for_provider(tenant=tenant, provider=Provider.ZENDESK)
+    return {
+        "tenant": tenant,
+        "session": request.page_session,
+        "connection": connection,
+        "connected": bool(connection and connection.status != HelpdeskConnection.Status.REVOKED),
+        "oauth_available": zendesk_oauth_available(),
+        **extra,
+    }
+
+
+def _render_home(request, *, message="", error=None, status=200, **extra):
+    context = _base_context(request, message=message, error=error, **extra)
+    if context["connected"]:
+        provider = provider_for(context["connection"].provider)
+        items = list(items_list(tenant=request.tenant))
+        for item in items:
+            item.object_label = provider.object_label(item.helpdesk_object)
+            item.mapping_summary = ", ".join(str(m) for m in item.mappings.all()) or "—"
+        context["items"] = items
+    context["tokens"] = ApiToken.objects.filter(tenant=request.tenant).order_by("-created_at")
+    return render(request, "panel/admin_page.html", context, status=status)
+
+
+def _admin_only(view):
+    def wrapper(request, *args, **kwargs):
+        try:
+            require_jira_admin(tenant=request.tenant, account_id=request.jira_account_id)
+        except ApplicationError as exc:
+            return render(
+                request, "panel/admin_denied.html", {"message": exc.message, "code": exc.code}, status=403
+            )
+        return view(request, *args, **kwargs)
+
+    wrapper.__name__ = view.__name__
+    return wrapper
+
+
+@require_http_methods(["GET", "POST"])
+@jira_page
+@_admin_only
+def admin_page(request):
+    if request.method == "GET":
+        return _render_home(request)
+    action = request.POST.get("action", "")
+    handler = _ACTIONS.get(action)
+    if handler is None:
+        return _render_home(
+            request, error={"message": f"Unknown action {action!r}. Reload the page."}, status=400
+        )
+    try:
+        return handler(request)
+    except ApplicationError as exc:
+        logger.info("admin page action %s refused: %s", action, exc.code)
+        return _render_error(request, action, exc)
+
+
+def _render_error(request, action, exc: ApplicationError):
+    error = {
+        "code": exc.code,
+        "message": exc.message,
+        "fields": exc.extra.get("fields", {}),
+        "errors": exc.extra.get("errors", []),
+    }
+    if action in ("item_step2", "item_save", "item_preset"):
+        return _render_item_form(
+            request, step=2, error=error, status=exc.status_code if exc.status_code < 500 else 400
+        )
+    if action == "item_step1":
+        return _render_item_form(request, step=1, error=error, status=400)
+    return _render_home(
+        request, error=error, form=request.POST, status=exc.status_code if exc.status_code < 500 else 502
+    )
+
+
+# --- connection ------------------------------------------------------------------------------------------
+
+
+def _connect(request):
+    connection = zendesk_connect(
+        tenant=request.tenant,
+        subdomain=request.POST.get("subdomain", ""),
+        email=request.POST.get("email", ""),
+        api_token=request.POST.get("api_token", ""),
+    )
+    return _render_home(
+        request, message=f"Connected to Zendesk as {connection.agent_name or connection.agent_email}."
+    )
+
+
+def _revoke(request):
+    connection = connection_for_provider(tenant=request.tenant, provider=Provider.ZENDESK)
+    if connection is not None:
+        connection_revoke(tenant=request.tenant, connection=connection)
+    return _render_home(request, message="Disconnected. Credentials were deleted and every item is paused.")
+
+
+def _oauth_start(request):
+    url = zendesk_oauth_start(
+        tenant=request.tenant,
+        account_id=request.jira_account_id or "",
+        subdomain=request.POST.get("subdomain", ""),
+    )
+    return _render_home(
+        request, oauth_url=url, message="Continue in the Zendesk window to authorize Deskbridge."
+    )
+
+
+def _refresh(request):
+    schema_service.schema_cache_clear(tenant=request.tenant)
+    return _render_home(request, message="Jira and helpdesk schemas will be reloaded on next use.")
+
+
+# --- items -------------------------------------------------------------------------------------------------
+
+
+def _form_values(post) -> dict:
+    """Read the item form (both steps carry every value forward in hidden fields)."""
+    mappings = []
+    for index in range(int(post.get("mapping_rows", "0") or 0)):
+        hd, jf = post.get(f"m{index}_helpdesk", ""), post.get(f"m{index}_jira", "")
+        if not hd and not jf:
+            continue
+        value_map = {}
+        for line in post.get(f"m{index}_values", "").splitlines():
+            if "=" in line:
+                key, _, value = line.partition("=")
+                value_map[key.strip()] = value.strip()
+        mappings.append(
+            {
+                "helpdesk_field": hd,
+                "jira_field": jf,
+                "direction": post.get(f"m{index}_direction", "to_jira"),
+                "value_map": value_map,
+            }
+        )
+    return {
+        "item_id": post.get("item_id", ""),
+        "name": post.get("name", ""),
+        "mode": post.get("mode", ConnectedItem.Mode.DISPLAY),
+        "jira_project": post.get("jira_project", ""),
+        "jira_issue_type_id": post.get("jira_issue_type_id", ""),
+        "helpdesk_object": post.get("helpdesk_object", "ticket"),
+        "display_fields": post.getlist("display_fields"),
+        "mappings": mappings,
+        **{
+            t: post.get(t) == "on"
+            for t in ("auto_create", "status_sync", "comment_sync", "attachment_sync", "link_note")
+        },
+        "links_api_enabled": post.get("links_api_enabled", "on") == "on",
+        "auto_create_conditions": {
+            key: [v.strip() for v in post.get(f"cond_{key}", "").split(",") if v.strip()]
+            for key in CONDITION_KEYS
+        },
+    }
+
+
+def _values_from_item(item: ConnectedItem) -> dict:
+    return {
+        "item_id": str(item.pk),
+        "name": item.name,
+        "mode": item.mode,
+        "jira_project": item.jira_project_id,
+        "jira_issue_type_id": item.jira_issue_type_id,
+        "helpdesk_object": item.helpdesk_object,
+        "display_fields": list(item.display_fields),
+        "mappings": [
+            {
+                "helpdesk_field": m.helpdesk_field,
+                "jira_field": m.jira_field,
+                "direction": m.direction,
+                "value_map": m.value_map,
+            }
+            for m in item.mappings.all()
+        ],
+        "auto_create": item.auto_create,
+        "status_sync": item.status_sync,
+        "comment_sync": item.comment_sync,
+        "attachment_sync": item.attachment_sync,
+        "link_note": item.link_note,
+        "links_api_enabled": item.links_api_enabled,
+        "auto_create_conditions": item.auto_create_conditions,
+    }
+
+
+def _render_item_form(request, *, step: int, values: dict | None = None, error=None, status=200, message=""):
+    tenant: Tenant = request.tenant
+    values = values if values is not None else _form_values(request.POST)
+    connection = connection_for_provider(tenant=tenant, provider=Provider.ZENDESK)
+    provider = provider_for(Provider.ZENDESK)
+    context = _base_context(
+        request,
+        step=step,
+        values=values,
+        error=error or {},
+        message=message,
+        objects=provider.objects,
+        modes=ConnectedItem.Mode.choices,
+    )
+    context["projects"] = schema_service.jira_projects(tenant=tenant)
+    if values["jira_project"]:
+        try:
+            context["issue_types"] = schema_service.jira_issue_types(
+                tenant=tenant, project=values["jira_project"]
+            )
+        except ApplicationError as exc:
+            context["schema_error"] = exc.message
+    if step == 2 and connection is not None:
+        context["helpdesk_fields"] = schema_service.helpdesk_fields(
+            tenant=tenant, connection=connection, helpdesk_object=values["helpdesk_object"]
+        )
+        if values["jira_issue_type_id"]:
+            context["jira_fields"] = [
+                f
+                for f in schema_service.jira_create_fields(
+                    tenant=tenant, project=values["jira_project"], issue_type_id=values["jira_issue_type_id"]
+                )
+                if f["type"] != "internal"
+            ]
+        rows = [
+            {**m, "values_text": "\n".join(f"{k}={v}" for k, v in (m.get("value_map") or {}).items())}
+            for m in values["mappings"]
+        ]
+        rows += [
+            {"helpdesk_field": "", "jira_field": "", "direction": "to_jira", "values_text": ""}
+        ] * MAPPING_ROWS_EXTRA
+        context["mapping_rows"] = rows
+        context["conditions"] = [
+            (key, ", ".join((values.get("auto_create_conditions") or {}).get(key, [])))
+            for key in CONDITION_KEYS
+        ]
+    return render(request, "panel/admin_item_form.html", context, status=status)
+
+
+def _item_new(request):
+    values = _form_values(request.POST)
+    values.update(
+        name="", mode=ConnectedItem.Mode.DISPLAY, jira_project="", jira_issue_type_id="", mappings=[]
+    )
+    return _render_item_form(request, step=1, values=values)
+
+
+def _item_edit(request):
+    item = item_get(tenant=request.tenant, item_id=_int(request.POST.get("item_id")))
+    if item is None:
+        return _render_home(request, error={"message": "That item no longer exists."}, status=404)
+    return _render_item_form(request, step=1, values=_values_from_item(item))
+
+
+def _item_step1(request):
+    """Scope submitted: check what step 2 needs before showing it."""
+    values = _form_values(request.POST)
+    fields = {}
+    if not values["name"].strip():
+        fields["name"] = ["Give the item a name."]
+    if not values["jira_project"]:
+        fields["jira_project"] = ["Choose the Jira project."]
+    if values["mode"] != ConnectedItem.Mode.DISPLAY and not values["jira_issue_type_id"]:
+        fields["jira_issue_type_id"] = ["Synchronized items need a Jira issue type."]
+    if fields:
+        return _render_item_form(
+            request,
+            step=1,
+            values=values,
+            error={"fields": fields, "message": "Complete the scope first."},
+            status=400,
+        )
+    return _render_item_form(request, step=2, values=values)
+
+
+def _item_preset(request):
+    values = _form_values(request.POST)
+    fields = schema_service.jira_create_fields(
+        tenant=request.tenant, project=values["jira_project"], issue_type_id=values["jira_issue_type_id"]
+    )
+    values["mappings"] = standard_ticket_preset(
+        jira_fields=fields, jira_priorities=schema_service.jira_priorities(tenant=request.tenant)
+    )
+    return _render_item_form(
+        request, step=2, values=values, message="Standard mapping applied; review and save."
+    )
+
+
+def _item_save(request):
+    values = _form_values(request.POST)
+    connection = connection_for_provider(tenant=request.tenant, provider=Provider.ZENDESK)
+    item = item_get(tenant=request.tenant, item_id=_int(values["item_id"])) if values["item_id"] else None
+    spec = ItemSpec(**{k: v for k, v in values.items() if k != "item_id"})
+    saved, warnings = connected_item_save(tenant=request.tenant, connection=connection, spec=spec, item=item)
+    note = " ".join(w["message"] for w in warnings)
+    return _render_home(request, message=f"Saved {saved.name}. {note}".strip(), warnings=warnings)
+
+
+def _item_delete(request):
+    item = item_get(tenant=request.tenant, item_id=_int(request.POST.get("item_id")))
+    if item is not None:
+        connected_item_delete(tenant=request.tenant, item=item)
+    return _render_home(request, message="Item deleted." if item else "That item no longer exists.")
+
+
+# --- tokens ------------------------------------------------------------------------------------------------
+
+
+def _token_create(request):
+    row, token = api_token_create(
+        tenant=request.tenant,
+        name=request.POST.get("token_name", ""),
+        created_by=request.jira_account_id or "",
+    )
+    return _render_home(
+        request, new_token=token, message=f"Token {row.name} created. Copy it now: it is shown once."
+    )
+
+
+def _token_revoke(request):
+    api_token_revoke(tenant=request.tenant, token_id=_int(request.POST.get("token_id")))
+    return _render_home(request, message="Token revoked.")
+
+
+def _int(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+_ACTIONS = {
+    "connect": _connect,
+    "revoke": _revoke,
+    "oauth_start": _oauth_start,
+    "refresh": _refresh,
+    "item_new": _item_new,
+    "item_edit": _item_edit,
+    "item_step1": _item_step1,
+    "item_step2": _item_step1,
+    "item_preset": _item_preset,
+    "item_save": _item_save,
+    "item_delete": _item_delete,
+    "token_create": _token_create,
+    "token_revoke": _token_revoke,
+}
+
+
+@require_GET
+def zendesk_oauth_callback(request):
+    """Zendesk redirects the admin's browser here (a top-level window, not the iframe)."""
+    error = request.GET.get("error")
+    context = {}
+    try:
+        if error:
+            raise ApplicationError(
+                f"Zendesk did not authorize Deskbridge ({request.GET.get('error_description') or error}).",
+                code="oauth_denied",
+            )
+        state = zendesk_oauth_state_read(request.GET.get("state", ""))
+        tenant = Tenant.objects.filter(pk=state["t"]).exclude(state=Tenant.State.UNINSTALLED).first()
+        if tenant is None:
+            raise ApplicationError("This Jira site is no longer installed.", code="oauth_state_invalid")
+        connection = zendesk_oauth_complete(
+            tenant=tenant, subdomain=state["s"], code=request.GET.get("code", "")
+        )
+        context = {"ok": True, "connection": connection}
+        status = 200
+    except ApplicationError as exc:
+        context = {"ok": False, "message": exc.message, "code": exc.code}
+        status = 400
+    return render(request, "panel/oauth_done.html", context, status=status)
