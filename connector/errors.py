@@ -29,5 +29,12 @@ class SchemaUnavailable(ApplicationError):
     default_code = "schema_unavailable"
 
 
+class SchemaNotFound(ApplicationError):
+    """The service says the project / issue type asked about does not exist (or the app cannot see it)."""
+
+    status_code = 404
+    default_code = "schema_not_found"
+
+
 class ItemInvalid(ValidationFailed):
     default_code = "item_invalid"

@@ -28,9 +28,7 @@ class HelpdeskConnection(TenantOwnedModel):
         OAUTH = "oauth", "OAuth"
 
     provider = models.CharField(max_length=16, choices=Provider.choices)
-    settings = models.JSONField(
-        default=dict, blank=True, help_text="Zendesk: subdomain. Zoho: data center, org id."
-    )
+    settings = models.JSONField(default=dict, blank=True, help_text="Zendesk: subdomain. Zoho: data center, org id.")
     auth_type = models.CharField(max_length=16, choices=AuthType.choices, default=AuthType.API_TOKEN)
     credentials = EncryptedSecretField(blank=True, default="")
     agent_id = models.CharField(max_length=64, blank=True)
@@ -46,9 +44,7 @@ class HelpdeskConnection(TenantOwnedModel):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["tenant", "provider"], name="connection_one_per_provider_per_tenant"
-            )
+            models.UniqueConstraint(fields=["tenant", "provider"], name="connection_one_per_provider_per_tenant")
         ]
 
     def __str__(self) -> str:
@@ -100,15 +96,9 @@ class ConnectedItem(TenantOwnedModel):
     status_sync = models.BooleanField(default=False)
     comment_sync = models.BooleanField(default=False)
     attachment_sync = models.BooleanField(default=False)
-    link_note = models.BooleanField(
-        default=False, help_text="Post an internal note on the record when linked."
-    )
-    links_api_enabled = models.BooleanField(
-        default=True, help_text="Allow link automation through the links API."
-    )
-    status_field = models.CharField(
-        max_length=100, blank=True, help_text="Zoho Desk: the status field to use."
-    )
+    link_note = models.BooleanField(default=False, help_text="Post an internal note on the record when linked.")
+    links_api_enabled = models.BooleanField(default=True, help_text="Allow link automation through the links API.")
+    status_field = models.CharField(max_length=100, blank=True, help_text="Zoho Desk: the status field to use.")
     auto_create_conditions = models.JSONField(default=dict, blank=True)
     auto_create_baseline = models.DateTimeField(null=True, blank=True)
     external_id = models.CharField(max_length=64, unique=True, default=_external_id)

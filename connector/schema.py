@@ -15,9 +15,9 @@ from django.core.cache import cache
 
 from tenants.models import Tenant
 
-from .clients.base import ApiError
+from .clients.base import ApiError, ApiNotFound
 from .clients.jira import JiraClient
-from .errors import SchemaUnavailable
+from .errors import SchemaNotFound, SchemaUnavailable
 from .models import HelpdeskConnection
 from .providers import client_for
 
@@ -35,6 +35,11 @@ def _cached(tenant: Tenant, key: str, loader: Callable[[], Any], *, refresh: boo
             return hit
     try:
         value = loader()
+    except ApiNotFound as exc:
+        raise SchemaNotFound(
+            f"Could not load {what}: {exc.message.rstrip('.')}. Check that it exists and that the app can see it.",
+            extra={"call": what, "status": exc.status},
+        ) from exc
     except ApiError as exc:
         raise SchemaUnavailable(
             f"Could not load {what}: {exc.message}. Check the connection and use Refresh to try again.",
@@ -166,9 +171,7 @@ def jira_create_fields(
     *, tenant: Tenant, project: str, issue_type_id: str, refresh: bool = False
 ) -> list[dict[str, Any]]:
     def load():
-        return [
-            normalise_jira_create_field(f) for f in JiraClient(tenant).create_fields(project, issue_type_id)
-        ]
+        return [normalise_jira_create_field(f) for f in JiraClient(tenant).create_fields(project, issue_type_id)]
 
     return _cached(
         tenant,

@@ -55,11 +55,7 @@ def item_get(*, tenant: Tenant, item_id: int) -> ConnectedItem | None:
 
 
 def item_get_by_external_id(*, tenant: Tenant, external_id: str) -> ConnectedItem | None:
-    return (
-        ConnectedItem.objects.filter(tenant=tenant, external_id=external_id)
-        .select_related("connection")
-        .first()
-    )
+    return ConnectedItem.objects.filter(tenant=tenant, external_id=external_id).select_related("connection").first()
 
 
 def items_for_issue(*, tenant: Tenant, project_id: str, issue_type_id: str) -> list[ConnectedItem]:

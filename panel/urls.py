@@ -2,7 +2,9 @@ from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
 from .api import config as config_api
-from .views import admin_page
+from .api import issue_panel as panel_api
+from .api import links as links_api
+from .views import admin_page, issue_panel
 
 app_name = "panel"
 
@@ -33,8 +35,28 @@ api_v1 = [
     path("schema/jira/priorities", config_api.JiraPrioritiesView.as_view(), name="schema-jira-priorities"),
 ]
 
+panel_api_urls = [
+    path("cards", panel_api.CardsView.as_view(), name="panel-cards"),
+    path("items/<int:item_id>/search", panel_api.SearchView.as_view(), name="panel-search"),
+    path("links", panel_api.LinkCreateView.as_view(), name="panel-link-create"),
+    path("links/<int:link_id>/refresh", panel_api.LinkRefreshView.as_view(), name="panel-link-refresh"),
+    path("links/<int:link_id>", panel_api.LinkDeleteView.as_view(), name="panel-link-delete"),
+]
+
+links_api_urls = [
+    path("links", links_api.LinksView.as_view(), name="links"),
+    path(
+        "links/ticket/<str:ticket_id>/issue/<str:issue_id>",
+        links_api.LinkDetailView.as_view(),
+        name="link-detail",
+    ),
+]
+
 urlpatterns = [
     path("api/v1/", include(api_v1)),
+    path("api/panel/", include(panel_api_urls)),
+    path("api/v2/integrations/jira/<str:external_id>/", include(links_api_urls)),
+    path("jira/issue-panel", issue_panel.issue_panel, name="issue-panel"),
     path("jira/admin", admin_page.admin_page, name="admin-page"),
     path("connect/zendesk/oauth/callback", admin_page.zendesk_oauth_callback, name="zendesk-oauth-callback"),
 ]

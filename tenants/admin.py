@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Tenant
+from .models import ApiToken, Tenant
 
 
 @admin.register(Tenant)
@@ -34,3 +34,24 @@ class TenantAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         # Uninstall is soft: rows are kept.
         return False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("name", "tenant", "prefix", "created_by", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("name", "prefix", "tenant__base_url")
+    # Only the hash is stored, and even that is not shown.
+    exclude = ("token_hash",)
+    readonly_fields = ("tenant", "prefix", "created_by", "created_at", "last_used_at")
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False  # tokens are created by tenant admins (admin page or API) and shown to them once
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke(self, request, queryset):
+        from django.utils import timezone
+
+        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, f"Revoked {count} token(s).")

@@ -247,9 +247,7 @@ def jira_page(view=None, *, licensed: bool = True):
             if request.method == "GET":
                 record_license_from_request(request, principal.tenant)
             if licensed and license_gate_applies(principal.tenant):
-                response = render(
-                    request, "tenants/license_required.html", {"tenant": principal.tenant}, status=403
-                )
+                response = render(request, "tenants/license_required.html", {"tenant": principal.tenant}, status=403)
             else:
                 response = func(request, *args, **kwargs)
             response["Content-Security-Policy"] = frame_ancestors(principal.tenant)

@@ -108,15 +108,12 @@ def extract_token(request) -> str:
     query_token = request.GET.get("jwt")
     if header_token and query_token:
         raise JwtBadRequest(
-            "The request carries a JWT both in the query string and in the Authorization header; "
-            "send exactly one.",
+            "The request carries a JWT both in the query string and in the Authorization header; send exactly one.",
             code="jwt_ambiguous",
         )
     token = header_token or query_token
     if not token:
-        raise JwtRejected(
-            "No Atlassian JWT on this request. Open this page from inside Jira.", code="jwt_missing"
-        )
+        raise JwtRejected("No Atlassian JWT on this request. Open this page from inside Jira.", code="jwt_missing")
     return token
 
 
@@ -173,8 +170,7 @@ def _check_qsh(claims: dict[str, Any], request, *, allow_context: bool) -> bool:
     if qsh == CONTEXT_QSH:
         if not allow_context:
             raise JwtRejected(
-                "A context token (qsh=context-qsh) is not accepted here; this endpoint needs a "
-                "request-bound JWT.",
+                "A context token (qsh=context-qsh) is not accepted here; this endpoint needs a request-bound JWT.",
                 code="jwt_context_not_allowed",
             )
         return True

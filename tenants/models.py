@@ -34,9 +34,7 @@ class Tenant(models.Model):
     state = models.CharField(max_length=16, choices=State.choices, default=State.INSTALLED)
     license = models.CharField(max_length=16, choices=License.choices, default=License.UNKNOWN)
     license_checked_at = models.DateTimeField(null=True, blank=True)
-    is_development = models.BooleanField(
-        default=False, help_text="Development installs are never licence-gated."
-    )
+    is_development = models.BooleanField(default=False, help_text="Development installs are never licence-gated.")
     app_account_id = models.CharField(
         max_length=128, blank=True, help_text="Our app user's accountId on this site (echo suppression)."
     )
@@ -81,9 +79,7 @@ class ApiToken(TenantOwnedModel):
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = [
-            models.UniqueConstraint(fields=["tenant", "name"], name="apitoken_unique_name_per_tenant")
-        ]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="apitoken_unique_name_per_tenant")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

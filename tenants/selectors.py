@@ -19,6 +19,4 @@ def tenant_shared_secret_for_issuer(client_key: str) -> str | None:
 
 
 def tenants_for_license_check() -> list[Tenant]:
-    return list(
-        Tenant.objects.filter(state__in=[Tenant.State.INSTALLED, Tenant.State.ENABLED]).order_by("id")
-    )
+    return list(Tenant.objects.filter(state__in=[Tenant.State.INSTALLED, Tenant.State.ENABLED]).order_by("id"))

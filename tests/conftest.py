@@ -38,9 +38,7 @@ def jira(settings, install_keys):
     fake.stop()
 
 
-def post_lifecycle(
-    client, jira: FakeJira, event: str, payload=None, *, token: str | None = None, settings=None
-):
+def post_lifecycle(client, jira: FakeJira, event: str, payload=None, *, token: str | None = None, settings=None):
     """POST a lifecycle callback as Jira does (signed-install RS256 for installed/uninstalled)."""
     from django.conf import settings as dj_settings
 
@@ -66,3 +64,72 @@ def tenant(db, client, jira):
     t.license = Tenant.License.ACTIVE
     t.save(update_fields=["license"])
     return t
+
+
+# --- helpdesk fakes and configuration fixtures ---------------------------------------------------------
+
+ZD_SUBDOMAIN = "acme"
+ZD_EMAIL = "agent@acme.test"
+ZD_TOKEN = "zd-api-token-0123456789"
+ADMIN_ACCOUNT = "admin-account-1"
+USER_ACCOUNT = "plain-user-1"
+
+
+@pytest.fixture
+def zendesk(settings):
+    from tests.fakes.zendesk import FakeZendesk
+
+    fake = FakeZendesk().start()
+    settings.ZENDESK_URL_TEMPLATE = fake.url_template
+    fake.add_account(ZD_SUBDOMAIN)
+    fake.add_agent(ZD_SUBDOMAIN, ZD_EMAIL, ZD_TOKEN, name="Ada Agent")
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def project(jira):
+    """Jira project SUP with the fake's default issue types and create screens; ADMIN_ACCOUNT is a Jira admin."""
+    jira.admins.add(ADMIN_ACCOUNT)
+    return jira.add_project("SUP", "Support")
+
+
+@pytest.fixture
+def connection(tenant, zendesk, project):
+    from connector.services import zendesk_connect
+
+    return zendesk_connect(tenant=tenant, subdomain=ZD_SUBDOMAIN, email=ZD_EMAIL, api_token=ZD_TOKEN)
+
+
+@pytest.fixture
+def api_token(tenant):
+    from tenants.services import api_token_create
+
+    _, token = api_token_create(tenant=tenant, name="ci script", created_by="test")
+    return token
+
+
+@pytest.fixture
+def api(client, api_token):
+    """Django test client calls with ``Authorization: Bearer <tenant API token>``."""
+
+    class Api:
+        def __init__(self, token):
+            self.headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+        def get(self, path, **kw):
+            return client.get(path, **self.headers, **kw)
+
+        def delete(self, path):
+            return client.delete(path, **self.headers)
+
+        def post(self, path, data=None):
+            return client.post(path, data=json.dumps(data or {}), content_type="application/json", **self.headers)
+
+        def put(self, path, data):
+            return client.put(path, data=json.dumps(data), content_type="application/json", **self.headers)
+
+        def patch(self, path, data):
+            return client.patch(path, data=json.dumps(data), content_type="application/json", **self.headers)
+
+    return Api(api_token)

@@ -50,9 +50,7 @@ def test_application_error_shape():
 @pytest.mark.django_db
 def test_secret_decryption_failure_raises(tenant):
     with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE tenants_tenant SET shared_secret = %s WHERE id = %s", ["gAAAAAB-garbage", tenant.pk]
-        )
+        cursor.execute("UPDATE tenants_tenant SET shared_secret = %s WHERE id = %s", ["gAAAAAB-garbage", tenant.pk])
     with pytest.raises(SecretDecryptionError) as info:
         Tenant.objects.get(pk=tenant.pk)
     assert "FIELD_ENCRYPTION_KEY" in str(info.value)
@@ -102,9 +100,7 @@ def test_tenant_mixin_is_sealed():
 
 def test_production_refuses_to_start_without_secrets():
     env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DJANGO_SECRET_KEY", "FIELD_ENCRYPTION_KEY", "APP_BASE_URL")
+        k: v for k, v in os.environ.items() if k not in ("DJANGO_SECRET_KEY", "FIELD_ENCRYPTION_KEY", "APP_BASE_URL")
     }
     env["DJANGO_SETTINGS_MODULE"] = "config.settings.production"
     result = subprocess.run(

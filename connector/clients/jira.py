@@ -75,14 +75,10 @@ class JiraClient(BaseClient):
         while True:
             data = self.request("GET", path, params={"startAt": len(items), "maxResults": page_size}).data
             if not isinstance(data, dict):
-                raise ApiUnexpectedResponse(
-                    f"Jira returned an unexpected page for {path}", service=self.service
-                )
+                raise ApiUnexpectedResponse(f"Jira returned an unexpected page for {path}", service=self.service)
             page = next((data[key] for key in keys if key in data), None) or []
             if not isinstance(page, list):
-                raise ApiUnexpectedResponse(
-                    f"Jira returned an unexpected page for {path}", service=self.service
-                )
+                raise ApiUnexpectedResponse(f"Jira returned an unexpected page for {path}", service=self.service)
             items.extend(page)
             total = data.get("total")
             if not page or data.get("isLast") or (isinstance(total, int) and len(items) >= total):
@@ -91,9 +87,7 @@ class JiraClient(BaseClient):
     def _list(self, path: str) -> list[dict[str, Any]]:
         data = self.request("GET", path).data
         if not isinstance(data, list):
-            raise ApiUnexpectedResponse(
-                f"Jira returned an unexpected answer for {path}", service=self.service
-            )
+            raise ApiUnexpectedResponse(f"Jira returned an unexpected answer for {path}", service=self.service)
         return data
 
     # endpoints --------------------------------------------------------------------------------------
@@ -111,9 +105,7 @@ class JiraClient(BaseClient):
         return self.request("POST", self.PERMISSIONS_CHECK, json_body=body).data.get("globalPermissions", [])
 
     def user_is_admin(self, account_id: str) -> bool:
-        return "ADMINISTER" in self.check_global_permissions(
-            account_id=account_id, permissions=["ADMINISTER"]
-        )
+        return "ADMINISTER" in self.check_global_permissions(account_id=account_id, permissions=["ADMINISTER"])
 
     def projects(self) -> list[dict[str, Any]]:
         return self._pages(self.PROJECT_SEARCH, self.PROJECT_SEARCH_ITEMS, page_size=self.PAGE_SIZE)

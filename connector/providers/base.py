@@ -15,6 +15,15 @@ class Identity:
     role: str
 
 
+@dataclass(frozen=True)
+class RecordSummary:
+    """One search hit in the Link dialog."""
+
+    id: str
+    title: str
+    subtitle: str = ""
+
+
 class HelpdeskProvider(abc.ABC):
     key: str
     label: str
@@ -37,3 +46,27 @@ class HelpdeskProvider(abc.ABC):
     @abc.abstractmethod
     def record_url(self, connection, helpdesk_object: str, record_id: str) -> str:
         """Where an agent opens the record in the helpdesk."""
+
+    @abc.abstractmethod
+    def fetch_record(self, client, helpdesk_object: str, record_id: str) -> dict[str, Any]:
+        """The record; raises ApiNotFound when it does not exist."""
+
+    @abc.abstractmethod
+    def search(self, client, helpdesk_object: str, query: str, *, limit: int = 10) -> list[RecordSummary]:
+        """Records matching a partial id, title, name or email (as the object supports)."""
+
+    @abc.abstractmethod
+    def previews(
+        self,
+        client,
+        connection,
+        helpdesk_object: str,
+        records: list[dict[str, Any]],
+        fields: list[dict[str, Any]],
+        display_fields: list[str],
+    ) -> list[dict[str, Any]]:
+        """Preview snapshots (title, url, status, fields [{id, label, value}]) with readable values."""
+
+    @abc.abstractmethod
+    def post_internal_note(self, client, helpdesk_object: str, record_id: str, text: str) -> None:
+        """Add an internal (private) note to the record."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import HelpdeskProvider
+from ..clients.base import ApiNotFound
+from .base import HelpdeskProvider, RecordSummary
 
 # Zendesk ticket field ``type`` → our normalised type (connector.mapping.TYPES).
 _TICKET_TYPES = {
@@ -160,9 +161,150 @@ class ZendeskProvider(HelpdeskProvider):
             return system + normalise_custom_fields(client.organization_fields(), "organization_field")
         raise ValueError(f"Zendesk has no object {helpdesk_object!r}")
 
+    # --- records -------------------------------------------------------------------------------------
+    def fetch_record(self, client, helpdesk_object: str, record_id: str) -> dict[str, Any]:
+        if not str(record_id).isdigit():
+            raise ApiNotFound(f"{record_id!r} is not a Zendesk id", status=404, service="Zendesk")
+        getter = {"ticket": client.ticket_get, "user": client.user_get, "organization": client.organization_get}
+        return getter[helpdesk_object](record_id)
+
+    def search(self, client, helpdesk_object: str, query: str, *, limit: int = 10) -> list[RecordSummary]:
+        """Tickets by id or partial subject; customers by id, partial name or email; organizations by id
+        or partial name. A number is always tried as a direct id first."""
+        query = " ".join(query.split())
+        if not query:
+            return []
+        hits: dict[str, RecordSummary] = {}
+        if query.isdigit():
+            try:
+                record = self.fetch_record(client, helpdesk_object, query)
+                hits[str(record["id"])] = self._summary(helpdesk_object, record)
+            except ApiNotFound:
+                pass
+        # Zendesk search matches whole words; a trailing * makes each word a prefix ("prin*" finds "printer").
+        words = " ".join(f"{w}*" for w in query.replace('"', " ").replace(":", " ").split())
+        search_type = helpdesk_object
+        terms = f"type:{search_type} {words}"
+        for record in client.search(terms, limit=limit):
+            if record.get("result_type", search_type) == search_type:
+                hits.setdefault(str(record["id"]), self._summary(helpdesk_object, record))
+        return list(hits.values())[:limit]
+
+    @staticmethod
+    def _summary(helpdesk_object: str, record: dict[str, Any]) -> RecordSummary:
+        if helpdesk_object == "ticket":
+            return RecordSummary(
+                str(record["id"]),
+                f"#{record['id']} {record.get('subject') or ''}".strip(),
+                str(record.get("status") or ""),
+            )
+        if helpdesk_object == "user":
+            return RecordSummary(
+                str(record["id"]), str(record.get("name") or record["id"]), str(record.get("email") or "")
+            )
+        domains = ", ".join(record.get("domain_names") or [])
+        return RecordSummary(str(record["id"]), str(record.get("name") or record["id"]), domains)
+
+    def previews(
+        self,
+        client,
+        connection,
+        helpdesk_object: str,
+        records: list[dict[str, Any]],
+        fields: list[dict[str, Any]],
+        display_fields: list[str],
+    ) -> list[dict[str, Any]]:
+        by_id = {f["id"]: f for f in fields}
+        chosen = [by_id[f] for f in display_fields if f in by_id]
+        users, orgs = self._related(client, records, chosen)
+        result = []
+        for record in records:
+            summary = self._summary(helpdesk_object, record)
+            result.append(
+                {
+                    "id": str(record["id"]),
+                    "title": summary.title,
+                    "subtitle": summary.subtitle,
+                    "url": self.record_url(connection, helpdesk_object, str(record["id"])),
+                    "fields": [
+                        {
+                            "id": f["id"],
+                            "label": f["label"],
+                            "value": self._readable(connection, helpdesk_object, record, f, users, orgs),
+                        }
+                        for f in chosen
+                    ],
+                }
+            )
+        return result
+
+    @staticmethod
+    def _related(client, records, chosen) -> tuple[dict[str, dict], dict[str, dict]]:
+        """Users and organizations named by the chosen fields, fetched in two batched calls at most."""
+        ids = {f["id"] for f in chosen}
+        user_ids: set[str] = set()
+        org_ids: set[str] = set()
+        for record in records:
+            if ids & {"requester.name", "requester.email"} and record.get("requester_id"):
+                user_ids.add(str(record["requester_id"]))
+            if "assignee" in ids and record.get("assignee_id"):
+                user_ids.add(str(record["assignee_id"]))
+            if "organization.name" in ids and record.get("organization_id"):
+                org_ids.add(str(record["organization_id"]))
+        users = {str(u["id"]): u for u in client.users_show_many(sorted(user_ids))} if user_ids else {}
+        orgs = {str(o["id"]): o for o in client.organizations_show_many(sorted(org_ids))} if org_ids else {}
+        return users, orgs
+
+    def _readable(self, connection, helpdesk_object, record, field, users, orgs) -> str:
+        fid = field["id"]
+        labels = {o["value"]: o["label"] for o in field.get("options") or []}
+        if fid == "requester.name":
+            return str(users.get(str(record.get("requester_id")), {}).get("name") or "")
+        if fid == "requester.email":
+            return str(users.get(str(record.get("requester_id")), {}).get("email") or "")
+        if fid == "assignee":
+            return str(users.get(str(record.get("assignee_id")), {}).get("name") or "")
+        if fid == "organization.name":
+            if helpdesk_object == "organization":
+                return str(record.get("name") or "")
+            return str(orgs.get(str(record.get("organization_id")), {}).get("name") or "")
+        if fid == "ticket.url":
+            return self.record_url(connection, "ticket", str(record["id"]))
+        if fid == "brand":
+            return str(record.get("brand_id") or "")
+        if fid.startswith("custom_field:"):
+            target = int(fid.split(":", 1)[1])
+            value = next((c.get("value") for c in record.get("custom_fields") or [] if c.get("id") == target), None)
+        elif fid.startswith("user_field:"):
+            value = (record.get("user_fields") or {}).get(fid.split(":", 1)[1])
+        elif fid.startswith("organization_field:"):
+            value = (record.get("organization_fields") or {}).get(fid.split(":", 1)[1])
+        elif fid == "type":
+            value = record.get("type")
+        elif fid == "group":
+            value = record.get("group_id")
+        else:
+            value = record.get(fid)
+        return _display(value, field["type"], labels)
+
+    def post_internal_note(self, client, helpdesk_object: str, record_id: str, text: str) -> None:
+        if helpdesk_object != "ticket":
+            return  # only tickets carry comments; customers and organizations have no notes thread
+        client.ticket_update(record_id, {"comment": {"body": text, "public": False}})
+
     def record_url(self, connection, helpdesk_object: str, record_id: str) -> str:
         from django.conf import settings
 
         base = settings.ZENDESK_URL_TEMPLATE.format(subdomain=connection.subdomain)
         path = {"ticket": "tickets", "user": "users", "organization": "organizations"}[helpdesk_object]
         return f"{base}/agent/{path}/{record_id}"
+
+
+def _display(value: Any, type_: str, labels: dict[str, str]) -> str:
+    if value is None or value == "" or value == []:
+        return ""
+    if type_ == "checkbox":
+        return "Yes" if value else "No"
+    if isinstance(value, list):
+        return ", ".join(labels.get(str(v), str(v)) for v in value)
+    return labels.get(str(value), str(value))

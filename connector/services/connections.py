@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 from urllib.parse import urlsplit
 
@@ -25,6 +24,7 @@ from ..clients.base import (
     ApiTimeout,
     ApiUnauthorized,
 )
+from ..clients.zendesk import is_valid_subdomain
 from ..errors import HelpdeskError, HelpdeskRateLimited, HelpdeskUnavailable
 from ..models import ConnectedItem, HelpdeskConnection, Provider
 from ..providers.base import Identity
@@ -32,7 +32,6 @@ from ..schema import schema_cache_clear
 
 logger = logging.getLogger(__name__)
 
-SUBDOMAIN_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 OAUTH_STATE_SALT = "deskbridge.zendesk.oauth"
 OAUTH_STATE_MAX_AGE = 600
 AGENT_ROLES = {"agent", "admin"}
@@ -44,7 +43,7 @@ def zendesk_subdomain_clean(value: str) -> str:
     if "://" in raw or "/" in raw or raw.endswith(".zendesk.com"):
         host = urlsplit(raw if "://" in raw else f"https://{raw}").hostname or ""
         raw = host[: -len(".zendesk.com")] if host.endswith(".zendesk.com") else host
-    if not raw or len(raw) > 63 or not SUBDOMAIN_RE.match(raw):
+    if len(raw) > 63 or not is_valid_subdomain(raw):
         raise ValidationFailed(
             "Enter your Zendesk subdomain: the part before .zendesk.com (letters, digits and hyphens), "
             "for example 'acme' for https://acme.zendesk.com.",
@@ -169,18 +168,14 @@ def zendesk_connect(*, tenant: Tenant, subdomain: str, email: str, api_token: st
     if not email or "@" not in email:
         field_errors["email"] = ["Enter the agent's sign-in email."]
     if not api_token:
-        field_errors["api_token"] = [
-            "Enter an API token (Admin Center → Apps and integrations → Zendesk API)."
-        ]
+        field_errors["api_token"] = ["Enter an API token (Admin Center → Apps and integrations → Zendesk API)."]
     if field_errors:
         raise ValidationFailed(
             "Enter the agent email and an API token.",
             code="credentials_missing",
             extra={"fields": field_errors},
         )
-    identity = _zendesk_identity(
-        ZendeskClient(subdomain=subdomain, email=email, api_token=api_token), subdomain
-    )
+    identity = _zendesk_identity(ZendeskClient(subdomain=subdomain, email=email, api_token=api_token), subdomain)
     return _save_connection(
         tenant=tenant,
         provider=Provider.ZENDESK,
@@ -292,9 +287,7 @@ def connection_revoke(*, tenant: Tenant, connection: HelpdeskConnection) -> Help
         connection.status = HelpdeskConnection.Status.REVOKED
         connection.revoked_at = now
         connection.save()
-        ConnectedItem.objects.filter(tenant=tenant, connection=connection).update(
-            is_paused=True, updated_at=now
-        )
+        ConnectedItem.objects.filter(tenant=tenant, connection=connection).update(is_paused=True, updated_at=now)
     logger.info("helpdesk connection revoked: tenant=%s connection=%s", tenant.pk, connection.pk)
     return connection
 

@@ -85,9 +85,7 @@ class CheckedItem:
     warnings: list[dict[str, str]]
 
 
-def _check(
-    *, tenant: Tenant, connection: HelpdeskConnection, spec: ItemSpec, exclude_pk: int | None
-) -> CheckedItem:
+def _check(*, tenant: Tenant, connection: HelpdeskConnection, spec: ItemSpec, exclude_pk: int | None) -> CheckedItem:
     p = Problems()
     provider = provider_for(connection.provider)
     spec.name = (spec.name or "").strip()
@@ -177,15 +175,11 @@ def _check(
     if spec.helpdesk_object in provider.objects:
         hd_fields = {
             f["id"]: f
-            for f in helpdesk_fields(
-                tenant=tenant, connection=connection, helpdesk_object=spec.helpdesk_object
-            )
+            for f in helpdesk_fields(tenant=tenant, connection=connection, helpdesk_object=spec.helpdesk_object)
         }
         unknown = [f for f in spec.display_fields if f not in hd_fields]
         if unknown:
-            p.error(
-                "unknown_field", "display_fields", f"Unknown {provider.label} fields: {', '.join(unknown)}."
-            )
+            p.error("unknown_field", "display_fields", f"Unknown {provider.label} fields: {', '.join(unknown)}.")
 
     mappings = _check_mappings(
         tenant=tenant,
@@ -203,15 +197,16 @@ def _check_mappings(*, tenant, spec, project, issue_type_ok, hd_fields, p: Probl
     if not spec.mappings and not (spec.auto_create and issue_type_ok):
         return []
     jira_fields: dict[str, dict[str, Any]] = {}
-    if project and issue_type_ok:
+    # Without a valid project and issue type the create screen is unknown: the scope errors already say
+    # so, and every Jira field would otherwise be reported as "not on the create screen".
+    jira_known = bool(project and issue_type_ok)
+    if jira_known:
         jira_fields = {
             f["id"]: f
-            for f in jira_create_fields(
-                tenant=tenant, project=project["id"], issue_type_id=spec.jira_issue_type_id
-            )
+            for f in jira_create_fields(tenant=tenant, project=project["id"], issue_type_id=spec.jira_issue_type_id)
         }
     cleaned: list[dict[str, Any]] = []
-    targets: dict[str, int] = {}
+    targets: dict[str, tuple[int, str]] = {}  # Jira field → (mapping index, direction)
     writes: dict[tuple[str, str], str] = {}
     for index, raw in enumerate(spec.mappings):
         where = f"mappings[{index}]"
@@ -237,20 +232,30 @@ def _check_mappings(*, tenant, spec, project, issue_type_ok, hd_fields, p: Probl
             p.error("unknown_field", where, f"Unknown helpdesk field {hd_id!r}.")
             continue
         if jf is None:
-            p.error(
-                "unknown_field",
-                where,
-                f"Jira field {jira_id!r} is not on the create screen of this project and issue type.",
-            )
+            if jira_known:
+                p.error(
+                    "unknown_field",
+                    where,
+                    f"Jira field {jira_id!r} is not on the create screen of this project and issue type.",
+                )
             continue
         if jira_id in targets:
-            p.error(
-                "duplicate_jira_target",
-                where,
-                f"Jira field {jf['label']} is already the target of another mapping; one Jira field takes one source.",
-            )
+            if targets[jira_id][1] != direction:
+                # e.g. subject → summary and summary → subject: the pair would be written back and forth.
+                p.error(
+                    "conflicting_directions",
+                    where,
+                    f"Jira field {jf['label']} would be synchronized in both directions; keep one direction per field.",
+                )
+            else:
+                p.error(
+                    "duplicate_jira_target",
+                    where,
+                    f"Jira field {jf['label']} is already the target of another mapping; "
+                    "one Jira field takes one source.",
+                )
             continue
-        targets[jira_id] = index
+        targets[jira_id] = (index, direction)
         rule = rules.rule_for(direction, hd["type"], jf["type"])
         if rule is None:
             src, dst = (hd, jf) if direction == "to_jira" else (jf, hd)
@@ -292,7 +297,9 @@ def _check_mappings(*, tenant, spec, project, issue_type_ok, hd_fields, p: Probl
                 f"Helpdesk field {hd_fields[m['helpdesk_field']]['label']} would be written in both directions; "
                 "keep one direction per field.",
             )
-    _check_create_coverage(spec=spec, jira_fields=jira_fields, mapped=set(targets), p=p)
+    # Only helpdesk → Jira mappings give a new issue its values; a Jira → helpdesk source does not.
+    written = {jira_id for jira_id, (_, d) in targets.items() if d == FieldMapping.Direction.TO_JIRA}
+    _check_create_coverage(spec=spec, jira_fields=jira_fields, mapped=written, p=p)
     return cleaned
 
 

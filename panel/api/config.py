@@ -40,9 +40,7 @@ class ConfigMixin(TenantScopedMixin):
 
 
 @extend_schema(tags=["connections"])
-class ConnectionViewSet(
-    ConfigMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
-):
+class ConnectionViewSet(ConfigMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = HelpdeskConnection.objects.all()
     serializer_class = s.ConnectionSerializer
 
@@ -122,15 +120,9 @@ class ItemViewSet(ConfigMixin, viewsets.ModelViewSet):
     def _save(self, request, item=None, partial=False):
         incoming = s.ItemInputSerializer(data=request.data, partial=partial)
         incoming.is_valid(raise_exception=True)
-        data = (
-            {**_item_as_input(item), **incoming.validated_data}
-            if partial and item
-            else incoming.validated_data
-        )
+        data = {**_item_as_input(item), **incoming.validated_data} if partial and item else incoming.validated_data
         connection = item.connection if item else connection_require(tenant=request.tenant)
-        saved, warnings = connected_item_save(
-            tenant=request.tenant, connection=connection, spec=_spec(data), item=item
-        )
+        saved, warnings = connected_item_save(tenant=request.tenant, connection=connection, spec=_spec(data), item=item)
         saved = self.get_base_queryset().get(pk=saved.pk)
         return {"item": s.ItemSerializer(saved).data, "warnings": warnings}
 
@@ -168,9 +160,7 @@ class ItemViewSet(ConfigMixin, viewsets.ModelViewSet):
         project, issue_type = request.query_params.get("project"), request.query_params.get("issue_type")
         if not project or not issue_type:
             raise Http404
-        fields = schema_service.jira_create_fields(
-            tenant=request.tenant, project=project, issue_type_id=issue_type
-        )
+        fields = schema_service.jira_create_fields(tenant=request.tenant, project=project, issue_type_id=issue_type)
         targets = {
             "type": request.query_params.get("type_field", ""),
             "requester.name": request.query_params.get("requester_name_field", ""),
@@ -266,9 +256,7 @@ class ApiTokenViewSet(ConfigMixin, mixins.ListModelMixin, mixins.DestroyModelMix
         data = s.ApiTokenCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         created_by = request.user.account_id or f"api-token:{request.user.api_token_id}"
-        row, token = api_token_create(
-            tenant=request.tenant, name=data.validated_data["name"], created_by=created_by
-        )
+        row, token = api_token_create(tenant=request.tenant, name=data.validated_data["name"], created_by=created_by)
         body = {**s.ApiTokenSerializer(row).data, "token": token}
         return Response(body, status=status.HTTP_201_CREATED)
 

@@ -11,9 +11,7 @@ from tenants.models import ApiToken
 
 class ConnectionSerializer(serializers.ModelSerializer):
     subdomain = serializers.CharField(read_only=True)
-    token_stored = serializers.SerializerMethodField(
-        help_text="True while credentials are stored (encrypted)."
-    )
+    token_stored = serializers.SerializerMethodField(help_text="True while credentials are stored (encrypted).")
     provider_label = serializers.CharField(source="get_provider_display", read_only=True)
 
     class Meta:
@@ -79,9 +77,7 @@ class ItemInputSerializer(serializers.Serializer):
     jira_project = serializers.CharField(max_length=32, help_text="Project id or key.")
     jira_issue_type_id = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
     helpdesk_object = serializers.CharField(max_length=32, help_text="Zendesk: ticket, user, organization.")
-    display_fields = serializers.ListField(
-        child=serializers.CharField(max_length=100), required=False, default=list
-    )
+    display_fields = serializers.ListField(child=serializers.CharField(max_length=100), required=False, default=list)
     mappings = MappingSerializer(many=True, required=False, default=list)
     auto_create = serializers.BooleanField(required=False, default=False)
     status_sync = serializers.BooleanField(required=False, default=False)

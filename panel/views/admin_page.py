@@ -68,9 +68,7 @@ def _admin_only(view):
         try:
             require_jira_admin(tenant=request.tenant, account_id=request.jira_account_id)
         except ApplicationError as exc:
-            return render(
-                request, "panel/admin_denied.html", {"message": exc.message, "code": exc.code}, status=403
-            )
+            return render(request, "panel/admin_denied.html", {"message": exc.message, "code": exc.code}, status=403)
         return view(request, *args, **kwargs)
 
     wrapper.__name__ = view.__name__
@@ -86,9 +84,7 @@ def admin_page(request):
     action = request.POST.get("action", "")
     handler = _ACTIONS.get(action)
     if handler is None:
-        return _render_home(
-            request, error={"message": f"Unknown action {action!r}. Reload the page."}, status=400
-        )
+        return _render_home(request, error={"message": f"Unknown action {action!r}. Reload the page."}, status=400)
     try:
         return handler(request)
     except ApplicationError as exc:
@@ -104,9 +100,7 @@ def _render_error(request, action, exc: ApplicationError):
         "errors": exc.extra.get("errors", []),
     }
     if action in ("item_step2", "item_save", "item_preset"):
-        return _render_item_form(
-            request, step=2, error=error, status=exc.status_code if exc.status_code < 500 else 400
-        )
+        return _render_item_form(request, step=2, error=error, status=exc.status_code if exc.status_code < 500 else 400)
     if action == "item_step1":
         return _render_item_form(request, step=1, error=error, status=400)
     return _render_home(
@@ -124,9 +118,7 @@ def _connect(request):
         email=request.POST.get("email", ""),
         api_token=request.POST.get("api_token", ""),
     )
-    return _render_home(
-        request, message=f"Connected to Zendesk as {connection.agent_name or connection.agent_email}."
-    )
+    return _render_home(request, message=f"Connected to Zendesk as {connection.agent_name or connection.agent_email}.")
 
 
 def _revoke(request):
@@ -142,9 +134,7 @@ def _oauth_start(request):
         account_id=request.jira_account_id or "",
         subdomain=request.POST.get("subdomain", ""),
     )
-    return _render_home(
-        request, oauth_url=url, message="Continue in the Zendesk window to authorize Deskbridge."
-    )
+    return _render_home(request, oauth_url=url, message="Continue in the Zendesk window to authorize Deskbridge.")
 
 
 def _refresh(request):
@@ -190,8 +180,7 @@ def _form_values(post) -> dict:
         },
         "links_api_enabled": post.get("links_api_enabled", "on") == "on",
         "auto_create_conditions": {
-            key: [v.strip() for v in post.get(f"cond_{key}", "").split(",") if v.strip()]
-            for key in CONDITION_KEYS
+            key: [v.strip() for v in post.get(f"cond_{key}", "").split(",") if v.strip()] for key in CONDITION_KEYS
         },
     }
 
@@ -241,9 +230,7 @@ def _render_item_form(request, *, step: int, values: dict | None = None, error=N
     context["projects"] = schema_service.jira_projects(tenant=tenant)
     if values["jira_project"]:
         try:
-            context["issue_types"] = schema_service.jira_issue_types(
-                tenant=tenant, project=values["jira_project"]
-            )
+            context["issue_types"] = schema_service.jira_issue_types(tenant=tenant, project=values["jira_project"])
         except ApplicationError as exc:
             context["schema_error"] = exc.message
     if step == 2 and connection is not None:
@@ -267,17 +254,14 @@ def _render_item_form(request, *, step: int, values: dict | None = None, error=N
         ] * MAPPING_ROWS_EXTRA
         context["mapping_rows"] = rows
         context["conditions"] = [
-            (key, ", ".join((values.get("auto_create_conditions") or {}).get(key, [])))
-            for key in CONDITION_KEYS
+            (key, ", ".join((values.get("auto_create_conditions") or {}).get(key, []))) for key in CONDITION_KEYS
         ]
     return render(request, "panel/admin_item_form.html", context, status=status)
 
 
 def _item_new(request):
     values = _form_values(request.POST)
-    values.update(
-        name="", mode=ConnectedItem.Mode.DISPLAY, jira_project="", jira_issue_type_id="", mappings=[]
-    )
+    values.update(name="", mode=ConnectedItem.Mode.DISPLAY, jira_project="", jira_issue_type_id="", mappings=[])
     return _render_item_form(request, step=1, values=values)
 
 
@@ -317,9 +301,7 @@ def _item_preset(request):
     values["mappings"] = standard_ticket_preset(
         jira_fields=fields, jira_priorities=schema_service.jira_priorities(tenant=request.tenant)
     )
-    return _render_item_form(
-        request, step=2, values=values, message="Standard mapping applied; review and save."
-    )
+    return _render_item_form(request, step=2, values=values, message="Standard mapping applied; review and save.")
 
 
 def _item_save(request):
@@ -348,9 +330,7 @@ def _token_create(request):
         name=request.POST.get("token_name", ""),
         created_by=request.jira_account_id or "",
     )
-    return _render_home(
-        request, new_token=token, message=f"Token {row.name} created. Copy it now: it is shown once."
-    )
+    return _render_home(request, new_token=token, message=f"Token {row.name} created. Copy it now: it is shown once.")
 
 
 def _token_revoke(request):
@@ -397,9 +377,7 @@ def zendesk_oauth_callback(request):
         tenant = Tenant.objects.filter(pk=state["t"]).exclude(state=Tenant.State.UNINSTALLED).first()
         if tenant is None:
             raise ApplicationError("This Jira site is no longer installed.", code="oauth_state_invalid")
-        connection = zendesk_oauth_complete(
-            tenant=tenant, subdomain=state["s"], code=request.GET.get("code", "")
-        )
+        connection = zendesk_oauth_complete(tenant=tenant, subdomain=state["s"], code=request.GET.get("code", ""))
         context = {"ok": True, "connection": connection}
         status = 200
     except ApplicationError as exc:

@@ -470,22 +470,16 @@ class FakeJira(FakeServer):
                 keys = ("self", "id", "key", "name", "projectTypeKey", "simplified", "avatarUrls")
                 meta["allowedValues"] = [{k: project[k] for k in keys}]
             elif field_id == "priority":
-                meta["allowedValues"] = [
-                    {k: p[k] for k in ("self", "iconUrl", "name", "id")} for p in self.priorities
-                ]
+                meta["allowedValues"] = [{k: p[k] for k in ("self", "iconUrl", "name", "id")} for p in self.priorities]
                 default = next((p for p in self.priorities if p.get("isDefault")), None)
                 meta["hasDefaultValue"] = default is not None
                 if default is not None:
                     meta["defaultValue"] = {k: default[k] for k in ("self", "iconUrl", "name", "id")}
             elif field_id == "assignee":
-                meta["autoCompleteUrl"] = (
-                    f"{DOC_BASE}/rest/api/3/user/assignable/search?project={project_key}&query="
-                )
+                meta["autoCompleteUrl"] = f"{DOC_BASE}/rest/api/3/user/assignable/search?project={project_key}&query="
             screen.append(meta)
             if field_id == "project" and issue_type["subtask"]:
-                screen.append(
-                    field_meta("parent", "Parent", {"type": "issuelink", "system": "parent"}, required=True)
-                )
+                screen.append(field_meta("parent", "Parent", {"type": "issuelink", "system": "parent"}, required=True))
         return screen
 
     def _issue_type(self, spec: dict[str, Any]) -> dict[str, Any]:
@@ -602,9 +596,7 @@ class FakeJira(FakeServer):
             return self._no_project(request.params["project"])
         issue_type_id = request.params["issuetype"]
         if not any(t["id"] == issue_type_id for t in self.issue_types[key]):
-            return _error(
-                404, f"Issue type with id '{issue_type_id}' does not exist or is not in project '{key}'."
-            )
+            return _error(404, f"Issue type with id '{issue_type_id}' does not exist or is not in project '{key}'.")
         page = self._page(request, self.create_fields_for(key, issue_type_id))
         if page is None:
             return _error(400, "startAt and maxResults must be integers.")

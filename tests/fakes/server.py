@@ -164,6 +164,5 @@ class FakeServer:
         return [
             r
             for r in self.requests
-            if (method is None or r.method == method)
-            and (path_regex is None or re.search(path_regex, r.path))
+            if (method is None or r.method == method) and (path_regex is None or re.search(path_regex, r.path))
         ]

@@ -13,9 +13,7 @@ from tenants.models import Tenant
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.tenants.urls_for_tests")]
 
 
-def page_url(
-    jira, path="/t/page", query="lic=active&xdm_e=https%3A%2F%2Fx.atlassian.net&cp=&tz=UTC&loc=en-US", **kw
-):
+def page_url(jira, path="/t/page", query="lic=active&xdm_e=https%3A%2F%2Fx.atlassian.net&cp=&tz=UTC&loc=en-US", **kw):
     relative = f"{path}?{query}" if query else path
     token = jira.sign("GET", relative, **kw)
     sep = "&" if query else "?"

@@ -25,9 +25,7 @@ def test_descriptor_shape(client, settings):
 def test_descriptor_contributors_register_modules(client, settings):
     settings.DESCRIPTOR_CONTRIBUTORS = ["tests.tenants.test_descriptor.sample_contributor"]
     d = client.get("/atlassian-connect.json").json()
-    assert d["modules"]["webhooks"] == [
-        {"event": "jira:issue_updated", "url": "/hooks", "excludeBody": False}
-    ]
+    assert d["modules"]["webhooks"] == [{"event": "jira:issue_updated", "url": "/hooks", "excludeBody": False}]
     assert "ACT_AS_USER" in d["scopes"]
 
 

@@ -19,9 +19,9 @@ pytestmark = pytest.mark.django_db
 
 
 def snapshot():
-    return sorted(
-        Tenant.objects.values_list("client_key", "base_url", "state", "license", "updated_at")
-    ), sorted(t.shared_secret for t in Tenant.objects.all())
+    return sorted(Tenant.objects.values_list("client_key", "base_url", "state", "license", "updated_at")), sorted(
+        t.shared_secret for t in Tenant.objects.all()
+    )
 
 
 def test_install_creates_tenant_with_encrypted_secret(client, jira):
@@ -147,9 +147,7 @@ BAD_INSTALLS = {
     ),
     "signed_by_other_key": (_other_key_token, 401, "jwt_signature"),
     "iss_not_client_key": (
-        lambda j: j.sign_install(
-            "POST", "/connect/installed", aud=settings.APP_BASE_URL, iss="jira:someone-else"
-        ),
+        lambda j: j.sign_install("POST", "/connect/installed", aud=settings.APP_BASE_URL, iss="jira:someone-else"),
         403,
         "install_issuer_mismatch",
     ),
@@ -162,9 +160,7 @@ def test_bad_install_token_is_refused_and_changes_nothing(client, jira, case):
     before = snapshot()
     token = make_token(jira)
     if token is None:
-        response = client.post(
-            "/connect/installed", data=jira.install_payload(), content_type="application/json"
-        )
+        response = client.post("/connect/installed", data=jira.install_payload(), content_type="application/json")
     else:
         response = _install_with(client, jira, token)
     assert response.status_code == status, response.content
@@ -191,9 +187,7 @@ def test_bad_install_on_existing_tenant_changes_nothing(client, jira):
 
 
 def test_base_url_not_allowed(client, jira):
-    response = post_lifecycle(
-        client, jira, "installed", jira.install_payload(baseUrl="https://evil.example.com")
-    )
+    response = post_lifecycle(client, jira, "installed", jira.install_payload(baseUrl="https://evil.example.com"))
     assert response.status_code == 403
     assert response.json()["code"] == "install_base_url_not_allowed"
     assert "JIRA_ALLOWED_BASE_URLS" in response.json()["message"]

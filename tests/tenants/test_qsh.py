@@ -54,16 +54,12 @@ def test_inbound_with_context_path_in_base_url(settings):
     assert relative_to_base("/", "https://x.atlassian.net") == "/"
 
 
-query_values = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12
-)
+query_values = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12)
 
 
 @hyp_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    params=st.lists(
-        st.tuples(st.sampled_from(["a", "b", "jql", "x y", "ü", "fields"]), query_values), max_size=6
-    ),
+    params=st.lists(st.tuples(st.sampled_from(["a", "b", "jql", "x y", "ü", "fields"]), query_values), max_size=6),
     segment=st.text(alphabet="abcXYZ-_.~&ü ", min_size=1, max_size=10),
 )
 def test_inbound_property(params, segment, settings):

@@ -1,0 +1,194 @@
+"""The issue panel's JSON API (context JWT from ``AP.context.getToken()``, or the page session the panel
+was rendered with). Tenant from the token; the preview comes from our database, never a live call."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.errors import NotFoundError
+from connector.clients.base import ApiError
+from connector.providers import client_for, provider_for
+from connector.selectors import connection_active, item_get, items_for_issue
+from sync.models import Link
+from sync.selectors import link_get, links_for_issue
+from sync.services import helpdesk_failure, link_create, link_delete, link_refresh
+from tenants.auth import JiraContextJWTAuthentication, PageSessionAuthentication, TenantLicensed
+
+PANEL_AUTH = [JiraContextJWTAuthentication, PageSessionAuthentication]
+
+
+class PanelView(APIView):
+    authentication_classes = PANEL_AUTH
+    permission_classes = [TenantLicensed]
+
+
+class LinkOutSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    record_id = serializers.CharField()
+    origin = serializers.CharField()
+    title = serializers.CharField()
+    url = serializers.CharField()
+    fields = serializers.ListField(child=serializers.DictField(child=serializers.CharField()))
+    preview_updated_at = serializers.DateTimeField(allow_null=True)
+    can_unlink = serializers.BooleanField()
+
+
+class CardSerializer(serializers.Serializer):
+    item = serializers.DictField()
+    links = LinkOutSerializer(many=True)
+
+
+class CardsSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=["ok", "disconnected"])
+    cards = CardSerializer(many=True)
+
+
+def link_out(link: Link) -> dict:
+    preview = link.preview or {}
+    return {
+        "id": link.pk,
+        "record_id": link.record_id,
+        "origin": link.origin,
+        "title": preview.get("title") or link.record_id,
+        "url": preview.get("url") or "",
+        "fields": preview.get("fields") or [],
+        "preview_updated_at": link.preview_updated_at.isoformat() if link.preview_updated_at else None,
+        "can_unlink": link.origin == Link.Origin.MANUAL,
+    }
+
+
+def cards_for_issue(*, tenant, issue_id: str, project_id: str, issue_type_id: str) -> dict:
+    """The panel's cards: two queries whatever the number of links (items, then links)."""
+    if connection_active(tenant=tenant) is None:
+        return {"state": "disconnected", "cards": []}
+    items = items_for_issue(tenant=tenant, project_id=project_id, issue_type_id=issue_type_id)
+    grouped = links_for_issue(tenant=tenant, issue_id=issue_id, items=items)
+    cards = []
+    for item in items:
+        provider = provider_for(item.connection.provider)
+        cards.append(
+            {
+                "item": {
+                    "id": item.pk,
+                    "name": item.name,
+                    "mode": item.mode,
+                    "mode_label": item.get_mode_display(),
+                    "object": item.helpdesk_object,
+                    "object_label": provider.object_label(item.helpdesk_object),
+                    "synchronized": item.is_synchronized,
+                    "paused": item.is_paused,
+                },
+                "links": [link_out(link) for link in grouped[item.pk]],
+            }
+        )
+    return {"state": "ok", "cards": cards}
+
+
+@extend_schema(
+    tags=["panel"],
+    parameters=[
+        OpenApiParameter("issue_id", str, required=True),
+        OpenApiParameter("project_id", str, required=True),
+        OpenApiParameter("issue_type_id", str, required=True),
+    ],
+    responses=CardsSerializer,
+)
+class CardsView(PanelView):
+    def get(self, request):
+        params = request.query_params
+        missing = [p for p in ("issue_id", "project_id", "issue_type_id") if not params.get(p)]
+        if missing:
+            raise serializers.ValidationError({p: ["This parameter is required."] for p in missing})
+        return Response(
+            cards_for_issue(
+                tenant=request.tenant,
+                issue_id=params["issue_id"],
+                project_id=params["project_id"],
+                issue_type_id=params["issue_type_id"],
+            )
+        )
+
+
+def _item(request, item_id) -> object:
+    item = item_get(tenant=request.tenant, item_id=item_id)
+    if item is None:
+        raise NotFoundError("No such connected item.")
+    return item
+
+
+@extend_schema(
+    tags=["panel"],
+    parameters=[OpenApiParameter("q", str, required=True)],
+    responses=inline_serializer(
+        "SearchResults",
+        {"results": serializers.ListField(child=serializers.DictField(child=serializers.CharField()))},
+    ),
+)
+class SearchView(PanelView):
+    def get(self, request, item_id: int):
+        """Search records as the user types; an empty list comes with a hint to use the id."""
+        item = _item(request, item_id)
+        query = (request.query_params.get("q") or "").strip()[:200]
+        provider = provider_for(item.connection.provider)
+        try:
+            hits = provider.search(client_for(item.connection), item.helpdesk_object, query) if query else []
+        except ApiError as exc:
+            raise helpdesk_failure(exc, item) from exc
+        results = [{"id": h.id, "title": h.title, "subtitle": h.subtitle} for h in hits]
+        hint = (
+            ""
+            if results or not query
+            else (
+                f"No {provider.object_label(item.helpdesk_object).lower()} match “{query}”. "
+                "Type the record's id to link it directly."
+            )
+        )
+        return Response({"results": results, "hint": hint})
+
+
+class LinkInSerializer(serializers.Serializer):
+    item_id = serializers.IntegerField()
+    issue_id = serializers.CharField(max_length=32)
+    issue_key = serializers.CharField(max_length=64)
+    record_id = serializers.CharField(max_length=64)
+
+
+@extend_schema(tags=["panel"], request=LinkInSerializer, responses={201: LinkOutSerializer})
+class LinkCreateView(PanelView):
+    def post(self, request):
+        data = LinkInSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        item = _item(request, data.validated_data["item_id"])
+        link = link_create(
+            tenant=request.tenant,
+            item=item,
+            issue_id=data.validated_data["issue_id"],
+            issue_key=data.validated_data["issue_key"],
+            record_id=data.validated_data["record_id"],
+            actor=request.jira_account_id or "",
+        )
+        return Response(link_out(link), status=status.HTTP_201_CREATED)
+
+
+def _link(request, link_id) -> Link:
+    link = link_get(tenant=request.tenant, link_id=link_id)
+    if link is None:
+        raise NotFoundError("No such link.")
+    return link
+
+
+@extend_schema(tags=["panel"], request=None, responses=LinkOutSerializer)
+class LinkRefreshView(PanelView):
+    def post(self, request, link_id: int):
+        """Pull the record live now and store the new preview."""
+        return Response(link_out(link_refresh(tenant=request.tenant, link=_link(request, link_id))))
+
+
+@extend_schema(tags=["panel"], responses={204: None})
+class LinkDeleteView(PanelView):
+    def delete(self, request, link_id: int):
+        link_delete(tenant=request.tenant, link=_link(request, link_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,239 @@
+"""The links REST API in the shape of Zendesk's Jira-links API, for scripts and other tools.
+
+``/api/v2/integrations/jira/{external_id}/links`` — ``external_id`` is the SCI's public id. Auth: a tenant
+API token as ``Authorization: Bearer <token>`` or Basic ``{email}/token:{token}``. Errors are
+``{"errors": [{"code", "title"}]}`` as Zendesk answers them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import exceptions as drf_exceptions
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.errors import ApplicationError
+from connector.clients.base import ApiError, ApiNotFound
+from connector.clients.jira import JiraClient
+from connector.models import ConnectedItem
+from connector.selectors import item_get_by_external_id
+from sync.models import Link
+from sync.selectors import link_find, links_query
+from sync.services import link_create, link_delete
+from tenants.auth import TenantApiTokenAuthentication, TenantLicensed
+
+MAX_PAGE_SIZE = 100
+
+
+class LinksApiError(Exception):
+    def __init__(self, status_code: int, code: str, title: str):
+        super().__init__(title)
+        self.status_code, self.code, self.title = status_code, code, title
+
+
+def _errors(status_code: int, code: str, title: str) -> Response:
+    return Response({"errors": [{"code": code, "title": title}]}, status=status_code)
+
+
+def links_exception_handler(exc, context):
+    if isinstance(exc, LinksApiError):
+        return _errors(exc.status_code, exc.code, exc.title)
+    if isinstance(exc, (drf_exceptions.NotAuthenticated, drf_exceptions.AuthenticationFailed)):
+        return _errors(401, "Unauthorized", "Authentication with a Deskbridge API token is required")
+    if isinstance(exc, ApplicationError):
+        code = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "Conflict"}.get(
+            exc.status_code, "BadRequest" if exc.status_code < 500 else "ServiceUnavailable"
+        )
+        return _errors(exc.status_code, code, exc.message)
+    if isinstance(exc, drf_exceptions.ParseError):
+        return _errors(400, "BadRequest", "Invalid request body")
+    if isinstance(exc, drf_exceptions.MethodNotAllowed):
+        return _errors(405, "MethodNotAllowed", str(exc.detail))
+    return None
+
+
+class LinkSerializer(serializers.Serializer):
+    issue_id = serializers.CharField()
+    issue_key = serializers.CharField()
+    ticket_id = serializers.CharField()
+
+
+class LinkBodySerializer(serializers.Serializer):
+    link = LinkSerializer()
+
+
+LIST_RESPONSE = inline_serializer(
+    "JiraLinksList",
+    {
+        "count": serializers.IntegerField(),
+        "links": LinkSerializer(many=True),
+        "meta": inline_serializer(
+            "JiraLinksMeta",
+            {
+                "after": serializers.CharField(allow_null=True),
+                "before": serializers.CharField(allow_null=True),
+                "has_more": serializers.BooleanField(),
+            },
+        ),
+    },
+)
+ERROR_RESPONSE = inline_serializer(
+    "JiraLinksErrors",
+    {
+        "errors": serializers.ListField(
+            child=inline_serializer(
+                "JiraLinksError", {"code": serializers.CharField(), "title": serializers.CharField()}
+            )
+        )
+    },
+)
+
+
+def _out(link: Link) -> dict:
+    return {"issue_id": link.jira_issue_id, "issue_key": link.jira_issue_key, "ticket_id": link.record_id}
+
+
+def _encode_cursor(link_id: int) -> str:
+    return base64.urlsafe_b64encode(f"l:{link_id}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(value: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+        prefix, _, number = raw.partition(":")
+        if prefix != "l":
+            raise ValueError
+        return int(number)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise LinksApiError(400, "BadRequest", "Invalid page cursor") from None
+
+
+class LinksBase(APIView):
+    authentication_classes = [TenantApiTokenAuthentication]
+    permission_classes = [TenantLicensed]
+
+    def get_exception_handler(self):
+        return links_exception_handler
+
+    def item(self, external_id: str) -> ConnectedItem:
+        item = item_get_by_external_id(tenant=self.request.tenant, external_id=external_id)
+        if item is None:
+            raise LinksApiError(404, "NotFound", "Integration not found")
+        if not item.links_api_enabled:
+            raise LinksApiError(403, "Forbidden", "Link automation is not allowed for this integration")
+        return item
+
+
+@extend_schema(tags=["links"])
+class LinksView(LinksBase):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("ticket_id", str),
+            OpenApiParameter("issue_id", str),
+            OpenApiParameter("page[after]", str),
+            OpenApiParameter("page[before]", str),
+            OpenApiParameter("page[size]", int, description="default 100, max 100"),
+        ],
+        responses={200: LIST_RESPONSE, 400: ERROR_RESPONSE, 403: ERROR_RESPONSE, 404: ERROR_RESPONSE},
+    )
+    def get(self, request, external_id: str):
+        item = self.item(external_id)
+        params = request.query_params
+        after, before = params.get("page[after]"), params.get("page[before]")
+        if after and before:
+            raise LinksApiError(400, "BadRequest", "Cannot use both page[after] and page[before] parameters")
+        try:
+            size = int(params.get("page[size]", MAX_PAGE_SIZE))
+        except ValueError:
+            raise LinksApiError(400, "BadRequest", "page[size] must be an integer") from None
+        if not 1 <= size <= MAX_PAGE_SIZE:
+            raise LinksApiError(400, "BadRequest", f"page[size] must be between 1 and {MAX_PAGE_SIZE}")
+        qs = links_query(
+            tenant=request.tenant, item=item, ticket_id=params.get("ticket_id"), issue_id=params.get("issue_id")
+        )
+        if before:
+            rows = list(qs.filter(id__lt=_decode_cursor(before)).order_by("-id")[: size + 1])
+            has_more = len(rows) > size
+            rows = list(reversed(rows[:size]))
+        else:
+            if after:
+                qs = qs.filter(id__gt=_decode_cursor(after))
+            rows = list(qs[: size + 1])
+            has_more = len(rows) > size
+            rows = rows[:size]
+        meta = {
+            "after": _encode_cursor(rows[-1].pk) if rows else None,
+            "before": _encode_cursor(rows[0].pk) if rows else None,
+            "has_more": has_more,
+        }
+        return Response({"count": len(rows), "links": [_out(r) for r in rows], "meta": meta})
+
+    @extend_schema(
+        request=LinkBodySerializer,
+        responses={201: LinkBodySerializer, 400: ERROR_RESPONSE, 403: ERROR_RESPONSE, 409: ERROR_RESPONSE},
+    )
+    def post(self, request, external_id: str):
+        item = self.item(external_id)
+        body = LinkBodySerializer(data=request.data)
+        if not body.is_valid():
+            raise LinksApiError(400, "BadRequest", "Invalid request body")
+        data = body.validated_data["link"]
+        ticket_id, issue_id = data["ticket_id"].strip(), data["issue_id"].strip()
+        if link_find(tenant=request.tenant, item=item, record_id=ticket_id, issue_id=issue_id):
+            raise LinksApiError(409, "LinkAlreadyExists", f"Issue is already linked to ticket {ticket_id}")
+        issue_key = self._verified_issue_key(issue_id, data["issue_key"].strip())
+        try:
+            link = link_create(
+                tenant=request.tenant,
+                item=item,
+                issue_id=issue_id,
+                issue_key=issue_key,
+                record_id=ticket_id,
+                actor=f"api-token:{request.user.api_token_id}",
+            )
+        except ApplicationError as exc:
+            if exc.code == "link_exists":
+                raise LinksApiError(409, "LinkAlreadyExists", f"Issue is already linked to ticket {ticket_id}") from exc
+            if exc.code == "record_not_found":
+                raise LinksApiError(400, "BadRequest", f"Ticket {ticket_id} does not exist") from exc
+            raise
+        return Response({"link": _out(link)}, status=status.HTTP_201_CREATED)
+
+    def _verified_issue_key(self, issue_id: str, issue_key: str) -> str:
+        """The issue must exist in Jira; its current key wins over the one sent."""
+        if not issue_id.isdigit():
+            raise LinksApiError(400, "BadRequest", "issue_id must be the numeric Jira issue id")
+        try:
+            issue = JiraClient(self.request.tenant).issue_get(issue_id, fields=["summary"])
+        except ApiNotFound:
+            raise LinksApiError(400, "BadRequest", f"Issue {issue_id} does not exist in Jira") from None
+        except ApiError as exc:
+            raise LinksApiError(503, "ServiceUnavailable", f"Jira could not be reached ({exc.message})") from exc
+        return issue.get("key") or issue_key
+
+
+@extend_schema(tags=["links"])
+class LinkDetailView(LinksBase):
+    def _link(self, external_id: str, ticket_id: str, issue_id: str) -> Link:
+        item = self.item(external_id)
+        link = link_find(tenant=self.request.tenant, item=item, record_id=ticket_id, issue_id=issue_id)
+        if link is None:
+            raise LinksApiError(404, "NotFound", "Link not found")
+        return link
+
+    @extend_schema(responses={200: LinkBodySerializer, 404: ERROR_RESPONSE})
+    def get(self, request, external_id: str, ticket_id: str, issue_id: str):
+        return Response({"link": _out(self._link(external_id, ticket_id, issue_id))})
+
+    @extend_schema(responses={204: OpenApiResponse(description="Unlinked"), 403: ERROR_RESPONSE, 404: ERROR_RESPONSE})
+    def delete(self, request, external_id: str, ticket_id: str, issue_id: str):
+        link = self._link(external_id, ticket_id, issue_id)
+        try:
+            link_delete(tenant=request.tenant, link=link)
+        except ApplicationError as exc:
+            raise LinksApiError(403, "Forbidden", exc.message) from exc
+        return Response(status=status.HTTP_204_NO_CONTENT)

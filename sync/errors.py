@@ -1,0 +1,20 @@
+from config.errors import ApplicationError, ForbiddenError
+
+
+class LinkExists(ApplicationError):
+    status_code = 409
+    default_code = "link_exists"
+
+
+class AutoManagedLink(ForbiddenError):
+    default_code = "auto_managed_link"
+
+
+class RecordNotFound(ApplicationError):
+    status_code = 400
+    default_code = "record_not_found"
+
+
+class IssueNotFound(ApplicationError):
+    status_code = 400
+    default_code = "issue_not_found"

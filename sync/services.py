@@ -1,0 +1,176 @@
+"""Links between Jira issues and helpdesk records: one service layer for the issue panel and the
+links REST API, so both behave the same."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from connector import schema as schema_service
+from connector.clients.base import ApiError, ApiNotFound, ApiRateLimited, ApiUnauthorized
+from connector.clients.jira import JiraClient
+from connector.errors import HelpdeskRateLimited, HelpdeskUnavailable, NotConnected
+from connector.models import ConnectedItem
+from connector.providers import client_for, provider_for
+from connector.services import connection_mark_auth_failed
+from tenants.models import Tenant
+
+from .errors import AutoManagedLink, LinkExists, RecordNotFound
+from .models import Link
+from .selectors import issue_link_count, link_find
+
+logger = logging.getLogger(__name__)
+
+ISSUE_CONTEXT_MODULE_KEY = "deskbridge-issue-context"
+
+
+def badge_property_key() -> str:
+    return f"com.atlassian.jira.issue:{settings.ATLASSIAN_APP_KEY}:{ISSUE_CONTEXT_MODULE_KEY}:status"
+
+
+def _require_usable(item: ConnectedItem) -> None:
+    if item.is_paused or not item.connection.is_connected:
+        raise NotConnected(
+            f"{item.connection.get_provider_display()} is not connected, so {item.name} is paused. A Jira admin "
+            "can reconnect it on the Deskbridge admin page."
+        )
+
+
+def helpdesk_failure(exc: ApiError, item: ConnectedItem) -> Exception:
+    label = item.connection.get_provider_display()
+    if isinstance(exc, ApiRateLimited):
+        wait = int(exc.retry_after or 60)
+        return HelpdeskRateLimited(
+            f"{label} is rate limiting requests; try again in {wait} seconds.", extra={"retry_after": wait}
+        )
+    if isinstance(exc, ApiUnauthorized):
+        connection_mark_auth_failed(connection=item.connection, message=f"{label} rejected the stored credentials.")
+        return HelpdeskUnavailable(
+            f"{label} rejected the stored credentials. A Jira admin needs to reconnect on the Deskbridge admin page.",
+            code="helpdesk_auth_failed",
+        )
+    return HelpdeskUnavailable(f"{label} could not be reached ({exc.message}). Try again shortly.")
+
+
+def _build_previews(item: ConnectedItem, client, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    provider = provider_for(item.connection.provider)
+    fields = schema_service.helpdesk_fields(
+        tenant=item.tenant, connection=item.connection, helpdesk_object=item.helpdesk_object
+    )
+    return provider.previews(client, item.connection, item.helpdesk_object, records, fields, item.display_fields)
+
+
+def _fetch_preview(item: ConnectedItem, record_id: str) -> dict[str, Any]:
+    provider = provider_for(item.connection.provider)
+    client = client_for(item.connection)
+    try:
+        record = provider.fetch_record(client, item.helpdesk_object, record_id)
+        return _build_previews(item, client, [record])[0]
+    except ApiNotFound as exc:
+        label = provider.object_label(item.helpdesk_object).lower().rstrip("s")
+        raise RecordNotFound(
+            f"{item.connection.get_provider_display()} {label} {record_id} does not exist or the connected agent "
+            "cannot see it. Check the id.",
+            extra={"record_id": str(record_id)},
+        ) from exc
+    except ApiError as exc:
+        raise helpdesk_failure(exc, item) from exc
+
+
+def _after_change(*, tenant: Tenant, item: ConnectedItem, issue_id: str) -> None:
+    """Keep the item's linked count and the issue's badge true (the badge failing never fails a link)."""
+    ConnectedItem.objects.filter(pk=item.pk).update(linked_count=Link.objects.filter(item=item).count())
+    count = issue_link_count(tenant=tenant, issue_id=issue_id)
+    try:
+        JiraClient(tenant).issue_property_set(
+            issue_id, badge_property_key(), {"type": "badge", "value": {"label": str(count)}}
+        )
+    except ApiError as exc:
+        logger.warning("badge update failed for issue %s: %s", issue_id, exc.message)
+
+
+def link_create(
+    *,
+    tenant: Tenant,
+    item: ConnectedItem,
+    issue_id: str,
+    issue_key: str,
+    record_id: str,
+    origin: str = Link.Origin.MANUAL,
+    actor: str = "",
+) -> Link:
+    """Link a helpdesk record to an issue. The record must exist; duplicates are refused."""
+    if item.tenant_id != tenant.pk:
+        raise ValueError("item belongs to another tenant")
+    _require_usable(item)
+    record_id, issue_id = str(record_id).strip(), str(issue_id).strip()
+    if link_find(tenant=tenant, item=item, record_id=record_id, issue_id=issue_id):
+        raise LinkExists(
+            f"{issue_key} is already linked to {record_id} in {item.name}.",
+            extra={"record_id": record_id, "issue_id": issue_id},
+        )
+    preview = _fetch_preview(item, record_id)
+    try:
+        with transaction.atomic():
+            link = Link.objects.create(
+                tenant=tenant,
+                item=item,
+                jira_issue_id=issue_id,
+                jira_issue_key=issue_key,
+                record_id=record_id,
+                origin=origin,
+                created_by=actor or "",
+                preview=preview,
+                preview_updated_at=timezone.now(),
+            )
+    except IntegrityError:
+        raise LinkExists(
+            f"{issue_key} is already linked to {record_id} in {item.name}.",
+            extra={"record_id": record_id, "issue_id": issue_id},
+        ) from None
+    _after_change(tenant=tenant, item=item, issue_id=issue_id)
+    if item.link_note:
+        _post_link_note(tenant=tenant, item=item, link=link)
+    logger.info("link created: tenant=%s item=%s %s ↔ %s", tenant.pk, item.pk, issue_key, record_id)
+    return link
+
+
+def _post_link_note(*, tenant: Tenant, item: ConnectedItem, link: Link) -> None:
+    url = f"{tenant.display_url or tenant.base_url}/browse/{link.jira_issue_key}"
+    mode = item.get_mode_display()
+    text = f"Linked to Jira issue {link.jira_issue_key}: {url}\nDeskbridge item: {item.name} ({mode})."
+    try:
+        provider_for(item.connection.provider).post_internal_note(
+            client_for(item.connection), item.helpdesk_object, link.record_id, text
+        )
+    except ApiError as exc:
+        logger.warning("link note on %s failed: %s", link.record_id, exc.message)
+
+
+def link_delete(*, tenant: Tenant, link: Link, allow_auto: bool = False) -> None:
+    """Unlink. Links made by sync (auto) are managed by the item and cannot be removed by hand."""
+    if link.tenant_id != tenant.pk:
+        raise ValueError("link belongs to another tenant")
+    if link.origin == Link.Origin.AUTO and not allow_auto:
+        raise AutoManagedLink(
+            "This link is managed by automatic sync and cannot be removed by hand. A Jira admin can change the "
+            "item's auto-create settings instead."
+        )
+    item, issue_id = link.item, link.jira_issue_id
+    link.delete()
+    _after_change(tenant=tenant, item=item, issue_id=issue_id)
+
+
+def link_refresh(*, tenant: Tenant, link: Link) -> Link:
+    """Pull the record live from the helpdesk now and store the new preview snapshot."""
+    if link.tenant_id != tenant.pk:
+        raise ValueError("link belongs to another tenant")
+    _require_usable(link.item)
+    link.preview = _fetch_preview(link.item, link.record_id)
+    link.preview_updated_at = timezone.now()
+    link.save(update_fields=["preview", "preview_updated_at"])
+    return link

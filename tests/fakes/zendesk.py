@@ -1,0 +1,1369 @@
+"""A stateful fake Zendesk Support, served on loopback, hosting several accounts by subdomain.
+
+Tests point the client at it with ``settings.ZENDESK_URL_TEMPLATE = fake.url_template`` (which is
+``{fake.url}/zd/{subdomain}``). Each account keeps users (``end-user|agent|admin``), organizations, ticket/
+user/organization fields, tickets, comments, uploads, API tokens and OAuth codes/tokens; ``fake.events``
+logs every write.
+
+It carries the quirks of the real service (``shared/docs/api-facts.md``; answers of the real API recorded
+in ``tests/fixtures/zendesk/``), because a fake kinder than Zendesk hides bugs:
+
+- unknown subdomain: 404 ``{"error": {"title": "No help desk at …", "message": …}}``;
+- ``users/me.json`` without credentials, or with a password (password auth is off), answers 200 with an
+  anonymous user (``id: null``, role end-user); a wrong API token answers 401 ``Couldn't authenticate
+  you``; every other endpoint wants real credentials; end-users get 403 on agent endpoints;
+- API tokens belong to the account, not to a user: any active token authenticates any user's email;
+- OAuth tokens carry scopes (``read``, ``write``, ``tickets:read`` …); a missing scope is a 403, an
+  unknown/expired bearer token a 401; codes are single-use, bound to client and redirect URI, 120 s;
+- 429 with the plain-text body ``Number of allowed API requests per minute exceeded`` and ``Retry-After``
+  (``rate_limit_next()``, or really spending the account's per-minute budget); every answer carries
+  ``X-Rate-Limit``/``X-Rate-Limit-Remaining`` and endpoint buckets spelled ``zendesk-ratelimit-<name>`` or
+  ``zendesk-rate-limit-<name>`` (which endpoint uses which spelling is this fake's choice: both are seen);
+- a closed ticket refuses every update with 422 ``Status: closed prevents ticket update`` (under
+  ``details.status`` by default, ``details.base`` with ``account.closed_error_key = "base"``);
+- cursor pagination (``page[size]`` ≤ 100, ``meta.has_more``/``after_cursor`` — still set on the last
+  page — and ``links``) or offset pagination without ``page[size]``; search is offset-only and stops at
+  1000 results (422), ``page[size]`` there is a 400;
+- ticket ids are per account and start at 1 (two accounts both have ticket 1); user, organization,
+  field and comment ids are large and global; a comment without ``public`` inherits the ticket's first
+  comment's visibility; ``uploads.json`` answers JSON labelled ``text/plain``.
+
+Time is ``fake.now()``; ``fake.advance(seconds)`` moves it (rate-limit windows, code and token expiry)
+without sleeping.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import itertools
+import json
+import math
+import re
+import secrets
+import shlex
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+from .server import FakeRequest, FakeServer, route
+
+P = r"/zd/(?P<sub>[a-z0-9][a-z0-9-]*)"
+SUBDOMAIN_PATH = re.compile(r"^/zd/(?P<sub>[^/]+)(?P<rest>/.*)?$")
+
+RATE_LIMIT_TEXT = "Number of allowed API requests per minute exceeded"
+FORBIDDEN_MESSAGE = (
+    "You do not have access to this page. Please contact the account owner of this help desk for further help."
+)
+CLOSED_TEXT = "Status: closed prevents ticket update"
+INVALID_GRANT = (
+    "The provided access grant is invalid, expired, or revoked (e.g. invalid assertion, expired authorization "
+    "token, bad end-user password credentials, or mismatching authorization code and redirection URI)."
+)
+INVALID_TOKEN = "The access token provided is expired, revoked, malformed or invalid for other reasons."
+INVALID_CLIENT = (
+    "Client authentication failed due to unknown client, no client authentication included, or unsupported "
+    "authentication method."
+)
+STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
+PRIORITIES = ("low", "normal", "high", "urgent")
+TYPES = ("problem", "incident", "question", "task")
+ROLES = ("end-user", "agent", "admin")
+MAX_PAGE_SIZE = 100
+SEARCH_LIMIT = 1000
+CODE_LIFETIME = 120
+ACCESS_TOKEN_LIFETIME = 172800  # the fake's choice; Zendesk documents expires_in < 172800 when requested
+REFRESH_TOKEN_LIFETIME = 30 * 24 * 3600
+
+DEFAULT_CLIENT_ID = "deskbridge"
+DEFAULT_CLIENT_SECRET = "deskbridge-oauth-secret"
+DEFAULT_REDIRECT_URI = "https://deskbridge.test/zendesk/oauth/callback"
+
+
+def _record_invalid(details: dict[str, list[dict[str, str]]]):
+    return 422, {"error": "RecordInvalid", "description": "Record validation errors", "details": details}
+
+
+def _not_found():
+    return 404, {"error": "RecordNotFound", "description": "Not found"}
+
+
+def _unauthenticated():
+    return 401, {"error": "Couldn't authenticate you"}
+
+
+def _forbidden():
+    return 403, {"error": {"title": "Forbidden", "message": FORBIDDEN_MESSAGE}}
+
+
+def _pagination_error(detail: str):
+    return 400, {
+        "errors": [{"code": "InvalidPaginationParameter", "title": "Invalid Pagination Parameter", "detail": detail}]
+    }
+
+
+def _oauth_error(status: int, error: str, description: str):
+    return status, {"error": error, "error_description": description}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
+def _strip_html(value: str) -> str:
+    text = re.sub(r"<br\s*/?>|</p>|</div>", "\n", value, flags=re.IGNORECASE)
+    return html.unescape(re.sub(r"<[^>]+>", "", text)).strip()
+
+
+@dataclass
+class Account:
+    subdomain: str
+    rate_limit: int = 700  # requests per minute (Team 200, Growth/Professional 400, Enterprise 700)
+    users: dict[int, dict[str, Any]] = field(default_factory=dict)
+    organizations: dict[int, dict[str, Any]] = field(default_factory=dict)
+    tickets: dict[int, dict[str, Any]] = field(default_factory=dict)
+    comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    ticket_fields: dict[int, dict[str, Any]] = field(default_factory=dict)
+    user_fields: dict[int, dict[str, Any]] = field(default_factory=dict)
+    organization_fields: dict[int, dict[str, Any]] = field(default_factory=dict)
+    uploads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    api_tokens: set[str] = field(default_factory=set)
+    oauth_codes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    oauth_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refresh_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
+    closed_error_key: str = "status"  # where the closed-ticket 422 puts its detail: "status" or "base"
+    authorizing_email: str | None = None  # who approves /oauth/authorizations/new (default: first admin)
+    deny_authorization: bool = False
+    # endpoint buckets: name -> {method, pattern, total, window, spelling}
+    endpoint_limits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _window: dict[str, tuple[float, int]] = field(default_factory=dict)
+    _ticket_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+
+class FakeZendesk(FakeServer):
+    name = "fake-zendesk"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.accounts: dict[str, Account] = {}
+        self.events: list[dict[str, Any]] = []
+        self.oauth_clients: dict[str, dict[str, Any]] = {}
+        self.add_oauth_client(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, [DEFAULT_REDIRECT_URI])
+        self.client_id, self.client_secret, self.redirect_uri = (
+            DEFAULT_CLIENT_ID,
+            DEFAULT_CLIENT_SECRET,
+            DEFAULT_REDIRECT_URI,
+        )
+        self.search_lag_seconds = 0.0  # new records appear in search after this long (Zendesk: minutes)
+        self._ids = itertools.count(360000000001)
+        self._forced_429: list[dict[str, Any]] = []
+        self._shift = 0.0
+        self._local = threading.local()
+
+    # --- clock ----------------------------------------------------------------------------------------
+    def now(self) -> float:
+        return time.time() + self._shift
+
+    def advance(self, seconds: float) -> None:
+        self._shift += seconds
+
+    def _stamp(self) -> str:
+        return datetime.fromtimestamp(self.now(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    # --- URLs -----------------------------------------------------------------------------------------
+    @property
+    def url_template(self) -> str:
+        return self.url + "/zd/{subdomain}"
+
+    def base_url(self, subdomain: str) -> str:
+        return f"{self.url}/zd/{subdomain}"
+
+    def _api_url(self, account: Account, path: str) -> str:
+        return f"{self.base_url(account.subdomain)}{path}" if self._server else path
+
+    # --- setup helpers --------------------------------------------------------------------------------
+    def add_account(self, subdomain: str, *, rate_limit: int = 700) -> Account:
+        account = Account(subdomain=subdomain, rate_limit=rate_limit)
+        account.endpoint_limits = {
+            "tickets-index": {
+                "method": "GET",
+                "pattern": re.compile(r"^/api/v2/tickets\.json$"),
+                "total": 100,
+                "window": 60,
+                "spelling": "ratelimit",
+            },
+            "search-index": {
+                "method": "GET",
+                "pattern": re.compile(r"^/api/v2/search\.json$"),
+                "total": 200,
+                "window": 60,
+                "spelling": "rate-limit",
+            },
+        }
+        with self._lock:
+            self.accounts[subdomain] = account
+            for title, kind in (
+                ("Subject", "subject"),
+                ("Description", "description"),
+                ("Status", "status"),
+                ("Type", "tickettype"),
+                ("Priority", "priority"),
+                ("Group", "group"),
+                ("Assignee", "assignee"),
+            ):
+                self._add_field(account.ticket_fields, title=title, type=kind, system=True)
+        return account
+
+    def endpoint_limit(
+        self,
+        subdomain: str,
+        name: str,
+        *,
+        method: str,
+        path_regex: str,
+        total: int,
+        window: int = 60,
+        spelling: str = "ratelimit",
+    ) -> None:
+        """An endpoint bucket answered as ``zendesk-{spelling}-{name}: total=…; remaining=…; resets=…``."""
+        assert spelling in ("ratelimit", "rate-limit")
+        self.accounts[subdomain].endpoint_limits[name] = {
+            "method": method.upper(),
+            "pattern": re.compile(path_regex),
+            "total": total,
+            "window": window,
+            "spelling": spelling,
+        }
+
+    def add_user(
+        self,
+        subdomain: str,
+        *,
+        name: str,
+        email: str | None = None,
+        role: str = "end-user",
+        organization_id: int | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        assert role in ROLES, role
+        account = self.accounts[subdomain]
+        stamp = self._stamp()
+        user = {
+            "id": next(self._ids),
+            "name": name,
+            "email": email.lower() if email else None,
+            "created_at": stamp,
+            "updated_at": stamp,
+            "time_zone": "Pacific Time (US & Canada)",
+            "iana_time_zone": "America/Los_Angeles",
+            "phone": None,
+            "shared_phone_number": None,
+            "photo": None,
+            "locale_id": 1,
+            "locale": "en-US",
+            "organization_id": organization_id,
+            "role": role,
+            "verified": True,
+            "external_id": None,
+            "tags": [],
+            "alias": "",
+            "active": True,
+            "shared": False,
+            "shared_agent": False,
+            "last_login_at": None,
+            "two_factor_auth_enabled": None,
+            "signature": None,
+            "details": "",
+            "notes": "",
+            "role_type": None,
+            "custom_role_id": None,
+            "moderator": role != "end-user",
+            "ticket_restriction": "requested" if role == "end-user" else None,
+            "only_private_comments": False,
+            "restricted_agent": False,
+            "suspended": False,
+            "default_group_id": None,
+            "report_csv": role == "admin",
+            "user_fields": {f["key"]: None for f in account.user_fields.values()},
+        }
+        user.update(extra)
+        with self._lock:
+            account.users[user["id"]] = user
+        return user
+
+    def add_agent(
+        self,
+        subdomain: str,
+        email: str,
+        token: str | None = None,
+        *,
+        name: str | None = None,
+        role: str = "agent",
+    ) -> dict[str, Any]:
+        """An agent/admin who can call the API with ``email/token:{token}`` (tokens are account-wide)."""
+        user = self.add_user(subdomain, name=name or email.split("@")[0].title(), email=email, role=role)
+        if token:
+            self.add_api_token(subdomain, token)
+        return user
+
+    def add_api_token(self, subdomain: str, token: str) -> None:
+        self.accounts[subdomain].api_tokens.add(token)
+
+    def revoke_api_token(self, subdomain: str, token: str) -> None:
+        self.accounts[subdomain].api_tokens.discard(token)
+
+    def add_organization(self, subdomain: str, *, name: str, **extra: Any) -> dict[str, Any]:
+        account = self.accounts[subdomain]
+        stamp = self._stamp()
+        org = {
+            "id": next(self._ids),
+            "name": name,
+            "shared_tickets": False,
+            "shared_comments": False,
+            "external_id": None,
+            "created_at": stamp,
+            "updated_at": stamp,
+            "domain_names": [],
+            "details": "",
+            "notes": "",
+            "group_id": None,
+            "tags": [],
+            "organization_fields": {f["key"]: None for f in account.organization_fields.values()},
+        }
+        org.update(extra)
+        with self._lock:
+            account.organizations[org["id"]] = org
+        return org
+
+    def _add_field(self, table: dict[int, dict[str, Any]], *, title: str, type: str, system: bool = False, **extra):
+        stamp = self._stamp()
+        data = {
+            "id": next(self._ids),
+            "type": type,
+            "title": title,
+            "raw_title": title,
+            "description": extra.pop("description", ""),
+            "raw_description": "",
+            "position": len(table) + 1,
+            "active": extra.pop("active", True),
+            "required": extra.pop("required", False),
+            "regexp_for_validation": None,
+            "created_at": stamp,
+            "updated_at": stamp,
+            "removable": not system,
+        }
+        data.update(extra)
+        table[data["id"]] = data
+        return data
+
+    @staticmethod
+    def _options(options: list[Any] | None) -> list[dict[str, Any]]:
+        result = []
+        for option in options or []:
+            if isinstance(option, dict):
+                name, value = option["name"], option.get("value") or _slug(option["name"])
+            elif isinstance(option, tuple):
+                name, value = option
+            else:
+                name, value = str(option), _slug(str(option))
+            result.append({"name": name, "raw_name": name, "value": value, "default": False})
+        return result
+
+    def add_ticket_field(
+        self,
+        subdomain: str,
+        title: str,
+        type: str = "text",
+        *,
+        options: list[Any] | None = None,
+        active: bool = True,
+        required: bool = False,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """A custom ticket field; ``tagger``/``multiselect`` take ``options`` (names, ``(name, value)`` or
+        dicts) that become ``custom_field_options [{id, name, raw_name, value, default}]``."""
+        account = self.accounts[subdomain]
+        with self._lock:
+            extra.setdefault("title_in_portal", title)
+            extra.setdefault("visible_in_portal", False)
+            extra.setdefault("editable_in_portal", False)
+            extra.setdefault("required_in_portal", False)
+            extra.setdefault("collapsed_for_agents", False)
+            extra.setdefault("tag", None)
+            extra.setdefault("agent_description", None)
+            if type in ("tagger", "multiselect"):
+                extra["custom_field_options"] = [{"id": next(self._ids), **o} for o in self._options(options)]
+            return self._add_field(
+                account.ticket_fields, title=title, type=type, active=active, required=required, **extra
+            )
+
+    def add_user_field(
+        self, subdomain: str, key: str, title: str, type: str = "text", *, options: list[Any] | None = None
+    ) -> dict[str, Any]:
+        return self._add_custom_field(self.accounts[subdomain], "user", key, title, type, options)
+
+    def add_organization_field(
+        self, subdomain: str, key: str, title: str, type: str = "text", *, options: list[Any] | None = None
+    ) -> dict[str, Any]:
+        return self._add_custom_field(self.accounts[subdomain], "organization", key, title, type, options)
+
+    def _add_custom_field(
+        self, account: Account, owner: str, key: str, title: str, type: str, options: list[Any] | None
+    ) -> dict[str, Any]:
+        with self._lock:
+            extra: dict[str, Any] = {"key": key, "system": False}
+            if type == "dropdown":
+                extra["custom_field_options"] = [{"id": next(self._ids), **o} for o in self._options(options)]
+            if owner == "user":
+                data = self._add_field(account.user_fields, title=title, type=type, **extra)
+                for user in account.users.values():
+                    user["user_fields"].setdefault(key, None)
+            else:
+                data = self._add_field(account.organization_fields, title=title, type=type, **extra)
+                for org in account.organizations.values():
+                    org["organization_fields"].setdefault(key, None)
+            return data
+
+    def add_ticket(
+        self,
+        subdomain: str,
+        *,
+        subject: str = "Printer on fire",
+        description: str = "The smoke is very colorful.",
+        status: str = "open",
+        priority: str | None = None,
+        type: str | None = None,
+        tags: list[str] | None = None,
+        custom_fields: list[dict[str, Any]] | None = None,
+        requester_id: int | None = None,
+        organization_id: int | None = None,
+        assignee_id: int | None = None,
+        public: bool = True,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """A ticket as if created in Zendesk (its description is the first comment). A requester is made
+        up when none is given."""
+        account = self.accounts[subdomain]
+        with self._lock:
+            if requester_id is None:
+                n = len(account.users) + 1
+                requester_id = self.add_user(subdomain, name=f"Customer {n}", email=f"customer{n}@example.com")["id"]
+            ticket = self._new_ticket(
+                account,
+                subject=subject,
+                status=status,
+                priority=priority,
+                type=type,
+                tags=list(tags or []),
+                requester_id=requester_id,
+                submitter_id=requester_id,
+                organization_id=organization_id,
+                assignee_id=assignee_id,
+                via={"channel": "web", "source": {"from": {}, "to": {}, "rel": None}},
+            )
+            self._set_custom_fields(account, ticket, custom_fields or [])
+            ticket.update(extra)
+            self._add_comment(account, ticket, {"body": description, "public": public}, author_id=requester_id)
+            return ticket
+
+    def add_comment(
+        self, subdomain: str, ticket_id: int, body: str, *, public: bool = True, author_id: int | None = None
+    ) -> dict[str, Any]:
+        account = self.accounts[subdomain]
+        with self._lock:
+            ticket = account.tickets[ticket_id]
+            author = author_id or ticket["requester_id"]
+            comment = self._add_comment(account, ticket, {"body": body, "public": public}, author_id=author)
+            ticket["updated_at"] = comment["created_at"]
+            return comment
+
+    def add_oauth_client(self, client_id: str, secret: str, redirect_uris: list[str]) -> None:
+        self.oauth_clients[client_id] = {"secret": secret, "redirect_uris": list(redirect_uris)}
+
+    def _authorizer(self, account: Account, email: str | None) -> dict[str, Any]:
+        if email:
+            return next(u for u in account.users.values() if u["email"] == email.lower())
+        ranked = sorted(account.users.values(), key=lambda u: (u["role"] != "admin", u["role"] != "agent", u["id"]))
+        if not ranked or ranked[0]["role"] == "end-user":
+            raise ValueError(f"account {account.subdomain} has no agent to authorize an OAuth client")
+        return ranked[0]
+
+    def oauth_code(
+        self,
+        subdomain: str,
+        scope: str = "read write",
+        *,
+        email: str | None = None,
+        client_id: str | None = None,
+        redirect_uri: str | None = None,
+    ) -> str:
+        """An authorization code as Zendesk hands it to the redirect URI after the user allowed access:
+        single-use, valid 120 s, bound to the client and the redirect URI."""
+        account = self.accounts[subdomain]
+        client_id = client_id or self.client_id
+        code = secrets.token_hex(16)
+        with self._lock:
+            account.oauth_codes[code] = {
+                "user_id": self._authorizer(account, email)["id"],
+                "scope": scope,
+                "client_id": client_id,
+                "redirect_uri": redirect_uri or self.oauth_clients[client_id]["redirect_uris"][0],
+                "expires_at": self.now() + CODE_LIFETIME,
+                "used": False,
+            }
+        return code
+
+    def oauth_token(self, subdomain: str, scope: str = "read write", *, email: str | None = None) -> str:
+        """An access token issued directly (as if the OAuth dance had happened)."""
+        account = self.accounts[subdomain]
+        with self._lock:
+            return self._issue_token(account, self._authorizer(account, email)["id"], scope, self.client_id)[
+                "access_token"
+            ]
+
+    def rate_limit_next(self, n: int = 1, *, retry_after: int = 60, subdomain: str | None = None) -> None:
+        """The next ``n`` API requests (to ``subdomain`` if given) get Zendesk's plain-text 429."""
+        with self._lock:
+            self._forced_429.append({"left": n, "retry_after": retry_after, "subdomain": subdomain})
+
+    # --- the wire: account lookup, rate limits, authentication ----------------------------------------
+    def dispatch(self, method: str, raw_path: str, headers: dict[str, str], body: bytes):
+        self._local.rate_headers = {}
+        status, payload, out = super().dispatch(method, raw_path, headers, body)
+        for key, value in self._local.rate_headers.items():
+            out.setdefault(key, value)
+        return status, payload, out
+
+    def not_found(self, request: FakeRequest):
+        match = SUBDOMAIN_PATH.match(request.path)
+        if match and match.group("sub") in self.accounts:
+            return 404, {"error": "InvalidEndpoint", "description": "Not found"}
+        return super().not_found(request)
+
+    def before(self, request: FakeRequest):
+        match = SUBDOMAIN_PATH.match(request.path)
+        if not match:
+            return None
+        sub, rest = match.group("sub"), match.group("rest") or "/"
+        account = self.accounts.get(sub)
+        if account is None:
+            host = f"{sub}.zendesk.com"
+            return 404, {
+                "error": {
+                    "title": f"No help desk at {host}",
+                    "message": "There is no help desk configured at this address. This means that the address is "
+                    "available and that you can claim it at http://www.zendesk.com/signup",
+                }
+            }
+        request.account = account  # type: ignore[attr-defined]
+        request.user = None  # type: ignore[attr-defined]
+        if rest.startswith("/oauth/"):
+            return None
+        with self._lock:
+            limited = self._spend_rate_limit(account, request.method, rest)
+        if limited is not None:
+            return limited
+        user, refusal = self._authenticate(account, request)
+        if refusal is not None:
+            return refusal
+        request.user = user  # type: ignore[attr-defined]
+        scopes = getattr(request, "scopes", None)
+        if user is not None and scopes is not None:
+            needed = "read" if request.method in ("GET", "HEAD") else "write"
+            resource = rest.split("/")[3].removesuffix(".json") if rest.startswith("/api/v2/") else ""
+            if needed not in scopes and f"{resource}:{needed}" not in scopes:
+                return 403, {
+                    "error": "Forbidden",
+                    "description": f"You are missing the following required scopes: {needed}",
+                }
+        if rest == "/api/v2/users/me.json":
+            return None
+        if user is None:
+            return _unauthenticated()
+        if user["role"] == "end-user":
+            return _forbidden()
+        return None
+
+    def _spend_rate_limit(self, account: Account, method: str, rest: str):
+        now = self.now()
+
+        def spend(name: str, total: int, window: int) -> tuple[int, int]:
+            start, used = account._window.get(name, (now, 0))
+            if now - start >= window:
+                start, used = now, 0
+            used += 1
+            account._window[name] = (start, used)
+            return max(0, total - used), max(1, math.ceil(window - (now - start)))
+
+        remaining, resets = spend("account", account.rate_limit, 60)
+        headers = {
+            "X-Rate-Limit": str(account.rate_limit),
+            "X-Rate-Limit-Remaining": str(remaining),
+            "ratelimit-limit": str(account.rate_limit),
+            "ratelimit-remaining": str(remaining),
+            "ratelimit-reset": str(resets),
+        }
+        over = account._window["account"][1] > account.rate_limit
+        retry_after = resets
+        for name, bucket in account.endpoint_limits.items():
+            if bucket["method"] == method and bucket["pattern"].match(rest):
+                left, bucket_resets = spend(name, bucket["total"], bucket["window"])
+                headers[f"zendesk-{bucket['spelling']}-{name}"] = (
+                    f"total={bucket['total']}; remaining={left}; resets={bucket_resets}"
+                )
+                if account._window[name][1] > bucket["total"]:
+                    over, retry_after = True, bucket_resets
+        self._local.rate_headers = headers
+        for forced in self._forced_429:
+            if forced["left"] > 0 and forced["subdomain"] in (None, account.subdomain):
+                forced["left"] -= 1
+                over, retry_after = True, forced["retry_after"]
+                break
+        if over:
+            return 429, RATE_LIMIT_TEXT, {"Retry-After": str(retry_after)}
+        return None
+
+    def _authenticate(self, account: Account, request: FakeRequest):
+        header = request.headers.get("authorization", "")
+        if not header:
+            return None, None
+        scheme, _, credentials = header.partition(" ")
+        if scheme.lower() == "basic":
+            try:
+                decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                return None, _unauthenticated()
+            login, _, secret = decoded.partition(":")
+            if not login.endswith("/token"):
+                return None, None  # password authentication is off: Zendesk treats the caller as anonymous
+            email = login.removesuffix("/token").lower()
+            user = next((u for u in account.users.values() if u["email"] == email), None)
+            if user is None or secret not in account.api_tokens or not user["active"] or user["suspended"]:
+                return None, _unauthenticated()
+            return user, None
+        if scheme.lower() == "bearer":
+            token = account.oauth_tokens.get(credentials.strip())
+            if token is None or token["revoked"] or token["expires_at"] <= self.now():
+                return None, (401, {"error": "invalid_token", "error_description": INVALID_TOKEN})
+            request.scopes = set(token["scope"].split())  # type: ignore[attr-defined]
+            return account.users.get(token["user_id"]), None
+        return None, _unauthenticated()
+
+    # --- rendering ------------------------------------------------------------------------------------
+    def _render(self, account: Account, kind: str, record: dict[str, Any]) -> dict[str, Any]:
+        if kind == "comment":
+            return json.loads(json.dumps(record))
+        path = {
+            "ticket": "/api/v2/tickets/{id}.json",
+            "user": "/api/v2/users/{id}.json",
+            "organization": "/api/v2/organizations/{id}.json",
+            "ticket_field": "/api/v2/ticket_fields/{id}.json",
+            "user_field": "/api/v2/user_fields/{id}.json",
+            "organization_field": "/api/v2/organization_fields/{id}.json",
+        }[kind]
+        data = {k: v for k, v in record.items() if not k.startswith("_")}
+        data["url"] = self._api_url(account, path.format(id=record["id"]))
+        if "custom_field_options" in data:
+            data["custom_field_options"] = [dict(o) for o in data["custom_field_options"]]
+        if kind == "ticket":
+            data["custom_fields"] = [dict(f) for f in record["custom_fields"]]
+            data["fields"] = [dict(f) for f in record["custom_fields"]]
+        return json.loads(json.dumps(data))
+
+    def _anonymous_user(self) -> dict[str, Any]:
+        return {
+            "id": None,
+            "url": None,
+            "name": "Anonymous user",
+            "email": "invalid@example.com",
+            "created_at": None,
+            "updated_at": None,
+            "time_zone": "Pacific Time (US & Canada)",
+            "iana_time_zone": "America/Los_Angeles",
+            "phone": None,
+            "shared_phone_number": None,
+            "photo": None,
+            "locale_id": 1,
+            "locale": "en-US",
+            "organization_id": None,
+            "role": "end-user",
+            "verified": False,
+            "authenticity_token": secrets.token_urlsafe(32),
+        }
+
+    def _list(self, request: FakeRequest, account: Account, key: str, items: list[dict[str, Any]], kind: str):
+        """Cursor pagination with ``page[size]``, offset pagination (``page``/``per_page``) without."""
+        base = self._api_url(account, request.path.removeprefix(f"/zd/{account.subdomain}"))
+        size_raw = request.arg("page[size]")
+        if size_raw is None:
+            try:
+                page = int(request.arg("page", "1"))
+                per_page = min(int(request.arg("per_page", "100")), MAX_PAGE_SIZE)
+            except ValueError:
+                return 400, {"error": "InvalidValue", "description": "page and per_page must be integers"}
+            if page < 1 or per_page < 1:
+                return 400, {"error": "InvalidValue", "description": "page and per_page must be positive"}
+            chunk = items[(page - 1) * per_page : page * per_page]
+            more = page * per_page < len(items)
+            return 200, {
+                key: [self._render(account, kind, i) for i in chunk],
+                "next_page": f"{base}?{urlencode({'page': page + 1, 'per_page': per_page})}" if more else None,
+                "previous_page": f"{base}?{urlencode({'page': page - 1, 'per_page': per_page})}" if page > 1 else None,
+                "count": len(items),
+            }
+        if not size_raw.isdigit() or int(size_raw) < 1:
+            return _pagination_error("page[size] must be a positive integer")
+        size = int(size_raw)
+        if size > MAX_PAGE_SIZE:
+            return _pagination_error(f"page[size] must be less than or equal to {MAX_PAGE_SIZE}")
+        after = request.arg("page[after]")
+        start = 0
+        if after:
+            try:
+                last_id = int(base64.urlsafe_b64decode(after.encode()).decode().removeprefix("id:"))
+            except (ValueError, binascii.Error):
+                return _pagination_error("page[after] is not a valid cursor")
+            start = next((n for n, item in enumerate(items) if item["id"] > last_id), len(items))
+        chunk = items[start : start + size]
+        has_more = start + size < len(items)
+
+        def cursor(item: dict[str, Any]) -> str:
+            return base64.urlsafe_b64encode(f"id:{item['id']}".encode()).decode()
+
+        after_cursor = cursor(chunk[-1]) if chunk else None  # set on the last page too: trust has_more
+        before_cursor = cursor(chunk[0]) if chunk else None
+        return 200, {
+            key: [self._render(account, kind, i) for i in chunk],
+            "meta": {"has_more": has_more, "after_cursor": after_cursor, "before_cursor": before_cursor},
+            "links": {
+                "next": f"{base}?{urlencode({'page[size]': size, 'page[after]': after_cursor})}" if has_more else None,
+                "prev": f"{base}?{urlencode({'page[size]': size, 'page[before]': before_cursor})}"
+                if before_cursor
+                else None,
+            },
+        }
+
+    # --- users, organizations, fields -----------------------------------------------------------------
+    @route("GET", P + r"/api/v2/users/me\.json")
+    def users_me(self, request: FakeRequest):
+        user = request.user  # type: ignore[attr-defined]
+        if user is None:
+            return 200, {"user": self._anonymous_user()}
+        return 200, {"user": self._render(request.account, "user", user)}  # type: ignore[attr-defined]
+
+    @route("GET", P + r"/api/v2/users/(?P<id>\d+)\.json")
+    def user_show(self, request: FakeRequest):
+        account: Account = request.account  # type: ignore[attr-defined]
+        user = account.users.get(int(request.params["id"]))
+        return (200, {"user": self._render(account, "user", user)}) if user else _not_found()
+
+    @route("GET", P + r"/api/v2/organizations/(?P<id>\d+)\.json")
+    def organization_show(self, request: FakeRequest):
+        account: Account = request.account  # type: ignore[attr-defined]
+        org = account.organizations.get(int(request.params["id"]))
+        return (200, {"organization": self._render(account, "organization", org)}) if org else _not_found()
+
+    def _show_many(self, request: FakeRequest, table: dict[int, dict[str, Any]], key: str, kind: str):
+        account: Account = request.account  # type: ignore[attr-defined]
+        raw = [part.strip() for part in (request.arg("ids") or "").split(",") if part.strip()]
+        if not raw:
+            return 400, {"error": "InvalidValue", "description": "ids is required"}
+        if len(raw) > 100:
+            return 400, {"error": "InvalidValue", "description": "Too many ids (maximum 100)"}
+        found = [table[int(i)] for i in raw if i.isdigit() and int(i) in table]
+        return 200, {
+            key: [self._render(account, kind, r) for r in found],
+            "next_page": None,
+            "previous_page": None,
+            "count": len(found),
+        }
+
+    @route("GET", P + r"/api/v2/users/show_many\.json")
+    def users_show_many(self, request: FakeRequest):
+        return self._show_many(request, request.account.users, "users", "user")  # type: ignore[attr-defined]
+
+    @route("GET", P + r"/api/v2/organizations/show_many\.json")
+    def organizations_show_many(self, request: FakeRequest):
+        account: Account = request.account  # type: ignore[attr-defined]
+        return self._show_many(request, account.organizations, "organizations", "organization")
+
+    @route("GET", P + r"/api/v2/users/autocomplete\.json")
+    def users_autocomplete(self, request: FakeRequest):
+        """Users whose name starts with ``name`` (case-insensitive)."""
+        account: Account = request.account  # type: ignore[attr-defined]
+        name = (request.arg("name") or "").strip().lower()
+        if not name:
+            return 400, {"error": "InvalidValue", "description": "name is required"}
+        found = [u for u in account.users.values() if u["name"].lower().startswith(name)]
+        return 200, {
+            "users": [self._render(account, "user", u) for u in found],
+            "next_page": None,
+            "previous_page": None,
+            "count": len(found),
+        }
+
+    @route("GET", P + r"/api/v2/organizations/autocomplete\.json")
+    def organizations_autocomplete(self, request: FakeRequest):
+        """Organizations whose name starts with ``name`` (case-insensitive; Zendesk wants ≥ 2 characters)."""
+        account: Account = request.account  # type: ignore[attr-defined]
+        name = (request.arg("name") or "").strip().lower()
+        if len(name) < 2:
+            return 400, {"error": "InvalidValue", "description": "name must be at least 2 characters"}
+        found = [o for o in account.organizations.values() if o["name"].lower().startswith(name)]
+        return 200, {
+            "organizations": [self._render(account, "organization", o) for o in found],
+            "next_page": None,
+            "previous_page": None,
+            "count": len(found),
+        }
+
+    @route("GET", P + r"/api/v2/ticket_fields\.json")
+    def ticket_fields(self, request: FakeRequest):
+        account: Account = request.account  # type: ignore[attr-defined]
+        return self._list(request, account, "ticket_fields", list(account.ticket_fields.values()), "ticket_field")
+
+    @route("GET", P + r"/api/v2/user_fields\.json")
+    def user_fields(self, request: FakeRequest):
+        account: Account = request.account  # type: ignore[attr-defined]
+        return self._list(request, account, "user_fields", list(account.user_fields.values()), "user_field")
+
+    @route("GET", P + r"/api/v2/organization_fields\.json")
+    def organization_fields(self, request: FakeRequest):
+        account: Account = request.account  # type: ignore[attr-defined]
+        fields = list(account.organization_fields.values())
+        return self._list(request, account, "organization_fields", fields, "organization_field")
+
+    # --- tickets --------------------------------------------------------------------------------------
+    def _new_ticket(self, account: Account, **values: Any) -> dict[str, Any]:
+        stamp = self._stamp()
+        ticket_id = next(account._ticket_ids)
+        requester = account.users.get(values["requester_id"]) or {}
+        ticket = {
+            "id": ticket_id,
+            "external_id": None,
+            "via": {"channel": "api", "source": {"from": {}, "to": {}, "rel": None}},
+            "created_at": stamp,
+            "updated_at": stamp,
+            "generated_timestamp": int(self.now()),
+            "type": None,
+            "subject": None,
+            "raw_subject": None,
+            "description": None,
+            "priority": None,
+            "status": "new",
+            "recipient": None,
+            "requester_id": None,
+            "submitter_id": None,
+            "assignee_id": None,
+            "organization_id": requester.get("organization_id"),
+            "group_id": None,
+            "collaborator_ids": [],
+            "follower_ids": [],
+            "email_cc_ids": [],
+            "forum_topic_id": None,
+            "problem_id": None,
+            "has_incidents": False,
+            "is_public": True,
+            "due_at": None,
+            "tags": [],
+            "custom_fields": [],
+            "satisfaction_rating": None,
+            "sharing_agreement_ids": [],
+            "custom_status_id": None,
+            "followup_ids": [],
+            "ticket_form_id": None,
+            "brand_id": None,
+            "allow_channelback": False,
+            "allow_attachments": True,
+            "from_messaging_channel": False,
+            "_comment_public": None,
+        }
+        for key, value in values.items():
+            if value is not None or key in ("priority", "type"):
+                ticket[key] = value
+        ticket["raw_subject"] = ticket["subject"]
+        ticket["custom_fields"] = [
+            {"id": f["id"], "value": None} for f in account.ticket_fields.values() if f["removable"] and f["active"]
+        ]
+        account.tickets[ticket_id] = ticket
+        account.comments[ticket_id] = []
+        return ticket
+
+    def _set_custom_fields(self, account: Account, ticket: dict[str, Any], values: list[dict[str, Any]]):
+        """Merge ``custom_fields [{id, value}]``: unknown ids are ignored (as Zendesk does); a drop-down
+        value must be one of its option tags, which Zendesk also adds to the ticket's tags."""
+        problems: list[dict[str, str]] = []
+        current = {f["id"]: f for f in ticket["custom_fields"]}
+        for item in values:
+            definition = (
+                account.ticket_fields.get(int(item.get("id") or 0)) if str(item.get("id", "")).isdigit() else None
+            )
+            if definition is None or not definition["removable"]:
+                continue
+            value = item.get("value")
+            if definition["type"] in ("tagger", "multiselect") and value not in (None, "", []):
+                allowed = {o["value"] for o in definition["custom_field_options"]}
+                chosen = value if isinstance(value, list) else [value]
+                bad = [v for v in chosen if v not in allowed]
+                if bad or (definition["type"] == "tagger" and isinstance(value, list)):
+                    problems.append({"description": f"{definition['title']}: {bad or value} is not a valid option"})
+                    continue
+                ticket["tags"] = sorted(set(ticket["tags"]) | set(chosen))
+            current.setdefault(definition["id"], {"id": definition["id"], "value": None})["value"] = value
+        ticket["custom_fields"] = list(current.values())
+        return problems
+
+    def _add_comment(
+        self, account: Account, ticket: dict[str, Any], spec: dict[str, Any], *, author_id: int | None
+    ) -> dict[str, Any]:
+        html_body = spec.get("html_body")
+        body = spec.get("body") if spec.get("body") is not None else _strip_html(html_body or "")
+        if html_body is None:
+            paragraphs = "".join(f'<p dir="auto">{html.escape(p)}</p>' for p in str(body).split("\n\n"))
+            html_body = f'<div class="zd-comment" dir="auto">{paragraphs}</div>'
+        public = spec.get("public")
+        if public is None:  # no fixed default: inherits the visibility of the ticket's first comment
+            public = ticket["_comment_public"] if ticket["_comment_public"] is not None else True
+        if ticket["_comment_public"] is None:
+            ticket["_comment_public"] = bool(public)
+            ticket["description"] = body
+        attachments = [account.uploads[t]["attachment"] for t in spec.get("uploads") or [] if t in account.uploads]
+        comment = {
+            "id": next(self._ids),
+            "type": "Comment",
+            "author_id": spec.get("author_id") or author_id,
+            "body": body,
+            "html_body": html_body,
+            "plain_body": _strip_html(html_body),
+            "public": bool(public),
+            "attachments": [dict(a) for a in attachments],
+            "audit_id": next(self._ids),
+            "via": {"channel": "api", "source": {"from": {}, "to": {}, "rel": None}},
+            "created_at": self._stamp(),
+            "metadata": {"system": {}, "custom": {}},
+        }
+        account.comments[ticket["id"]].append(comment)
+        if not comment["public"]:
+            ticket["is_public"] = any(c["public"] for c in account.comments[ticket["id"]])
+        self.events.append(
+            {
+                "type": "comment_created",
+                "subdomain": account.subdomain,
+                "ticket_id": ticket["id"],
+                "comment": comment,
+            }
+        )
+        return comment
+
+    def _audit(self, ticket: dict[str, Any], author_id: int | None, events: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "id": next(self._ids),
+            "ticket_id": ticket["id"],
+            "created_at": ticket["updated_at"],
+            "author_id": author_id,
+            "metadata": {"system": {}, "custom": {}},
+            "events": events,
+            "via": {"channel": "api", "source": {"from": {}, "to": {}, "rel": None}},
+        }
+
+    def _validate(self, data: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
+        details: dict[str, list[dict[str, str]]] = {}
+        checks = (
+            ("status", STATUSES, "Status"),
+            ("priority", PRIORITIES, "Priority"),
+            ("type", TYPES, "Type"),
+        )
+        for key, allowed, label in checks:
+            value = data.get(key)
+            if key in data and value is not None and value not in allowed and (key == "status" or value != ""):
+                details[key] = [{"description": f"{label}: {data[key]} is not valid", "error": "InvalidValue"}]
+        return details
+
+    @route("GET", P + r"/api/v2/tickets\.json")
+    def tickets_list(self, request: FakeRequest):
+        account: Account = request.account  # type: ignore[attr-defined]
+        return self._list(request, account, "tickets", list(account.tickets.values()), "ticket")
+
+    @route("POST", P + r"/api/v2/tickets\.json")
+    def ticket_create(self, request: FakeRequest):
+        account: Account = request.account  # type: ignore[attr-defined]
+        user = request.user  # type: ignore[attr-defined]
+        data = (self._json_body(request) or {}).get("ticket")
+        if not isinstance(data, dict):
+            return 400, {"error": "InvalidValue", "description": "ticket is required"}
+        comment = data.get("comment") if isinstance(data.get("comment"), dict) else None
+        if comment is None and data.get("description"):
+            comment = {"body": data["description"]}
+        details = self._validate(data)
+        if not comment or not (comment.get("body") or comment.get("html_body")):
+            details["description"] = [{"description": "Description: cannot be blank", "error": "BlankValue"}]
+        requester_id = data.get("requester_id")
+        requester = data.get("requester")
+        if requester_id is not None and int(requester_id) not in account.users:
+            details["requester"] = [{"description": "Requester: is invalid", "error": "InvalidValue"}]
+        if details:
+            return _record_invalid(details)
+        if requester_id is None and isinstance(requester, dict) and requester.get("email"):
+            email = requester["email"].lower()
+            found = next((u for u in account.users.values() if u["email"] == email), None)
+            requester_id = (
+                found or self.add_user(account.subdomain, name=requester.get("name") or email, email=email)
+            )["id"]
+        requester_id = int(requester_id) if requester_id is not None else user["id"]
+        status = data.get("status") or ("open" if data.get("assignee_id") else "new")
+        ticket = self._new_ticket(
+            account,
+            subject=data.get("subject") or str(comment.get("body") or _strip_html(comment["html_body"]))[:80],
+            status=status,
+            priority=data.get("priority"),
+            type=data.get("type"),
+            tags=sorted(set(data.get("tags") or [])),
+            requester_id=requester_id,
+            submitter_id=user["id"],
+            organization_id=data.get("organization_id"),
+            assignee_id=data.get("assignee_id"),
+            group_id=data.get("group_id"),
+            external_id=data.get("external_id"),
+            due_at=data.get("due_at"),
+        )
+        problems = self._set_custom_fields(account, ticket, data.get("custom_fields") or [])
+        if problems:
+            del account.tickets[ticket["id"]]
+            return _record_invalid({"base": problems})
+        created = self._add_comment(account, ticket, comment, author_id=user["id"])
+        self.events.append({"type": "ticket_created", "subdomain": account.subdomain, "ticket_id": ticket["id"]})
+        audit = self._audit(ticket, user["id"], [{"id": created["id"], "type": "Comment", "body": created["body"]}])
+        url = self._render(account, "ticket", ticket)["url"]
+        return 201, {"ticket": self._render(account, "ticket", ticket), "audit": audit}, {"Location": url}
+
+    @route("GET", P + r"/api/v2/tickets/(?P<id>\d+)\.json")
+    def ticket_show(self, request: FakeRequest):
+        account: Account = request.account  # type: ignore[attr-defined]
+        ticket = account.tickets.get(int(request.params["id"]))
+        return (200, {"ticket": self._render(account, "ticket", ticket)}) if ticket else _not_found()
+
+    @route("PUT", P + r"/api/v2/tickets/(?P<id>\d+)\.json")
+    def ticket_update(self, request: FakeRequest):
+        account: Account = request.account  # type: ignore[attr-defined]
+        user = request.user  # type: ignore[attr-defined]
+        ticket = account.tickets.get(int(request.params["id"]))
+        if ticket is None:
+            return _not_found()
+        data = (self._json_body(request) or {}).get("ticket")
+        if not isinstance(data, dict):
+            return 400, {"error": "InvalidValue", "description": "ticket is required"}
+        if ticket["status"] == "closed":
+            return _record_invalid({account.closed_error_key: [{"description": CLOSED_TEXT, "error": "ClosedTicket"}]})
+        if data.get("safe_update") and data.get("updated_stamp") != ticket["updated_at"]:
+            return 409, {
+                "error": "UpdateConflict",
+                "description": "Safe Update prevented the update due to outdated ticket data. "
+                "Please fetch the latest ticket data and try again.",
+            }
+        details = self._validate(data)
+        if details:
+            return _record_invalid(details)
+        before = json.loads(json.dumps({k: v for k, v in ticket.items() if not k.startswith("_")}))
+        problems = self._set_custom_fields(account, ticket, data.get("custom_fields") or [])
+        if problems:
+            ticket.update(before)
+            return _record_invalid({"base": problems})
+        for key in (
+            "status",
+            "priority",
+            "type",
+            "subject",
+            "assignee_id",
+            "group_id",
+            "organization_id",
+            "due_at",
+        ):
+            if key in data:
+                ticket[key] = data[key]
+        if "subject" in data:
+            ticket["raw_subject"] = data["subject"]
+        if "requester_id" in data and int(data["requester_id"]) in account.users:
+            ticket["requester_id"] = int(data["requester_id"])
+        if "external_id" in data:
+            ticket["external_id"] = data["external_id"]
+        if "tags" in data:
+            ticket["tags"] = sorted(set(data["tags"] or []))
+        ticket["tags"] = sorted(
+            (set(ticket["tags"]) | set(data.get("additional_tags") or [])) - set(data.get("remove_tags") or [])
+        )
+        events: list[dict[str, Any]] = []
+        comment = data.get("comment")
+        if isinstance(comment, dict) and (comment.get("body") or comment.get("html_body")):
+            created = self._add_comment(account, ticket, comment, author_id=user["id"])
+            events.append(
+                {"id": created["id"], "type": "Comment", "body": created["body"], "public": created["public"]}
+            )
+        for key, value in ticket.items():
+            if not key.startswith("_") and before.get(key) != value and key not in ("updated_at", "description"):
+                events.append(
+                    {
+                        "id": next(self._ids),
+                        "type": "Change",
+                        "field_name": key,
+                        "value": value,
+                        "previous_value": before.get(key),
+                    }
+                )
+        ticket["updated_at"] = self._stamp()
+        ticket["generated_timestamp"] = int(self.now())
+        self.events.append(
+            {
+                "type": "ticket_updated",
+                "subdomain": account.subdomain,
+                "ticket_id": ticket["id"],
+                "changes": data,
+            }
+        )
+        return 200, {
+            "ticket": self._render(account, "ticket", ticket),
+            "audit": self._audit(ticket, user["id"], events),
+        }
+
+    @route("GET", P + r"/api/v2/tickets/(?P<id>\d+)/comments\.json")
+    def ticket_comments(self, request: FakeRequest):
+        account: Account = request.account  # type: ignore[attr-defined]
+        ticket_id = int(request.params["id"])
+        if ticket_id not in account.tickets:
+            return _not_found()
+        return self._list(request, account, "comments", account.comments[ticket_id], "comment")
+
+    # --- search ---------------------------------------------------------------------------------------
+    @route("GET", P + r"/api/v2/search\.json")
+    def search(self, request: FakeRequest):
+        """A subset of the query language: ``type:ticket|user|organization``, ``key:value`` on a record's
+        own properties (``status:open``, ``tags:vip``, ``role:agent`` …) and free text matched
+        case-insensitively, partially, against subject/description/name/email. Offset pagination only."""
+        account: Account = request.account  # type: ignore[attr-defined]
+        if request.arg("page[size]") is not None or request.arg("page[after]") is not None:
+            return 400, {
+                "error": {
+                    "title": "Invalid attribute",
+                    "message": "You passed an invalid value for the page attribute. Invalid parameter: page must be "
+                    "an integer from api/v2/search/index",
+                }
+            }
+        query = request.arg("query")
+        if query is None:
+            return 400, {"error": "InvalidValue", "description": "query is required"}
+        try:
+            page = int(request.arg("page", "1"))
+            per_page = max(1, min(int(request.arg("per_page", "100")), MAX_PAGE_SIZE))
+        except ValueError:
+            return 400, {"error": "InvalidValue", "description": "page must be an integer"}
+        if page * per_page > SEARCH_LIMIT:
+            return 422, {
+                "error": "InvalidSearch",
+                "description": "Invalid search: Requested response size was greater than Search Response Limits",
+            }
+        results = self._search(account, query)
+        chunk = results[(page - 1) * per_page : page * per_page]
+        base = self._api_url(account, "/api/v2/search.json")
+
+        def page_url(n: int) -> str:
+            return f"{base}?{urlencode({'page': n, 'per_page': per_page, 'query': query})}"
+
+        more = page * per_page < min(len(results), SEARCH_LIMIT)
+        return 200, {
+            "results": [{**self._render(account, kind, r), "result_type": kind} for kind, r in chunk],
+            "facets": None,
+            "next_page": page_url(page + 1) if more else None,
+            "previous_page": page_url(page - 1) if page > 1 else None,
+            "count": len(results),
+        }
+
+    def _search(self, account: Account, query: str) -> list[tuple[str, dict[str, Any]]]:
+        try:
+            terms = shlex.split(query)
+        except ValueError:
+            terms = query.split()
+        kinds = {"ticket": account.tickets, "user": account.users, "organization": account.organizations}
+        wanted = set(kinds)
+        filters: list[tuple[str, str]] = []
+        words: list[str] = []
+        for term in terms:
+            key, sep, value = term.partition(":")
+            if sep and key.lower() == "type":
+                wanted &= {value.lower()}
+            elif sep and key and value:
+                filters.append(({"tag": "tags"}.get(key.lower(), key.lower()), value.lower()))
+            else:
+                words.append(term.lower())
+        horizon = self.now() - self.search_lag_seconds
+
+        def indexed(record: dict[str, Any]) -> bool:
+            created = datetime.strptime(record["created_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+            return created <= horizon or self.search_lag_seconds <= 0
+
+        def matches(record: dict[str, Any]) -> bool:
+            for key, value in filters:
+                have = record.get(key)
+                values = [str(v).lower() for v in have] if isinstance(have, list) else [str(have).lower()]
+                if value not in values:
+                    return False
+            text = " ".join(str(record.get(k) or "") for k in ("subject", "description", "name", "email")).lower()
+            tokens = re.findall(r"[\w@.+-]+", text)
+            # Zendesk matches whole words; a trailing * makes a word a prefix ("prin*" finds "printer").
+            return all(
+                any(t.startswith(word[:-1]) for t in tokens) if word.endswith("*") else word in tokens for word in words
+            )
+
+        return [
+            (kind, record)
+            for kind in ("ticket", "user", "organization")
+            if kind in wanted
+            for record in kinds[kind].values()
+            if indexed(record) and matches(record)
+        ]
+
+    # --- uploads --------------------------------------------------------------------------------------
+    @route("POST", P + r"/api/v2/uploads\.json")
+    def upload(self, request: FakeRequest):
+        account: Account = request.account  # type: ignore[attr-defined]
+        filename = request.arg("filename")
+        if not filename:
+            return 400, {"error": "InvalidValue", "description": "filename is required"}
+        token = secrets.token_urlsafe(18)
+        attachment_id = next(self._ids)
+        attachment = {
+            "id": attachment_id,
+            "url": self._api_url(account, f"/api/v2/attachments/{attachment_id}.json"),
+            "file_name": filename,
+            "content_url": self._api_url(account, f"/attachments/token/{token}/?name={filename}"),
+            "mapped_content_url": self._api_url(account, f"/attachments/token/{token}/?name={filename}"),
+            "content_type": request.headers.get("content-type", "application/binary"),
+            "size": len(request.body),
+            "width": None,
+            "height": None,
+            "inline": False,
+            "deleted": False,
+            "thumbnails": [],
+        }
+        account.uploads[token] = {"attachment": attachment, "content": request.body}
+        body = {
+            "upload": {
+                "token": token,
+                "expires_at": None,
+                "attachments": [attachment],
+                "attachment": attachment,
+            }
+        }
+        # Zendesk was seen labelling this JSON answer text/plain
+        return 201, json.dumps(body).encode(), {"Content-Type": "text/plain; charset=utf-8"}
+
+    @route("GET", P + r"/attachments/token/(?P<token>[^/]+)/")
+    def attachment_content(self, request: FakeRequest):
+        account: Account = request.account  # type: ignore[attr-defined]
+        upload = account.uploads.get(request.params["token"])
+        if upload is None:
+            return _not_found()
+        return 200, upload["content"], {"Content-Type": upload["attachment"]["content_type"]}
+
+    # --- OAuth ----------------------------------------------------------------------------------------
+    def _json_body(self, request: FakeRequest) -> Any:
+        try:
+            return request.json()
+        except (ValueError, UnicodeDecodeError):
+            return None
+
+    def _issue_token(self, account: Account, user_id: int, scope: str, client_id: str) -> dict[str, Any]:
+        access, refresh = secrets.token_hex(32), secrets.token_hex(32)
+        now = self.now()
+        account.oauth_tokens[access] = {
+            "user_id": user_id,
+            "scope": scope,
+            "client_id": client_id,
+            "expires_at": now + ACCESS_TOKEN_LIFETIME,
+            "revoked": False,
+        }
+        account.refresh_tokens[refresh] = {
+            "access_token": access,
+            "expires_at": now + REFRESH_TOKEN_LIFETIME,
+            "used": False,
+        }
+        return {
+            "access_token": access,
+            "token_type": "bearer",
+            "scope": scope,
+            "refresh_token": refresh,
+            "expires_in": ACCESS_TOKEN_LIFETIME,
+            "refresh_token_expires_in": REFRESH_TOKEN_LIFETIME,
+        }
+
+    def revoke_oauth_token(self, subdomain: str, token: str) -> None:
+        self.accounts[subdomain].oauth_tokens[token]["revoked"] = True
+
+    @route("POST", P + r"/oauth/tokens")
+    def oauth_tokens(self, request: FakeRequest):
+        account: Account = request.account  # type: ignore[attr-defined]
+        body = self._json_body(request)
+        if not isinstance(body, dict):
+            form = parse_qs(request.body.decode("utf-8", "replace"))
+            body = {k: v[0] for k, v in form.items()}
+        grant = body.get("grant_type")
+        client = self.oauth_clients.get(body.get("client_id") or "")
+        if grant not in ("authorization_code", "refresh_token"):
+            return _oauth_error(400, "unsupported_grant_type", "The authorization grant type is not supported.")
+        if client is None or body.get("client_secret") != client["secret"]:
+            return _oauth_error(401, "invalid_client", INVALID_CLIENT)
+        if grant == "refresh_token":
+            record = account.refresh_tokens.get(body.get("refresh_token") or "")
+            if record is None or record["used"] or record["expires_at"] <= self.now():
+                return _oauth_error(400, "invalid_grant", INVALID_GRANT)
+            old = account.oauth_tokens[record["access_token"]]
+            if old["client_id"] != body["client_id"]:
+                return _oauth_error(400, "invalid_grant", INVALID_GRANT)
+            record["used"] = True
+            old["revoked"] = True
+            return 200, self._issue_token(account, old["user_id"], old["scope"], old["client_id"])
+        code = account.oauth_codes.get(body.get("code") or "")
+        if (
+            code is None
+            or code["used"]
+            or code["expires_at"] <= self.now()
+            or code["client_id"] != body["client_id"]
+            or code["redirect_uri"] != body.get("redirect_uri")
+        ):
+            return _oauth_error(400, "invalid_grant", INVALID_GRANT)
+        code["used"] = True
+        scope = body.get("scope") or code["scope"]
+        if not set(scope.split()) <= set(code["scope"].split()):
+            return _oauth_error(400, "invalid_scope", "The requested scope is invalid, unknown, or malformed.")
+        self.events.append({"type": "oauth_token_issued", "subdomain": account.subdomain, "scope": scope})
+        return 200, self._issue_token(account, code["user_id"], scope, code["client_id"])
+
+    @route("GET", P + r"/oauth/authorizations/new")
+    def oauth_authorize(self, request: FakeRequest):
+        """The consent page, approved at once by ``account.authorizing_email`` (default: first admin)."""
+        account: Account = request.account  # type: ignore[attr-defined]
+        client = self.oauth_clients.get(request.arg("client_id") or "")
+        redirect_uri = request.arg("redirect_uri") or ""
+        if client is None or redirect_uri not in client["redirect_uris"] or request.arg("response_type") != "code":
+            return 400, "<html><body>Invalid OAuth request</body></html>", {"Content-Type": "text/html"}
+        state = request.arg("state")
+        if account.deny_authorization:
+            query = {
+                "error": "access_denied",
+                "error_description": "The end-user or authorization server denied the request.",
+            }
+        else:
+            code = self.oauth_code(
+                account.subdomain,
+                request.arg("scope") or "read",
+                email=account.authorizing_email,
+                client_id=request.arg("client_id"),
+                redirect_uri=redirect_uri,
+            )
+            query = {"code": code}
+        if state is not None:
+            query["state"] = state
+        separator = "&" if "?" in redirect_uri else "?"
+        return 302, b"", {"Location": f"{redirect_uri}{separator}{urlencode(query)}"}
