@@ -97,8 +97,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return None
     code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
     if isinstance(exc, drf_exceptions.ValidationError):
-        message = "The request has invalid fields; see extra.fields."
-        extra: dict[str, Any] = {"fields": exc.detail}
+        fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        errors = [{"code": "invalid", "field": name, "message": str(msg)} for name, msg in _flatten(fields)]
+        message = errors[0]["message"] if len(errors) == 1 else "The request has invalid fields; see extra.errors."
+        if len(errors) == 1 and errors[0]["field"] != "non_field_errors":
+            message = f"{errors[0]['field']}: {errors[0]['message']}"
+        extra: dict[str, Any] = {"fields": fields, "errors": errors}
     else:
         message = str(getattr(exc, "detail", exc))
         extra = {}
@@ -106,3 +110,18 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         extra["retry_after"] = int(exc.wait)
     response.data = {"code": code, "message": message, "extra": extra}
     return response
+
+
+def _flatten(detail: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested DRF error detail → (dotted field, message) pairs."""
+    if isinstance(detail, dict):
+        return [
+            pair
+            for key, value in detail.items()
+            for pair in _flatten(value, f"{prefix}{key}" if not prefix else f"{prefix}.{key}")
+        ]
+    if isinstance(detail, list):
+        if all(not isinstance(v, (dict, list)) for v in detail):
+            return [(prefix or "non_field_errors", v) for v in detail]
+        return [pair for i, v in enumerate(detail) for pair in _flatten(v, f"{prefix}[{i}]")]
+    return [(prefix or "non_field_errors", detail)]

@@ -60,13 +60,9 @@ def item_get_by_external_id(*, tenant: Tenant, external_id: str) -> ConnectedIte
 
 def items_for_issue(*, tenant: Tenant, project_id: str, issue_type_id: str) -> list[ConnectedItem]:
     """Items that apply to an issue: display-only by project; synchronized by project and issue type.
-    Items of a revoked connection are hidden."""
+    Each comes with its connection (callers hide items whose connection is not connected)."""
     items = (
-        ConnectedItem.objects.filter(
-            tenant=tenant,
-            jira_project_id=project_id,
-            connection__status=HelpdeskConnection.Status.CONNECTED,
-        )
+        ConnectedItem.objects.filter(tenant=tenant, jira_project_id=str(project_id))
         .select_related("connection")
         .order_by("name")
     )

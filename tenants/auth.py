@@ -23,7 +23,7 @@ from config.errors import ApplicationError, AuthenticationError
 from . import jwt as connect_jwt
 from .errors import LicenseRequired, TenantInactive
 from .models import Tenant
-from .selectors import tenant_get_by_client_key, tenant_shared_secret_for_issuer
+from .selectors import tenant_get_by_client_key
 from .services import api_token_authenticate, tenant_license_update
 
 logger = logging.getLogger(__name__)
@@ -47,15 +47,20 @@ class JiraPrincipal:
 
 
 def authenticate_jira_request(request, *, allow_context: bool) -> JiraPrincipal:
-    """Verify the request's JWT and resolve its tenant. Raises typed errors, writes nothing."""
+    """Verify the request's JWT and resolve its tenant (one query). Raises typed errors, writes nothing."""
+    found: dict[str, Tenant | None] = {}
+
+    def secret_for_issuer(client_key: str) -> str | None:
+        tenant = tenant_get_by_client_key(client_key=client_key)
+        found["tenant"] = tenant
+        if tenant is None or tenant.state == Tenant.State.UNINSTALLED:
+            return None
+        return tenant.shared_secret
+
     verified = connect_jwt.verify_tenant_token(
-        request, secret_for_issuer=tenant_shared_secret_for_issuer, allow_context=allow_context
+        request, secret_for_issuer=secret_for_issuer, allow_context=allow_context
     )
-    tenant = tenant_get_by_client_key(client_key=verified.client_key)
-    if tenant is None or tenant.state == Tenant.State.UNINSTALLED:
-        raise connect_jwt.JwtRejected(
-            "This Jira site is not installed. Reinstall the app from Jira.", code="jwt_unknown_issuer"
-        )
+    tenant = found["tenant"]
     if tenant.state == Tenant.State.DISABLED:
         raise TenantInactive(
             "The app is disabled on this Jira site. A Jira admin can enable it under Manage apps.",

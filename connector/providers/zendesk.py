@@ -175,9 +175,10 @@ class ZendeskProvider(HelpdeskProvider):
         if not query:
             return []
         hits: dict[str, RecordSummary] = {}
-        if query.isdigit():
+        direct_id = query.removeprefix("#")  # titles show tickets as "#12 …"; "#12" means ticket 12
+        if direct_id.isdigit():
             try:
-                record = self.fetch_record(client, helpdesk_object, query)
+                record = self.fetch_record(client, helpdesk_object, direct_id)
                 hits[str(record["id"])] = self._summary(helpdesk_object, record)
             except ApiNotFound:
                 pass

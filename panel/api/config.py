@@ -13,6 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.errors import ValidationFailed
 from connector import schema as schema_service
 from connector.mapping import standard_ticket_preset
 from connector.models import ConnectedItem, HelpdeskConnection
@@ -158,8 +159,15 @@ class ItemViewSet(ConfigMixin, viewsets.ModelViewSet):
     def preset(self, request):
         """The standard Zendesk ticket → Jira issue mappings for a project's create screen, to edit and save."""
         project, issue_type = request.query_params.get("project"), request.query_params.get("issue_type")
-        if not project or not issue_type:
-            raise Http404
+        missing = {
+            name: ["This parameter is required."]
+            for name in ("project", "issue_type")
+            if not request.query_params.get(name)
+        }
+        if missing:
+            raise ValidationFailed(
+                "Give the Jira project and issue type: ?project=KEY&issue_type=ID.", extra={"fields": missing}
+            )
         fields = schema_service.jira_create_fields(tenant=request.tenant, project=project, issue_type_id=issue_type)
         targets = {
             "type": request.query_params.get("type_field", ""),

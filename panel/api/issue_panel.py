@@ -61,13 +61,15 @@ def link_out(link: Link) -> dict:
 
 
 def cards_for_issue(*, tenant, issue_id: str, project_id: str, issue_type_id: str) -> dict:
-    """The panel's cards: two queries whatever the number of links (items, then links)."""
-    if connection_active(tenant=tenant) is None:
-        return {"state": "disconnected", "cards": []}
+    """The panel's cards from our database: two queries whatever the number of links (items with their
+    connection, then the issue's links); a third only when the project has no items at all."""
     items = items_for_issue(tenant=tenant, project_id=project_id, issue_type_id=issue_type_id)
-    grouped = links_for_issue(tenant=tenant, issue_id=issue_id, items=items)
+    connected = [item for item in items if item.connection.is_connected]
+    if not connected and (items or connection_active(tenant=tenant) is None):
+        return {"state": "disconnected", "cards": []}
+    grouped = links_for_issue(tenant=tenant, issue_id=issue_id, items=connected)
     cards = []
-    for item in items:
+    for item in connected:
         provider = provider_for(item.connection.provider)
         cards.append(
             {
@@ -124,7 +126,10 @@ def _item(request, item_id) -> object:
     parameters=[OpenApiParameter("q", str, required=True)],
     responses=inline_serializer(
         "SearchResults",
-        {"results": serializers.ListField(child=serializers.DictField(child=serializers.CharField()))},
+        {
+            "results": serializers.ListField(child=serializers.DictField(child=serializers.CharField())),
+            "hint": serializers.CharField(allow_blank=True),
+        },
     ),
 )
 class SearchView(PanelView):

@@ -40,15 +40,25 @@ def _errors(status_code: int, code: str, title: str) -> Response:
 
 
 def links_exception_handler(exc, context):
+    response = _links_error(exc)
+    if response is not None and response.status_code == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="deskbridge"'
+    return response
+
+
+def _links_error(exc) -> Response | None:
     if isinstance(exc, LinksApiError):
         return _errors(exc.status_code, exc.code, exc.title)
     if isinstance(exc, (drf_exceptions.NotAuthenticated, drf_exceptions.AuthenticationFailed)):
         return _errors(401, "Unauthorized", "Authentication with a Deskbridge API token is required")
     if isinstance(exc, ApplicationError):
-        code = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "Conflict"}.get(
+        code = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "Conflict", 429: "TooManyRequests"}.get(
             exc.status_code, "BadRequest" if exc.status_code < 500 else "ServiceUnavailable"
         )
-        return _errors(exc.status_code, code, exc.message)
+        response = _errors(exc.status_code, code, exc.message)
+        if exc.extra.get("retry_after") is not None:
+            response["Retry-After"] = str(exc.extra["retry_after"])
+        return response
     if isinstance(exc, drf_exceptions.ParseError):
         return _errors(400, "BadRequest", "Invalid request body")
     if isinstance(exc, drf_exceptions.MethodNotAllowed):
@@ -91,6 +101,11 @@ ERROR_RESPONSE = inline_serializer(
         )
     },
 )
+
+
+def _errors_documented(*statuses: int) -> dict:
+    """Every status an operation can answer with ``{"errors": [...]}`` (the schema must list them all)."""
+    return {status: ERROR_RESPONSE for status in statuses}
 
 
 def _out(link: Link) -> dict:
@@ -138,7 +153,7 @@ class LinksView(LinksBase):
             OpenApiParameter("page[before]", str),
             OpenApiParameter("page[size]", int, description="default 100, max 100"),
         ],
-        responses={200: LIST_RESPONSE, 400: ERROR_RESPONSE, 403: ERROR_RESPONSE, 404: ERROR_RESPONSE},
+        responses={200: LIST_RESPONSE, **_errors_documented(400, 401, 403, 404)},
     )
     def get(self, request, external_id: str):
         item = self.item(external_id)
@@ -174,7 +189,7 @@ class LinksView(LinksBase):
 
     @extend_schema(
         request=LinkBodySerializer,
-        responses={201: LinkBodySerializer, 400: ERROR_RESPONSE, 403: ERROR_RESPONSE, 409: ERROR_RESPONSE},
+        responses={201: LinkBodySerializer, **_errors_documented(400, 401, 403, 404, 409, 429, 502, 503)},
     )
     def post(self, request, external_id: str):
         item = self.item(external_id)
@@ -225,11 +240,11 @@ class LinkDetailView(LinksBase):
             raise LinksApiError(404, "NotFound", "Link not found")
         return link
 
-    @extend_schema(responses={200: LinkBodySerializer, 404: ERROR_RESPONSE})
+    @extend_schema(responses={200: LinkBodySerializer, **_errors_documented(401, 403, 404)})
     def get(self, request, external_id: str, ticket_id: str, issue_id: str):
         return Response({"link": _out(self._link(external_id, ticket_id, issue_id))})
 
-    @extend_schema(responses={204: OpenApiResponse(description="Unlinked"), 403: ERROR_RESPONSE, 404: ERROR_RESPONSE})
+    @extend_schema(responses={204: OpenApiResponse(description="Unlinked"), **_errors_documented(401, 403, 404)})
     def delete(self, request, external_id: str, ticket_id: str, issue_id: str):
         link = self._link(external_id, ticket_id, issue_id)
         try:

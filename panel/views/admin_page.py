@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from config.errors import ApplicationError
 from connector import schema as schema_service
+from connector.errors import NotConnected
 from connector.mapping import standard_ticket_preset
 from connector.models import ConnectedItem, HelpdeskConnection, Provider
 from connector.providers import provider_for
@@ -99,6 +100,8 @@ def _render_error(request, action, exc: ApplicationError):
         "fields": exc.extra.get("fields", {}),
         "errors": exc.extra.get("errors", []),
     }
+    if isinstance(exc, NotConnected):
+        return _render_home(request, error=error, status=exc.status_code)
     if action in ("item_step2", "item_save", "item_preset"):
         return _render_item_form(request, step=2, error=error, status=exc.status_code if exc.status_code < 500 else 400)
     if action == "item_step1":
@@ -147,6 +150,8 @@ def _refresh(request):
 
 def _form_values(post) -> dict:
     """Read the item form (both steps carry every value forward in hidden fields)."""
+    # An unticked checkbox is not submitted: once step 2 (where the box is shown) is posted, absent is off.
+    step2_posted = post.get("action") in ("item_save", "item_preset")
     mappings = []
     for index in range(int(post.get("mapping_rows", "0") or 0)):
         hd, jf = post.get(f"m{index}_helpdesk", ""), post.get(f"m{index}_jira", "")
@@ -178,7 +183,7 @@ def _form_values(post) -> dict:
             t: post.get(t) == "on"
             for t in ("auto_create", "status_sync", "comment_sync", "attachment_sync", "link_note")
         },
-        "links_api_enabled": post.get("links_api_enabled", "on") == "on",
+        "links_api_enabled": post.get("links_api_enabled", "off" if step2_posted else "on") == "on",
         "auto_create_conditions": {
             key: [v.strip() for v in post.get(f"cond_{key}", "").split(",") if v.strip()] for key in CONDITION_KEYS
         },
@@ -227,35 +232,38 @@ def _render_item_form(request, *, step: int, values: dict | None = None, error=N
         objects=provider.objects,
         modes=ConnectedItem.Mode.choices,
     )
-    context["projects"] = schema_service.jira_projects(tenant=tenant)
-    if values["jira_project"]:
-        try:
+    # A schema that cannot be loaded is shown on the form (this also renders errors: it must not raise).
+    try:
+        context["projects"] = schema_service.jira_projects(tenant=tenant)
+        if values["jira_project"]:
             context["issue_types"] = schema_service.jira_issue_types(tenant=tenant, project=values["jira_project"])
-        except ApplicationError as exc:
-            context["schema_error"] = exc.message
-    if step == 2 and connection is not None:
-        context["helpdesk_fields"] = schema_service.helpdesk_fields(
-            tenant=tenant, connection=connection, helpdesk_object=values["helpdesk_object"]
-        )
-        if values["jira_issue_type_id"]:
-            context["jira_fields"] = [
-                f
-                for f in schema_service.jira_create_fields(
-                    tenant=tenant, project=values["jira_project"], issue_type_id=values["jira_issue_type_id"]
-                )
-                if f["type"] != "internal"
-            ]
-        rows = [
-            {**m, "values_text": "\n".join(f"{k}={v}" for k, v in (m.get("value_map") or {}).items())}
-            for m in values["mappings"]
-        ]
+        if step == 2 and connection is not None:
+            context["helpdesk_fields"] = schema_service.helpdesk_fields(
+                tenant=tenant, connection=connection, helpdesk_object=values["helpdesk_object"]
+            )
+            if values["jira_issue_type_id"]:
+                context["jira_fields"] = [
+                    f
+                    for f in schema_service.jira_create_fields(
+                        tenant=tenant, project=values["jira_project"], issue_type_id=values["jira_issue_type_id"]
+                    )
+                    if f["type"] != "internal"
+                ]
+    except ApplicationError as exc:
+        context["schema_error"] = exc.message
+    # Step 1 carries these in hidden fields (so editing keeps what is configured); step 2 shows them.
+    rows = [
+        {**m, "values_text": "\n".join(f"{k}={v}" for k, v in (m.get("value_map") or {}).items())}
+        for m in values["mappings"]
+    ]
+    if step == 2:
         rows += [
             {"helpdesk_field": "", "jira_field": "", "direction": "to_jira", "values_text": ""}
         ] * MAPPING_ROWS_EXTRA
-        context["mapping_rows"] = rows
-        context["conditions"] = [
-            (key, ", ".join((values.get("auto_create_conditions") or {}).get(key, []))) for key in CONDITION_KEYS
-        ]
+    context["mapping_rows"] = rows
+    context["conditions"] = [
+        (key, ", ".join((values.get("auto_create_conditions") or {}).get(key, []))) for key in CONDITION_KEYS
+    ]
     return render(request, "panel/admin_item_form.html", context, status=status)
 
 
@@ -307,6 +315,8 @@ def _item_preset(request):
 def _item_save(request):
     values = _form_values(request.POST)
     connection = connection_for_provider(tenant=request.tenant, provider=Provider.ZENDESK)
+    if connection is None or connection.status == HelpdeskConnection.Status.REVOKED:
+        raise NotConnected("Zendesk is not connected. Connect it on this page, then create or edit items.")
     item = item_get(tenant=request.tenant, item_id=_int(values["item_id"])) if values["item_id"] else None
     spec = ItemSpec(**{k: v for k, v in values.items() if k != "item_id"})
     saved, warnings = connected_item_save(tenant=request.tenant, connection=connection, spec=spec, item=item)

@@ -1,0 +1,628 @@
+"""The Deskbridge admin page inside Jira, driven like a browser: loaded with a qsh-bound JWT, then every
+form posted with the page session the previous response rendered."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from connector.models import ConnectedItem, HelpdeskConnection
+from tenants.models import ApiToken
+from tests.conftest import ADMIN_ACCOUNT, USER_ACCOUNT, ZD_EMAIL, ZD_SUBDOMAIN, ZD_TOKEN
+from tests.panel.conftest import (
+    AdminPage,
+    checked,
+    error_codes,
+    field_errors,
+    input_value,
+    page_text,
+    selected,
+    textarea,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def has_testid(response, name: str) -> bool:
+    return f'data-testid="{name}"' in response.content.decode()
+
+
+@pytest.fixture
+def connected(admin_page, zendesk):
+    admin_page.open()
+    response = admin_page.connect()
+    assert response.status_code == 200 and has_testid(response, "connection-summary"), page_text(response)
+    return admin_page
+
+
+# --- access ----------------------------------------------------------------------------------------------
+
+
+def test_non_admin_sees_the_admins_only_page(client, jira, tenant, project):
+    response = AdminPage(client, jira, account_id=USER_ACCOUNT).open()
+    assert response.status_code == 403
+    assert has_testid(response, "admin-denied")
+    assert "Only Jira administrators can configure Deskbridge" in page_text(response)
+    assert not has_testid(response, "connect-form") and 'name="session"' not in response.content.decode()
+
+
+def test_non_admin_page_session_cannot_post(client, jira, tenant, project, zendesk):
+    """A session issued to a non-admin (it loaded the page and got the denial) cannot drive the forms."""
+    from tenants.auth import JiraPrincipal, page_session_issue
+
+    session = page_session_issue(JiraPrincipal(tenant, USER_ACCOUNT))
+    response = client.post(
+        "/jira/admin",
+        {"session": session, "action": "connect", "subdomain": ZD_SUBDOMAIN, "email": ZD_EMAIL, "api_token": ZD_TOKEN},
+    )
+    assert response.status_code == 403 and has_testid(response, "admin-denied")
+    assert not HelpdeskConnection.objects.exists()
+
+
+def test_page_without_jwt_is_refused(client, tenant):
+    response = client.get("/jira/admin?lic=active")
+    assert response.status_code == 401
+    assert "could not verify this request" in page_text(response)
+
+
+def test_forged_session_is_refused(admin_page, zendesk):
+    admin_page.open()
+    admin_page.session = admin_page.session[:-1] + ("B" if admin_page.session.endswith("A") else "A")
+    response = admin_page.connect()
+    assert response.status_code == 401 and "session_invalid" in page_text(response)
+    assert not HelpdeskConnection.objects.exists()
+
+
+def test_unknown_action_says_reload(admin_page):
+    admin_page.open()
+    response = admin_page.post("frobnicate")
+    assert response.status_code == 400 and "Unknown action 'frobnicate'" in page_text(response)
+
+
+# --- connecting --------------------------------------------------------------------------------------------
+
+
+def test_disconnected_page_shows_the_connect_form(admin_page, jira):
+    response = admin_page.open()
+    assert response.status_code == 200
+    assert has_testid(response, "connect-form")
+    assert not has_testid(response, "connection-summary") and not has_testid(response, "items")
+    for field in ("subdomain", "email", "api_token"):
+        assert field_errors(response, field) == []
+    assert response["Content-Security-Policy"] == f"frame-ancestors 'self' {jira.url}"
+
+
+def test_connect_shows_the_connection_summary(admin_page, zendesk, tenant):
+    admin_page.open()
+    response = admin_page.connect()
+    assert response.status_code == 200
+    agent = next(u for u in zendesk.accounts[ZD_SUBDOMAIN].users.values() if u["email"] == ZD_EMAIL)
+    text = page_text(response)
+    assert "Connected to Zendesk as Ada Agent." in text
+    assert 'data-testid="summary-subdomain">acme<' in response.content.decode()
+    assert f"Ada Agent <{ZD_EMAIL}> (id {agent['id']}, agent)" in text
+    assert "Email and API token — token stored securely" in text
+    assert "Revoke" in text and not has_testid(response, "connect-form")
+    assert ZD_TOKEN not in response.content.decode() and tenant.shared_secret not in response.content.decode()
+
+    reloaded = admin_page.open()  # the summary is what the page shows from now on
+    assert has_testid(reloaded, "connection-summary") and ZD_TOKEN not in reloaded.content.decode()
+
+
+def _closed_port() -> int:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def _end_user(zendesk, settings):
+    zendesk.add_user(ZD_SUBDOMAIN, name="Carl Customer", email="carl@acme.test", role="end-user")
+
+
+def _unreachable(zendesk, settings):
+    settings.ZENDESK_URL_TEMPLATE = f"http://127.0.0.1:{_closed_port()}/zd/{{subdomain}}"
+
+
+# case: (setup, form override, HTTP status, words in the message, {field: words in its field error})
+CONNECT_ERRORS = {
+    "wrong_token": (
+        None,
+        {"api_token": "not-the-token"},
+        400,
+        "Zendesk rejected the email and API token",
+        {"api_token": "did not accept"},
+    ),
+    "end_user": (_end_user, {"email": "carl@acme.test"}, 400, "is a Zendesk end-user, not an agent", {"email": "not"}),
+    "no_such_account": (
+        None,
+        {"subdomain": "nosuchco"},
+        400,
+        "No Zendesk account answers at",
+        {"subdomain": "No Zendesk account"},
+    ),
+    "bad_subdomain": (
+        None,
+        {"subdomain": "acme_co!"},
+        400,
+        "Enter your Zendesk subdomain",
+        {"subdomain": "part before .zendesk.com"},
+    ),
+    "missing_credentials": (
+        None,
+        {"email": "", "api_token": ""},
+        400,
+        "Enter the agent email and an API token.",
+        {"email": "sign-in email", "api_token": "Enter an API token"},
+    ),
+    "rate_limited": (
+        lambda z, s: z.rate_limit_next(1, retry_after=30),
+        {},
+        429,
+        "Try again in 30 seconds",
+        {},
+    ),
+    "unreachable": (_unreachable, {}, 502, "Could not reach", {"subdomain": "Could not reach"}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONNECT_ERRORS))
+def test_connect_errors_are_shown_next_to_the_fields(admin_page, zendesk, settings, case):
+    setup, override, status, words, fields = CONNECT_ERRORS[case]
+    admin_page.open()
+    if setup:
+        setup(zendesk, settings)
+    response = admin_page.connect(**override)
+    assert response.status_code == status
+    assert has_testid(response, "error") and words in page_text(response)
+    assert has_testid(response, "connect-form")  # the admin can correct and retry
+    for field in ("subdomain", "email", "api_token"):
+        errors = field_errors(response, field)
+        if field in fields:
+            assert errors and fields[field] in errors[0], (field, errors)
+        else:
+            assert errors == [], (field, errors)
+    # what was typed is kept, except the token
+    assert input_value(response, "subdomain") == override.get("subdomain", ZD_SUBDOMAIN)
+    assert 'name="api_token" autocomplete="off" required>' in response.content.decode()
+    assert not HelpdeskConnection.objects.exists()
+
+
+# --- revoke and reconnect ----------------------------------------------------------------------------------
+
+
+def test_revoke_hides_items_and_reconnect_restores_them(connected, tenant):
+    _create_display_item(connected, "Customers")
+    response = connected.post("revoke")
+    assert response.status_code == 200
+    text = page_text(response)
+    assert "Disconnected. Credentials were deleted and every item is paused." in text
+    assert has_testid(response, "connect-form") and "its items are paused until you reconnect" in text
+    assert not has_testid(response, "items") and "Customers" not in text  # SCIs hidden while disconnected
+    connection = HelpdeskConnection.objects.get()
+    assert connection.status == "revoked" and connection.secret() == {}
+    assert ConnectedItem.objects.get().is_paused
+
+    response = connected.connect()
+    assert has_testid(response, "connection-summary")
+    assert 'data-testid="summary-status">Connected<' in response.content.decode()
+    row = _item_row(response, "Customers")
+    assert "(paused)" not in row
+    assert not ConnectedItem.objects.get().is_paused
+
+
+# --- items -------------------------------------------------------------------------------------------------
+
+
+def _item_row(response, name: str) -> str:
+    body = response.content.decode()
+    start = body.index(f"<td>{name}")
+    return body[start : body.index("</tr>", start)]
+
+
+def _create_display_item(admin_page, name, helpdesk_object="user", fields=("name", "email")):
+    admin_page.post("item_new")
+    admin_page.post(
+        "item_step1",
+        {"name": name, "mode": "display", "helpdesk_object": helpdesk_object, "jira_project": "10000"},
+    )
+    return admin_page.post(
+        "item_save",
+        {
+            "name": name,
+            "mode": "display",
+            "helpdesk_object": helpdesk_object,
+            "jira_project": "10000",
+            "jira_issue_type_id": "",
+            "display_fields": list(fields),
+            "links_api_enabled": "on",
+        },
+    )
+
+
+def _scope(name, mode="one_way", issue_type="10001"):
+    return {
+        "name": name,
+        "mode": mode,
+        "helpdesk_object": "ticket",
+        "jira_project": "10000",
+        "jira_issue_type_id": issue_type,
+    }
+
+
+@pytest.mark.parametrize(("helpdesk_object", "label"), [("user", "Customers"), ("organization", "Organizations")])
+def test_create_display_only_item(connected, helpdesk_object, label):
+    response = connected.post("item_new")
+    assert "step 1 of 2" in page_text(response)
+    assert selected(response, "mode") == "display"
+    step2 = connected.post(
+        "item_step1",
+        {"name": "Who asked", "mode": "display", "helpdesk_object": helpdesk_object, "jira_project": "10000"},
+    )
+    assert step2.status_code == 200 and "step 2 of 2" in page_text(step2)
+    assert "Field mappings" not in page_text(step2)  # display-only: fields to show, nothing to map
+    assert checked(step2, "display_fields", "name") is False
+
+    response = _create_display_item(connected, "Who asked", helpdesk_object, ("name", "tags"))
+    assert response.status_code == 200
+    assert "Saved Who asked." in page_text(response)
+    row = _item_row(response, "Who asked")
+    assert "Display only" in row and "SUP" in row and label in row and "any" in row
+    item = ConnectedItem.objects.get()
+    assert (item.mode, item.helpdesk_object, item.display_fields) == ("display", helpdesk_object, ["name", "tags"])
+    assert f'data-item="{item.external_id}"' in response.content.decode()
+
+
+def test_create_one_way_item_with_mappings_toggles_and_conditions(connected, zendesk):
+    impact = zendesk.add_ticket_field(
+        ZD_SUBDOMAIN, "Impact", "tagger", options=["Critical", "Major", "Minor", "Cosmetic"]
+    )
+    impact_id = f"custom_field:{impact['id']}"
+    connected.post("item_new")
+    step2 = connected.post("item_step1", _scope("Escalations"))
+    assert "step 2 of 2" in page_text(step2)
+    assert "Impact" in page_text(step2) and "Summary *" in page_text(step2)  # required Jira fields are starred
+
+    response = connected.post(
+        "item_save",
+        {
+            **_scope("Escalations"),
+            "display_fields": ["subject", "status"],
+            "mapping_rows": "3",
+            "m0_helpdesk": "subject",
+            "m0_jira": "summary",
+            "m0_direction": "to_jira",
+            "m1_helpdesk": impact_id,
+            "m1_jira": "customfield_10050",
+            "m1_direction": "to_jira",
+            "m1_values": "cosmetic=10102\n",
+            "m2_helpdesk": "",
+            "m2_jira": "",
+            "auto_create": "on",
+            "comment_sync": "on",
+            "cond_tags": "vip, escalate",
+            "cond_priority": "urgent",
+            "links_api_enabled": "on",
+        },
+    )
+    assert response.status_code == 200, page_text(response)
+    assert "Saved Escalations." in page_text(response)
+    row = _item_row(response, "Escalations")
+    assert "One-way sync" in row and "Task" in row and "subject → summary" in row and "auto-create" in row
+    item = ConnectedItem.objects.get()
+    assert item.auto_create and item.comment_sync and not item.status_sync and not item.attachment_sync
+    assert item.auto_create_baseline is not None
+    assert item.auto_create_conditions == {"tags": ["vip", "escalate"], "priority": ["urgent"]}
+    assert [(m.helpdesk_field, m.jira_field, m.value_map.get("cosmetic")) for m in item.mappings.all()] == [
+        ("subject", "summary", None),
+        (impact_id, "customfield_10050", "10102"),
+    ]
+
+
+def test_create_two_way_item_with_a_jira_to_helpdesk_mapping(connected):
+    connected.post("item_new")
+    step2 = connected.post("item_step1", _scope("Bugs both ways", mode="two_way", issue_type="10002"))
+    assert "← helpdesk" in page_text(step2)  # only two-way items offer Jira → helpdesk
+    response = connected.post(
+        "item_save",
+        {
+            **_scope("Bugs both ways", mode="two_way", issue_type="10002"),
+            "mapping_rows": "2",
+            "m0_helpdesk": "subject",
+            "m0_jira": "summary",
+            "m0_direction": "to_jira",
+            "m1_helpdesk": "description",
+            "m1_jira": "description",
+            "m1_direction": "to_helpdesk",
+            "status_sync": "on",
+            "links_api_enabled": "on",
+        },
+    )
+    assert "Saved Bugs both ways." in page_text(response)
+    item = ConnectedItem.objects.get()
+    assert item.mode == "two_way" and item.jira_issue_type_name == "Bug" and item.status_sync
+    assert [m.direction for m in item.mappings.all()] == ["to_jira", "to_helpdesk"]
+
+
+def test_one_way_form_offers_no_jira_to_helpdesk_direction(connected):
+    connected.post("item_new")
+    step2 = connected.post("item_step1", _scope("One way"))
+    assert "← helpdesk" not in page_text(step2)
+
+
+def test_standard_preset_fills_the_mapping_rows(connected, jira):
+    connected.post("item_new")
+    connected.post("item_step1", _scope("Preset"))
+    response = connected.post("item_preset", {**_scope("Preset"), "mapping_rows": "3", "links_api_enabled": "on"})
+    assert response.status_code == 200
+    assert "Standard mapping applied; review and save." in page_text(response)
+    rows = [(selected(response, f"m{i}_helpdesk"), selected(response, f"m{i}_jira")) for i in range(5)]
+    assert rows[:4] == [
+        ("subject", "summary"),
+        ("description", "description"),
+        ("priority", "priority"),
+        ("tags", "labels"),
+    ]
+    assert rows[4] == (None, None)  # plus empty rows to add more
+    ids = {p["name"]: p["id"] for p in jira.priorities}
+    assert textarea(response, "m2_values").splitlines() == [
+        f"low={ids['Low']}",
+        f"normal={ids['Medium']}",
+        f"high={ids['High']}",
+        f"urgent={ids['Highest']}",
+    ]
+
+    form = {
+        **_scope("Preset"),
+        "mapping_rows": "7",
+        "links_api_enabled": "on",
+        "auto_create": "on",
+        **{f"m{i}_helpdesk": h for i, (h, _) in enumerate(rows[:4])},
+        **{f"m{i}_jira": j for i, (_, j) in enumerate(rows[:4])},
+        "m2_values": textarea(response, "m2_values"),
+    }
+    saved = connected.post("item_save", form)
+    assert "Saved Preset." in page_text(saved)
+    item = ConnectedItem.objects.get()
+    assert [m.jira_field for m in item.mappings.all()] == ["summary", "description", "priority", "labels"]
+    assert item.mappings.get(jira_field="priority").value_map["urgent"] == ids["Highest"]
+
+
+def test_step_one_errors_are_shown_next_to_the_fields(connected):
+    connected.post("item_new")
+    response = connected.post("item_step1", {"name": " ", "mode": "one_way", "helpdesk_object": "ticket"})
+    assert response.status_code == 400
+    assert "Complete the scope first." in page_text(response) and "step 1 of 2" in page_text(response)
+    assert field_errors(response, "name") == ["Give the item a name."]
+    assert field_errors(response, "jira_project") == ["Choose the Jira project."]
+    assert field_errors(response, "jira_issue_type_id") == ["Synchronized items need a Jira issue type."]
+
+
+def test_save_errors_are_shown_and_nothing_is_saved(connected):
+    connected.post("item_new")
+    connected.post("item_step1", _scope("Auto"))
+    response = connected.post(
+        "item_save",
+        {
+            **_scope("Auto"),
+            "mapping_rows": "2",
+            "m0_helpdesk": "description",
+            "m0_jira": "description",
+            "m1_helpdesk": "description",
+            "m1_jira": "customfield_10070",
+            "auto_create": "on",
+            "links_api_enabled": "on",
+        },
+    )
+    assert response.status_code == 400
+    text = page_text(response)
+    assert "step 2 of 2" in text  # the form stays, with what was entered
+    assert "Description (textarea) cannot be written to Ticket count (number)." in text
+    assert "Missing safe create-field coverage: Summary" in text
+    assert error_codes(response) == ["incompatible_mapping", "missing_create_field_coverage"]
+    assert "mappings[1]: Description (textarea) cannot be written" in text  # next to the mapping table
+    assert selected(response, "m1_jira") == "customfield_10070" and checked(response, "auto_create")
+    assert not ConnectedItem.objects.exists()
+
+
+def test_sync_of_customers_is_refused_on_the_page(connected):
+    connected.post("item_new")
+    scope = {**_scope("Customers sync"), "helpdesk_object": "user"}
+    connected.post("item_step1", scope)
+    response = connected.post("item_save", {**scope, "links_api_enabled": "on"})
+    assert response.status_code == 400
+    assert "Only tickets can be synchronized on Zendesk Support; customers are display-only." in page_text(response)
+    assert not ConnectedItem.objects.exists()
+
+
+def test_coverage_warning_is_shown_when_auto_create_is_off(connected):
+    connected.post("item_new")
+    connected.post("item_step1", _scope("Manual"))
+    response = connected.post(
+        "item_save",
+        {**_scope("Manual"), "mapping_rows": "1", "m0_helpdesk": "description", "m0_jira": "description"},
+    )
+    assert response.status_code == 200 and "Saved Manual." in page_text(response)
+    assert 'data-code="missing_create_field_coverage"' in response.content.decode()
+    assert "Auto-create would fail until they are mapped." in page_text(response)
+
+
+def test_saving_without_a_connection_says_to_connect(admin_page, zendesk):
+    """A form left open in another tab: the item cannot be saved, and the page says why."""
+    admin_page.open()
+    response = admin_page.post("item_save", {**_scope("Stale", mode="display"), "links_api_enabled": "on"})
+    assert response.status_code == 409
+    assert "Zendesk is not connected. Connect it on this page" in page_text(response)
+    assert has_testid(response, "connect-form") and not ConnectedItem.objects.exists()
+
+
+def test_saving_after_revoke_says_to_reconnect(connected):
+    connected.post("item_new")
+    step2 = connected.post("item_step1", _scope("Stale"))
+    connected.post("revoke")
+    response = connected.submit(step2, "item_save", m0_helpdesk="subject", m0_jira="summary")
+    assert response.status_code == 409
+    assert "Zendesk is not connected" in page_text(response) and has_testid(response, "connect-form")
+    assert not ConnectedItem.objects.exists()
+
+
+def test_jira_outage_while_saving_is_shown_on_the_form(connected, jira):
+    connected.post("item_new")
+    step2 = connected.post("item_step1", _scope("Outage"))
+    connected.post("refresh")  # forget the cached schemas
+    for _ in range(3):  # the save, then the form's issue types and create fields
+        jira.fail_next(503, {"errorMessages": ["Service unavailable"]}, path=r"/createmeta/")
+    response = connected.submit(step2, "item_save", m0_helpdesk="subject", m0_jira="summary")
+    assert response.status_code == 400
+    assert "Could not load issue types of Jira project 10000" in page_text(response)
+    assert "step 2 of 2" in page_text(response) and not ConnectedItem.objects.exists()
+
+
+def _saved_one_way(admin_page):
+    admin_page.post("item_new")
+    step2 = admin_page.post("item_step1", _scope("Escalations"))
+    response = admin_page.submit(
+        step2,
+        "item_save",
+        display_fields=["subject", "status"],
+        m0_helpdesk="subject",
+        m0_jira="summary",
+        m1_helpdesk="priority",
+        m1_jira="priority",
+        m1_values="urgent=2",
+        auto_create="on",
+        comment_sync="on",
+        cond_tags="vip",
+        links_api_enabled=None,  # unticked
+    )
+    assert "Saved Escalations." in page_text(response), page_text(response)
+    return ConnectedItem.objects.get()
+
+
+def test_edit_keeps_what_was_configured(connected):
+    item = _saved_one_way(connected)
+    assert item.links_api_enabled is False and item.mappings.get(jira_field="priority").value_map["urgent"] == "2"
+    baseline = item.auto_create_baseline
+
+    home = connected.open()
+    step1 = connected.submit(home, "item_edit")
+    assert "Edit Smart Connected Item — step 1 of 2" in page_text(step1)
+    assert input_value(step1, "name") == "Escalations" and selected(step1, "mode") == "one_way"
+    assert selected(step1, "jira_project") == "10000" and selected(step1, "jira_issue_type_id") == "10001"
+
+    step2 = connected.submit(step1, "item_step1", name="Escalated tickets")
+    # the second step shows the item as it is configured, not an empty form
+    assert (selected(step2, "m0_helpdesk"), selected(step2, "m0_jira")) == ("subject", "summary")
+    assert (selected(step2, "m1_helpdesk"), selected(step2, "m1_jira")) == ("priority", "priority")
+    assert "urgent=2" in textarea(step2, "m1_values").splitlines()
+    assert checked(step2, "display_fields", "subject") and checked(step2, "display_fields", "status")
+    assert checked(step2, "auto_create") and checked(step2, "comment_sync") and not checked(step2, "status_sync")
+    assert not checked(step2, "links_api_enabled")
+    assert input_value(step2, "cond_tags") == "vip"
+
+    # saving the second step as shown changes only the name
+    response = connected.submit(step2, "item_save")
+    assert "Saved Escalated tickets." in page_text(response)
+    item.refresh_from_db()
+    assert item.name == "Escalated tickets" and ConnectedItem.objects.count() == 1
+    assert [m.jira_field for m in item.mappings.all()] == ["summary", "priority"]
+    assert item.mappings.get(jira_field="priority").value_map["urgent"] == "2"
+    assert item.display_fields == ["subject", "status"]
+    assert item.auto_create and item.comment_sync and not item.links_api_enabled
+    assert item.auto_create_conditions == {"tags": ["vip"]}
+    assert item.auto_create_baseline == baseline  # auto-create stayed on: the baseline is kept
+
+
+def test_link_automation_box_is_saved_both_ways(connected):
+    connected.post("item_new")
+    step2 = connected.post(
+        "item_step1", {"name": "Customers", "mode": "display", "helpdesk_object": "user", "jira_project": "10000"}
+    )
+    assert checked(step2, "links_api_enabled")  # on by default
+    connected.submit(step2, "item_save", links_api_enabled=None)
+    item = ConnectedItem.objects.get()
+    assert item.links_api_enabled is False
+
+    step2 = connected.submit(connected.submit(connected.open(), "item_edit"), "item_step1")
+    assert not checked(step2, "links_api_enabled")
+    connected.submit(step2, "item_save", links_api_enabled="on")
+    item.refresh_from_db()
+    assert item.links_api_enabled is True
+
+
+def test_delete_item(connected):
+    _create_display_item(connected, "Customers")
+    item = ConnectedItem.objects.get()
+    response = connected.post("item_delete", {"item_id": str(item.pk)})
+    assert "Item deleted." in page_text(response)
+    assert "No items yet." in page_text(response) and not ConnectedItem.objects.exists()
+    again = connected.post("item_delete", {"item_id": str(item.pk)})
+    assert "That item no longer exists." in page_text(again)
+
+
+def test_item_of_another_tenant_cannot_be_edited_or_deleted(connected, other):
+    from connector.services import ItemSpec, connected_item_save
+
+    foreign, _ = connected_item_save(
+        tenant=other.tenant,
+        connection=other.connection,
+        spec=ItemSpec(name="Beta customers", mode="display", jira_project="OPS", helpdesk_object="user"),
+    )
+    edit = connected.post("item_edit", {"item_id": str(foreign.pk)})
+    assert edit.status_code == 404 and "That item no longer exists." in page_text(edit)
+    assert "Beta customers" not in page_text(edit)
+    connected.post("item_delete", {"item_id": str(foreign.pk)})
+    assert ConnectedItem.objects.filter(pk=foreign.pk).exists()
+
+
+# --- API tokens --------------------------------------------------------------------------------------------
+
+
+def test_create_and_revoke_api_token(admin_page, client):
+    admin_page.open()
+    response = admin_page.post("token_create", {"token_name": "billing sync"})
+    assert "Token billing sync created. Copy it now: it is shown once." in page_text(response)
+    body = response.content.decode()
+    token = body.split('data-testid="new-token">', 1)[1].split("<", 1)[0]
+    assert token.startswith("dbt_")
+    row = ApiToken.objects.get(name="billing sync")
+    assert row.created_by == ADMIN_ACCOUNT and token not in str(list(ApiToken.objects.values()))
+    assert client.get("/api/v1/tokens", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
+
+    reloaded = admin_page.open()
+    assert token not in reloaded.content.decode() and not has_testid(reloaded, "new-token")  # shown once
+    assert f"{row.prefix}…" in page_text(reloaded)
+
+    revoked = admin_page.post("token_revoke", {"token_id": str(row.pk)})
+    assert "Token revoked." in page_text(revoked)
+    assert "billing sync" in page_text(revoked) and "revoked" in page_text(revoked)
+    assert client.get("/api/v1/tokens", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 401
+
+
+def test_token_name_errors_are_shown(admin_page):
+    admin_page.open()
+    admin_page.post("token_create", {"token_name": "ci"})
+    response = admin_page.post("token_create", {"token_name": "ci"})
+    assert response.status_code == 400 and "A token named 'ci' already exists" in page_text(response)
+    assert ApiToken.objects.filter(name="ci").count() == 1
+
+
+def test_revoking_another_tenants_token_is_refused(admin_page, other):
+    from tenants.services import api_token_create
+
+    row, _ = api_token_create(tenant=other.tenant, name="beta export", created_by="x")
+    admin_page.open()
+    response = admin_page.post("token_revoke", {"token_id": str(row.pk)})
+    assert response.status_code == 404 and "No such API token." in page_text(response)
+    row.refresh_from_db()
+    assert row.revoked_at is None
+
+
+def test_page_never_shows_secrets(connected, tenant, api_token):
+    connected.post("token_create", {"token_name": "other"})
+    for response in (connected.open(), connected.post("item_new"), connected.post("item_step1", _scope("S"))):
+        body = response.content.decode()
+        for secret in (ZD_TOKEN, tenant.shared_secret, api_token):
+            assert secret not in body
