@@ -23,7 +23,7 @@ from config.errors import ApplicationError, AuthenticationError
 from . import jwt as connect_jwt
 from .errors import LicenseRequired, TenantInactive
 from .models import Tenant
-from .selectors import tenant_get_by_client_key
+from .selectors import tenant_for_token
 from .services import api_token_authenticate, tenant_license_update
 
 logger = logging.getLogger(__name__)
@@ -47,19 +47,31 @@ class JiraPrincipal:
 
 
 def authenticate_jira_request(request, *, allow_context: bool) -> JiraPrincipal:
-    """Verify the request's JWT and resolve its tenant (one query). Raises typed errors, writes nothing."""
+    """Verify the request's JWT and resolve its tenant. Raises typed errors, writes nothing.
+
+    The tenant usually comes from the short-lived process cache; if the signature does not verify
+    against a cached secret, the tenant is read again (the site may have reinstalled and rotated it).
+    """
     found: dict[str, Tenant | None] = {}
 
-    def secret_for_issuer(client_key: str) -> str | None:
-        tenant = tenant_get_by_client_key(client_key=client_key)
-        found["tenant"] = tenant
-        if tenant is None or tenant.state == Tenant.State.UNINSTALLED:
-            return None
-        return tenant.shared_secret
+    def lookup(fresh: bool):
+        def secret_for_issuer(client_key: str) -> str | None:
+            tenant, cached = tenant_for_token(client_key=client_key, fresh=fresh)
+            found["tenant"], found["cached"] = tenant, cached
+            if tenant is None or tenant.state == Tenant.State.UNINSTALLED:
+                return None
+            return tenant.shared_secret
 
-    verified = connect_jwt.verify_tenant_token(
-        request, secret_for_issuer=secret_for_issuer, allow_context=allow_context
-    )
+        return secret_for_issuer
+
+    try:
+        verified = connect_jwt.verify_tenant_token(
+            request, secret_for_issuer=lookup(False), allow_context=allow_context
+        )
+    except connect_jwt.JwtRejected as exc:
+        if not found.get("cached") or exc.code not in ("jwt_signature", "jwt_unknown_issuer"):
+            raise
+        verified = connect_jwt.verify_tenant_token(request, secret_for_issuer=lookup(True), allow_context=allow_context)
     tenant = found["tenant"]
     if tenant.state == Tenant.State.DISABLED:
         raise TenantInactive(

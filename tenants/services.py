@@ -17,6 +17,7 @@ from config.errors import NotFoundError, ValidationFailed
 
 from .errors import InstallRejected, LifecycleBodyInvalid
 from .models import ApiToken, Tenant
+from .selectors import tenant_cache_evict
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +114,7 @@ def tenant_install(*, claims: dict[str, Any], body: Any) -> Tenant:
             tenant.is_development = tenant.is_development or is_dev
             tenant.save()
             logger.info("tenant re-installed, secret rotated: %s (%s)", tenant.client_key, tenant.base_url)
+    tenant_cache_evict(client_key=tenant.client_key)
     return tenant
 
 
@@ -134,6 +136,7 @@ def tenant_uninstall(*, claims: dict[str, Any], body: Any) -> Tenant | None:
             tenant.uninstalled_at = timezone.now()
             tenant.save(update_fields=["state", "uninstalled_at", "updated_at"])
             logger.info("tenant uninstalled: %s", tenant.client_key)
+    tenant_cache_evict(client_key=tenant.client_key)
     return tenant
 
 
@@ -152,6 +155,7 @@ def tenant_set_enabled(*, tenant: Tenant, enabled: bool, body: Any) -> Tenant:
         )
     if updated:
         tenant.refresh_from_db()
+        tenant_cache_evict(client_key=tenant.client_key)
     return tenant
 
 
@@ -165,6 +169,7 @@ def tenant_license_update(*, tenant: Tenant, license: str) -> Tenant:
     if changed or stale:
         Tenant.objects.filter(pk=tenant.pk).update(license=license, license_checked_at=now)
         tenant.license, tenant.license_checked_at = license, now
+        tenant_cache_evict(client_key=tenant.client_key)
     return tenant
 
 

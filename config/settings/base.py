@@ -33,6 +33,9 @@ ATLASSIAN_LICENSING_ENFORCED = env.bool("ATLASSIAN_LICENSING_ENFORCED", default=
 ATLASSIAN_JWT_LEEWAY_SECONDS = min(env.int("ATLASSIAN_JWT_LEEWAY_SECONDS", default=30), 30)
 # Lifetime of the JWTs we sign for calls to Jira.
 ATLASSIAN_OUTBOUND_JWT_TTL_SECONDS = env.int("ATLASSIAN_OUTBOUND_JWT_TTL_SECONDS", default=180)
+# Seconds a web process keeps a tenant (and its decrypted secret) for JWT verification; state and licence
+# changes made by another process apply within this time. 0 disables the cache.
+TENANT_CACHE_SECONDS = env.float("TENANT_CACHE_SECONDS", default=5.0)
 INSTALL_KEYS_TIMEOUT_SECONDS = env.float("INSTALL_KEYS_TIMEOUT_SECONDS", default=5.0)
 
 # Outbound HTTP (Jira, helpdesks): (connect, read) timeouts in seconds.

@@ -16,6 +16,8 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 HTTP_CONNECT_TIMEOUT_SECONDS = 2.0
 HTTP_READ_TIMEOUT_SECONDS = 5.0
 INSTALL_KEYS_TIMEOUT_SECONDS = 2.0
+# Tests change tenant rows directly between requests; the cache has its own test that switches it on.
+TENANT_CACHE_SECONDS = 0
 # Q_CLUSTER["sync"] is read at import time by django-q2: set here, not with override_settings.
 Q_CLUSTER = {**Q_CLUSTER, "sync": env.bool("Q_SYNC", default=True)}
 STORAGES = {

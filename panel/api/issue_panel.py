@@ -10,10 +10,11 @@ from rest_framework.views import APIView
 
 from config.errors import NotFoundError
 from connector.clients.base import ApiError
+from connector.models import ConnectedItem, HelpdeskConnection
 from connector.providers import client_for, provider_for
-from connector.selectors import connection_active, item_get, items_for_issue
+from connector.selectors import connection_active, item_get
 from sync.models import Link
-from sync.selectors import link_get, links_for_issue
+from sync.selectors import card_items_for_project, link_get
 from sync.services import helpdesk_failure, link_create, link_delete, link_refresh
 from tenants.auth import JiraContextJWTAuthentication, PageSessionAuthentication, TenantLicensed
 
@@ -46,10 +47,11 @@ class CardsSerializer(serializers.Serializer):
     cards = CardSerializer(many=True)
 
 
-def link_out(link: Link) -> dict:
+def link_out(link) -> dict:
+    """A link as the panel shows it (a ``Link`` or a ``CardLink`` from the cards query)."""
     preview = link.preview or {}
     return {
-        "id": link.pk,
+        "id": link.id,
         "record_id": link.record_id,
         "origin": link.origin,
         "title": preview.get("title") or link.record_id,
@@ -61,29 +63,37 @@ def link_out(link: Link) -> dict:
 
 
 def cards_for_issue(*, tenant, issue_id: str, project_id: str, issue_type_id: str) -> dict:
-    """The panel's cards from our database: two queries whatever the number of links (items with their
-    connection, then the issue's links); a third only when the project has no items at all."""
-    items = items_for_issue(tenant=tenant, project_id=project_id, issue_type_id=issue_type_id)
-    connected = [item for item in items if item.connection.is_connected]
-    if not connected and (items or connection_active(tenant=tenant) is None):
+    """The panel's cards, from our database only: one query whatever the number of links; a second only
+    when the project has no items at all (to tell "nothing configured" from "not connected")."""
+    rows = card_items_for_project(tenant=tenant, project_id=project_id, issue_id=issue_id)
+    applicable = [
+        row for row in rows if row.mode == ConnectedItem.Mode.DISPLAY or row.jira_issue_type_id == str(issue_type_id)
+    ]
+    is_up = HelpdeskConnection.Status.CONNECTED
+    if rows:
+        has_connection = any(row.connection_status == is_up for row in rows)
+    else:
+        has_connection = connection_active(tenant=tenant) is not None
+    if not has_connection:
         return {"state": "disconnected", "cards": []}
-    grouped = links_for_issue(tenant=tenant, issue_id=issue_id, items=connected)
+    connected = [row for row in applicable if row.connection_status == is_up]
+    modes = dict(ConnectedItem.Mode.choices)
     cards = []
-    for item in connected:
-        provider = provider_for(item.connection.provider)
+    for row in connected:
+        provider = provider_for(row.provider)
         cards.append(
             {
                 "item": {
-                    "id": item.pk,
-                    "name": item.name,
-                    "mode": item.mode,
-                    "mode_label": item.get_mode_display(),
-                    "object": item.helpdesk_object,
-                    "object_label": provider.object_label(item.helpdesk_object),
-                    "synchronized": item.is_synchronized,
-                    "paused": item.is_paused,
+                    "id": row.id,
+                    "name": row.name,
+                    "mode": row.mode,
+                    "mode_label": modes.get(row.mode, row.mode),
+                    "object": row.helpdesk_object,
+                    "object_label": provider.object_label(row.helpdesk_object),
+                    "synchronized": row.mode != ConnectedItem.Mode.DISPLAY,
+                    "paused": row.is_paused,
                 },
-                "links": [link_out(link) for link in grouped[item.pk]],
+                "links": [link_out(link) for link in row.links],
             }
         )
     return {"state": "ok", "cards": cards}

@@ -181,3 +181,61 @@ def test_drf_errors_use_the_one_shape(client, jira, tenant):
         "message": 'Method "POST" not allowed.',
         "extra": {},
     }
+
+
+# --- the per-process tenant cache (on in production, off in the rest of the tests) --------------------
+
+
+@pytest.fixture
+def tenant_cache(settings):
+    from tenants import selectors
+
+    settings.TENANT_CACHE_SECONDS = 5
+    selectors._TENANT_CACHE.clear()
+    yield selectors
+    selectors._TENANT_CACHE.clear()
+
+
+def _api(client, jira, **kw):
+    return client.get("/t/api/context", HTTP_AUTHORIZATION=f"JWT {jira.context_token(**kw)}")
+
+
+def test_cached_tenant_saves_the_lookup(client, jira, tenant, tenant_cache, django_assert_num_queries):
+    assert _api(client, jira).status_code == 200
+    with django_assert_num_queries(0):
+        assert _api(client, jira).status_code == 200
+
+
+def test_secret_rotated_by_another_process_is_picked_up_at_once(client, jira, tenant, tenant_cache):
+    assert _api(client, jira).status_code == 200  # cached with the old secret
+    jira.shared_secret = "rotated-by-reinstall-elsewhere-0123456789"
+    Tenant.objects.filter(pk=tenant.pk).update(shared_secret=jira.shared_secret)  # as another process would
+    assert _api(client, jira).status_code == 200
+
+
+def test_old_secret_is_refused_after_rotation(client, jira, tenant, tenant_cache):
+    old = jira.context_token()
+    jira.shared_secret = "rotated-by-reinstall-elsewhere-0123456789"
+    Tenant.objects.filter(pk=tenant.pk).update(shared_secret=jira.shared_secret)
+    assert client.get("/t/api/context", HTTP_AUTHORIZATION=f"JWT {old}").status_code == 401
+
+
+def test_lifecycle_changes_evict_at_once(client, jira, tenant, tenant_cache):
+    from tests.conftest import post_lifecycle
+
+    assert _api(client, jira).status_code == 200
+    assert post_lifecycle(client, jira, "disabled").status_code == 204
+    assert _api(client, jira).json()["code"] == "tenant_disabled"
+    assert post_lifecycle(client, jira, "uninstalled").status_code == 204
+    assert _api(client, jira).json()["code"] == "jwt_unknown_issuer"
+
+
+def test_changes_by_other_processes_apply_within_the_ttl(client, jira, tenant, tenant_cache, monkeypatch):
+    import time
+
+    assert _api(client, jira).status_code == 200
+    Tenant.objects.filter(pk=tenant.pk).update(state=Tenant.State.DISABLED)  # another web process
+    assert _api(client, jira).status_code == 200  # still cached
+    later = time.monotonic() + 6
+    monkeypatch.setattr(time, "monotonic", lambda: later)
+    assert _api(client, jira).json()["code"] == "tenant_disabled"
