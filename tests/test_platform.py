@@ -133,3 +133,15 @@ def test_production_starts_with_secrets():
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_openapi_schema_is_valid_and_warning_free(tmp_path):
+    from django.core.management import call_command
+
+    out = tmp_path / "schema.yaml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
+    text = out.read_text()
+    for scheme in ("tenantApiToken", "jiraJwt", "pageSession"):
+        assert scheme in text
+    for path in ("/api/v1/items", "/api/panel/cards", "/api/v2/integrations/jira/{external_id}/links"):
+        assert f"{path}:" in text

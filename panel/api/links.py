@@ -200,7 +200,7 @@ class LinksView(LinksBase):
         ticket_id, issue_id = data["ticket_id"].strip(), data["issue_id"].strip()
         if link_find(tenant=request.tenant, item=item, record_id=ticket_id, issue_id=issue_id):
             raise LinksApiError(409, "LinkAlreadyExists", f"Issue is already linked to ticket {ticket_id}")
-        issue_key = self._verified_issue_key(issue_id, data["issue_key"].strip())
+        issue_key = self._verified_issue_key(item, issue_id, data["issue_key"].strip())
         try:
             link = link_create(
                 tenant=request.tenant,
@@ -218,17 +218,33 @@ class LinksView(LinksBase):
             raise
         return Response({"link": _out(link)}, status=status.HTTP_201_CREATED)
 
-    def _verified_issue_key(self, issue_id: str, issue_key: str) -> str:
-        """The issue must exist in Jira; its current key wins over the one sent."""
+    def _verified_issue_key(self, item: ConnectedItem, issue_id: str, issue_key: str) -> str:
+        """The issue must exist in Jira and be one this integration applies to (its project, and its issue
+        type for synchronized items); its current key wins over the one sent."""
         if not issue_id.isdigit():
             raise LinksApiError(400, "BadRequest", "issue_id must be the numeric Jira issue id")
         try:
-            issue = JiraClient(self.request.tenant).issue_get(issue_id, fields=["summary"])
+            issue = JiraClient(self.request.tenant).issue_get(issue_id, fields=["project", "issuetype"])
         except ApiNotFound:
             raise LinksApiError(400, "BadRequest", f"Issue {issue_id} does not exist in Jira") from None
         except ApiError as exc:
             raise LinksApiError(503, "ServiceUnavailable", f"Jira could not be reached ({exc.message})") from exc
-        return issue.get("key") or issue_key
+        fields = issue.get("fields") or {}
+        key = issue.get("key") or issue_key
+        project = fields.get("project") or {}
+        if str(project.get("id", "")) != item.jira_project_id and project.get("key") != item.jira_project_key:
+            raise LinksApiError(
+                400, "BadRequest", f"Issue {key} is not in project {item.jira_project_key} of this integration"
+            )
+        issue_type = str((fields.get("issuetype") or {}).get("id", ""))
+        if item.is_synchronized and issue_type != item.jira_issue_type_id:
+            raise LinksApiError(
+                400,
+                "BadRequest",
+                f"Issue {key} is not a {item.jira_issue_type_name or item.jira_issue_type_id}, the issue type this "
+                "integration synchronizes",
+            )
+        return key
 
 
 @extend_schema(tags=["links"])

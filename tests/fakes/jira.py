@@ -291,14 +291,34 @@ class FakeJira(FakeServer):
         return 200, {"globalPermissions": granted, "projectPermissions": []}
 
     def add_issue(
-        self, *, key: str, project: str | None = None, summary: str = "An issue", **fields: Any
+        self,
+        *,
+        key: str,
+        project: str | None = None,
+        summary: str = "An issue",
+        issue_type_id: str = "10001",
+        **fields: Any,
     ) -> dict[str, Any]:
+        """An issue as ``GET /issue/{id}`` returns it; project and issue type are full objects when the
+        project was added with ``add_project`` (as on a real site), a bare key otherwise."""
         issue_id = str(next(self._ids))
+        project_key = project or key.split("-")[0]
+        known = self.projects.get(project_key)
+        project_ref = {"id": known["id"], "key": project_key, "name": known["name"]} if known else {"key": project_key}
+        issue_type = next(
+            (t for t in self.issue_types.get(project_key, []) if t["id"] == str(issue_type_id)),
+            {"id": str(issue_type_id), "name": "Task"},
+        )
         issue = {
             "id": issue_id,
             "key": key,
             "self": f"{self.url}/rest/api/3/issue/{issue_id}",
-            "fields": {"summary": summary, "project": {"key": project or key.split("-")[0]}, **fields},
+            "fields": {
+                "summary": summary,
+                "project": project_ref,
+                "issuetype": {"id": issue_type["id"], "name": issue_type["name"]},
+                **fields,
+            },
         }
         self.issues[issue_id] = issue
         return issue
@@ -311,6 +331,10 @@ class FakeJira(FakeServer):
         issue = self._find_issue(request.params["issue"])
         if issue is None:
             return _error(404, "Issue does not exist or you do not have permission to see it.")
+        wanted = request.arg("fields")
+        if wanted:  # like Jira: only the fields asked for (unknown names are ignored)
+            names = {f.strip() for f in wanted.split(",")}
+            issue = {**issue, "fields": {k: v for k, v in issue["fields"].items() if k in names}}
         return 200, issue
 
     @route("PUT", r"/rest/api/3/issue/(?P<issue>[^/]+)")

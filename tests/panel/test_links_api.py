@@ -209,6 +209,36 @@ def test_the_issue_must_exist_in_jira(token_api, urls, ticket, jira, project):
     assert not Link.objects.exists()
 
 
+def test_the_issue_must_be_in_the_integrations_project(token_api, urls, ticket, jira, project):
+    jira.add_project("OPS", "Operations")
+    other = jira.add_issue(key="OPS-3", project="OPS")
+    response = token_api.post(urls.links, {"link": link_body(other, ticket["id"], key="OPS-3")})
+    assert response.status_code == 400
+    assert response.json() == errors("BadRequest", "Issue OPS-3 is not in project SUP of this integration")
+    assert not Link.objects.exists()
+
+
+def test_a_synchronized_integration_takes_only_its_issue_type(token_api, tenant, connection, project, ticket, jira):
+    from connector.services import ItemSpec, connected_item_save
+
+    synced, _ = connected_item_save(
+        tenant=tenant,
+        connection=connection,
+        spec=ItemSpec(
+            name="Synced", mode="one_way", jira_project="SUP", jira_issue_type_id="10002", helpdesk_object="ticket"
+        ),
+    )
+    task = jira.add_issue(key="SUP-5", project="SUP", issue_type_id="10001")
+    url = f"/api/v2/integrations/jira/{synced.external_id}/links"
+    response = token_api.post(url, {"link": link_body(task, ticket["id"], key="SUP-5")})
+    assert response.status_code == 400
+    assert response.json() == errors(
+        "BadRequest", "Issue SUP-5 is not a Bug, the issue type this integration synchronizes"
+    )
+    bug = jira.add_issue(key="SUP-6", project="SUP", issue_type_id="10002")
+    assert token_api.post(url, {"link": link_body(bug, ticket["id"], key="SUP-6")}).status_code == 201
+
+
 def test_the_issue_id_must_be_numeric(token_api, urls, issue, ticket):
     response = token_api.post(urls.links, {"link": {"issue_id": "SUP-1", "issue_key": "SUP-1", "ticket_id": "1"}})
     assert response.status_code == 400
