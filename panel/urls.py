@@ -31,6 +31,11 @@ api_v1 = [
         config_api.JiraCreateFieldsView.as_view(),
         name="schema-jira-createmeta",
     ),
+    path(
+        "schema/jira/projects/<str:project>/statuses",
+        config_api.JiraStatusesView.as_view(),
+        name="schema-jira-statuses",
+    ),
     path("schema/jira/fields", config_api.JiraFieldsView.as_view(), name="schema-jira-fields"),
     path("schema/jira/priorities", config_api.JiraPrioritiesView.as_view(), name="schema-jira-priorities"),
 ]

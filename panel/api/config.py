@@ -253,6 +253,13 @@ class JiraPrioritiesView(_JiraSchemaView):
         return Response(schema_service.jira_priorities(tenant=request.tenant, refresh=_refresh(request)))
 
 
+@extend_schema(tags=["schema"], parameters=[REFRESH], responses=s.StatusSerializer(many=True))
+class JiraStatusesView(_JiraSchemaView):
+    def get(self, request, project: str):
+        """Statuses of a project's workflows with their category (new / indeterminate / done)."""
+        return Response(schema_service.jira_statuses(tenant=request.tenant, project=project, refresh=_refresh(request)))
+
+
 @extend_schema(tags=["tokens"])
 class ApiTokenViewSet(ConfigMixin, mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
     queryset = ApiToken.objects.all()

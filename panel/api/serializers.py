@@ -203,3 +203,9 @@ class IssueTypeSerializer(serializers.Serializer):
 class PrioritySerializer(serializers.Serializer):
     id = serializers.CharField()
     name = serializers.CharField()
+
+
+class StatusSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    category = serializers.CharField()

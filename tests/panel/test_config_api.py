@@ -277,6 +277,17 @@ def test_jira_issue_types_create_fields_fields_and_priorities(bearer, tenant, ji
     assert priorities == [{"id": p["id"], "name": p["name"]} for p in jira.priorities]
 
 
+def test_jira_statuses_per_project(bearer, tenant, jira, project):
+    response = bearer.get("/api/v1/schema/jira/projects/SUP/statuses")
+    assert response.status_code == 200
+    assert {(st["name"], st["category"]) for st in response.json()} == {
+        ("To Do", "new"),
+        ("In Progress", "indeterminate"),
+        ("Done", "done"),
+    }
+    assert bearer.get("/api/v1/schema/jira/projects/NOPE/statuses").status_code == 404
+
+
 def test_jira_schema_refresh_reloads_create_fields(bearer, tenant, jira, project):
     url = "/api/v1/schema/jira/projects/SUP/issuetypes/10002/fields"
     assert "customfield_10090" not in {f["id"] for f in bearer.get(url).json()}
