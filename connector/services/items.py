@@ -7,7 +7,7 @@ to the fields. Warnings (e.g. create-field coverage while auto-create is off) do
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -74,6 +74,44 @@ class ItemSpec:
     links_api_enabled: bool = True
     auto_create_conditions: dict[str, list[str]] = field(default_factory=dict)
     status_field: str = ""
+
+    @classmethod
+    def from_item(cls, item: ConnectedItem) -> ItemSpec:
+        """What an existing item would be submitted as (for edits and partial updates)."""
+        return cls(
+            name=item.name,
+            mode=item.mode,
+            jira_project=item.jira_project_id,
+            helpdesk_object=item.helpdesk_object,
+            jira_issue_type_id=item.jira_issue_type_id,
+            display_fields=list(item.display_fields),
+            mappings=[
+                {
+                    "helpdesk_field": m.helpdesk_field,
+                    "jira_field": m.jira_field,
+                    "direction": m.direction,
+                    "value_map": m.value_map,
+                }
+                for m in item.mappings.all()
+            ],
+            auto_create=item.auto_create,
+            status_sync=item.status_sync,
+            comment_sync=item.comment_sync,
+            attachment_sync=item.attachment_sync,
+            link_note=item.link_note,
+            links_api_enabled=item.links_api_enabled,
+            auto_create_conditions=dict(item.auto_create_conditions or {}),
+            status_field=item.status_field,
+        )
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> ItemSpec:
+        """From parsed form or API values; keys that are not spec fields are ignored, missing ones default."""
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in names}
+        values["mappings"] = [dict(m) for m in values.get("mappings") or []]
+        values["auto_create_conditions"] = dict(values.get("auto_create_conditions") or {})
+        return cls(**values)
 
 
 @dataclass

@@ -6,6 +6,8 @@ admin page. Every view is tenant-scoped through ``TenantScopedMixin`` (another t
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -66,52 +68,6 @@ class ConnectionViewSet(ConfigMixin, mixins.ListModelMixin, mixins.RetrieveModel
         return Response(s.ConnectionSerializer(connection).data)
 
 
-def _spec(data: dict) -> ItemSpec:
-    return ItemSpec(
-        name=data["name"],
-        mode=data["mode"],
-        jira_project=data["jira_project"],
-        jira_issue_type_id=data.get("jira_issue_type_id", ""),
-        helpdesk_object=data["helpdesk_object"],
-        display_fields=data.get("display_fields", []),
-        mappings=[dict(m) for m in data.get("mappings", [])],
-        auto_create=data.get("auto_create", False),
-        status_sync=data.get("status_sync", False),
-        comment_sync=data.get("comment_sync", False),
-        attachment_sync=data.get("attachment_sync", False),
-        link_note=data.get("link_note", False),
-        links_api_enabled=data.get("links_api_enabled", True),
-        auto_create_conditions=dict(data.get("auto_create_conditions") or {}),
-    )
-
-
-def _item_as_input(item: ConnectedItem) -> dict:
-    return {
-        "name": item.name,
-        "mode": item.mode,
-        "jira_project": item.jira_project_id,
-        "jira_issue_type_id": item.jira_issue_type_id,
-        "helpdesk_object": item.helpdesk_object,
-        "display_fields": item.display_fields,
-        "mappings": [
-            {
-                "helpdesk_field": m.helpdesk_field,
-                "jira_field": m.jira_field,
-                "direction": m.direction,
-                "value_map": m.value_map,
-            }
-            for m in item.mappings.all()
-        ],
-        "auto_create": item.auto_create,
-        "status_sync": item.status_sync,
-        "comment_sync": item.comment_sync,
-        "attachment_sync": item.attachment_sync,
-        "link_note": item.link_note,
-        "links_api_enabled": item.links_api_enabled,
-        "auto_create_conditions": item.auto_create_conditions,
-    }
-
-
 @extend_schema(tags=["items"])
 class ItemViewSet(ConfigMixin, viewsets.ModelViewSet):
     queryset = ConnectedItem.objects.select_related("connection").prefetch_related("mappings")
@@ -121,9 +77,13 @@ class ItemViewSet(ConfigMixin, viewsets.ModelViewSet):
     def _save(self, request, item=None, partial=False):
         incoming = s.ItemInputSerializer(data=request.data, partial=partial)
         incoming.is_valid(raise_exception=True)
-        data = {**_item_as_input(item), **incoming.validated_data} if partial and item else incoming.validated_data
+        data = incoming.validated_data
+        if partial and item:
+            data = {**asdict(ItemSpec.from_item(item)), **data}
         connection = item.connection if item else connection_require(tenant=request.tenant)
-        saved, warnings = connected_item_save(tenant=request.tenant, connection=connection, spec=_spec(data), item=item)
+        saved, warnings = connected_item_save(
+            tenant=request.tenant, connection=connection, spec=ItemSpec.from_data(data), item=item
+        )
         saved = self.get_base_queryset().get(pk=saved.pk)
         return {"item": s.ItemSerializer(saved).data, "warnings": warnings}
 

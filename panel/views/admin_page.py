@@ -4,6 +4,7 @@ Connect's all.js. Every action is a POST form carrying the page session the page
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods
@@ -191,31 +192,7 @@ def _form_values(post) -> dict:
 
 
 def _values_from_item(item: ConnectedItem) -> dict:
-    return {
-        "item_id": str(item.pk),
-        "name": item.name,
-        "mode": item.mode,
-        "jira_project": item.jira_project_id,
-        "jira_issue_type_id": item.jira_issue_type_id,
-        "helpdesk_object": item.helpdesk_object,
-        "display_fields": list(item.display_fields),
-        "mappings": [
-            {
-                "helpdesk_field": m.helpdesk_field,
-                "jira_field": m.jira_field,
-                "direction": m.direction,
-                "value_map": m.value_map,
-            }
-            for m in item.mappings.all()
-        ],
-        "auto_create": item.auto_create,
-        "status_sync": item.status_sync,
-        "comment_sync": item.comment_sync,
-        "attachment_sync": item.attachment_sync,
-        "link_note": item.link_note,
-        "links_api_enabled": item.links_api_enabled,
-        "auto_create_conditions": item.auto_create_conditions,
-    }
+    return {"item_id": str(item.pk), **asdict(ItemSpec.from_item(item))}
 
 
 def _render_item_form(request, *, step: int, values: dict | None = None, error=None, status=200, message=""):
@@ -318,7 +295,7 @@ def _item_save(request):
     if connection is None or connection.status == HelpdeskConnection.Status.REVOKED:
         raise NotConnected("Zendesk is not connected. Connect it on this page, then create or edit items.")
     item = item_get(tenant=request.tenant, item_id=_int(values["item_id"])) if values["item_id"] else None
-    spec = ItemSpec(**{k: v for k, v in values.items() if k != "item_id"})
+    spec = ItemSpec.from_data(values)
     saved, warnings = connected_item_save(tenant=request.tenant, connection=connection, spec=spec, item=item)
     note = " ".join(w["message"] for w in warnings)
     return _render_home(request, message=f"Saved {saved.name}. {note}".strip(), warnings=warnings)
