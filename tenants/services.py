@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from config.errors import NotFoundError, ValidationFailed
@@ -101,21 +101,34 @@ def tenant_install(*, claims: dict[str, Any], body: Any) -> Tenant:
         "state": Tenant.State.INSTALLED,
         "uninstalled_at": None,
     }
-    with transaction.atomic():
-        tenant = Tenant.objects.select_for_update().filter(client_key=body["clientKey"]).first()
-        if tenant is None:
-            tenant = Tenant.objects.create(
-                client_key=body["clientKey"], is_development=is_dev, installed_at=timezone.now(), **values
-            )
-            logger.info("tenant installed: %s (%s)", tenant.client_key, tenant.base_url)
-        else:
-            for field, value in values.items():
-                setattr(tenant, field, value)
-            tenant.is_development = tenant.is_development or is_dev
-            tenant.save()
-            logger.info("tenant re-installed, secret rotated: %s (%s)", tenant.client_key, tenant.base_url)
+    # Jira may deliver the same install twice at once (retries): the unique client key decides, and the
+    # loser of a concurrent first insert updates the row the winner created.
+    for attempt in range(2):
+        try:
+            tenant = _install_write(body["clientKey"], values, is_dev)
+            break
+        except IntegrityError:
+            if attempt:
+                raise
     tenant_cache_evict(client_key=tenant.client_key)
     return tenant
+
+
+def _install_write(client_key: str, values: dict[str, Any], is_dev: bool) -> Tenant:
+    with transaction.atomic():
+        tenant = Tenant.objects.select_for_update().filter(client_key=client_key).first()
+        if tenant is None:
+            tenant = Tenant.objects.create(
+                client_key=client_key, is_development=is_dev, installed_at=timezone.now(), **values
+            )
+            logger.info("tenant installed: %s (%s)", tenant.client_key, tenant.base_url)
+            return tenant
+        for field, value in values.items():
+            setattr(tenant, field, value)
+        tenant.is_development = tenant.is_development or is_dev
+        tenant.save()
+        logger.info("tenant re-installed, secret rotated: %s (%s)", tenant.client_key, tenant.base_url)
+        return tenant
 
 
 def tenant_uninstall(*, claims: dict[str, Any], body: Any) -> Tenant | None:

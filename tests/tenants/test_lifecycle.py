@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 
 from tenants.models import Tenant
-from tests.conftest import post_lifecycle
+from tests.conftest import post_lifecycle, postgres_only
 
 pytestmark = pytest.mark.django_db
 
@@ -269,3 +269,31 @@ def test_uninstall_for_another_site_changes_nothing(client, jira):
     response = post_lifecycle(client, jira, "uninstalled", jira.install_payload(clientKey="jira:other"))
     assert response.status_code == 403 and response.json()["code"] == "install_issuer_mismatch"
     assert snapshot() == before
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_duplicate_installs_make_one_tenant(jira):
+    """Jira retries deliveries: two identical installs racing must give one row and two 204s."""
+    import threading
+
+    from django.db import connections
+    from django.test import Client
+
+    barrier = threading.Barrier(4)
+    statuses = []
+
+    def install():
+        try:
+            barrier.wait()
+            statuses.append(post_lifecycle(Client(), jira, "installed").status_code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=install) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses == [204, 204, 204, 204]
+    assert Tenant.objects.filter(client_key=jira.client_key).count() == 1
