@@ -15,6 +15,8 @@ It plays both sides of Atlassian Connect:
 from __future__ import annotations
 
 import copy
+import email.parser
+import email.policy
 import itertools
 import json
 import secrets
@@ -146,6 +148,7 @@ class FakeJira(FakeServer):
         self.license: dict[str, Any] | None = {"active": True, "type": "commercial", "evaluation": False}
         self.issues: dict[str, dict[str, Any]] = {}
         self.properties: dict[tuple[str, str], Any] = {}
+        self.attachments: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(10000)
         self.rejected_auth: list[str] = []
         # schema: pages hold at most ``page_size`` items whatever maxResults asks (Jira caps it too)
@@ -634,6 +637,37 @@ class FakeJira(FakeServer):
     @route("GET", r"/rest/api/3/priority")
     def priority_list(self, request: FakeRequest):
         return 200, self.rebase(self.priorities)
+
+    @route("POST", r"/rest/api/3/issue/(?P<issue>[^/]+)/attachments")
+    def attachments_add(self, request: FakeRequest):
+        issue = self._find_issue(request.params["issue"])
+        if issue is None:
+            return _error(404, "Issue does not exist or you do not have permission to see it.")
+        content_type = request.headers.get("content-type", "")
+        if not content_type.startswith("multipart/form-data"):
+            return 415, {"errorMessages": ["Unsupported Media Type"], "errors": {}}
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            f"Content-Type: {content_type}\r\n\r\n".encode() + request.body
+        )
+        created = []
+        for part in message.iter_parts():
+            if part.get_param("name", header="content-disposition") != "file":
+                continue
+            data = part.get_payload(decode=True) or b""
+            attachment_id = str(next(self._ids))
+            record = {
+                "self": f"{self.url}/rest/api/3/attachment/{attachment_id}",
+                "id": attachment_id,
+                "filename": part.get_filename(),
+                "size": len(data),
+                "mimeType": part.get_content_type(),
+                "content": f"{self.url}/rest/api/3/attachment/content/{attachment_id}",
+            }
+            self.attachments[attachment_id] = {**record, "issue_id": issue["id"], "data": data}
+            created.append(record)
+        if not created:
+            return _error(400, "No file part named 'file' in the request.")
+        return 200, created
 
     @route("GET", r"/rest/api/3/search")
     def old_search(self, request: FakeRequest):

@@ -351,3 +351,25 @@ def test_user_is_admin(client_for, jira):
     bodies = [r.json() for r in jira.calls("POST", r"/permissions/check$")]
     assert bodies[-1] == {"accountId": "5b10a0effa615349cb016cd8", "globalPermissions": ["ADMINISTER"]}
     assert jira.rejected_auth == []
+
+
+def test_multipart_attachment_upload(client_for, jira):
+    issue = jira.add_issue(key="ATT-1")
+    created = client_for.attachment_add(
+        issue["id"], filename="log ü.txt", content=b"line 1\n", content_type="text/plain"
+    )
+    assert created[0]["filename"] == "log ü.txt" and created[0]["size"] == 7
+    stored = jira.attachments[created[0]["id"]]
+    assert stored["data"] == b"line 1\n" and stored["issue_id"] == issue["id"]
+    assert jira.calls("POST", "/attachments$")[0].headers["x-atlassian-token"] == "no-check"
+    assert jira.rejected_auth == []
+
+
+def test_attachment_without_xsrf_header_is_refused(client_for, jira):
+    issue = jira.add_issue(key="ATT-2")
+    from connector.clients.base import ApiForbidden
+
+    with pytest.raises(ApiForbidden):
+        client_for.request(
+            "POST", f"/rest/api/3/issue/{issue['id']}/attachments", files={"file": ("a", b"x", "text/plain")}
+        )
