@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from ..clients.base import ApiNotFound
@@ -177,11 +178,9 @@ class ZendeskProvider(HelpdeskProvider):
         hits: dict[str, RecordSummary] = {}
         direct_id = query.removeprefix("#")  # titles show tickets as "#12 …"; "#12" means ticket 12
         if direct_id.isdigit():
-            try:
+            with contextlib.suppress(ApiNotFound):  # no such id: the text search below may still find matches
                 record = self.fetch_record(client, helpdesk_object, direct_id)
                 hits[str(record["id"])] = self._summary(helpdesk_object, record)
-            except ApiNotFound:
-                pass
         # Zendesk search matches whole words; a trailing * makes each word a prefix ("prin*" finds "printer").
         words = " ".join(f"{w}*" for w in query.replace('"', " ").replace(":", " ").split())
         search_type = helpdesk_object
