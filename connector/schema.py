@@ -19,7 +19,7 @@ from .clients.base import ApiError, ApiNotFound
 from .clients.jira import JiraClient
 from .errors import SchemaNotFound, SchemaUnavailable
 from .models import HelpdeskConnection
-from .providers import client_for
+from .providers import client_for, provider_for
 
 logger = logging.getLogger(__name__)
 
@@ -233,9 +233,11 @@ def jira_statuses(*, tenant: Tenant, project: str, refresh: bool = False) -> lis
 def helpdesk_fields(
     *, tenant: Tenant, connection: HelpdeskConnection, helpdesk_object: str, refresh: bool = False
 ) -> list[dict[str, Any]]:
-    from .providers import provider_for
-
     provider = provider_for(connection.provider)
+    if helpdesk_object not in provider.objects:
+        raise SchemaNotFound(
+            f"{provider.label} has no object {helpdesk_object!r}; choose one of {', '.join(provider.objects)}."
+        )
 
     def load():
         return provider.fields(client_for(connection), helpdesk_object)

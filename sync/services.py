@@ -32,7 +32,7 @@ def badge_property_key() -> str:
     return f"com.atlassian.jira.issue:{settings.ATLASSIAN_APP_KEY}:{ISSUE_CONTEXT_MODULE_KEY}:status"
 
 
-def _require_usable(item: ConnectedItem) -> None:
+def require_usable(item: ConnectedItem) -> None:
     if item.is_paused or not item.connection.is_connected:
         raise NotConnected(
             f"{item.connection.get_provider_display()} is not connected, so {item.name} is paused. A Jira admin "
@@ -106,7 +106,7 @@ def link_create(
     """Link a helpdesk record to an issue. The record must exist; duplicates are refused."""
     if item.tenant_id != tenant.pk:
         raise ValueError("item belongs to another tenant")
-    _require_usable(item)
+    require_usable(item)
     record_id, issue_id = str(record_id).strip(), str(issue_id).strip()
     if link_find(tenant=tenant, item=item, record_id=record_id, issue_id=issue_id):
         raise LinkExists(
@@ -169,7 +169,7 @@ def link_refresh(*, tenant: Tenant, link: Link) -> Link:
     """Pull the record live from the helpdesk now and store the new preview snapshot."""
     if link.tenant_id != tenant.pk:
         raise ValueError("link belongs to another tenant")
-    _require_usable(link.item)
+    require_usable(link.item)
     link.preview = _fetch_preview(link.item, link.record_id)
     link.preview_updated_at = timezone.now()
     link.save(update_fields=["preview", "preview_updated_at"])

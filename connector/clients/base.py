@@ -6,6 +6,7 @@ from __future__ import annotations
 import abc
 import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -79,6 +80,15 @@ class ApiConnectionError(ApiError):
 
 class ApiUnexpectedResponse(ApiError):
     """An answer we cannot interpret (not JSON where JSON was promised, unexpected status)."""
+
+
+_NUMERIC_ID = re.compile(r"[0-9]{1,20}")
+
+
+def is_numeric_id(value: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts "²" and "١٢", which ``int()`` rejects or reads
+    differently."""
+    return bool(_NUMERIC_ID.fullmatch(str(value)))
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from ..clients.base import ApiNotFound
+from ..clients.base import ApiNotFound, is_numeric_id
 from .base import HelpdeskProvider, RecordSummary
 
 # Zendesk ticket field ``type`` → our normalised type (connector.mapping.TYPES).
@@ -164,7 +164,7 @@ class ZendeskProvider(HelpdeskProvider):
 
     # --- records -------------------------------------------------------------------------------------
     def fetch_record(self, client, helpdesk_object: str, record_id: str) -> dict[str, Any]:
-        if not str(record_id).isdigit():
+        if not is_numeric_id(record_id):
             raise ApiNotFound(f"{record_id!r} is not a Zendesk id", status=404, service="Zendesk")
         getter = {"ticket": client.ticket_get, "user": client.user_get, "organization": client.organization_get}
         return getter[helpdesk_object](record_id)
@@ -177,7 +177,7 @@ class ZendeskProvider(HelpdeskProvider):
             return []
         hits: dict[str, RecordSummary] = {}
         direct_id = query.removeprefix("#")  # titles show tickets as "#12 …"; "#12" means ticket 12
-        if direct_id.isdigit():
+        if is_numeric_id(direct_id):
             with contextlib.suppress(ApiNotFound):  # no such id: the text search below may still find matches
                 record = self.fetch_record(client, helpdesk_object, direct_id)
                 hits[str(record["id"])] = self._summary(helpdesk_object, record)

@@ -294,6 +294,7 @@ def connection_revoke(*, tenant: Tenant, connection: HelpdeskConnection) -> Help
 
 def connection_mark_auth_failed(*, connection: HelpdeskConnection, message: str) -> None:
     """Called when a background call gets 401: the admin page shows it until they reconnect."""
-    HelpdeskConnection.objects.filter(pk=connection.pk).update(
+    # Only a connected connection can fail authentication; a revoked one stays revoked.
+    HelpdeskConnection.objects.filter(pk=connection.pk, status=HelpdeskConnection.Status.CONNECTED).update(
         status=HelpdeskConnection.Status.AUTH_FAILED, last_error=message, last_error_at=timezone.now()
     )

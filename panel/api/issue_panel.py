@@ -15,7 +15,7 @@ from connector.providers import client_for, provider_for
 from connector.selectors import connection_active, item_get
 from sync.models import Link
 from sync.selectors import card_items_for_project, link_get
-from sync.services import helpdesk_failure, link_create, link_delete, link_refresh
+from sync.services import helpdesk_failure, link_create, link_delete, link_refresh, require_usable
 from tenants.auth import JiraContextJWTAuthentication, PageSessionAuthentication, TenantLicensed
 
 PANEL_AUTH = [JiraContextJWTAuthentication, PageSessionAuthentication]
@@ -146,6 +146,7 @@ class SearchView(PanelView):
     def get(self, request, item_id: int):
         """Search records as the user types; an empty list comes with a hint to use the id."""
         item = _item(request, item_id)
+        require_usable(item)
         query = (request.query_params.get("q") or "").strip()[:200]
         provider = provider_for(item.connection.provider)
         try:

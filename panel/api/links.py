@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.errors import ApplicationError
-from connector.clients.base import ApiError, ApiNotFound
+from connector.clients.base import ApiError, ApiNotFound, is_numeric_id
 from connector.clients.jira import JiraClient
 from connector.models import ConnectedItem
 from connector.selectors import item_get_by_external_id
@@ -59,10 +59,16 @@ def _links_error(exc) -> Response | None:
         if exc.extra.get("retry_after") is not None:
             response["Retry-After"] = str(exc.extra["retry_after"])
         return response
-    if isinstance(exc, drf_exceptions.ParseError):
+    if isinstance(exc, (drf_exceptions.ParseError, drf_exceptions.UnsupportedMediaType)):
         return _errors(400, "BadRequest", "Invalid request body")
     if isinstance(exc, drf_exceptions.MethodNotAllowed):
         return _errors(405, "MethodNotAllowed", str(exc.detail))
+    if isinstance(exc, drf_exceptions.NotAcceptable):
+        return _errors(406, "NotAcceptable", "This API answers application/json only")
+    if isinstance(exc, drf_exceptions.APIException):
+        return _errors(
+            exc.status_code, "BadRequest" if exc.status_code < 500 else "ServiceUnavailable", str(exc.detail)
+        )
     return None
 
 
@@ -221,7 +227,7 @@ class LinksView(LinksBase):
     def _verified_issue_key(self, item: ConnectedItem, issue_id: str, issue_key: str) -> str:
         """The issue must exist in Jira and be one this integration applies to (its project, and its issue
         type for synchronized items); its current key wins over the one sent."""
-        if not issue_id.isdigit():
+        if not is_numeric_id(issue_id):
             raise LinksApiError(400, "BadRequest", "issue_id must be the numeric Jira issue id")
         try:
             issue = JiraClient(self.request.tenant).issue_get(issue_id, fields=["project", "issuetype"])

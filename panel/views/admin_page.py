@@ -36,6 +36,7 @@ from ..permissions import require_jira_admin
 logger = logging.getLogger(__name__)
 
 MAPPING_ROWS_EXTRA = 3
+MAX_MAPPING_ROWS = 200
 CONDITION_KEYS = ("tags", "priority", "ticket_type", "group", "brand", "form")
 
 
@@ -154,7 +155,11 @@ def _form_values(post) -> dict:
     # An unticked checkbox is not submitted: once step 2 (where the box is shown) is posted, absent is off.
     step2_posted = post.get("action") in ("item_save", "item_preset")
     mappings = []
-    for index in range(int(post.get("mapping_rows", "0") or 0)):
+    try:
+        rows = min(max(int(post.get("mapping_rows", "0") or 0), 0), MAX_MAPPING_ROWS)
+    except ValueError:
+        rows = 0
+    for index in range(rows):
         hd, jf = post.get(f"m{index}_helpdesk", ""), post.get(f"m{index}_jira", "")
         if not hd and not jf:
             continue

@@ -626,3 +626,15 @@ def test_page_never_shows_secrets(connected, tenant, api_token):
         body = response.content.decode()
         for secret in (ZD_TOKEN, tenant.shared_secret, api_token):
             assert secret not in body
+
+
+@pytest.mark.parametrize("rows", ["abc", "-5", "999999999"])
+def test_tampered_mapping_rows_are_bounded(rows):
+    from django.http import QueryDict
+
+    from panel.views.admin_page import MAX_MAPPING_ROWS, _form_values
+
+    post = QueryDict(mutable=True)
+    post.update({"mapping_rows": rows, "m0_helpdesk": "subject", "m0_jira": "summary"})
+    values = _form_values(post)
+    assert len(values["mappings"]) <= 1 <= MAX_MAPPING_ROWS

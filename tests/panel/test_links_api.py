@@ -562,3 +562,26 @@ def test_the_schema_documents_every_error_status(schema, path, method, statuses)
         if str(status) in schema["paths"][path][method]["responses"]
     }
     assert documented == {status: "#/components/schemas/JiraLinksErrors" for status in statuses}
+
+
+# --- found in review ---------------------------------------------------------------------------------------
+
+
+def test_a_form_encoded_body_is_400_not_500(client, urls, api_token, issue, ticket):
+    response = client.post(urls.links, data={"issue_id": issue["id"]}, HTTP_AUTHORIZATION=f"Bearer {api_token}")
+    assert response.status_code == 400
+    assert response.json() == errors("BadRequest", "Invalid request body")
+
+
+def test_asking_for_html_is_406_not_500(client, urls, api_token):
+    response = client.get(urls.links, HTTP_AUTHORIZATION=f"Bearer {api_token}", HTTP_ACCEPT="text/html")
+    assert response.status_code == 406
+    assert response.json()["errors"][0]["code"] == "NotAcceptable"
+
+
+@pytest.mark.parametrize("ticket_id", ["²", "١٢"])
+def test_non_ascii_digit_ticket_ids_do_not_exist(token_api, urls, issue, ticket, ticket_id):
+    response = token_api.post(urls.links, {"link": link_body(issue, ticket_id)})
+    assert response.status_code == 400
+    assert response.json() == errors("BadRequest", f"Ticket {ticket_id} does not exist")
+    assert not Link.objects.exists()

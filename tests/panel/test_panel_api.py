@@ -706,3 +706,26 @@ def test_the_schema_describes_what_the_panel_api_answers(client, panel, item, is
     assert set(documented("/api/panel/cards", "get", "200")["properties"]) == set(cards)
     assert set(components["Card"]["properties"]) == set(cards["cards"][0])
     assert set(documented("/api/panel/items/{item_id}/search", "get", "200")["properties"]) == set(found)
+
+
+# --- found in review ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("query", ["²", "١٢", "#²"])
+def test_non_ascii_digits_are_text_not_ids(panel, item, zendesk, query):
+    response = panel.get(search_url(item.pk), data={"q": query})
+    assert response.status_code == 200
+    assert response.json()["results"] == []
+    assert not zendesk.calls("GET", r"/tickets/\d+\.json$")
+
+
+def test_searching_a_revoked_connection_is_refused_and_stays_revoked(panel, tenant, item, connection, zendesk):
+    from connector.models import HelpdeskConnection
+    from connector.services import connection_revoke
+
+    connection_revoke(tenant=tenant, connection=connection)
+    before = len(zendesk.requests)
+    response = panel.get(search_url(item.pk), data={"q": "printer"})
+    assert response.status_code == 409 and response.json()["code"] == "helpdesk_not_connected"
+    assert len(zendesk.requests) == before
+    assert HelpdeskConnection.objects.get().status == HelpdeskConnection.Status.REVOKED
