@@ -103,3 +103,20 @@ def jira_user_is_admin(*, tenant: Tenant, account_id: str | None) -> bool:
     is_admin = "ADMINISTER" in granted
     cache.set(key, is_admin, ADMIN_CHECK_CACHE_SECONDS)
     return is_admin
+
+
+BROWSE_CHECK_CACHE_SECONDS = 60
+
+
+def jira_user_can_browse_issue(*, tenant: Tenant, account_id: str | None, issue_id: str) -> bool:
+    """Can this Jira user see the issue (BROWSE_PROJECTS on it)? Asked through Jira's permission check
+    API, cached for a minute per user and issue."""
+    if not account_id or not str(issue_id).isdigit():
+        return False
+    key = f"jira-browse:{tenant.pk}:{account_id}:{issue_id}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    allowed = JiraClient(tenant).can_browse_issue(account_id=account_id, issue_id=int(issue_id))
+    cache.set(key, allowed, BROWSE_CHECK_CACHE_SECONDS)
+    return allowed

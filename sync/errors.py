@@ -1,4 +1,4 @@
-from config.errors import ApplicationError, ForbiddenError
+from config.errors import ApplicationError, ForbiddenError, ServiceUnavailable
 
 
 class LinkExists(ApplicationError):
@@ -18,3 +18,14 @@ class RecordNotFound(ApplicationError):
 class IssueNotFound(ApplicationError):
     status_code = 400
     default_code = "issue_not_found"
+
+
+class IssueNotApplicable(ApplicationError):
+    """The issue exists but the item does not apply to it (another project or issue type)."""
+
+    status_code = 400
+    default_code = "issue_not_applicable"
+
+
+class JiraUnavailable(ServiceUnavailable):
+    default_code = "jira_unavailable"

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from connector import schema as schema_service
-from connector.clients.base import ApiError, ApiNotFound, ApiRateLimited, ApiUnauthorized
+from connector.clients.base import ApiError, ApiNotFound, ApiRateLimited, ApiUnauthorized, is_numeric_id
 from connector.clients.jira import JiraClient
 from connector.errors import HelpdeskRateLimited, HelpdeskUnavailable, NotConnected
 from connector.models import ConnectedItem
@@ -19,7 +19,7 @@ from connector.providers import client_for, provider_for
 from connector.services import connection_mark_auth_failed
 from tenants.models import Tenant
 
-from .errors import AutoManagedLink, LinkExists, RecordNotFound
+from .errors import AutoManagedLink, IssueNotApplicable, IssueNotFound, JiraUnavailable, LinkExists, RecordNotFound
 from .models import Link
 from .selectors import issue_link_count, link_find
 
@@ -93,6 +93,36 @@ def _after_change(*, tenant: Tenant, item: ConnectedItem, issue_id: str) -> None
         logger.warning("badge update failed for issue %s: %s", issue_id, exc.message)
 
 
+def issue_verify(*, tenant: Tenant, item: ConnectedItem, issue_id: str) -> str:
+    """The issue's current key, after checking it exists and the item applies to it (one Jira call)."""
+    if not is_numeric_id(issue_id):
+        raise IssueNotFound("issue_id must be the numeric Jira issue id.", extra={"issue_id": issue_id})
+    try:
+        issue = JiraClient(tenant).issue_get(issue_id, fields=["project", "issuetype"])
+    except ApiNotFound:
+        raise IssueNotFound(
+            f"Issue {issue_id} does not exist in Jira (or the app cannot see it).", extra={"issue_id": issue_id}
+        ) from None
+    except ApiError as exc:
+        raise JiraUnavailable(f"Jira could not be reached ({exc.message}). Try again shortly.") from exc
+    fields = issue.get("fields") or {}
+    key = issue.get("key") or ""
+    project = fields.get("project") or {}
+    if str(project.get("id", "")) != item.jira_project_id and project.get("key") != item.jira_project_key:
+        raise IssueNotApplicable(
+            f"Issue {key} is not in project {item.jira_project_key} of this integration",
+            extra={"issue_id": issue_id},
+        )
+    issue_type = str((fields.get("issuetype") or {}).get("id", ""))
+    if item.is_synchronized and issue_type != item.jira_issue_type_id:
+        raise IssueNotApplicable(
+            f"Issue {key} is not a {item.jira_issue_type_name or item.jira_issue_type_id}, the issue type this "
+            "integration synchronizes",
+            extra={"issue_id": issue_id},
+        )
+    return key
+
+
 def link_create(
     *,
     tenant: Tenant,
@@ -103,11 +133,14 @@ def link_create(
     origin: str = Link.Origin.MANUAL,
     actor: str = "",
 ) -> Link:
-    """Link a helpdesk record to an issue. The record must exist; duplicates are refused."""
+    """Link a helpdesk record to an issue. The issue must exist in Jira and be one the item applies to
+    (its project; its issue type for synchronized items); the record must exist; duplicates are refused.
+    The issue key is taken from Jira, not from the caller."""
     if item.tenant_id != tenant.pk:
         raise ValueError("item belongs to another tenant")
     require_usable(item)
     record_id, issue_id = str(record_id).strip(), str(issue_id).strip()
+    issue_key = issue_verify(tenant=tenant, item=item, issue_id=issue_id) or issue_key
     if link_find(tenant=tenant, item=item, record_id=record_id, issue_id=issue_id):
         raise LinkExists(
             f"{issue_key} is already linked to {record_id} in {item.name}.",

@@ -38,6 +38,7 @@ class JiraPrincipal:
     claims: dict[str, Any] = field(repr=False, default_factory=dict)
     is_context_token: bool = False
     api_token_id: int | None = None  # set when authenticated by a tenant API token (scripts)
+    bound_issue_id: str | None = None  # a page session from the issue panel only serves that issue
     is_authenticated: bool = True
     is_anonymous: bool = False
 
@@ -91,8 +92,13 @@ PAGE_SESSION_MAX_AGE = 3600
 PAGE_SESSION_HEADER = "HTTP_X_DESKBRIDGE_SESSION"
 
 
-def page_session_issue(principal: JiraPrincipal) -> str:
-    return signing.dumps({"t": principal.tenant.pk, "a": principal.account_id}, salt=PAGE_SESSION_SALT)
+def page_session_issue(principal: JiraPrincipal, *, issue_id: str | None = None) -> str:
+    """A session for follow-up requests of a page Jira loaded. The issue panel binds it to its issue
+    (Jira signed the panel URL, issue id included, so the binding is Jira's word)."""
+    data = {"t": principal.tenant.pk, "k": principal.tenant.client_key, "a": principal.account_id}
+    if issue_id:
+        data["i"] = str(issue_id)
+    return signing.dumps(data, salt=PAGE_SESSION_SALT)
 
 
 def page_session_read(token: str) -> JiraPrincipal:
@@ -106,12 +112,12 @@ def page_session_read(token: str) -> JiraPrincipal:
         raise connect_jwt.JwtRejected(
             "The page session is not valid. Reload the page in Jira.", code="session_invalid"
         ) from None
-    tenant = Tenant.objects.filter(pk=data.get("t")).first()
-    if tenant is None or tenant.state == Tenant.State.UNINSTALLED:
+    tenant, _ = tenant_for_token(client_key=str(data.get("k", "")))
+    if tenant is None or tenant.pk != data.get("t") or tenant.state == Tenant.State.UNINSTALLED:
         raise connect_jwt.JwtRejected("This Jira site is not installed.", code="jwt_unknown_issuer")
     if tenant.state == Tenant.State.DISABLED:
         raise TenantInactive("The app is disabled on this Jira site.", code="tenant_disabled")
-    return JiraPrincipal(tenant, data.get("a"), {}, is_context_token=True)
+    return JiraPrincipal(tenant, data.get("a"), {}, is_context_token=True, bound_issue_id=data.get("i"))
 
 
 class PageSessionAuthentication(authentication.BaseAuthentication):
@@ -260,6 +266,7 @@ def jira_page(view=None, *, licensed: bool = True):
                     status=exc.status_code,
                 )
             _attach(request, principal)
+            request.user_principal = principal
             request.page_session = page_session_issue(principal)
             if request.method == "GET":
                 record_license_from_request(request, principal.tenant)

@@ -131,6 +131,14 @@ class JiraClient(BaseClient):
     def priorities(self) -> list[dict[str, Any]]:
         return self._list(self.PRIORITIES)
 
+    def can_browse_issue(self, *, account_id: str, issue_id: int) -> bool:
+        body = {
+            "accountId": account_id,
+            "projectPermissions": [{"permissions": ["BROWSE_PROJECTS"], "issues": [issue_id]}],
+        }
+        granted = self.request("POST", self.PERMISSIONS_CHECK, json_body=body).data.get("projectPermissions") or []
+        return any(p.get("permission") == "BROWSE_PROJECTS" and issue_id in (p.get("issues") or []) for p in granted)
+
     def issue_get(self, issue: str, *, fields: list[str] | None = None) -> dict[str, Any]:
         params = {"fields": ",".join(fields)} if fields else None
         return self.request("GET", self.ISSUE.format(issue=quote(issue, safe="")), params=params).data

@@ -8,11 +8,12 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.errors import NotFoundError
+from config.errors import ForbiddenError, NotFoundError
 from connector.clients.base import ApiError
 from connector.models import ConnectedItem, HelpdeskConnection
 from connector.providers import client_for, provider_for
-from connector.selectors import connection_active, item_get
+from connector.selectors import connection_active, item_get, jira_user_can_browse_issue
+from sync.errors import JiraUnavailable
 from sync.models import Link
 from sync.selectors import card_items_for_project, link_get
 from sync.services import helpdesk_failure, link_create, link_delete, link_refresh, require_usable
@@ -114,6 +115,7 @@ class CardsView(PanelView):
         missing = [p for p in ("issue_id", "project_id", "issue_type_id") if not params.get(p)]
         if missing:
             raise serializers.ValidationError({p: ["This parameter is required."] for p in missing})
+        require_issue_access(request, params["issue_id"])
         return Response(
             cards_for_issue(
                 tenant=request.tenant,
@@ -121,6 +123,26 @@ class CardsView(PanelView):
                 project_id=params["project_id"],
                 issue_type_id=params["issue_type_id"],
             )
+        )
+
+
+def require_issue_access(request, issue_id: str) -> None:
+    """The caller must be able to see the issue: a panel session is bound to the issue Jira showed it
+    with; a context JWT is checked with Jira's permission API (cached for a minute)."""
+    principal = request.user
+    if principal.bound_issue_id is not None:
+        allowed = principal.bound_issue_id == str(issue_id)
+    else:
+        try:
+            allowed = jira_user_can_browse_issue(
+                tenant=request.tenant, account_id=principal.account_id, issue_id=str(issue_id)
+            )
+        except ApiError as exc:
+            raise JiraUnavailable(f"Could not check your access to the issue in Jira ({exc.message}).") from exc
+    if not allowed:
+        raise ForbiddenError(
+            "You cannot see this issue in Jira, so Deskbridge does not show or change its links.",
+            code="issue_forbidden",
         )
 
 
@@ -178,6 +200,7 @@ class LinkCreateView(PanelView):
         data = LinkInSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         item = _item(request, data.validated_data["item_id"])
+        require_issue_access(request, data.validated_data["issue_id"])
         link = link_create(
             tenant=request.tenant,
             item=item,
@@ -193,6 +216,7 @@ def _link(request, link_id) -> Link:
     link = link_get(tenant=request.tenant, link_id=link_id)
     if link is None:
         raise NotFoundError("No such link.")
+    require_issue_access(request, link.jira_issue_id)
     return link
 
 

@@ -17,8 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.errors import ApplicationError
-from connector.clients.base import ApiError, ApiNotFound, is_numeric_id
-from connector.clients.jira import JiraClient
+from connector.clients.base import is_numeric_id
 from connector.models import ConnectedItem
 from connector.selectors import item_get_by_external_id
 from sync.models import Link
@@ -206,13 +205,14 @@ class LinksView(LinksBase):
         ticket_id, issue_id = data["ticket_id"].strip(), data["issue_id"].strip()
         if link_find(tenant=request.tenant, item=item, record_id=ticket_id, issue_id=issue_id):
             raise LinksApiError(409, "LinkAlreadyExists", f"Issue is already linked to ticket {ticket_id}")
-        issue_key = self._verified_issue_key(item, issue_id, data["issue_key"].strip())
+        if not is_numeric_id(issue_id):
+            raise LinksApiError(400, "BadRequest", "issue_id must be the numeric Jira issue id")
         try:
             link = link_create(
                 tenant=request.tenant,
                 item=item,
                 issue_id=issue_id,
-                issue_key=issue_key,
+                issue_key=data["issue_key"].strip(),
                 record_id=ticket_id,
                 actor=f"api-token:{request.user.api_token_id}",
             )
@@ -221,36 +221,12 @@ class LinksView(LinksBase):
                 raise LinksApiError(409, "LinkAlreadyExists", f"Issue is already linked to ticket {ticket_id}") from exc
             if exc.code == "record_not_found":
                 raise LinksApiError(400, "BadRequest", f"Ticket {ticket_id} does not exist") from exc
+            if exc.code == "issue_not_found":
+                raise LinksApiError(400, "BadRequest", f"Issue {issue_id} does not exist in Jira") from exc
+            if exc.code == "issue_not_applicable":
+                raise LinksApiError(400, "BadRequest", exc.message) from exc
             raise
         return Response({"link": _out(link)}, status=status.HTTP_201_CREATED)
-
-    def _verified_issue_key(self, item: ConnectedItem, issue_id: str, issue_key: str) -> str:
-        """The issue must exist in Jira and be one this integration applies to (its project, and its issue
-        type for synchronized items); its current key wins over the one sent."""
-        if not is_numeric_id(issue_id):
-            raise LinksApiError(400, "BadRequest", "issue_id must be the numeric Jira issue id")
-        try:
-            issue = JiraClient(self.request.tenant).issue_get(issue_id, fields=["project", "issuetype"])
-        except ApiNotFound:
-            raise LinksApiError(400, "BadRequest", f"Issue {issue_id} does not exist in Jira") from None
-        except ApiError as exc:
-            raise LinksApiError(503, "ServiceUnavailable", f"Jira could not be reached ({exc.message})") from exc
-        fields = issue.get("fields") or {}
-        key = issue.get("key") or issue_key
-        project = fields.get("project") or {}
-        if str(project.get("id", "")) != item.jira_project_id and project.get("key") != item.jira_project_key:
-            raise LinksApiError(
-                400, "BadRequest", f"Issue {key} is not in project {item.jira_project_key} of this integration"
-            )
-        issue_type = str((fields.get("issuetype") or {}).get("id", ""))
-        if item.is_synchronized and issue_type != item.jira_issue_type_id:
-            raise LinksApiError(
-                400,
-                "BadRequest",
-                f"Issue {key} is not a {item.jira_issue_type_name or item.jira_issue_type_id}, the issue type this "
-                "integration synchronizes",
-            )
-        return key
 
 
 @extend_schema(tags=["links"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from tenants.auth import jira_page
+from tenants.auth import jira_page, page_session_issue
 
 from ..api.issue_panel import cards_for_issue
 
@@ -37,5 +37,5 @@ def issue_panel(request):
     return render(
         request,
         "panel/issue_panel.html",
-        {"issue": issue, "initial": data, "session": request.page_session},
+        {"issue": issue, "initial": data, "session": page_session_issue(request.user_principal, issue_id=issue["id"])},
     )

@@ -2,7 +2,8 @@
 
 Fixed workload: one tenant with 10,000 links across 5 SCIs (2,000 issues), gunicorn serving
 config.settings.production on PostgreSQL, 20 concurrent clients (wrk, or 4 processes x 5 threads without it) calling
-GET /api/panel/cards for random issues with context JWTs for 30 s. Prints p50/p95/p99 latency,
+GET /api/panel/cards for random issues for 30 s, authenticated as the panel does (the page session bound to
+the issue). Prints p50/p95/p99 latency,
 requests/s, and SQL queries per request for issues with 0, 5 and 25 links (constant = no N+1).
 
     make bench           # or: .venv/bin/python tests/bench/bench_panel.py [--seconds 30] [--clients 20]
@@ -133,12 +134,14 @@ def seed() -> dict:
     return {"tenant": tenant}
 
 
-def context_token(account: str) -> str:
-    import jwt
+def panel_sessions() -> dict[int, str]:
+    """What the issue panel sends: a page session bound to its issue (one per issue of the workload)."""
+    from tenants.auth import JiraPrincipal, page_session_issue
+    from tenants.models import Tenant
 
-    now = int(time.time())
-    claims = {"iss": CLIENT_KEY, "sub": account, "iat": now, "exp": now + 3600, "qsh": "context-qsh"}
-    return jwt.encode(claims, SECRET, algorithm="HS256")
+    tenant = Tenant.objects.get(client_key=CLIENT_KEY)
+    principal = JiraPrincipal(tenant, "bench-user")
+    return {issue: page_session_issue(principal, issue_id=str(20000 + issue)) for issue in range(ISSUES)}
 
 
 def queries_per_request() -> dict[int, int]:
@@ -149,6 +152,7 @@ def queries_per_request() -> dict[int, int]:
 
     from sync.models import Link
     from tenants import selectors
+    from tenants.auth import JiraPrincipal, page_session_issue
     from tenants.models import Tenant
 
     tenant = Tenant.objects.get(client_key=CLIENT_KEY)
@@ -169,16 +173,19 @@ def queries_per_request() -> dict[int, int]:
         ]
     )
     client = Client()
-    token = context_token("counter")
+    sessions = panel_sessions()
     results = {}
     for label, issue_id in (("0 links", "1"), ("5 links", "20000"), ("25 links", extra_issue)):
         url = f"/api/panel/cards?issue_id={issue_id}&project_id=10000&issue_type_id=10001"
+        session = sessions.get(int(issue_id) - 20000) or page_session_issue(
+            JiraPrincipal(tenant, "c"), issue_id=issue_id
+        )
         counts = []
         for cold in (True, False):
             if cold:
                 selectors._TENANT_CACHE.clear()
             with CaptureQueriesContext(connection) as ctx:
-                response = client.get(url, HTTP_AUTHORIZATION=f"JWT {token}", HTTP_HOST="127.0.0.1")
+                response = client.get(url, HTTP_X_DESKBRIDGE_SESSION=session, HTTP_HOST="127.0.0.1")
             assert response.status_code == 200, response.content
             counts.append(len(ctx.captured_queries))
         n_links = sum(len(c["links"]) for c in response.json()["cards"])
@@ -194,7 +201,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def client_process(port: int, seconds: float, threads: int, seed_: int, out: mp.Queue) -> None:
+def client_process(port: int, seconds: float, threads: int, seed_: int, sessions: dict, out: mp.Queue) -> None:
     import requests
 
     latencies: list[float] = []
@@ -205,14 +212,14 @@ def client_process(port: int, seconds: float, threads: int, seed_: int, out: mp.
     def worker(n: int) -> None:
         rng = random.Random(seed_ * 100 + n)
         session = requests.Session()
-        headers = {"Authorization": f"JWT {context_token(f'user-{seed_}-{n}')}"}
         local: list[float] = []
         bad = 0
         while time.monotonic() < deadline:
-            issue = 20000 + rng.randrange(ISSUES)
-            url = f"http://127.0.0.1:{port}/api/panel/cards?issue_id={issue}&project_id=10000&issue_type_id=10001"
+            n_issue = rng.randrange(ISSUES)
+            query = f"issue_id={20000 + n_issue}&project_id=10000&issue_type_id=10001"
+            url = f"http://127.0.0.1:{port}/api/panel/cards?{query}"
             start = time.perf_counter()
-            response = session.get(url, headers=headers, timeout=10)
+            response = session.get(url, headers={"X-Deskbridge-Session": sessions[n_issue]}, timeout=10)
             elapsed = time.perf_counter() - start
             if response.status_code != 200 or not response.json()["cards"]:
                 bad += 1
@@ -231,11 +238,11 @@ def client_process(port: int, seconds: float, threads: int, seed_: int, out: mp.
 
 WRK_SCRIPT = """
 math.randomseed(7)
-local token = os.getenv("BENCH_TOKEN")
+local sessions = {%(sessions)s}
 request = function()
-  local issue = 20000 + math.random(0, %(issues)d - 1)
-  local path = "/api/panel/cards?issue_id=" .. issue .. "&project_id=10000&issue_type_id=10001"
-  return wrk.format("GET", path, {["Authorization"] = "JWT " .. token})
+  local n = math.random(0, %(issues)d - 1)
+  local path = "/api/panel/cards?issue_id=" .. (20000 + n) .. "&project_id=10000&issue_type_id=10001"
+  return wrk.format("GET", path, {["X-Deskbridge-Session"] = sessions[n + 1]})
 end
 done = function(summary, latency, requests)
   io.write(string.format("WRK %%d %%d %%d %%f %%f %%f %%f\\n", summary.requests, summary.errors.status,
@@ -257,12 +264,13 @@ def ensure_wrk() -> str | None:
     return shutil.which("wrk")
 
 
-def run_wrk(wrk: str, port: int, seconds: float, clients: int) -> dict:
+def run_wrk(wrk: str, port: int, seconds: float, clients: int, sessions: dict) -> dict:
     import tempfile
 
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(WRK_SCRIPT % {"issues": ISSUES})
-    env = {**os.environ, "BENCH_TOKEN": context_token("bench-user")}
+        listed = ",".join(f'"{sessions[n]}"' for n in range(ISSUES))
+        script.write(WRK_SCRIPT % {"issues": ISSUES, "sessions": listed})
+    env = dict(os.environ)
     result = subprocess.run(
         [
             wrk,
@@ -297,11 +305,13 @@ def run_wrk(wrk: str, port: int, seconds: float, clients: int) -> dict:
     }
 
 
-def run_python_clients(port: int, seconds: float, clients: int) -> dict:
+def run_python_clients(port: int, seconds: float, clients: int, sessions: dict) -> dict:
     processes = 4
     per_process = max(1, clients // processes)
     out: mp.Queue = mp.Queue()
-    procs = [mp.Process(target=client_process, args=(port, seconds, per_process, i, out)) for i in range(processes)]
+    procs = [
+        mp.Process(target=client_process, args=(port, seconds, per_process, i, sessions, out)) for i in range(processes)
+    ]
     start = time.perf_counter()
     for p in procs:
         p.start()
@@ -368,10 +378,11 @@ def main() -> None:
             except requests.RequestException:
                 time.sleep(0.1)
         wrk = ensure_wrk()
+        sessions = panel_sessions()
         stats = (
-            run_wrk(wrk, port, args.seconds, args.clients)
+            run_wrk(wrk, port, args.seconds, args.clients, sessions)
             if wrk
-            else run_python_clients(port, args.seconds, args.clients)
+            else run_python_clients(port, args.seconds, args.clients, sessions)
         )
     finally:
         server.send_signal(signal.SIGTERM)

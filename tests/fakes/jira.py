@@ -145,6 +145,8 @@ class FakeJira(FakeServer):
             install_keys.add_key(self.kid, self.public_pem)
         self.app_account_id = "557058:deskbridge-app-user"
         self.admins: set[str] = set()
+        # issue id → accountIds that may browse it (issues not listed are visible to everyone)
+        self.issue_viewers: dict[str, set[str]] = {}
         self.license: dict[str, Any] | None = {"active": True, "type": "commercial", "evaluation": False}
         self.issues: dict[str, dict[str, Any]] = {}
         self.properties: dict[tuple[str, str], Any] = {}
@@ -291,7 +293,19 @@ class FakeJira(FakeServer):
         account = body.get("accountId")
         wanted = body.get("globalPermissions") or []
         granted = [p for p in wanted if p == "ADMINISTER" and account in self.admins]
-        return 200, {"globalPermissions": granted, "projectPermissions": []}
+        project_granted = []
+        for ask in body.get("projectPermissions") or []:
+            if "BROWSE_PROJECTS" not in (ask.get("permissions") or []):
+                continue
+            visible = [
+                i
+                for i in ask.get("issues") or []
+                if str(i) in self.issues and (str(i) not in self.issue_viewers or account in self.issue_viewers[str(i)])
+            ]
+            # Jira omits a permission nobody asked about and lists only the issues the user may see.
+            if visible:
+                project_granted.append({"permission": "BROWSE_PROJECTS", "issues": visible, "projects": []})
+        return 200, {"globalPermissions": granted, "projectPermissions": project_granted}
 
     def add_issue(
         self,

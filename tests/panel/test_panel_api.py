@@ -281,9 +281,11 @@ def test_cards_of_a_revoked_connection_say_disconnected(panel, tenant, connectio
     assert response.json() == {"state": "disconnected", "cards": []}
 
 
-def test_cards_show_nothing_of_another_tenant_with_the_same_ids(panel, tenant, item, bravo, project):
+def test_cards_show_nothing_of_another_tenant_with_the_same_ids(panel, tenant, item, bravo, project, issue):
     # both fake sites number projects and issues from 10000: tenant B's link sits on "the same" issue id
-    assert (bravo.issue["id"], bravo.item.jira_project_id) == (str(10000), project["id"])
+    assert (
+        (bravo.issue["id"], bravo.item.jira_project_id) == (str(10000), project["id"]) == (issue["id"], project["id"])
+    )
 
     response = panel.get(CARDS, data={"issue_id": bravo.issue["id"], "project_id": project["id"], "issue_type_id": "1"})
 
@@ -729,3 +731,50 @@ def test_searching_a_revoked_connection_is_refused_and_stays_revoked(panel, tena
     assert response.status_code == 409 and response.json()["code"] == "helpdesk_not_connected"
     assert len(zendesk.requests) == before
     assert HelpdeskConnection.objects.get().status == HelpdeskConnection.Status.REVOKED
+
+
+# --- who may see an issue's links ---------------------------------------------------------------------------
+
+
+def test_context_token_user_who_cannot_see_the_issue_is_refused(panel, item, issue, jira, context):
+    jira.issue_viewers[issue["id"]] = {"someone-else"}
+    response = panel.get(CARDS, data=context)
+    assert response.status_code == 403 and response.json()["code"] == "issue_forbidden"
+    jira.issue_viewers[issue["id"]].add(ACCOUNT)
+    assert panel.get(CARDS, data=context).status_code == 403  # cached for a minute
+
+
+def test_browse_check_is_cached(panel, item, issue, jira, context):
+    assert panel.get(CARDS, data=context).status_code == 200
+    assert panel.get(CARDS, data=context).status_code == 200
+    assert len(jira.calls("POST", "/permissions/check$")) == 1
+
+
+def test_panel_session_serves_only_its_issue(client, jira, tenant, item, issue, project, context):
+    from tenants.auth import JiraPrincipal, page_session_issue
+
+    other = jira.add_issue(key="SUP-2")
+    session = page_session_issue(JiraPrincipal(tenant, ACCOUNT), issue_id=issue["id"])
+    ok = client.get(CARDS, data=context, HTTP_X_DESKBRIDGE_SESSION=session)
+    assert ok.status_code == 200
+    refused = client.get(CARDS, data={**context, "issue_id": other["id"]}, HTTP_X_DESKBRIDGE_SESSION=session)
+    assert refused.status_code == 403 and refused.json()["code"] == "issue_forbidden"
+    assert not jira.calls("POST", "/permissions/check$")  # the bound session needs no call to Jira
+
+
+def test_linking_an_issue_of_another_project_is_refused(panel, item, ticket, jira, project):
+    jira.add_project("OPS", "Operations")
+    ops = jira.add_issue(key="OPS-1", project="OPS")
+    body = {"item_id": item.pk, "issue_id": ops["id"], "issue_key": "OPS-1", "record_id": str(ticket["id"])}
+    response = panel.post("/api/panel/links", body)
+    assert response.status_code == 400 and response.json()["code"] == "issue_not_applicable"
+    assert "not in project SUP" in response.json()["message"]
+
+
+def test_the_issue_key_comes_from_jira(panel, item, ticket, issue):
+    body = {"item_id": item.pk, "issue_id": issue["id"], "issue_key": "FORGED-1", "record_id": str(ticket["id"])}
+    response = panel.post("/api/panel/links", body)
+    assert response.status_code == 201
+    from sync.models import Link
+
+    assert Link.objects.get().jira_issue_key == issue["key"]

@@ -16,9 +16,13 @@
   var currentItem = null;
   var searchTimer = null;
 
+  // The page session (bound to this issue by the panel page Jira signed) needs no call to Jira; once it
+  // expires, a fresh context token from Connect's all.js takes over when it is loaded.
+  var useContextToken = false;
+
   function authHeaders() {
     return new Promise(function (resolve) {
-      if (window.AP && AP.context && AP.context.getToken) {
+      if (useContextToken && window.AP && AP.context && AP.context.getToken) {
         AP.context.getToken(function (token) { resolve({"Authorization": "JWT " + token}); });
       } else {
         resolve({"X-Deskbridge-Session": root.dataset.session});
@@ -26,7 +30,7 @@
     });
   }
 
-  function api(method, url, body) {
+  function api(method, url, body, retried) {
     return authHeaders().then(function (headers) {
       headers["Accept"] = "application/json";
       if (body) { headers["Content-Type"] = "application/json"; }
@@ -34,6 +38,10 @@
     }).then(function (response) {
       if (response.status === 204) { return null; }
       return response.json().then(function (data) {
+        if (response.status === 401 && data.code === "session_expired" && !retried && window.AP && AP.context) {
+          useContextToken = true;
+          return api(method, url, body, true);
+        }
         if (!response.ok) { throw new Error(data.message || ("HTTP " + response.status)); }
         return data;
       });
