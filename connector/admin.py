@@ -50,6 +50,11 @@ class HelpdeskConnectionAdmin(admin.ModelAdmin):
     readonly_fields = ("token_stored", "connected_at", "revoked_at", "last_error_at", "updated_at")
     list_select_related = ("tenant",)
 
+    def get_readonly_fields(self, request, obj=None):
+        # A connection never moves to another tenant or provider (its items and links would follow).
+        fields = super().get_readonly_fields(request, obj)
+        return (*fields, "tenant", "provider") if obj else fields
+
     @admin.display(description="Credentials", boolean=False)
     def token_stored(self, obj):
         return "stored securely (encrypted)" if obj and obj.credentials else "none"
@@ -77,6 +82,8 @@ class ConnectedItemAdmin(admin.ModelAdmin):
     list_filter = ("mode", "helpdesk_object", "is_paused", "auto_create")
     search_fields = ("name", "external_id", "tenant__base_url", "jira_project_key")
     readonly_fields = (
+        "tenant",
+        "connection",
         "external_id",
         "auto_create_baseline",
         "last_sync_at",
@@ -85,3 +92,7 @@ class ConnectedItemAdmin(admin.ModelAdmin):
         "updated_at",
     )
     list_select_related = ("tenant",)
+
+    def has_add_permission(self, request):
+        # Items are created by the site's Jira admins (admin page or API), where every rule is checked.
+        return False

@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from connector import schema as schema_service
 from connector.clients.base import ApiError, ApiNotFound, ApiRateLimited, ApiUnauthorized, is_numeric_id
@@ -16,7 +17,7 @@ from connector.clients.jira import JiraClient
 from connector.errors import HelpdeskRateLimited, HelpdeskUnavailable, NotConnected
 from connector.models import ConnectedItem
 from connector.providers import client_for, provider_for
-from connector.services import connection_mark_auth_failed
+from connector.services import connected_item_delete, connection_mark_auth_failed
 from tenants.models import Tenant
 
 from .errors import AutoManagedLink, IssueNotApplicable, IssueNotFound, JiraUnavailable, LinkExists, RecordNotFound
@@ -81,16 +82,31 @@ def _fetch_preview(item: ConnectedItem, record_id: str) -> dict[str, Any]:
         raise helpdesk_failure(exc, item) from exc
 
 
+def badge_update(*, tenant: Tenant, issue_id: str, client: JiraClient | None = None) -> None:
+    """Set the issue's badge (issue property on the context module) to its number of linked records."""
+    count = issue_link_count(tenant=tenant, issue_id=issue_id)
+    (client or JiraClient(tenant)).issue_property_set(
+        issue_id, badge_property_key(), {"type": "badge", "value": {"label": str(count)}}
+    )
+
+
 def _after_change(*, tenant: Tenant, item: ConnectedItem, issue_id: str) -> None:
     """Keep the item's linked count and the issue's badge true (the badge failing never fails a link)."""
     ConnectedItem.objects.filter(pk=item.pk).update(linked_count=Link.objects.filter(item=item).count())
-    count = issue_link_count(tenant=tenant, issue_id=issue_id)
     try:
-        JiraClient(tenant).issue_property_set(
-            issue_id, badge_property_key(), {"type": "badge", "value": {"label": str(count)}}
-        )
+        badge_update(tenant=tenant, issue_id=issue_id)
     except ApiError as exc:
         logger.warning("badge update failed for issue %s: %s", issue_id, exc.message)
+
+
+def item_delete(*, tenant: Tenant, item: ConnectedItem) -> None:
+    """Delete an SCI with its links, then correct the badges of the issues it was linked to (in a task:
+    an item may have thousands of links)."""
+    issue_ids = sorted(set(Link.objects.filter(tenant=tenant, item=item).values_list("jira_issue_id", flat=True)))
+    with transaction.atomic():
+        connected_item_delete(tenant=tenant, item=item)
+        if issue_ids:
+            transaction.on_commit(lambda: async_task("sync.tasks.badges_refresh", tenant.pk, issue_ids))
 
 
 def issue_verify(*, tenant: Tenant, item: ConnectedItem, issue_id: str) -> str:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import logging
+import uuid
+from datetime import timedelta
 
 from django.db import transaction
+from django.utils import timezone
+from django_q.models import Schedule
 from django_q.tasks import async_task
 
-from connector.clients.base import ApiError
+from connector.clients.base import ApiError, ApiRateLimited
+from connector.clients.jira import JiraClient
 from connector.services import tenant_license_refresh
 from tenants.models import Tenant
 from tenants.selectors import tenants_for_license_check
@@ -34,3 +39,31 @@ def license_refresh(tenant_id: int) -> str:
         logger.warning("licence refresh for %s failed: %s", tenant.client_key, exc.message)
         return f"halted: {exc.message}"
     return tenant.license
+
+
+def badges_refresh(tenant_id: int, issue_ids: list[str]) -> str:
+    """Recompute the badges of these issues. On a rate limit the rest is rescheduled after Retry-After
+    (never slept on in a worker)."""
+    from .services import badge_update
+
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is None or not tenant.is_active:
+        return "skipped"
+    client = JiraClient(tenant)
+    for index, issue_id in enumerate(issue_ids):
+        try:
+            badge_update(tenant=tenant, issue_id=issue_id, client=client)
+        except ApiRateLimited as exc:
+            rest = issue_ids[index:]
+            Schedule.objects.create(
+                name=f"deskbridge-once.badges.{tenant_id}.{uuid.uuid4().hex[:12]}",
+                func="sync.tasks.badges_refresh",
+                args=f"({tenant_id}, {rest!r})",
+                schedule_type=Schedule.ONCE,
+                next_run=timezone.now() + timedelta(seconds=exc.retry_after or 60),
+                repeats=1,
+            )
+            return f"halted: Jira rate limited; {len(rest)} badge(s) rescheduled"
+        except ApiError as exc:
+            logger.warning("badge refresh for issue %s failed: %s", issue_id, exc.message)
+    return f"updated {len(issue_ids)} badge(s)"

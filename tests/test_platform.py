@@ -145,3 +145,33 @@ def test_openapi_schema_is_valid_and_warning_free(tmp_path):
         assert scheme in text
     for path in ("/api/v1/items", "/api/panel/cards", "/api/v2/integrations/jira/{external_id}/links"):
         assert f"{path}:" in text
+
+
+@pytest.mark.django_db
+def test_admin_pages_render_and_keep_tenants_fixed(admin_client, tenant, connection, jira):
+    from connector.models import ConnectedItem
+    from connector.services import ItemSpec, connected_item_save
+    from sync.models import Link
+
+    item, _ = connected_item_save(
+        tenant=tenant,
+        connection=connection,
+        spec=ItemSpec(name="Tickets", mode="display", jira_project="SUP", helpdesk_object="ticket"),
+    )
+    link = Link.objects.create(tenant=tenant, item=item, jira_issue_id="1", jira_issue_key="SUP-1", record_id="5")
+    for url in (
+        f"/admin/connector/helpdeskconnection/{connection.pk}/change/",
+        f"/admin/connector/connecteditem/{item.pk}/change/",
+        f"/admin/sync/link/{link.pk}/change/",
+        "/admin/connector/helpdeskconnection/",
+        "/admin/connector/connecteditem/",
+        "/admin/sync/link/",
+        "/admin/tenants/apitoken/",
+    ):
+        response = admin_client.get(url)
+        assert response.status_code == 200, url
+        assert connection.secret()["api_token"].encode() not in response.content
+    page = admin_client.get(f"/admin/connector/connecteditem/{item.pk}/change/").content.decode()
+    assert 'name="tenant"' not in page and 'name="connection"' not in page
+    assert admin_client.get("/admin/connector/connecteditem/add/").status_code == 403
+    assert ConnectedItem.objects.get().tenant == tenant

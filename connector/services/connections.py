@@ -126,6 +126,24 @@ def _zendesk_identity(client, subdomain: str) -> Identity:
     )
 
 
+def _refuse_account_switch(*, tenant: Tenant, provider: str, settings_: dict) -> None:
+    """Links hold record ids of one helpdesk account: pointing the connection at another account would
+    make every link (and later every sync) address the wrong records."""
+    current = HelpdeskConnection.objects.filter(tenant=tenant, provider=provider).first()
+    if current is None or current.settings.get("subdomain") == settings_.get("subdomain"):
+        return
+    if ConnectedItem.objects.filter(tenant=tenant, connection=current, links__isnull=False).exists():
+        old = current.settings.get("subdomain")
+        raise HelpdeskError(
+            f"This Jira site has links to records of {old}.zendesk.com. Connecting {settings_.get('subdomain')} "
+            f"instead would point them at the wrong records. Reconnect to {old}, or delete the items that hold "
+            "links first.",
+            code="helpdesk_account_switch",
+            status_code=409,
+            extra={"fields": {"subdomain": [f"Links exist for {old}.zendesk.com."]}},
+        )
+
+
 def _save_connection(
     *, tenant: Tenant, provider: str, settings_: dict, auth_type: str, secret: dict, identity: Identity
 ) -> HelpdeskConnection:
@@ -134,6 +152,7 @@ def _save_connection(
         connection, _ = HelpdeskConnection.objects.select_for_update().get_or_create(
             tenant=tenant, provider=provider, defaults={"settings": settings_}
         )
+        _refuse_account_switch(tenant=tenant, provider=provider, settings_=settings_)
         connection.settings = settings_
         connection.auth_type = auth_type
         connection.set_secret(secret)
@@ -175,6 +194,7 @@ def zendesk_connect(*, tenant: Tenant, subdomain: str, email: str, api_token: st
             code="credentials_missing",
             extra={"fields": field_errors},
         )
+    _refuse_account_switch(tenant=tenant, provider=Provider.ZENDESK, settings_={"subdomain": subdomain})
     identity = _zendesk_identity(ZendeskClient(subdomain=subdomain, email=email, api_token=api_token), subdomain)
     return _save_connection(
         tenant=tenant,

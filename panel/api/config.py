@@ -22,11 +22,11 @@ from connector.models import ConnectedItem, HelpdeskConnection
 from connector.selectors import connection_require
 from connector.services import (
     ItemSpec,
-    connected_item_delete,
     connected_item_save,
     connection_revoke,
     zendesk_connect,
 )
+from sync.services import item_delete
 from tenants.api import TenantScopedMixin
 from tenants.models import ApiToken
 from tenants.services import api_token_create, api_token_revoke
@@ -100,7 +100,7 @@ class ItemViewSet(ConfigMixin, viewsets.ModelViewSet):
         return self.update(request, pk=pk, partial=True)
 
     def destroy(self, request, pk=None):
-        connected_item_delete(tenant=request.tenant, item=self.get_object())
+        item_delete(tenant=request.tenant, item=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(

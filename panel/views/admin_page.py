@@ -18,7 +18,6 @@ from connector.providers import provider_for
 from connector.selectors import connection_for_provider, item_get, items_list
 from connector.services import (
     ItemSpec,
-    connected_item_delete,
     connected_item_save,
     connection_revoke,
     zendesk_connect,
@@ -27,6 +26,7 @@ from connector.services import (
     zendesk_oauth_start,
     zendesk_oauth_state_read,
 )
+from sync.services import item_delete
 from tenants.auth import jira_page
 from tenants.models import ApiToken, Tenant
 from tenants.services import api_token_create, api_token_revoke
@@ -48,6 +48,12 @@ def _base_context(request, **extra):
         "session": request.page_session,
         "connection": connection,
         "connected": bool(connection and connection.status != HelpdeskConnection.Status.REVOKED),
+        # No connection, revoked, or Zendesk stopped accepting the token: show the (re)connect form.
+        "needs_credentials": connection is None or connection.status != HelpdeskConnection.Status.CONNECTED,
+        "prefill": {
+            "subdomain": connection.subdomain if connection else "",
+            "email": connection.agent_email if connection else "",
+        },
         "oauth_available": zendesk_oauth_available(),
         **extra,
     }
@@ -309,7 +315,7 @@ def _item_save(request):
 def _item_delete(request):
     item = item_get(tenant=request.tenant, item_id=_int(request.POST.get("item_id")))
     if item is not None:
-        connected_item_delete(tenant=request.tenant, item=item)
+        item_delete(tenant=request.tenant, item=item)
     return _render_home(request, message="Item deleted." if item else "That item no longer exists.")
 
 

@@ -129,3 +129,27 @@ def test_revoke_pauses_items_and_reconnect_restores(tenant, zendesk, project):
     assert not item.is_paused and item.last_error == ""
     assert connection.status == HelpdeskConnection.Status.CONNECTED and connection.last_error == ""
     assert HelpdeskConnection.objects.count() == 1
+
+
+def test_switching_to_another_account_with_links_is_refused(tenant, zendesk, project, jira):
+    from sync.models import Link
+
+    connection = connect(tenant)
+    item, _ = connected_item_save(
+        tenant=tenant,
+        connection=connection,
+        spec=ItemSpec(name="Tickets", mode="display", jira_project="SUP", helpdesk_object="ticket"),
+    )
+    zendesk.add_account("other")
+    zendesk.add_agent("other", "ops@other.test", "other-token")
+    # Without links the admin may move to another account.
+    assert connect(tenant, subdomain="other", email="ops@other.test", api_token="other-token").subdomain == "other"
+    connect(tenant)
+    Link.objects.create(tenant=tenant, item=item, jira_issue_id="10001", jira_issue_key="SUP-1", record_id="1")
+    calls = len(zendesk.requests)
+    with pytest.raises(ApplicationError) as info:
+        connect(tenant, subdomain="other", email="ops@other.test", api_token="other-token")
+    assert info.value.code == "helpdesk_account_switch" and info.value.status_code == 409
+    assert "acme.zendesk.com" in info.value.message
+    assert len(zendesk.requests) == calls  # refused before asking Zendesk
+    assert HelpdeskConnection.objects.get().subdomain == "acme"

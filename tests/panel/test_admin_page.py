@@ -638,3 +638,20 @@ def test_tampered_mapping_rows_are_bounded(rows):
     post.update({"mapping_rows": rows, "m0_helpdesk": "subject", "m0_jira": "summary"})
     values = _form_values(post)
     assert len(values["mappings"]) <= 1 <= MAX_MAPPING_ROWS
+
+
+def test_auth_failed_connection_offers_reconnect_prefilled(connected, tenant, zendesk):
+    from connector.models import HelpdeskConnection
+    from connector.services import connection_mark_auth_failed
+    from tests.conftest import ZD_EMAIL
+
+    connection = HelpdeskConnection.objects.get(tenant=tenant)
+    connection_mark_auth_failed(connection=connection, message="Zendesk rejected the stored credentials.")
+    page = connected.open()
+    assert has_testid(page, "connection-summary") and has_testid(page, "items")
+    assert has_testid(page, "auth-failed") and "Reconnect Zendesk" in page_text(page)
+    html = page.content.decode()
+    assert 'value="acme"' in html and f'value="{ZD_EMAIL}"' in html
+    again = connected.connect()
+    assert not has_testid(again, "connect-form")
+    assert HelpdeskConnection.objects.get(tenant=tenant).status == HelpdeskConnection.Status.CONNECTED

@@ -505,3 +505,53 @@ def test_selectors_never_cross_tenants(tenant, item, stranger):
     assert links_for_issue(tenant=stranger, issue_id="100", items=[item]) == {item.pk: []}
     assert issue_link_count(tenant=tenant, issue_id="100") == 1
     assert issue_link_count(tenant=stranger, issue_id="100") == 0
+
+
+# --- deleting an item corrects the badges of its issues --------------------------------------------------
+
+
+def _badge(jira, issue_id):
+    from sync.services import badge_property_key
+
+    return jira.properties[(issue_id, badge_property_key())]["value"]["label"]
+
+
+def test_deleting_an_item_corrects_badges(
+    tenant, connection, project, jira, zendesk, django_capture_on_commit_callbacks
+):
+    from connector.models import ConnectedItem
+    from connector.services import ItemSpec, connected_item_save
+    from sync.services import item_delete, link_create
+
+    a, _ = connected_item_save(
+        tenant=tenant,
+        connection=connection,
+        spec=ItemSpec(name="A", mode="display", jira_project="SUP", helpdesk_object="ticket"),
+    )
+    b, _ = connected_item_save(
+        tenant=tenant,
+        connection=connection,
+        spec=ItemSpec(name="B", mode="display", jira_project="SUP", helpdesk_object="ticket"),
+    )
+    issue = jira.add_issue(key="SUP-1")
+    t1 = zendesk.add_ticket("acme", subject="one")
+    t2 = zendesk.add_ticket("acme", subject="two")
+    link_create(tenant=tenant, item=a, issue_id=issue["id"], issue_key="SUP-1", record_id=str(t1["id"]))
+    link_create(tenant=tenant, item=b, issue_id=issue["id"], issue_key="SUP-1", record_id=str(t2["id"]))
+    assert _badge(jira, issue["id"]) == "2"
+    with django_capture_on_commit_callbacks(execute=True):
+        item_delete(tenant=tenant, item=ConnectedItem.objects.get(pk=a.pk))
+    assert _badge(jira, issue["id"]) == "1"
+
+
+def test_badge_refresh_reschedules_on_rate_limit(tenant, jira):
+    from django_q.models import Schedule
+
+    from sync.tasks import badges_refresh
+
+    jira.add_issue(key="SUP-1")
+    jira.fail_next(429, b"", {"Retry-After": "30"}, path="/properties/")
+    result = badges_refresh(tenant.pk, ["10000", "10001"])
+    assert result.startswith("halted") and "2 badge(s) rescheduled" in result
+    schedule = Schedule.objects.get(func="sync.tasks.badges_refresh")
+    assert schedule.schedule_type == Schedule.ONCE and "10001" in schedule.args
