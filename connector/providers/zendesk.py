@@ -144,9 +144,11 @@ class ZendeskProvider(HelpdeskProvider):
     def client(self, connection):
         from ..clients.zendesk import ZendeskClient
 
-        secret = connection.secret()
         if connection.auth_type == connection.AuthType.OAUTH:
-            return ZendeskClient(subdomain=connection.subdomain, oauth_token=secret.get("access_token"))
+            from ..services.connections import zendesk_oauth_access_token
+
+            return ZendeskClient(subdomain=connection.subdomain, oauth_token=zendesk_oauth_access_token(connection))
+        secret = connection.secret()
         return ZendeskClient(
             subdomain=connection.subdomain, email=secret.get("email"), api_token=secret.get("api_token")
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -288,9 +289,62 @@ def zendesk_oauth_complete(*, tenant: Tenant, subdomain: str, code: str) -> Help
         provider=Provider.ZENDESK,
         settings_={"subdomain": subdomain},
         auth_type=HelpdeskConnection.AuthType.OAUTH,
-        secret={"access_token": access_token, "scope": " ".join(sorted(scopes))},
+        secret=_oauth_secret(token, scope=" ".join(sorted(scopes))),
         identity=identity,
     )
+
+
+def _oauth_secret(token: dict, *, scope: str, previous: dict | None = None) -> dict:
+    """What we keep of a token answer. Newer Zendesk accounts issue expiring access tokens with a rotating
+    refresh token; older ones a non-expiring access token only."""
+    secret = {"access_token": token["access_token"], "scope": scope}
+    refresh = token.get("refresh_token") or (previous or {}).get("refresh_token")
+    if refresh:
+        secret["refresh_token"] = refresh
+    if token.get("expires_in"):
+        secret["expires_at"] = int(time.time()) + int(token["expires_in"])
+    return secret
+
+
+OAUTH_REFRESH_MARGIN_SECONDS = 300
+
+
+def zendesk_oauth_access_token(connection: HelpdeskConnection) -> str:
+    """A usable access token, refreshed first when it expires within five minutes.
+
+    Refresh tokens rotate, so two workers refreshing at once would race: the loser's refresh fails, and it
+    then takes the token the winner stored. No transaction is held across the call to Zendesk.
+    """
+    from ..clients.zendesk import ZendeskClient
+
+    secret = connection.secret()
+    expires_at = secret.get("expires_at")
+    if expires_at is None or expires_at - OAUTH_REFRESH_MARGIN_SECONDS > time.time() or not secret.get("refresh_token"):
+        return secret.get("access_token", "")
+    try:
+        token = ZendeskClient(subdomain=connection.subdomain).oauth_refresh(
+            refresh_token=secret["refresh_token"],
+            client_id=settings.ZENDESK_OAUTH_CLIENT_ID,
+            client_secret=settings.ZENDESK_OAUTH_CLIENT_SECRET,
+        )
+    except ApiError as exc:
+        stored = HelpdeskConnection.objects.get(pk=connection.pk)
+        if stored.secret().get("refresh_token") != secret["refresh_token"]:
+            connection.credentials = stored.credentials  # another worker refreshed first
+            return stored.secret().get("access_token", "")
+        connection_mark_auth_failed(
+            connection=connection,
+            message=f"Zendesk refused to renew the OAuth authorization ({exc.message}); connect again.",
+        )
+        raise
+    new_secret = _oauth_secret(token, scope=secret.get("scope", ""), previous=secret)
+    with transaction.atomic():
+        stored = HelpdeskConnection.objects.select_for_update().get(pk=connection.pk)
+        stored.set_secret(new_secret)
+        stored.save(update_fields=["credentials", "updated_at"])
+    connection.credentials = stored.credentials
+    logger.info("zendesk oauth token refreshed: connection=%s", connection.pk)
+    return new_secret["access_token"]
 
 
 # --- revoke ---------------------------------------------------------------------------------------------

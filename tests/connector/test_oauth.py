@@ -82,3 +82,56 @@ def test_oauth_not_configured(tenant, settings):
     with pytest.raises(ApplicationError) as info:
         zendesk_oauth_start(tenant=tenant, account_id="x", subdomain="acme")
     assert info.value.code == "oauth_not_configured"
+
+
+def _connected_by_oauth(client, tenant, zendesk):
+    state, redirect = _start(tenant)
+    code = zendesk.oauth_code(ZD_SUBDOMAIN, "read write", redirect_uri=redirect)
+    assert client.get(CALLBACK, {"code": code, "state": state}).status_code == 200
+    return HelpdeskConnection.objects.get(tenant=tenant)
+
+
+def _expire(connection):
+    secret = connection.secret()
+    secret["expires_at"] = 0
+    connection.set_secret(secret)
+    connection.save()
+    return HelpdeskConnection.objects.get(pk=connection.pk)
+
+
+def test_expiring_token_is_refreshed_and_rotated(client, tenant, zendesk, oauth):
+    from connector.providers import client_for
+
+    connection = _connected_by_oauth(client, tenant, zendesk)
+    first = connection.secret()
+    assert first.get("refresh_token") and first.get("expires_at")
+    connection = _expire(connection)
+    assert client_for(connection).me()["email"]
+    stored = HelpdeskConnection.objects.get(pk=connection.pk).secret()
+    assert stored["access_token"] != first["access_token"]
+    assert stored["refresh_token"] != first["refresh_token"]  # Zendesk rotates refresh tokens
+    assert stored["expires_at"] > first["expires_at"] - 5
+
+
+def test_concurrent_refresh_loser_uses_the_winners_token(client, tenant, zendesk, oauth):
+    from connector.services.connections import zendesk_oauth_access_token
+
+    connection = _expire(_connected_by_oauth(client, tenant, zendesk))
+    stale_copy = HelpdeskConnection.objects.get(pk=connection.pk)
+    winner = zendesk_oauth_access_token(connection)
+    loser = zendesk_oauth_access_token(stale_copy)  # its refresh token was consumed by the winner
+    assert loser == winner
+    assert HelpdeskConnection.objects.get(pk=connection.pk).status == HelpdeskConnection.Status.CONNECTED
+
+
+def test_refused_refresh_marks_the_connection(client, tenant, zendesk, oauth):
+    from connector.clients.base import ApiError
+    from connector.services.connections import zendesk_oauth_access_token
+
+    connection = _expire(_connected_by_oauth(client, tenant, zendesk))
+    zendesk.accounts[ZD_SUBDOMAIN].refresh_tokens.clear()  # revoked at Zendesk
+    with pytest.raises(ApiError):
+        zendesk_oauth_access_token(connection)
+    stored = HelpdeskConnection.objects.get(pk=connection.pk)
+    assert stored.status == HelpdeskConnection.Status.AUTH_FAILED
+    assert "connect again" in stored.last_error
