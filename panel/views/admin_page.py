@@ -239,6 +239,16 @@ def _render_item_form(request, *, step: int, values: dict | None = None, error=N
                 ]
     except ApplicationError as exc:
         context["schema_error"] = exc.message
+    project = next((p for p in context.get("projects", []) if values["jira_project"] in (p["id"], p["key"])), None)
+    issue_type = next(
+        (t["name"] for t in context.get("issue_types", []) if t["id"] == values["jira_issue_type_id"]), ""
+    )
+    context["scope"] = {
+        "mode": dict(ConnectedItem.Mode.choices).get(values["mode"], values["mode"]),
+        "object": provider.object_label(values["helpdesk_object"]),
+        "project": project["key"] if project else values["jira_project"],
+        "issue_type": issue_type or values["jira_issue_type_id"],
+    }
     # Step 1 carries these in hidden fields (so editing keeps what is configured); step 2 shows them.
     rows = [
         {**m, "values_text": "\n".join(f"{k}={v}" for k, v in (m.get("value_map") or {}).items())}
@@ -351,6 +361,7 @@ _ACTIONS = {
     "item_new": _item_new,
     "item_edit": _item_edit,
     "item_step1": _item_step1,
+    "item_reload": lambda request: _render_item_form(request, step=1),
     "item_step2": _item_step1,
     "item_preset": _item_preset,
     "item_save": _item_save,

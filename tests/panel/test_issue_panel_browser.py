@@ -5,50 +5,13 @@ ticket through the dialog, refreshes, unlinks, and checks what a user sees."""
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 
 from connector.services import ItemSpec, connected_item_save
+from tests.conftest import SHOTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = os.environ.get("DESKBRIDGE_SCREENSHOT_DIR", "/tmp")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def _browser_or_skip():
-    if not os.path.exists(CHROMIUM) or shutil.which("chromium") is None:
-        reason = "no browser: Debian's chromium package is not installed (make test installs it with apt-get as root)"
-        if os.environ.get("DESKBRIDGE_REQUIRE_BROWSER"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:  # pragma: no cover - dev dependency
-        pytest.fail("playwright is a dev dependency; run make test")
-    return sync_playwright
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    sync_playwright = _browser_or_skip()
-    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are still
-    # synchronous, so tell Django not to refuse them.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield b
-        b.close()
 
 
 def test_link_refresh_unlink_in_the_panel(live_server, browser, jira, zendesk, tenant, connection, project):
