@@ -76,10 +76,6 @@ def rule_for(direction: str, helpdesk_type: str, jira_type: str) -> str | None:
     return TO_JIRA.get((helpdesk_type, jira_type))
 
 
-def compatible_targets(helpdesk_type: str) -> list[str]:
-    return sorted({j for (h, j) in TO_JIRA if h == helpdesk_type})
-
-
 def _norm(text: str) -> str:
     return " ".join(str(text).lower().split())
 

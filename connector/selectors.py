@@ -58,35 +58,23 @@ def item_get_by_external_id(*, tenant: Tenant, external_id: str) -> ConnectedIte
     return ConnectedItem.objects.filter(tenant=tenant, external_id=external_id).select_related("connection").first()
 
 
-# What the issue panel needs of an item (the panel's hot path loads nothing else).
-ITEM_CARD_FIELDS = (
-    "id",
-    "tenant_id",
-    "name",
-    "mode",
-    "helpdesk_object",
-    "jira_project_id",
-    "jira_issue_type_id",
-    "is_paused",
-    "connection__id",
-    "connection__provider",
-    "connection__status",
-)
+def item_applies(*, mode: str, item_issue_type_id: str, issue_type_id: str) -> bool:
+    """The one rule for which SCIs apply to an issue of their project: display-only items to every issue
+    type, synchronized items to their own issue type only."""
+    return mode == ConnectedItem.Mode.DISPLAY or item_issue_type_id == str(issue_type_id)
 
 
 def items_for_issue(*, tenant: Tenant, project_id: str, issue_type_id: str) -> list[ConnectedItem]:
-    """Items that apply to an issue: display-only by project; synchronized by project and issue type.
-    Each comes with its connection (callers hide items whose connection is not connected)."""
+    """Items that apply to an issue (see ``item_applies``), each with its connection."""
     items = (
         ConnectedItem.objects.filter(tenant=tenant, jira_project_id=str(project_id))
         .select_related("connection")
-        .only(*ITEM_CARD_FIELDS)
         .order_by("name")
     )
     return [
         item
         for item in items
-        if item.mode == ConnectedItem.Mode.DISPLAY or item.jira_issue_type_id == str(issue_type_id)
+        if item_applies(mode=item.mode, item_issue_type_id=item.jira_issue_type_id, issue_type_id=issue_type_id)
     ]
 
 

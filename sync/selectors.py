@@ -17,21 +17,6 @@ from tenants.models import Tenant
 from .models import Link
 
 
-def links_for_issue(*, tenant: Tenant, issue_id: str, items: list[ConnectedItem]) -> dict[int, list[Link]]:
-    """Links of one issue, grouped by item id — one query."""
-    grouped: dict[int, list[Link]] = {item.pk: [] for item in items}
-    if not items:
-        return grouped
-    rows = (
-        Link.objects.filter(tenant=tenant, jira_issue_id=str(issue_id), item_id__in=list(grouped))
-        .only("id", "item_id", "record_id", "origin", "preview", "preview_updated_at")
-        .order_by("id")
-    )
-    for link in rows:
-        grouped[link.item_id].append(link)
-    return grouped
-
-
 def link_get(*, tenant: Tenant, link_id: int) -> Link | None:
     return Link.objects.filter(tenant=tenant, pk=link_id).select_related("item", "item__connection").first()
 

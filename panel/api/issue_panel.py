@@ -12,7 +12,7 @@ from config.errors import ForbiddenError, NotFoundError
 from connector.clients.base import ApiError
 from connector.models import ConnectedItem, HelpdeskConnection
 from connector.providers import client_for, provider_for
-from connector.selectors import connection_active, item_get, jira_user_can_browse_issue
+from connector.selectors import connection_active, item_applies, item_get, jira_user_can_browse_issue
 from sync.errors import JiraUnavailable
 from sync.models import Link
 from sync.selectors import card_items_for_project, link_get
@@ -68,7 +68,9 @@ def cards_for_issue(*, tenant, issue_id: str, project_id: str, issue_type_id: st
     when the project has no items at all (to tell "nothing configured" from "not connected")."""
     rows = card_items_for_project(tenant=tenant, project_id=project_id, issue_id=issue_id)
     applicable = [
-        row for row in rows if row.mode == ConnectedItem.Mode.DISPLAY or row.jira_issue_type_id == str(issue_type_id)
+        row
+        for row in rows
+        if item_applies(mode=row.mode, item_issue_type_id=row.jira_issue_type_id, issue_type_id=issue_type_id)
     ]
     is_up = HelpdeskConnection.Status.CONNECTED
     if rows:

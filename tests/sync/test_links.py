@@ -15,7 +15,7 @@ from connector.models import ConnectedItem, HelpdeskConnection
 from connector.services import ItemSpec, connected_item_save, connection_revoke
 from sync.errors import AutoManagedLink, LinkExists, RecordNotFound
 from sync.models import Link
-from sync.selectors import issue_link_count, link_find, link_get, links_for_issue, links_query
+from sync.selectors import card_items_for_project, issue_link_count, link_find, link_get, links_query
 from sync.services import badge_property_key, link_create, link_delete, link_refresh
 from tests.conftest import ZD_SUBDOMAIN
 
@@ -462,7 +462,7 @@ def _raw_link(tenant, item, issue_id, record_id, key="SUP-1"):
     )
 
 
-def test_links_for_issue_groups_by_item_and_keeps_empty_items(tenant, connection, item, project):
+def test_cards_query_groups_links_by_item_and_keeps_empty_items(tenant, connection, item, project):
     other_item = make_item(tenant, connection, name="Other")
     empty_item = make_item(tenant, connection, name="Empty")
     a = _raw_link(tenant, item, "100", "1")
@@ -470,14 +470,14 @@ def test_links_for_issue_groups_by_item_and_keeps_empty_items(tenant, connection
     c = _raw_link(tenant, item, "100", "3")
     _raw_link(tenant, item, "200", "4", key="SUP-2")  # another issue
 
-    grouped = links_for_issue(tenant=tenant, issue_id="100", items=[item, other_item, empty_item])
+    rows = card_items_for_project(tenant=tenant, project_id=project["id"], issue_id="100")
 
-    assert {k: [link.pk for link in v] for k, v in grouped.items()} == {
+    assert {row.id: [link.id for link in row.links] for row in rows} == {
         item.pk: [a.pk, c.pk],
         other_item.pk: [b.pk],
         empty_item.pk: [],
     }
-    assert links_for_issue(tenant=tenant, issue_id="100", items=[]) == {}
+    assert card_items_for_project(tenant=tenant, project_id="99999", issue_id="100") == []
 
 
 def test_links_query_filters_by_ticket_and_issue_in_id_order(tenant, connection, item, project):
@@ -502,7 +502,7 @@ def test_selectors_never_cross_tenants(tenant, item, stranger):
     assert link_get(tenant=stranger, link_id=link.pk) is None
     assert link_find(tenant=stranger, item=item, record_id="1", issue_id="100") is None
     assert list(links_query(tenant=stranger, item=item)) == []
-    assert links_for_issue(tenant=stranger, issue_id="100", items=[item]) == {item.pk: []}
+    assert card_items_for_project(tenant=stranger, project_id=item.jira_project_id, issue_id="100") == []
     assert issue_link_count(tenant=tenant, issue_id="100") == 1
     assert issue_link_count(tenant=stranger, issue_id="100") == 0
 
