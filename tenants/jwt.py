@@ -32,6 +32,10 @@ logger = logging.getLogger(__name__)
 CONTEXT_QSH = "context-qsh"
 _KID_RE = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 _INSTALL_KEY_CACHE_SECONDS = 24 * 3600
+# A kid Atlassian answers 404 for is remembered this long, so a flood of installs naming the same bogus kid
+# costs Atlassian one request a minute; short, so a key Atlassian has just published is picked up soon.
+_INSTALL_KEY_MISS_CACHE_SECONDS = 60
+_INSTALL_KEY_MISS = "missing"  # cached in place of a PEM for a kid Atlassian does not publish
 
 
 # --- qsh -------------------------------------------------------------------------------------------
@@ -128,6 +132,12 @@ def _unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return header, claims
 
 
+def unverified_issuer(token: str) -> str | None:
+    """The ``iss`` a token claims, unverified: only to pick the site an error page may be framed by."""
+    issuer = _unverified(token)[1].get("iss")
+    return issuer if isinstance(issuer, str) else None
+
+
 def _pin_algorithm(header: dict[str, Any], expected: str) -> None:
     alg = header.get("alg")
     if alg != expected:
@@ -220,14 +230,27 @@ def verify_tenant_token(request, *, secret_for_issuer, allow_context: bool) -> V
 # --- inbound: RS256 signed install / uninstall ------------------------------------------------------
 
 
+def _unknown_kid(kid: str) -> JwtRejected:
+    return JwtRejected(
+        f"The install JWT names key id {kid!r}, which Atlassian does not publish.",
+        code="jwt_unknown_kid",
+    )
+
+
 def _install_public_key(kid: str) -> str:
+    """The PEM Atlassian publishes for ``kid``. Keys are cached for a day, unknown kids (404) for a minute;
+    an outage or an unexpected answer is never cached, so Jira's retry asks again."""
     cache_key = f"atlassian-install-key:{kid}"
-    pem = cache.get(cache_key)
-    if pem:
-        return pem
+    cached = cache.get(cache_key)
+    if cached == _INSTALL_KEY_MISS:
+        raise _unknown_kid(kid)
+    if cached:
+        return cached
     url = f"{settings.ATLASSIAN_INSTALL_KEYS_URL}/{kid}"
     try:
-        response = requests.get(url, timeout=settings.INSTALL_KEYS_TIMEOUT_SECONDS)
+        # Never follow a redirect: the key that authenticates installs must come from the configured service
+        # itself, not from whichever host an answer points at.
+        response = requests.get(url, timeout=settings.INSTALL_KEYS_TIMEOUT_SECONDS, allow_redirects=False)
     except requests.RequestException as exc:
         logger.warning("install keys service unreachable: %s", type(exc).__name__)
         raise InstallKeysUnavailable(
@@ -235,11 +258,24 @@ def _install_public_key(kid: str) -> str:
             "Jira retries the callback; if it keeps failing, check outbound access to "
             f"{settings.ATLASSIAN_INSTALL_KEYS_URL}."
         ) from exc
-    if response.status_code == 404:
-        raise JwtRejected(
-            f"The install JWT names key id {kid!r}, which Atlassian does not publish.",
-            code="jwt_unknown_kid",
+    if 300 <= response.status_code < 400:
+        # Not a verdict on the token (the kid may be genuine), so not a 401 and not cached as a miss: a 503
+        # that Jira retries once an operator has fixed ATLASSIAN_INSTALL_KEYS_URL or the network path.
+        logger.warning(
+            "install keys service answered HTTP %s redirecting to %r; not followed",
+            response.status_code,
+            response.headers.get("Location"),
         )
+        raise InstallKeysUnavailable(
+            f"The Atlassian install-keys service answered HTTP {response.status_code} with a redirect, which is "
+            "never followed for signing keys; the install was not changed. Set ATLASSIAN_INSTALL_KEYS_URL to the "
+            "service's exact https address (currently "
+            f"{settings.ATLASSIAN_INSTALL_KEYS_URL}); Jira retries the callback.",
+            code="install_keys_redirected",
+        )
+    if response.status_code == 404:
+        cache.set(cache_key, _INSTALL_KEY_MISS, _INSTALL_KEY_MISS_CACHE_SECONDS)
+        raise _unknown_kid(kid)
     if response.status_code != 200:
         raise InstallKeysUnavailable(
             f"The Atlassian install-keys service answered HTTP {response.status_code}; the install was not "

@@ -4,6 +4,7 @@ and every bad input gets a clear 4xx/503 while no tenant row is created or chang
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import jwt as pyjwt
 import pytest
@@ -11,9 +12,12 @@ from atlassian_jwt.url_utils import hash_url
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
+from django.core.cache.backends import locmem
 
+from tenants import jwt as tenant_jwt
 from tenants.models import Tenant
 from tests.conftest import post_lifecycle, postgres_only
+from tests.fakes.jira import FakeInstallKeys
 
 pytestmark = pytest.mark.django_db
 
@@ -225,6 +229,69 @@ def test_install_key_is_cached_by_kid(client, jira, install_keys):
     post_lifecycle(client, jira, "installed")
     post_lifecycle(client, jira, "installed")
     assert len(install_keys.calls("GET")) == 1
+
+
+@pytest.fixture
+def other_key_service():
+    """A second install-keys service on another host: where a redirect would lead."""
+    fake = FakeInstallKeys().start()
+    yield fake
+    fake.stop()
+
+
+def test_install_keys_redirect_is_refused_and_never_followed(client, jira, install_keys, other_key_service):
+    # The redirect target serves a key that would verify the token: following it would install.
+    other_key_service.add_key(jira.kid, jira.public_pem)
+    install_keys.fail_next(302, headers={"Location": f"{other_key_service.url}/{jira.kid}"})
+    before = snapshot()
+    response = post_lifecycle(client, jira, "installed")
+    assert response.status_code == 503, response.content
+    assert response.json()["code"] == "install_keys_redirected"
+    assert "redirect" in response.json()["message"]
+    assert other_key_service.requests == []
+    assert snapshot() == before and not Tenant.objects.exists()
+    # A redirect is not remembered as an unknown key: Jira's retry asks the service again and installs.
+    assert post_lifecycle(client, jira, "installed").status_code == 204
+    assert len(install_keys.calls("GET")) == 2
+    assert other_key_service.requests == []
+
+
+def test_unknown_kid_is_asked_once_and_remembered_for_a_minute(client, jira, install_keys, monkeypatch):
+    install_keys.keys.clear()
+    for _ in range(2):
+        response = post_lifecycle(client, jira, "installed")
+        assert response.status_code == 401 and response.json()["code"] == "jwt_unknown_kid"
+    assert len(install_keys.calls("GET")) == 1
+    assert not Tenant.objects.exists()
+
+    # Atlassian publishes the key: still refused from the cache until the miss expires, then fetched.
+    install_keys.add_key(jira.kid, jira.public_pem)
+    start, ttl = time.time(), tenant_jwt._INSTALL_KEY_MISS_CACHE_SECONDS
+    # The test cache (LocMemCache) reads its clock as ``locmem.time.time()``; move only that clock.
+    monkeypatch.setattr(locmem, "time", SimpleNamespace(time=lambda: start + ttl - 5))
+    assert post_lifecycle(client, jira, "installed").status_code == 401
+    assert len(install_keys.calls("GET")) == 1
+    monkeypatch.setattr(locmem, "time", SimpleNamespace(time=lambda: start + ttl + 1))
+    assert post_lifecycle(client, jira, "installed").status_code == 204
+    assert len(install_keys.calls("GET")) == 2
+
+
+@pytest.mark.parametrize("outage", ["http_503", "unreachable"])
+def test_install_keys_outage_is_not_remembered(client, jira, install_keys, settings, outage):
+    if outage == "http_503":
+        install_keys.down = True
+    else:
+        dead = FakeInstallKeys().start()
+        settings.ATLASSIAN_INSTALL_KEYS_URL = dead.url
+        dead.stop()
+    response = post_lifecycle(client, jira, "installed")
+    assert response.status_code == 503 and response.json()["code"] == "install_keys_unavailable"
+    assert not Tenant.objects.exists()
+
+    install_keys.down = False
+    settings.ATLASSIAN_INSTALL_KEYS_URL = install_keys.url
+    assert post_lifecycle(client, jira, "installed").status_code == 204
+    assert Tenant.objects.filter(client_key=jira.client_key).exists()
 
 
 def test_malformed_json_body(client, jira):
