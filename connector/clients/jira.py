@@ -20,16 +20,11 @@ def _path(template: str, **parts: str) -> str:
 class JiraClient(BaseClient):
     service = "Jira"
 
-    MYSELF = "/rest/api/3/myself"
     ADDON = "/rest/atlassian-connect/1/addons/{app_key}"
     PERMISSIONS_CHECK = "/rest/api/3/permissions/check"
     ISSUE = "/rest/api/3/issue/{issue}"
-    ISSUE_CREATE = "/rest/api/3/issue"
     ISSUE_PROPERTY = "/rest/api/3/issue/{issue}/properties/{key}"
-    ISSUE_ATTACHMENTS = "/rest/api/3/issue/{issue}/attachments"
-    SERVER_INFO = "/rest/api/3/serverInfo"
     PROJECT_SEARCH = "/rest/api/3/project/search"
-    PROJECT = "/rest/api/3/project/{project}"
     PROJECT_STATUSES = "/rest/api/3/project/{project}/statuses"
     CREATEMETA_ISSUE_TYPES = "/rest/api/3/issue/createmeta/{project}/issuetypes"
     CREATEMETA_FIELDS = "/rest/api/3/issue/createmeta/{project}/issuetypes/{issue_type}"
@@ -92,12 +87,6 @@ class JiraClient(BaseClient):
         return data
 
     # endpoints --------------------------------------------------------------------------------------
-    def myself(self) -> dict[str, Any]:
-        return self.request("GET", self.MYSELF).data
-
-    def server_info(self) -> dict[str, Any]:
-        return self.request("GET", self.SERVER_INFO).data
-
     def addon(self, app_key: str) -> dict[str, Any]:
         return self.request("GET", self.ADDON.format(app_key=quote(app_key, safe=""))).data
 
@@ -105,14 +94,8 @@ class JiraClient(BaseClient):
         body = {"accountId": account_id, "globalPermissions": permissions}
         return self.request("POST", self.PERMISSIONS_CHECK, json_body=body).data.get("globalPermissions", [])
 
-    def user_is_admin(self, account_id: str) -> bool:
-        return "ADMINISTER" in self.check_global_permissions(account_id=account_id, permissions=["ADMINISTER"])
-
     def projects(self) -> list[dict[str, Any]]:
         return self._pages(self.PROJECT_SEARCH, self.PROJECT_SEARCH_ITEMS, page_size=self.PAGE_SIZE)
-
-    def project_get(self, project_id_or_key: str) -> dict[str, Any]:
-        return self.request("GET", _path(self.PROJECT, project=project_id_or_key)).data
 
     def project_statuses(self, project_key: str) -> list[dict[str, Any]]:
         return self._list(_path(self.PROJECT_STATUSES, project=project_key))
@@ -142,18 +125,6 @@ class JiraClient(BaseClient):
     def issue_get(self, issue: str, *, fields: list[str] | None = None) -> dict[str, Any]:
         params = {"fields": ",".join(fields)} if fields else None
         return self.request("GET", self.ISSUE.format(issue=quote(issue, safe="")), params=params).data
-
-    def issue_create(self, fields: dict[str, Any]) -> dict[str, Any]:
-        return self.request("POST", self.ISSUE_CREATE, json_body={"fields": fields}).data
-
-    def issue_update(self, issue: str, fields: dict[str, Any]) -> None:
-        self.request("PUT", self.ISSUE.format(issue=quote(issue, safe="")), json_body={"fields": fields})
-
-    def attachment_add(self, issue: str, *, filename: str, content: bytes, content_type: str) -> list[dict[str, Any]]:
-        """Multipart upload (part ``file``); Jira rejects it without ``X-Atlassian-Token: no-check``."""
-        path = self.ISSUE_ATTACHMENTS.format(issue=quote(issue, safe=""))
-        files = {"file": (filename, content, content_type)}
-        return self.request("POST", path, files=files, headers={"X-Atlassian-Token": "no-check"}).data
 
     def issue_property_set(self, issue: str, key: str, value: Any) -> None:
         path = self.ISSUE_PROPERTY.format(issue=quote(issue, safe=""), key=quote(key, safe=""))

@@ -91,15 +91,11 @@ class ZendeskClient(BaseClient):
     TICKET_FIELDS = "/api/v2/ticket_fields.json"
     USER_FIELDS = "/api/v2/user_fields.json"
     ORGANIZATION_FIELDS = "/api/v2/organization_fields.json"
-    TICKETS = "/api/v2/tickets.json"
     TICKET = "/api/v2/tickets/{ticket_id}.json"
-    TICKET_COMMENTS = "/api/v2/tickets/{ticket_id}/comments.json"
     USER = "/api/v2/users/{user_id}.json"
     USERS_SHOW_MANY = "/api/v2/users/show_many.json"
-    USERS_AUTOCOMPLETE = "/api/v2/users/autocomplete.json"
     ORGANIZATION = "/api/v2/organizations/{org_id}.json"
     ORGANIZATIONS_SHOW_MANY = "/api/v2/organizations/show_many.json"
-    ORGANIZATIONS_AUTOCOMPLETE = "/api/v2/organizations/autocomplete.json"
     SEARCH = "/api/v2/search.json"
     # OAuth authorization-code grant: https://developer.zendesk.com/api-reference/ticketing/oauth/grant_type_tokens/
     # and https://support.zendesk.com/hc/en-us/articles/4408845965210 (authorization page, redirect_uri).
@@ -249,15 +245,9 @@ class ZendeskClient(BaseClient):
     def ticket_get(self, ticket_id: int | str) -> dict[str, Any]:
         return self._get(self.TICKET.format(ticket_id=int(ticket_id)), "ticket")
 
-    def ticket_create(self, ticket: dict[str, Any]) -> dict[str, Any]:
-        return self._call("POST", self.TICKETS, "ticket", json_body={"ticket": ticket})
-
     def ticket_update(self, ticket_id: int | str, ticket: dict[str, Any]) -> dict[str, Any]:
         path = self.TICKET.format(ticket_id=int(ticket_id))
         return self._call("PUT", path, "ticket", json_body={"ticket": ticket})
-
-    def ticket_comments(self, ticket_id: int | str) -> list[dict[str, Any]]:
-        return list(self.paginate(self.TICKET_COMMENTS.format(ticket_id=int(ticket_id)), "comments"))
 
     def user_get(self, user_id: int | str) -> dict[str, Any]:
         return self._get(self.USER.format(user_id=int(user_id)), "user")
@@ -273,12 +263,6 @@ class ZendeskClient(BaseClient):
 
     def search(self, query: str, *, limit: int = 25) -> list[dict[str, Any]]:
         return self._offset_pages(self.SEARCH, "results", {"query": query}, limit)
-
-    def users_autocomplete(self, name: str) -> list[dict[str, Any]]:
-        return self._get(self.USERS_AUTOCOMPLETE, "users", {"name": name})
-
-    def organizations_autocomplete(self, name: str) -> list[dict[str, Any]]:
-        return self._get(self.ORGANIZATIONS_AUTOCOMPLETE, "organizations", {"name": name})
 
     # OAuth ------------------------------------------------------------------------------------------
     def _token_request(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -57,14 +57,26 @@ def test_invalid_subdomain(tenant, zendesk, bad):
     assert "before .zendesk.com" in error.message
 
 
-def test_wrong_token_is_auth_failed(tenant, zendesk):
-    error = expect_error(tenant, "helpdesk_auth_failed", api_token="wrong-token")
-    assert "token access is enabled" in error.message or "did not accept" in error.message
+# Zendesk answers users/me with 200 and an anonymous user (id null, role end-user) -- not 401 -- when it does
+# not accept an email/token pair; the connect flow must read that answer as "credentials refused".
+@pytest.mark.parametrize(
+    "credentials",
+    [{"api_token": "wrong-token"}, {"email": "nobody@elsewhere.test"}],
+    ids=["wrong token", "unknown email"],
+)
+def test_an_anonymous_answer_to_wrong_credentials_is_auth_failed(tenant, zendesk, credentials):
+    error = expect_error(tenant, "helpdesk_auth_failed", **credentials)
+    assert "anonymous user" in error.message and "token access is enabled" in error.message
+    assert error.extra["fields"] == {"api_token": ["Zendesk did not accept this email and token."]}
+    assert len(zendesk.calls("GET", r"/users/me\.json$")) == 1
 
 
-def test_anonymous_answer_is_auth_failed(tenant, zendesk):
-    error = expect_error(tenant, "helpdesk_auth_failed", email="nobody@elsewhere.test")
-    assert "email" in error.message
+def test_a_refused_token_is_auth_failed(tenant, zendesk):
+    """Zendesk answers 401 for the token of a suspended agent."""
+    agent = next(u for u in zendesk.accounts[ZD_SUBDOMAIN].users.values() if u["email"] == ZD_EMAIL)
+    agent["suspended"] = True
+    error = expect_error(tenant, "helpdesk_auth_failed")
+    assert "Couldn't authenticate you" in error.message
 
 
 def test_end_user_is_refused(tenant, zendesk):

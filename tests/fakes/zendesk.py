@@ -9,9 +9,11 @@ It carries the quirks of the real service (``shared/docs/api-facts.md``; answers
 in ``tests/fixtures/zendesk/``), because a fake kinder than Zendesk hides bugs:
 
 - unknown subdomain: 404 ``{"error": {"title": "No help desk at …", "message": …}}``;
-- ``users/me.json`` without credentials, or with a password (password auth is off), answers 200 with an
-  anonymous user (``id: null``, role end-user); a wrong API token answers 401 ``Couldn't authenticate
-  you``; every other endpoint wants real credentials; end-users get 403 on agent endpoints;
+- ``users/me.json`` answers 200 with an anonymous user (``id: null``, role end-user) — not 401 — when it
+  did not accept Basic credentials: none sent, a password (password auth is off), or
+  ``{email}/token:{token}`` with an unknown email or a wrong token. Every other endpoint answers those 401
+  ``Couldn't authenticate you`` (so does users/me for undecodable Basic credentials, a token of a
+  suspended or inactive user, and an unknown scheme); end-users get 403 on agent endpoints;
 - API tokens belong to the account, not to a user: any active token authenticates any user's email;
 - OAuth tokens carry scopes (``read``, ``write``, ``tickets:read`` …); a missing scope is a 403, an
   unknown/expired bearer token a 401; codes are single-use, bound to client and redirect URI, 120 s;
@@ -567,7 +569,8 @@ class FakeZendesk(FakeServer):
             limited = self._spend_rate_limit(account, request.method, rest)
         if limited is not None:
             return limited
-        user, refusal = self._authenticate(account, request)
+        me = rest == "/api/v2/users/me.json"
+        user, refusal = self._authenticate(account, request, anonymous_on_bad_token=me)
         if refusal is not None:
             return refusal
         request.user = user  # type: ignore[attr-defined]
@@ -580,7 +583,7 @@ class FakeZendesk(FakeServer):
                     "error": "Forbidden",
                     "description": f"You are missing the following required scopes: {needed}",
                 }
-        if rest == "/api/v2/users/me.json":
+        if me:
             return None
         if user is None:
             return _unauthenticated()
@@ -627,7 +630,11 @@ class FakeZendesk(FakeServer):
             return 429, RATE_LIMIT_TEXT, {"Retry-After": str(retry_after)}
         return None
 
-    def _authenticate(self, account: Account, request: FakeRequest):
+    def _authenticate(self, account: Account, request: FakeRequest, *, anonymous_on_bad_token: bool = False):
+        """``(user, None)``, ``(None, None)`` for an anonymous caller, or ``(None, refusal)``.
+
+        ``anonymous_on_bad_token``: an unknown email or a wrong API token makes the caller anonymous instead
+        of refused (what Zendesk does on ``users/me.json``)."""
         header = request.headers.get("authorization", "")
         if not header:
             return None, None
@@ -642,7 +649,9 @@ class FakeZendesk(FakeServer):
                 return None, None  # password authentication is off: Zendesk treats the caller as anonymous
             email = login.removesuffix("/token").lower()
             user = next((u for u in account.users.values() if u["email"] == email), None)
-            if user is None or secret not in account.api_tokens or not user["active"] or user["suspended"]:
+            if user is None or secret not in account.api_tokens:
+                return None, (None if anonymous_on_bad_token else _unauthenticated())
+            if not user["active"] or user["suspended"]:
                 return None, _unauthenticated()
             return user, None
         if scheme.lower() == "bearer":

@@ -1,13 +1,17 @@
-"""Inbound JWT authentication of pages and JSON endpoints, licence recording and gating."""
+"""Inbound authentication: Jira JWTs on pages and JSON endpoints, page sessions, tenant API tokens; licence
+recording and gating."""
 
 from __future__ import annotations
 
+import base64
 import time
 
 import jwt as pyjwt
 import pytest
 from atlassian_jwt.url_utils import hash_url
+from django.core import signing
 
+from tenants.auth import PAGE_SESSION_SALT, JiraPrincipal, page_session_issue
 from tenants.models import Tenant
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.tenants.urls_for_tests")]
@@ -239,3 +243,88 @@ def test_changes_by_other_processes_apply_within_the_ttl(client, jira, tenant, t
     later = time.monotonic() + 6
     monkeypatch.setattr(time, "monotonic", lambda: later)
     assert _api(client, jira).json()["code"] == "tenant_disabled"
+
+
+# --- tenant API tokens (scripts) -------------------------------------------------------------------------
+
+
+def _token_headers(form: str, token: str) -> dict[str, str]:
+    if form == "bearer":
+        return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    return {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(f"ops@example.com/token:{token}".encode()).decode()}
+
+
+@pytest.mark.parametrize("form", ["bearer", "basic"])
+@pytest.mark.parametrize("state", [Tenant.State.DISABLED, Tenant.State.UNINSTALLED])
+def test_api_tokens_of_a_disabled_or_uninstalled_tenant_are_refused(client, tenant, api_token, state, form):
+    headers = _token_headers(form, api_token)
+    assert client.get("/api/v1/connections", **headers).status_code == 200  # the token works while active
+    Tenant.objects.filter(pk=tenant.pk).update(state=state)
+    response = client.get("/api/v1/connections", **headers)
+    assert response.status_code == 403
+    assert response.json()["code"] == "tenant_disabled"
+    assert "API tokens work again once it is enabled" in response.json()["message"]
+
+
+# --- page sessions (follow-up requests of a page Jira loaded) --------------------------------------------
+
+
+def _signed_session(**data) -> str:
+    """A session signed exactly as ours are (right key, right salt), with whatever claims a forger picks."""
+    return signing.dumps(data, salt=PAGE_SESSION_SALT)
+
+
+def _post_with_session(client, session: str):
+    return client.post("/t/page", data={"session": session})
+
+
+@pytest.fixture
+def other_site(db):
+    return Tenant.objects.create(
+        client_key="jira:other-site",
+        app_key="com.deskbridge.jira.test",
+        base_url="https://other.atlassian.net",
+        shared_secret="other-site-secret-0123456789abcdef",
+        license=Tenant.License.ACTIVE,
+    )
+
+
+def test_a_page_session_authenticates_the_pages_own_forms(client, jira, tenant):
+    session = page_session_issue(JiraPrincipal(tenant, "acc-1"))
+    response = _post_with_session(client, session)
+    assert response.status_code == 200
+    assert response.content.decode() == f"page tenant={jira.client_key} account=acc-1"
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        lambda tenant, other: {"t": other.pk, "k": tenant.client_key},  # tenant id of another site
+        lambda tenant, other: {"t": tenant.pk, "k": other.client_key},  # client key of another site
+        lambda tenant, other: {"t": tenant.pk, "k": "jira:not-installed"},  # no such site
+    ],
+    ids=["foreign tenant id", "foreign client key", "unknown client key"],
+)
+def test_a_page_session_whose_tenant_id_and_client_key_disagree_is_refused(client, tenant, other_site, claims):
+    forged = _signed_session(**claims(tenant, other_site), a="acc-1")
+    response = _post_with_session(client, forged)
+    assert response.status_code == 401
+    assert b"reason: <code>jwt_unknown_issuer</code>" in response.content
+
+
+def test_a_page_session_of_an_uninstalled_site_is_refused(client, jira, tenant):
+    from tests.conftest import post_lifecycle
+
+    session = page_session_issue(JiraPrincipal(tenant, "acc-1"))
+    assert post_lifecycle(client, jira, "uninstalled").status_code == 204
+    response = _post_with_session(client, session)
+    assert response.status_code == 401
+    assert b"reason: <code>jwt_unknown_issuer</code>" in response.content
+
+
+def test_a_page_session_of_a_disabled_site_is_refused(client, jira, tenant):
+    session = page_session_issue(JiraPrincipal(tenant, "acc-1"))
+    Tenant.objects.filter(pk=tenant.pk).update(state=Tenant.State.DISABLED)
+    response = _post_with_session(client, session)
+    assert response.status_code == 403
+    assert b"reason: <code>tenant_disabled</code>" in response.content

@@ -1,6 +1,6 @@
-"""The Zendesk client against the fake Zendesk on loopback: both authentication forms and Zendesk's
-anonymous answer, typed errors (closed tickets, plain-text 429, unknown account), rate-limit headers,
-cursor and offset pagination, search, autocomplete, show_many and the OAuth code exchange."""
+"""The Zendesk client against the fake Zendesk on loopback: both authentication forms, typed errors (closed
+tickets, plain-text 429, unknown account), rate-limit headers, cursor and offset pagination, search,
+show_many and the OAuth code exchange. The fake's own quirks are pinned in ``tests/fakes/test_fakes_selftest.py``."""
 
 from __future__ import annotations
 
@@ -17,11 +17,9 @@ import requests
 from connector.clients.base import (
     ApiBadRequest,
     ApiConnectionError,
-    ApiForbidden,
     ApiNotFound,
     ApiRateLimited,
     ApiTimeout,
-    ApiUnauthorized,
     ApiUnexpectedResponse,
 )
 from connector.clients.zendesk import TicketClosed, ZendeskClient, parse_rate_limit
@@ -69,53 +67,6 @@ def test_without_credentials_me_answers_anonymously(zendesk):
     me = ZendeskClient(subdomain="acme").me()
     assert me["id"] is None and me["role"] == "end-user"
     assert "authorization" not in zendesk.calls("GET", r"/users/me\.json")[0].headers
-
-
-def test_password_basic_auth_is_anonymous_on_me_like_zendesk(zendesk):
-    """The fake's quirk: password authentication is off, so users/me degrades instead of refusing."""
-    header = "Basic " + base64.b64encode(f"{EMAIL}:hunter2".encode()).decode()
-    answer = requests.get(zendesk.base_url("acme") + "/api/v2/users/me.json", headers={"Authorization": header})
-    assert answer.status_code == 200 and answer.json()["user"]["id"] is None
-
-
-def test_wrong_api_token_is_unauthorized_even_on_me(zendesk):
-    with pytest.raises(ApiUnauthorized) as info:
-        ZendeskClient(subdomain="acme", email=EMAIL, api_token="wrong").me()
-    assert info.value.status == 401
-    assert str(info.value) == "Zendesk answered HTTP 401: Couldn't authenticate you"
-
-
-def test_api_tokens_belong_to_the_account_not_the_user(zendesk, client):
-    zendesk.add_agent("acme", "bob@acme.test", None, name="Bob")
-    assert ZendeskClient(subdomain="acme", email="bob@acme.test", api_token=TOKEN).me()["name"] == "Bob"
-    with pytest.raises(ApiUnauthorized):
-        ZendeskClient(subdomain="acme", email="nobody@acme.test", api_token=TOKEN).me()
-
-
-def test_anonymous_caller_is_refused_beyond_me(zendesk):
-    ticket = zendesk.add_ticket("acme")
-    with pytest.raises(ApiUnauthorized):
-        ZendeskClient(subdomain="acme").ticket_get(ticket["id"])
-
-
-def test_end_user_may_read_me_but_not_tickets(zendesk):
-    zendesk.add_user("acme", name="Carl Customer", email="carl@example.com")
-    ticket = zendesk.add_ticket("acme")
-    end_user = ZendeskClient(subdomain="acme", email="carl@example.com", api_token=TOKEN)
-    assert end_user.me()["role"] == "end-user"
-    with pytest.raises(ApiForbidden) as info:
-        end_user.ticket_get(ticket["id"])
-    assert "You do not have access to this page" in str(info.value)
-
-
-def test_unknown_or_expired_bearer_token_is_unauthorized(zendesk):
-    with pytest.raises(ApiUnauthorized):
-        ZendeskClient(subdomain="acme", oauth_token="not-a-token").me()
-    token = zendesk.oauth_token("acme")
-    zendesk.advance(3 * 24 * 3600)
-    with pytest.raises(ApiUnauthorized) as info:
-        ZendeskClient(subdomain="acme", oauth_token=token).me()
-    assert "expired, revoked" in str(info.value)
 
 
 # --- transport and account errors ------------------------------------------------------------------------
@@ -170,21 +121,23 @@ def test_answer_without_the_expected_member_is_unexpected(client, zendesk):
 
 
 # --- tickets and the closed-ticket refusal ---------------------------------------------------------------
-def test_ticket_create_get_update_round_trip(client, zendesk):
-    created = client.ticket_create(
-        {"subject": "VPN down", "comment": {"body": "Since 9am", "public": False}, "priority": "high"}
-    )
-    assert created["id"] == 1 and created["status"] == "new" and created["priority"] == "high"
-    assert client.ticket_get(created["id"])["subject"] == "VPN down"
-    updated = client.ticket_update(created["id"], {"status": "open", "comment": {"body": "Looking", "public": False}})
+def test_ticket_get_and_update(client, zendesk):
+    ticket = zendesk.add_ticket("acme", subject="VPN down", description="Since 9am")
+    assert client.ticket_get(ticket["id"])["subject"] == "VPN down"
+    updated = client.ticket_update(ticket["id"], {"status": "open", "comment": {"body": "Looking", "public": False}})
     assert updated["status"] == "open"
-    bodies = [(c["body"], c["public"]) for c in client.ticket_comments(created["id"])]
-    assert bodies == [("Since 9am", False), ("Looking", False)]
+    put = zendesk.calls("PUT", rf"/tickets/{ticket['id']}\.json$")[0]
+    assert put.json() == {"ticket": {"status": "open", "comment": {"body": "Looking", "public": False}}}
+    assert [(c["body"], c["public"]) for c in zendesk.accounts["acme"].comments[ticket["id"]]][-1] == (
+        "Looking",
+        False,
+    )
 
 
-def test_ticket_create_without_comment_is_refused_like_zendesk(client):
+def test_validation_errors_read_well(client, zendesk):
+    zendesk.fail_next(422, fixture("ticket_create_blank_description.json"))
     with pytest.raises(ApiBadRequest) as info:
-        client.ticket_create({"subject": "No body"})
+        client.ticket_update(1, {"subject": ""})
     assert not isinstance(info.value, TicketClosed)
     assert info.value.body == fixture("ticket_create_blank_description.json")
     assert str(info.value) == (
@@ -209,14 +162,6 @@ def test_update_of_closed_ticket_raises_ticket_closed_under_base(client, zendesk
     with pytest.raises(TicketClosed) as info:
         client.ticket_update(ticket["id"], {"status": "open"})
     assert "base: Status: closed prevents ticket update" in str(info.value)
-
-
-def test_closing_through_the_api_is_final(client, zendesk):
-    ticket = zendesk.add_ticket("acme", status="solved")
-    client.ticket_update(ticket["id"], {"status": "closed"})
-    with pytest.raises(TicketClosed):
-        client.ticket_update(ticket["id"], {"status": "open"})
-    assert client.ticket_get(ticket["id"])["status"] == "closed"
 
 
 @pytest.mark.parametrize(
@@ -251,17 +196,6 @@ def test_other_refusals_are_not_ticket_closed(client, zendesk, status, body):
     assert not isinstance(info.value, TicketClosed)
 
 
-def test_ticket_ids_are_per_account(zendesk, client):
-    zendesk.add_account("globex")
-    zendesk.add_agent("globex", "gus@globex.test", "globex-token")
-    mine = zendesk.add_ticket("acme", subject="Acme's first")
-    theirs = zendesk.add_ticket("globex", subject="Globex's first")
-    assert mine["id"] == theirs["id"] == 1
-    assert client.ticket_get(1)["subject"] == "Acme's first"
-    with pytest.raises(ApiUnauthorized):  # acme's token means nothing at globex
-        ZendeskClient(subdomain="globex", email=EMAIL, api_token=TOKEN).ticket_get(1)
-
-
 # --- rate limits -----------------------------------------------------------------------------------------
 def test_plain_text_429_is_rate_limited_with_retry_after(client, zendesk):
     zendesk.rate_limit_next(1, retry_after=17)
@@ -291,12 +225,11 @@ def test_both_endpoint_header_spellings_are_parsed(zendesk):
     session = requests.Session()
     session.hooks["response"].append(lambda response, *args, **kwargs: answers.append(response))
     client = ZendeskClient(subdomain="acme", email=EMAIL, api_token=TOKEN, session=session)
-    zendesk.add_ticket("acme")
-    list(client.paginate(ZendeskClient.TICKETS, "tickets"))
+    client.request("GET", "/api/v2/tickets.json")  # the fake's endpoint bucket spelled "ratelimit"
     assert answers[-1].headers["zendesk-ratelimit-tickets-index"].startswith("total=100; remaining=99; resets=")
     assert client.rate_limit["endpoint"]["tickets-index"]["total"] == 100
     assert client.rate_limit["endpoint"]["tickets-index"]["remaining"] == 99
-    client.search("type:ticket")
+    client.search("type:ticket")  # and this one spelled "rate-limit"
     assert "zendesk-rate-limit-search-index" in answers[-1].headers
     assert client.rate_limit["endpoint"] == {"search-index": {"total": 200, "remaining": 199, "resets": 60}}
     assert (client.rate_limit["limit"], client.rate_limit["remaining"]) == (700, 698)
@@ -319,13 +252,11 @@ def test_parse_rate_limit_reads_both_spellings_and_ignores_junk():
 
 
 # --- pagination ------------------------------------------------------------------------------------------
-def test_comments_are_read_across_cursor_pages(client, zendesk):
-    ticket = zendesk.add_ticket("acme", description="comment 0")
-    for n in range(1, 250):
-        zendesk.add_comment("acme", ticket["id"], f"comment {n}")
-    comments = client.ticket_comments(ticket["id"])
-    assert [c["body"] for c in comments] == [f"comment {n}" for n in range(250)]
-    pages = zendesk.calls("GET", r"/comments\.json")
+def test_fields_are_read_across_cursor_pages(client, zendesk):
+    for n in range(250):
+        zendesk.add_user_field("acme", f"field_{n}", f"Field {n}")
+    assert [f["key"] for f in client.user_fields()] == [f"field_{n}" for n in range(250)]
+    pages = zendesk.calls("GET", r"/user_fields\.json")
     assert len(pages) == 3
     assert all(p.query["page[size]"] == ["100"] for p in pages)
     assert "page[after]" not in pages[0].query and "page[after]" in pages[2].query
@@ -333,9 +264,9 @@ def test_comments_are_read_across_cursor_pages(client, zendesk):
 
 def test_paginate_never_asks_for_more_than_100_per_page(client, zendesk):
     for n in range(120):
-        zendesk.add_ticket("acme", subject=f"T{n}")
-    assert len(list(client.paginate(ZendeskClient.TICKETS, "tickets", page_size=500))) == 120
-    assert {p.query["page[size]"][0] for p in zendesk.calls("GET", r"/tickets\.json")} == {"100"}
+        zendesk.add_user_field("acme", f"field_{n}", f"Field {n}")
+    assert len(list(client.paginate(ZendeskClient.USER_FIELDS, "user_fields", page_size=500))) == 120
+    assert {p.query["page[size]"][0] for p in zendesk.calls("GET", r"/user_fields\.json")} == {"100"}
 
 
 @pytest.mark.parametrize(
@@ -347,13 +278,13 @@ def test_paginate_never_asks_for_more_than_100_per_page(client, zendesk):
     ],
 )
 def test_paginate_stops_when_the_server_misbehaves(client, zendesk, meta):
-    page = {"tickets": [{"id": 1}], "meta": meta}
+    page = {"user_fields": [{"id": 1}], "meta": meta}
     for _ in range(3):
         zendesk.fail_next(200, page)
-    items = list(client.paginate(ZendeskClient.TICKETS, "tickets"))
+    items = list(client.paginate(ZendeskClient.USER_FIELDS, "user_fields"))
     expected_requests = 2 if meta.get("after_cursor") == "same" else 1
     assert len(items) == expected_requests
-    assert len(zendesk.calls("GET", r"/tickets\.json")) == expected_requests
+    assert len(zendesk.calls("GET", r"/user_fields\.json")) == expected_requests
 
 
 def test_fields_are_read_with_system_and_custom_options(client, zendesk):
@@ -371,7 +302,7 @@ def test_fields_are_read_with_system_and_custom_options(client, zendesk):
     assert [(f["key"], f["type"]) for f in client.organization_fields()] == [("region", "text")]
 
 
-# --- search, autocomplete, show_many ---------------------------------------------------------------------
+# --- search, show_many ---------------------------------------------------------------------------------
 def test_search_filters_by_type_and_free_text(client, zendesk):
     zendesk.add_ticket("acme", subject="Printer on FIRE")
     zendesk.add_ticket("acme", subject="Password reset")
@@ -400,16 +331,6 @@ def test_search_never_asks_past_the_1000th_result(client, zendesk, per_answer, e
         zendesk.fail_next(200, page, path=r"/search\.json")
     assert len(client.search("type:ticket", limit=5000)) == expected
     assert [c.query["page"] for c in zendesk.calls("GET", r"/search\.json")] == [[str(n)] for n in range(1, 11)]
-
-
-def test_autocomplete_users_and_organizations(client, zendesk):
-    zendesk.add_user("acme", name="Marta Lopez", email="marta@example.com")
-    zendesk.add_user("acme", name="Mark Twain", email="mark@example.com")
-    zendesk.add_organization("acme", name="Marvel Inc")
-    zendesk.add_organization("acme", name="DC Comics")
-    assert sorted(u["name"] for u in client.users_autocomplete("mar")) == ["Mark Twain", "Marta Lopez"]
-    assert [o["name"] for o in client.organizations_autocomplete("MA")] == ["Marvel Inc"]
-    assert zendesk.calls("GET", r"/users/autocomplete\.json")[0].query["name"] == ["mar"]
 
 
 def test_show_many_chunks_by_100_and_skips_unknown_ids(client, zendesk):
@@ -465,40 +386,6 @@ def test_oauth_code_exchange_gives_a_working_token(zendesk, client):
     assert ZendeskClient(subdomain="acme", oauth_token=token["access_token"]).me()["email"] == EMAIL
 
 
-def test_oauth_codes_are_single_use_and_bound(zendesk):
-    anonymous = ZendeskClient(subdomain="acme")
-    args = {"client_id": zendesk.client_id, "client_secret": zendesk.client_secret}
-    code = zendesk.oauth_code("acme")
-    anonymous.oauth_exchange_code(code=code, redirect_uri=zendesk.redirect_uri, **args)
-    with pytest.raises(ApiBadRequest) as info:
-        anonymous.oauth_exchange_code(code=code, redirect_uri=zendesk.redirect_uri, **args)
-    assert "access grant is invalid" in str(info.value)
-    with pytest.raises(ApiBadRequest):
-        anonymous.oauth_exchange_code(code=zendesk.oauth_code("acme"), redirect_uri="https://evil.test/cb", **args)
-    expired = zendesk.oauth_code("acme")
-    zendesk.advance(121)
-    with pytest.raises(ApiBadRequest):
-        anonymous.oauth_exchange_code(code=expired, redirect_uri=zendesk.redirect_uri, **args)
-    with pytest.raises(ApiUnauthorized):
-        anonymous.oauth_exchange_code(
-            code=zendesk.oauth_code("acme"),
-            redirect_uri=zendesk.redirect_uri,
-            client_id=zendesk.client_id,
-            client_secret="wrong",
-        )
-
-
-def test_read_only_token_cannot_write(zendesk):
-    ticket = zendesk.add_ticket("acme")
-    reader = ZendeskClient(subdomain="acme", oauth_token=zendesk.oauth_token("acme", "read"))
-    assert reader.ticket_get(ticket["id"])["id"] == ticket["id"]
-    with pytest.raises(ApiForbidden) as info:
-        reader.ticket_update(ticket["id"], {"status": "pending"})
-    assert str(info.value) == "Zendesk answered HTTP 403: You are missing the following required scopes: write"
-    writer = ZendeskClient(subdomain="acme", oauth_token=zendesk.oauth_token("acme", "read tickets:write"))
-    assert writer.ticket_update(ticket["id"], {"status": "pending"})["status"] == "pending"
-
-
 def test_documented_minimal_token_answer_is_accepted(zendesk):
     zendesk.fail_next(200, fixture("oauth_token_minimal.json"), path=r"/oauth/tokens")
     token = ZendeskClient(subdomain="acme").oauth_exchange_code(
@@ -530,17 +417,3 @@ def test_authorize_url_round_trip_through_the_fake(zendesk):
         redirect_uri=zendesk.redirect_uri,
     )
     assert token["scope"] == "read"
-
-
-def test_refresh_rotates_the_tokens(zendesk):
-    anonymous = ZendeskClient(subdomain="acme")
-    args = {"client_id": zendesk.client_id, "client_secret": zendesk.client_secret}
-    first = anonymous.oauth_exchange_code(code=zendesk.oauth_code("acme"), redirect_uri=zendesk.redirect_uri, **args)
-    second = anonymous.oauth_refresh(refresh_token=first["refresh_token"], **args)
-    assert second["access_token"] != first["access_token"]
-    assert second["refresh_token"] != first["refresh_token"]
-    with pytest.raises(ApiUnauthorized):
-        ZendeskClient(subdomain="acme", oauth_token=first["access_token"]).me()
-    with pytest.raises(ApiBadRequest):
-        anonymous.oauth_refresh(refresh_token=first["refresh_token"], **args)
-    assert ZendeskClient(subdomain="acme", oauth_token=second["access_token"]).me()["email"] == EMAIL
