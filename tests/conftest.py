@@ -149,6 +149,9 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    # Belt and braces under the routing of ``connect_host``: no host name but localhost resolves, so
+    # nothing the browser does (preconnects, a context without routes) can reach the internet.
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost",
 ]
 
 
@@ -175,3 +178,19 @@ def browser(monkeypatch):
         b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         yield b
         b.close()
+
+
+@pytest.fixture
+def connect_host(browser, jira, live_server):
+    """Jira's page around our iframe (``tests/fakes/connect_bridge.py``): ``connect_host.open(path,
+    query=..., account_id=...)`` loads a page as Jira embeds it, serves the fake ``all.js`` in place of
+    Atlassian's CDN (``AP.context.getToken()`` mints real context tokens of ``jira``), and fails the test
+    if the browser sends any request off loopback."""
+    from tests.fakes.connect_bridge import FakeConnectHost
+
+    host = FakeConnectHost(browser=browser, jira=jira, app_url=live_server.url)
+    try:
+        yield host
+    finally:
+        host.close()
+    host.check()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -50,6 +51,7 @@ class FakeServer:
     def __init__(self) -> None:
         self.requests: list[FakeRequest] = []
         self._injected: list[tuple[str | None, tuple]] = []
+        self._latency: list[tuple[str | None, float]] = []
         self._lock = threading.RLock()
         self._routes: list[tuple[str, re.Pattern, Callable]] = []
         for attr in dir(type(self)):
@@ -120,6 +122,12 @@ class FakeServer:
         with self._lock:
             self._injected.append((path, (status, body if body is not None else b"", dict(headers or {}))))
 
+    def add_latency(self, seconds: float, *, path: str | None = None) -> None:
+        """Answer requests (matching ``path`` regex if given) ``seconds`` later, as a slow network or a slow
+        service would: requests of several callers are then truly in flight at once."""
+        with self._lock:
+            self._latency.append((path, seconds))
+
     def before(self, request: FakeRequest) -> tuple | None:
         """Hook run before every route (authentication checks). Return an answer to short-circuit."""
         return None
@@ -134,6 +142,10 @@ class FakeServer:
             headers={k.lower(): v for k, v in headers.items()},
             body=body,
         )
+        with self._lock:
+            delay = sum(sec for pattern, sec in self._latency if pattern is None or re.search(pattern, parts.path))
+        if delay:
+            time.sleep(delay)  # outside the lock: other requests proceed meanwhile
         with self._lock:
             self.requests.append(request)
             for i, (pattern, answer) in enumerate(self._injected):

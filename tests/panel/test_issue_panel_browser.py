@@ -1,20 +1,98 @@
 """A real browser (Debian's chromium, headless, driven by Playwright) opens the issue panel as Jira
-would — with a valid JWT — against the app served on loopback with fake Jira and Zendesk, links a
-ticket through the dialog, refreshes, unlinks, and checks what a user sees."""
+would — with a valid JWT, inside a fake Jira page that serves Connect's all.js — against the app served
+on loopback with fake Jira and Zendesk, links a ticket through the dialog, refreshes, unlinks, and checks
+what a user sees; and it keeps working on context tokens from AP.context.getToken() once the page
+session the panel was rendered with has expired."""
 
 from __future__ import annotations
 
 import os
+import time
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+from unittest import mock
 
 import pytest
+from django.core import signing
 
 from connector.services import ItemSpec, connected_item_save
+from tenants.auth import PAGE_SESSION_MAX_AGE, JiraPrincipal, page_session_issue
 from tests.conftest import SHOTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
+BADGE = "com.atlassian.jira.issue:{app_key}:deskbridge-issue-context:status"
 
-def test_link_refresh_unlink_in_the_panel(live_server, browser, jira, zendesk, tenant, connection, project):
+
+def panel_query(issue: dict[str, Any], project: dict[str, Any]) -> str:
+    """The context Jira adds to the issue panel's iframe URL."""
+    return (
+        f"issueKey={issue['key']}&issueId={issue['id']}&projectKey=SUP&projectId={project['id']}&issueTypeId=10001"
+        "&lic=active&xdm_e=https%3A%2F%2Fsite.atlassian.net&cp=&tz=UTC&loc=en-US"
+    )
+
+
+@dataclass
+class ApiCall:
+    """A JSON call the panel's script made, as the app answered it."""
+
+    method: str
+    authorization: str  # the Authorization header ("" when none)
+    session: str  # the X-Deskbridge-Session header ("" when none)
+    status: int
+    response: Any  # playwright Response, to read the body later
+
+    @property
+    def auth(self) -> str:
+        if self.authorization.startswith("JWT ") and not self.session:
+            return "jwt"
+        if self.session and not self.authorization:
+            return "session"
+        return f"unexpected: {self.authorization!r} / {self.session!r}"
+
+
+def record_api_calls(page) -> list[ApiCall]:
+    """Every fetch() of the page with its answer, in order (whatever URLs the panel's script uses)."""
+    calls: list[ApiCall] = []
+
+    def seen(response) -> None:
+        request = response.request
+        if request.resource_type == "fetch":
+            headers = request.headers
+            calls.append(
+                ApiCall(
+                    request.method,
+                    headers.get("authorization", ""),
+                    headers.get("x-deskbridge-session", ""),
+                    response.status,
+                    response,
+                )
+            )
+
+    page.on("response", seen)
+    return calls
+
+
+def shown_or_hint(page, test_id: str) -> str:
+    """Wait until an element with ``data-testid=test_id`` shows or the link dialog's hint says something
+    (where the panel reports a failed call); return the hint."""
+    page.wait_for_function(
+        "id => document.querySelector(`[data-testid=${id}]`)"
+        " || document.querySelector('[data-testid=search-hint]').textContent",
+        arg=test_id,
+    )
+    return page.get_by_test_id("search-hint").inner_text()
+
+
+def expired_page_session(tenant, account_id: str, issue_id: str) -> str:
+    """The page session the server gave the panel, as issued just over PAGE_SESSION_MAX_AGE ago."""
+    issued_at = time.time() - PAGE_SESSION_MAX_AGE - 60
+    with mock.patch.object(signing, "time", SimpleNamespace(time=lambda: issued_at)):
+        return page_session_issue(JiraPrincipal(tenant, account_id), issue_id=issue_id)
+
+
+def test_link_refresh_unlink_in_the_panel(connect_host, jira, zendesk, tenant, connection, project):
     severity = zendesk.add_ticket_field("acme", "Severity", "tagger", options=[("Sev 1 — outage", "sev_1"), "Minor"])
     org = zendesk.add_organization("acme", name="Globex Corporation")
     customer = zendesk.add_user("acme", name="Homer Simpson", email="homer@globex.test", organization_id=org["id"])
@@ -45,14 +123,8 @@ def test_link_refresh_unlink_in_the_panel(live_server, browser, jira, zendesk, t
         ),
     )
     issue = jira.add_issue(key="SUP-7", project="SUP")
-    query = (
-        f"issueKey=SUP-7&issueId={issue['id']}&projectKey=SUP&projectId={project['id']}&issueTypeId=10001"
-        "&lic=active&xdm_e=https%3A%2F%2Fsite.atlassian.net&cp=&tz=UTC&loc=en-US"
-    )
-    token = jira.sign("GET", f"/jira/issue-panel?{query}", account_id="user-7")
-
-    page = browser.new_page()
-    page.goto(f"{live_server.url}/jira/issue-panel?{query}&jwt={token}")
+    page = connect_host.open("/jira/issue-panel", query=panel_query(issue, project), account_id="user-7")
+    calls = record_api_calls(page)
     card = page.get_by_test_id("card")
     card.wait_for()
     assert "Support tickets" in card.inner_text()
@@ -74,9 +146,7 @@ def test_link_refresh_unlink_in_the_panel(live_server, browser, jira, zendesk, t
     assert "Homer Simpson" in text and "Globex Corporation" in text
     page.screenshot(path=os.path.join(SHOTS, "panel-linked.png"))
     assert page.get_by_test_id("open").get_attribute("href").endswith(f"/agent/tickets/{ticket['id']}")
-    assert jira.properties[
-        (issue["id"], f"com.atlassian.jira.issue:{jira.app_key}:deskbridge-issue-context:status")
-    ] == {
+    assert jira.properties[(issue["id"], BADGE.format(app_key=jira.app_key))] == {
         "type": "badge",
         "value": {"label": "1"},
     }
@@ -98,7 +168,74 @@ def test_link_refresh_unlink_in_the_panel(live_server, browser, jira, zendesk, t
     page.get_by_test_id("unlink").click()
     page.wait_for_function("document.querySelectorAll('[data-testid=record]').length === 0")
     assert "Unlinked." in page.inner_text("#db-status")
-    assert jira.properties[(issue["id"], f"com.atlassian.jira.issue:{jira.app_key}:deskbridge-issue-context:status")][
-        "value"
-    ] == {"label": "0"}
+    assert jira.properties[(issue["id"], BADGE.format(app_key=jira.app_key))]["value"] == {"label": "0"}
     page.screenshot(path=os.path.join(SHOTS, "panel-unlinked.png"))
+
+    # While the page session is valid the panel needs nothing from Connect: no context token, and no call
+    # to Jira's permission API (the session is bound to the issue Jira signed the panel for).
+    assert calls and {c.auth for c in calls} == {"session"}
+    assert connect_host.tokens == []
+    assert jira.calls("POST", r"/rest/api/3/permissions/check$") == []
+
+
+def test_panel_switches_to_context_tokens_when_its_session_expires(
+    connect_host, jira, zendesk, tenant, connection, project
+):
+    viewer = "user-8"
+    ticket = zendesk.add_ticket("acme", subject="Reactor console frozen", priority="urgent")
+    connected_item_save(
+        tenant=tenant,
+        connection=connection,
+        spec=ItemSpec(
+            name="Support tickets",
+            mode="display",
+            jira_project="SUP",
+            helpdesk_object="ticket",
+            display_fields=["status", "priority"],
+        ),
+    )
+    issue = jira.add_issue(key="SUP-8", project="SUP")
+    page = connect_host.open("/jira/issue-panel", query=panel_query(issue, project), account_id=viewer)
+    calls = record_api_calls(page)
+    page.get_by_test_id("card").wait_for()
+
+    # The panel stays open past its page session's lifetime.
+    expired = expired_page_session(tenant, viewer, issue["id"])
+    page.eval_on_selector("#db-panel", "(panel, session) => { panel.dataset.session = session; }", expired)
+
+    # Search-as-you-type and Link still work.
+    page.get_by_test_id("link").click()
+    page.get_by_test_id("search-input").fill("react")
+    assert shown_or_hint(page, "hit") == ""  # no "open for too long", no authentication error
+    page.get_by_test_id("hit").click()
+    assert shown_or_hint(page, "record") == ""
+    assert f"#{ticket['id']} Reactor console frozen" in page.get_by_test_id("record").inner_text()
+    assert jira.properties[(issue["id"], BADGE.format(app_key=jira.app_key))]["value"] == {"label": "1"}
+
+    # Refresh still pulls the record live.
+    zendesk.accounts["acme"].tickets[ticket["id"]]["priority"] = "low"
+    page.get_by_test_id("refresh").click()
+    page.wait_for_function("document.querySelector('[data-field=priority] td').textContent === 'Low'")
+
+    # Unlink still works.
+    page.get_by_test_id("unlink").click()
+    page.wait_for_function("document.querySelectorAll('[data-testid=record]').length === 0")
+    assert "Unlinked." in page.inner_text("#db-status")
+
+    # What the app received: the expired session once (refused as session_expired), then only context
+    # JWTs that Jira minted for this user through AP.context.getToken(), every one accepted.
+    assert [c.auth for c in calls] == ["session"] + ["jwt"] * (len(calls) - 1), calls
+    refused, *with_token = calls
+    assert refused.status == 401 and refused.response.json()["code"] == "session_expired"
+    assert {c.method for c in with_token} >= {"GET", "POST", "DELETE"}
+    assert all(200 <= c.status < 300 for c in with_token), [(c.method, c.status) for c in with_token]
+    assert {c.authorization.removeprefix("JWT ") for c in with_token} <= set(connect_host.tokens)
+    # …and, holding a context token instead of a session bound to the issue, the app asked Jira whether
+    # this user may browse the issue.
+    checks = [r.json() for r in jira.calls("POST", r"/rest/api/3/permissions/check$")]
+    assert checks and all(c["accountId"] == viewer for c in checks)
+    assert all(
+        ask["permissions"] == ["BROWSE_PROJECTS"] and ask["issues"] == [int(issue["id"])]
+        for c in checks
+        for ask in c["projectPermissions"]
+    )
