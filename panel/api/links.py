@@ -23,7 +23,7 @@ from connector.selectors import item_get_by_external_id
 from sync.models import Link
 from sync.selectors import link_find, links_query
 from sync.services import link_create, link_delete
-from tenants.auth import TenantApiTokenAuthentication, TenantLicensed
+from tenants.auth import ApiTokenScope, TenantApiTokenAuthentication, TenantLicensed
 
 MAX_PAGE_SIZE = 100
 
@@ -89,8 +89,8 @@ LIST_RESPONSE = inline_serializer(
         "meta": inline_serializer(
             "JiraLinksMeta",
             {
-                "after": serializers.CharField(allow_null=True),
-                "before": serializers.CharField(allow_null=True),
+                "after": serializers.CharField(help_text='cursor of the last link on this page; "" when empty'),
+                "before": serializers.CharField(help_text='cursor of the first link on this page; "" when empty'),
                 "has_more": serializers.BooleanField(),
             },
         ),
@@ -117,6 +117,11 @@ def _out(link: Link) -> dict:
     return {"issue_id": link.jira_issue_id, "issue_key": link.jira_issue_key, "ticket_id": link.record_id}
 
 
+def _param(params, name: str) -> str | None:
+    """A query parameter; sent empty counts as absent (Zendesk's own sample sends ``page[size]=&page[after]=``)."""
+    return params.get(name) or None
+
+
 def _encode_cursor(link_id: int) -> str:
     return base64.urlsafe_b64encode(f"l:{link_id}".encode()).decode().rstrip("=")
 
@@ -134,7 +139,8 @@ def _decode_cursor(value: str) -> int:
 
 class LinksBase(APIView):
     authentication_classes = [TenantApiTokenAuthentication]
-    permission_classes = [TenantLicensed]
+    permission_classes = [TenantLicensed, ApiTokenScope]
+    token_scope = "links"  # tokens scoped "links" (or "admin") may create and delete links here
 
     def get_exception_handler(self):
         return links_exception_handler
@@ -156,24 +162,27 @@ class LinksView(LinksBase):
             OpenApiParameter("issue_id", str),
             OpenApiParameter("page[after]", str),
             OpenApiParameter("page[before]", str),
-            OpenApiParameter("page[size]", int, description="default 100, max 100"),
+            OpenApiParameter("page[size]", int, description="default 100 (also when sent empty), max 100"),
         ],
         responses={200: LIST_RESPONSE, **_errors_documented(400, 401, 403, 404)},
     )
     def get(self, request, external_id: str):
         item = self.item(external_id)
         params = request.query_params
-        after, before = params.get("page[after]"), params.get("page[before]")
+        after, before = _param(params, "page[after]"), _param(params, "page[before]")
         if after and before:
             raise LinksApiError(400, "BadRequest", "Cannot use both page[after] and page[before] parameters")
         try:
-            size = int(params.get("page[size]", MAX_PAGE_SIZE))
+            size = int(_param(params, "page[size]") or MAX_PAGE_SIZE)
         except ValueError:
             raise LinksApiError(400, "BadRequest", "page[size] must be an integer") from None
         if not 1 <= size <= MAX_PAGE_SIZE:
             raise LinksApiError(400, "BadRequest", f"page[size] must be between 1 and {MAX_PAGE_SIZE}")
         qs = links_query(
-            tenant=request.tenant, item=item, ticket_id=params.get("ticket_id"), issue_id=params.get("issue_id")
+            tenant=request.tenant,
+            item=item,
+            ticket_id=_param(params, "ticket_id"),
+            issue_id=_param(params, "issue_id"),
         )
         if before:
             rows = list(qs.filter(id__lt=_decode_cursor(before)).order_by("-id")[: size + 1])
@@ -185,9 +194,10 @@ class LinksView(LinksBase):
             rows = list(qs[: size + 1])
             has_more = len(rows) > size
             rows = rows[:size]
+        # An empty page has empty-string cursors, never null (as in Zendesk's examples).
         meta = {
-            "after": _encode_cursor(rows[-1].pk) if rows else None,
-            "before": _encode_cursor(rows[0].pk) if rows else None,
+            "after": _encode_cursor(rows[-1].pk) if rows else "",
+            "before": _encode_cursor(rows[0].pk) if rows else "",
             "has_more": has_more,
         }
         return Response({"count": len(rows), "links": [_out(r) for r in rows], "meta": meta})

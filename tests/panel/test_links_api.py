@@ -22,6 +22,10 @@ LIST_PATH = "/api/v2/integrations/jira/{}/links"
 DETAIL_PATH = "/api/v2/integrations/jira/{}/links/ticket/{}/issue/{}"
 
 
+# Zendesk's examples show an empty page's cursors as empty strings, never null.
+EMPTY_META = {"after": "", "before": "", "has_more": False}
+
+
 def errors(code: str, title: str) -> dict:
     return {"errors": [{"code": code, "title": title}]}
 
@@ -79,7 +83,7 @@ def bravo(client, settings, install_keys, zendesk, tenant):
 def test_a_new_integration_lists_no_links(token_api, urls):
     response = token_api.get(urls.links)
     assert response.status_code == 200
-    assert response.json() == {"count": 0, "links": [], "meta": {"after": None, "before": None, "has_more": False}}
+    assert response.json() == {"count": 0, "links": [], "meta": EMPTY_META}
 
 
 def test_post_creates_a_link_and_updates_the_badge(token_api, urls, tenant, item, issue, ticket, jira, api_token):
@@ -426,7 +430,7 @@ def test_filters_by_ticket_and_issue(token_api, urls, five):
     by_ticket = token_api.get(urls.links, data={"ticket_id": "9"}).json()
     assert by_ticket["links"] == [out(five[2])]
     both = token_api.get(urls.links, data={"ticket_id": "9", "issue_id": "200"}).json()
-    assert both == {"count": 0, "links": [], "meta": {"after": None, "before": None, "has_more": False}}
+    assert both == {"count": 0, "links": [], "meta": EMPTY_META}
 
 
 def test_walk_forward_then_backward_through_pages(token_api, urls, five):
@@ -449,7 +453,7 @@ def test_walk_forward_then_backward_through_pages(token_api, urls, five):
     assert back1["meta"]["after"] == p1["meta"]["after"] and back1["meta"]["before"] == p1["meta"]["before"]
 
     past_the_end = page(**{"page[after]": p3["meta"]["after"]})
-    assert past_the_end == {"count": 0, "links": [], "meta": {"after": None, "before": None, "has_more": False}}
+    assert past_the_end == {"count": 0, "links": [], "meta": EMPTY_META}
 
 
 def test_cursors_are_opaque_strings(token_api, urls, five):
@@ -478,6 +482,42 @@ def test_page_size_defaults_to_100(token_api, urls, tenant, item):
     rest = token_api.get(urls.links, data={"page[after]": first["meta"]["after"]}).json()
     assert rest["count"] == 1 and rest["links"][0]["ticket_id"] == "101" and rest["meta"]["has_more"] is False
     assert token_api.get(urls.links, data={"page[size]": 100}).json()["count"] == 100
+
+
+def test_an_empty_page_has_empty_string_cursors_not_null(token_api, urls, five):
+    """Scripts written for Zendesk test the cursor as a string (``meta["after"] + …``, ``len(...)``)."""
+    empty = token_api.get(urls.links, data={"ticket_id": "404"}).json()
+    assert empty["meta"] == {"after": "", "before": "", "has_more": False}
+    meta = token_api.get(urls.links, data={"page[size]": 1}).json()["meta"]
+    assert isinstance(meta["after"], str) and meta["after"] and isinstance(meta["before"], str) and meta["before"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "page[size]=&page[after]=",  # Zendesk's own sample request
+        "page[size]=",
+        "page[size]=&page[before]=",
+        "page[after]=&page[before]=",
+        "page[size]=&page[after]=&page[before]=&ticket_id=&issue_id=",
+    ],
+)
+def test_empty_page_parameters_count_as_absent(token_api, urls, tenant, item, query):
+    Link.objects.bulk_create(
+        Link(tenant=tenant, item=item, jira_issue_id="100", jira_issue_key="SUP-1", record_id=str(n))
+        for n in range(1, 102)
+    )
+    response = token_api.get(f"{urls.links}?{query}")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["count"] == 100 and body["meta"]["has_more"] is True  # the default page size, first page
+    assert [link["ticket_id"] for link in body["links"]] == [str(n) for n in range(1, 101)]
+
+
+def test_an_empty_page_size_still_pages_with_a_cursor(token_api, urls, five):
+    first = token_api.get(f"{urls.links}?page[size]=2").json()
+    rest = token_api.get(f"{urls.links}?page[size]=&page[after]={first['meta']['after']}&page[before]=").json()
+    assert rest["links"] == [out(link) for link in five[2:]] and rest["meta"]["has_more"] is False
 
 
 def test_both_cursors_are_refused(token_api, urls, five):
@@ -535,6 +575,9 @@ def test_the_schema_describes_every_links_endpoint_and_shape(schema):
     assert set(components["JiraLinksList"]["properties"]) == {"count", "links", "meta"}
     assert components["JiraLinksList"]["properties"]["links"]["items"]["$ref"] == "#/components/schemas/Link"
     assert set(components["JiraLinksMeta"]["properties"]) == {"after", "before", "has_more"}
+    for cursor in ("after", "before"):  # "" on an empty page, never null
+        assert components["JiraLinksMeta"]["properties"][cursor]["type"] == "string"
+        assert not components["JiraLinksMeta"]["properties"][cursor].get("nullable")
     assert set(components["Link"]["properties"]) == {"issue_id", "issue_key", "ticket_id"}
     assert set(components["LinkBody"]["properties"]) == {"link"}
     assert components["JiraLinksErrors"]["properties"]["errors"]["items"]["$ref"] == (
