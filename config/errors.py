@@ -63,6 +63,11 @@ class ForbiddenError(ApplicationError):
     default_code = "forbidden"
 
 
+class ConflictError(ApplicationError):
+    status_code = 409
+    default_code = "conflict"
+
+
 class ServiceUnavailable(ApplicationError):
     status_code = 503
     default_code = "service_unavailable"

@@ -145,3 +145,21 @@ class FieldMapping(models.Model):
     def __str__(self) -> str:
         arrow = "→" if self.direction == self.Direction.TO_JIRA else "←"
         return f"{self.helpdesk_field} {arrow} {self.jira_field}"
+
+
+class OAuthState(TenantOwnedModel):
+    """One "Connect with Zendesk" attempt: who started it (tenant and Jira user), for which subdomain.
+
+    The nonce travels in the signed OAuth ``state`` and in a cookie set on the browser that opened the
+    authorize link; the callback accepts it once (``used_at``), within ``connections.OAUTH_STATE_MAX_AGE``.
+    """
+
+    account_id = models.CharField(max_length=128, help_text="Jira accountId (or api-token:<id>) that started it.")
+    subdomain = models.CharField(max_length=63)
+    nonce = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"OAuth {self.subdomain} by {self.account_id}"

@@ -6,6 +6,7 @@ from config.errors import ForbiddenError
 from connector.clients.base import ApiError
 from connector.selectors import jira_user_is_admin
 from tenants.auth import (
+    ApiTokenScope,
     JiraContextJWTAuthentication,
     JiraJWTAuthentication,
     TenantApiTokenAuthentication,
@@ -45,6 +46,6 @@ class IsTenantAdmin(permissions.BasePermission):
 
 
 CONFIG_AUTHENTICATION = [TenantApiTokenAuthentication, JiraContextJWTAuthentication]
-CONFIG_PERMISSIONS = [TenantLicensed, IsTenantAdmin]
+CONFIG_PERMISSIONS = [TenantLicensed, IsTenantAdmin, ApiTokenScope]
 PANEL_AUTHENTICATION = [JiraContextJWTAuthentication]
 STRICT_AUTHENTICATION = [JiraJWTAuthentication]

@@ -63,5 +63,6 @@ urlpatterns = [
     path("api/v2/integrations/jira/<str:external_id>/", include(links_api_urls)),
     path("jira/issue-panel", issue_panel.issue_panel, name="issue-panel"),
     path("jira/admin", admin_page.admin_page, name="admin-page"),
+    path("connect/zendesk/oauth/start", admin_page.zendesk_oauth_start_view, name="zendesk-oauth-start"),
     path("connect/zendesk/oauth/callback", admin_page.zendesk_oauth_callback, name="zendesk-oauth-callback"),
 ]

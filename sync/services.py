@@ -17,7 +17,7 @@ from connector.clients.jira import JiraClient
 from connector.errors import HelpdeskRateLimited, HelpdeskUnavailable, NotConnected
 from connector.models import ConnectedItem
 from connector.providers import client_for, provider_for
-from connector.services import connected_item_delete, connection_mark_auth_failed
+from connector.services import connected_item_delete, connection_auth_failure_confirm
 from tenants.models import Tenant
 
 from .errors import AutoManagedLink, IssueNotApplicable, IssueNotFound, JiraUnavailable, LinkExists, RecordNotFound
@@ -49,10 +49,16 @@ def helpdesk_failure(exc: ApiError, item: ConnectedItem) -> Exception:
             f"{label} is rate limiting requests; try again in {wait} seconds.", extra={"retry_after": wait}
         )
     if isinstance(exc, ApiUnauthorized):
-        connection_mark_auth_failed(connection=item.connection, message=f"{label} rejected the stored credentials.")
+        # One refused call does not condemn the connection: a refresh or a second call must confirm it.
+        if connection_auth_failure_confirm(connection=item.connection):
+            return HelpdeskUnavailable(
+                f"{label} rejected the stored credentials. A Jira admin needs to reconnect on the Deskbridge "
+                "admin page.",
+                code="helpdesk_auth_failed",
+            )
         return HelpdeskUnavailable(
-            f"{label} rejected the stored credentials. A Jira admin needs to reconnect on the Deskbridge admin page.",
-            code="helpdesk_auth_failed",
+            f"{label} refused this request, but the connection still works. Try again.",
+            code="helpdesk_auth_retry",
         )
     return HelpdeskUnavailable(f"{label} could not be reached ({exc.message}). Try again shortly.")
 

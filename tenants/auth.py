@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import functools
 import logging
 from dataclasses import dataclass, field
@@ -18,11 +19,11 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import authentication, permissions
 
-from config.errors import ApplicationError, AuthenticationError
+from config.errors import ApplicationError, AuthenticationError, ForbiddenError
 
 from . import jwt as connect_jwt
 from .errors import LicenseRequired, TenantInactive
-from .models import Tenant
+from .models import ApiToken, Tenant
 from .selectors import tenant_for_token
 from .services import api_token_authenticate, tenant_license_update
 
@@ -38,7 +39,10 @@ class JiraPrincipal:
     claims: dict[str, Any] = field(repr=False, default_factory=dict)
     is_context_token: bool = False
     api_token_id: int | None = None  # set when authenticated by a tenant API token (scripts)
+    api_token_scope: str | None = None  # that token's scope (read | links | admin)
     bound_issue_id: str | None = None  # a page session from the issue panel only serves that issue
+    bound_project_id: str | None = None  # … of this project and issue type (as Jira signed them on the panel URL)
+    bound_issue_type_id: str | None = None
     is_authenticated: bool = True
     is_anonymous: bool = False
 
@@ -92,12 +96,14 @@ PAGE_SESSION_MAX_AGE = 3600
 PAGE_SESSION_HEADER = "HTTP_X_DESKBRIDGE_SESSION"
 
 
-def page_session_issue(principal: JiraPrincipal, *, issue_id: str | None = None) -> str:
-    """A session for follow-up requests of a page Jira loaded. The issue panel binds it to its issue
-    (Jira signed the panel URL, issue id included, so the binding is Jira's word)."""
+def page_session_issue(
+    principal: JiraPrincipal, *, issue_id: str | None = None, project_id: str = "", issue_type_id: str = ""
+) -> str:
+    """A session for follow-up requests of a page Jira loaded. The issue panel binds it to its issue, the
+    issue's project and type (Jira signed the panel URL with them, so the binding is Jira's word)."""
     data = {"t": principal.tenant.pk, "k": principal.tenant.client_key, "a": principal.account_id}
     if issue_id:
-        data["i"] = str(issue_id)
+        data.update(i=str(issue_id), p=str(project_id), y=str(issue_type_id))
     return signing.dumps(data, salt=PAGE_SESSION_SALT)
 
 
@@ -117,7 +123,15 @@ def page_session_read(token: str) -> JiraPrincipal:
         raise connect_jwt.JwtRejected("This Jira site is not installed.", code="jwt_unknown_issuer")
     if tenant.state == Tenant.State.DISABLED:
         raise TenantInactive("The app is disabled on this Jira site.", code="tenant_disabled")
-    return JiraPrincipal(tenant, data.get("a"), {}, is_context_token=True, bound_issue_id=data.get("i"))
+    return JiraPrincipal(
+        tenant,
+        data.get("a"),
+        {},
+        is_context_token=True,
+        bound_issue_id=data.get("i"),
+        bound_project_id=data.get("p"),
+        bound_issue_type_id=data.get("y"),
+    )
 
 
 class PageSessionAuthentication(authentication.BaseAuthentication):
@@ -194,13 +208,19 @@ class TenantApiTokenAuthentication(authentication.BaseAuthentication):
                 "The API token is unknown or revoked. Create a new one on the Deskbridge admin page in Jira.",
                 code="api_token_invalid",
             )
+        if row.is_expired:
+            raise AuthenticationError(
+                f"The API token {row.name!r} expired on {row.expires_at:%Y-%m-%d %H:%M} UTC. A Jira admin can create "
+                "a new one on the Deskbridge admin page.",
+                code="api_token_expired",
+            )
         tenant = row.tenant
         if not tenant.is_active:
             raise TenantInactive(
                 "The app is not active on this Jira site; API tokens work again once it is enabled.",
                 code="tenant_disabled",
             )
-        principal = JiraPrincipal(tenant, None, api_token_id=row.pk)
+        principal = JiraPrincipal(tenant, None, api_token_id=row.pk, api_token_scope=row.scope)
         _attach(request, principal)
         _attach(request._request, principal)
         return principal, row
@@ -225,6 +245,27 @@ class TenantLicensed(permissions.BasePermission):
         return True
 
 
+class ApiTokenScope(permissions.BasePermission):
+    """What a tenant API token may do (other principals pass): ``read`` tokens only read; ``links`` tokens
+    also write on views that declare ``token_scope = "links"`` (the links API); ``admin`` tokens write
+    everywhere a script may."""
+
+    def has_permission(self, request, view) -> bool:
+        principal = request.user
+        scope = getattr(principal, "api_token_scope", None)
+        if getattr(principal, "api_token_id", None) is None:
+            return True
+        if request.method in permissions.SAFE_METHODS or scope == ApiToken.Scope.ADMIN:
+            return True
+        if scope == ApiToken.Scope.LINKS and getattr(view, "token_scope", "admin") == ApiToken.Scope.LINKS:
+            return True
+        raise ForbiddenError(
+            f"This API token's scope ({scope}) does not allow this change. A Jira admin can create a token with "
+            "the scope it needs on the Deskbridge admin page.",
+            code="api_token_scope",
+        )
+
+
 def license_gate_applies(tenant: Tenant) -> bool:
     return settings.ATLASSIAN_LICENSING_ENFORCED and not tenant.is_licensed
 
@@ -235,11 +276,41 @@ def record_license_from_request(request, tenant: Tenant) -> None:
     tenant_license_update(tenant=tenant, license=lic if lic in ("active", "none") else "unknown")
 
 
-def frame_ancestors(tenant: Tenant) -> str:
-    sources = {tenant.base_url}
-    if tenant.display_url:
-        sources.add(tenant.display_url)
+def frame_ancestors(tenant: Tenant | None) -> str:
+    """CSP ``frame-ancestors`` for a page Jira frames: the tenant's site; when the tenant is not known (an
+    error before it could be identified), the Jira hosts this deployment accepts (JIRA_ALLOWED_BASE_URLS)."""
+    if tenant is not None:
+        sources = {tenant.base_url}
+        if tenant.display_url:
+            sources.add(tenant.display_url)
+    else:
+        sources = {pattern.strip().rstrip("/") for pattern in settings.JIRA_ALLOWED_BASE_URLS if pattern.strip()}
     return "frame-ancestors 'self' " + " ".join(sorted(sources))
+
+
+def _tenant_of_refused_request(request) -> Tenant | None:
+    """Which site framed a request we refused (to let it show our message): read, never trusted, from the
+    unverified JWT issuer or the page session's client key. It only widens framing to that site's own URL."""
+    client_key = None
+    if request.method == "POST" and "session" in request.POST:
+        with contextlib.suppress(signing.BadSignature):
+            client_key = signing.loads(request.POST["session"], salt=PAGE_SESSION_SALT).get("k")
+    else:
+        with contextlib.suppress(ApplicationError, ValueError):
+            client_key = connect_jwt.unverified_issuer(connect_jwt.extract_token(request))
+    if not isinstance(client_key, str) or not client_key:
+        return None
+    return Tenant.objects.filter(client_key=client_key).first()
+
+
+def _framed(response, tenant: Tenant | None):
+    """Every page Jira frames, error pages included: framable by the site (CSP), never ``X-Frame-Options:
+    DENY`` (a blank frame tells the user nothing), and never cached (pages carry a page session, some a new
+    API token)."""
+    response["Content-Security-Policy"] = frame_ancestors(tenant)
+    response.xframe_options_exempt = True
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def jira_page(view=None, *, licensed: bool = True):
@@ -259,12 +330,13 @@ def jira_page(view=None, *, licensed: bool = True):
                     principal = authenticate_jira_request(request, allow_context=False)
             except ApplicationError as exc:
                 logger.info("page auth refused: %s", exc.code)
-                return render(
+                response = render(
                     request,
                     "tenants/auth_error.html",
                     {"code": exc.code, "message": exc.message},
                     status=exc.status_code,
                 )
+                return _framed(response, _tenant_of_refused_request(request))
             _attach(request, principal)
             request.user_principal = principal
             request.page_session = page_session_issue(principal)
@@ -274,10 +346,7 @@ def jira_page(view=None, *, licensed: bool = True):
                 response = render(request, "tenants/license_required.html", {"tenant": principal.tenant}, status=403)
             else:
                 response = func(request, *args, **kwargs)
-            response["Content-Security-Policy"] = frame_ancestors(principal.tenant)
-            # CSP frame-ancestors governs framing; drop Django's X-Frame-Options DENY for Jira.
-            response.xframe_options_exempt = True
-            return response
+            return _framed(response, principal.tenant)
 
         wrapper.jira_page = True
         return csrf_exempt(wrapper)

@@ -67,7 +67,16 @@ class TenantOwnedModel(models.Model):
 
 
 class ApiToken(TenantOwnedModel):
-    """A tenant API token for scripts. Only a SHA-256 hash is stored; the token is shown once."""
+    """A tenant API token for scripts. Only a SHA-256 hash is stored; the token is shown once.
+
+    ``scope`` limits what it may do: ``read`` (GET only), ``links`` (read, plus creating and deleting links
+    through the links API), ``admin`` (everything a script may do: configuration included). No token may
+    create tokens; only a Jira admin on the admin page can."""
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read only"
+        LINKS = "links", "Read and manage links"
+        ADMIN = "admin", "Full configuration"
 
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16, help_text="First characters, to recognise a token in lists.")
@@ -76,6 +85,8 @@ class ApiToken(TenantOwnedModel):
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.ADMIN)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Refused from this moment; empty: never.")
 
     class Meta:
         ordering = ["-created_at"]
@@ -85,5 +96,9 @@ class ApiToken(TenantOwnedModel):
         return f"{self.name} ({self.prefix}…)"
 
     @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
     def is_active(self) -> bool:
-        return self.revoked_at is None
+        return self.revoked_at is None and not self.is_expired

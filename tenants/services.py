@@ -6,6 +6,7 @@ import fnmatch
 import hashlib
 import logging
 import secrets
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,7 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from config.errors import NotFoundError, ValidationFailed
+from config.errors import ConflictError, NotFoundError, ValidationFailed
 
 from .errors import InstallRejected, LifecycleBodyInvalid
 from .models import ApiToken, Tenant
@@ -195,25 +196,53 @@ def api_token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def api_token_create(*, tenant: Tenant, name: str, created_by: str) -> tuple[ApiToken, str]:
-    """Create a token; returns the row and the plain token, which is never stored or shown again."""
+API_TOKEN_MAX_DAYS = 3650
+
+
+def api_token_create(
+    *,
+    tenant: Tenant,
+    name: str,
+    created_by: str,
+    scope: str = ApiToken.Scope.ADMIN,
+    expires_in_days: int | None = None,
+) -> tuple[ApiToken, str]:
+    """Create a token; returns the row and the plain token, which is never stored or shown again.
+    A name is unique per tenant: taken (also by a concurrent create) answers 409."""
     name = (name or "").strip()
+    fields: dict[str, list[str]] = {}
     if not name or len(name) > 100:
+        fields["name"] = ["A name of 1 to 100 characters is required."]
+    if scope not in ApiToken.Scope.values:
+        fields["scope"] = [f"Choose one of: {', '.join(ApiToken.Scope.values)}."]
+    if expires_in_days is not None and not 1 <= expires_in_days <= API_TOKEN_MAX_DAYS:
+        fields["expires_in_days"] = [f"Give a number of days from 1 to {API_TOKEN_MAX_DAYS}, or none for no expiry."]
+    if fields:
         raise ValidationFailed(
-            "Give the token a name of 1 to 100 characters (for example the script that uses it).",
-            code="token_name_invalid",
-            extra={"fields": {"name": ["A name of 1 to 100 characters is required."]}},
+            "Give the token a name of 1 to 100 characters (for example the script that uses it), a scope "
+            "(read, links or admin) and, optionally, an expiry in days.",
+            code="token_invalid",
+            extra={"fields": fields},
         )
-    if ApiToken.objects.filter(tenant=tenant, name=name).exists():
-        raise ValidationFailed(
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
+    try:
+        with transaction.atomic():
+            row = ApiToken.objects.create(
+                tenant=tenant,
+                name=name,
+                prefix=token[:10],
+                token_hash=api_token_hash(token),
+                created_by=created_by,
+                scope=scope,
+                expires_at=expires_at,
+            )
+    except IntegrityError:
+        raise ConflictError(
             f"A token named {name!r} already exists; choose another name or revoke the old token.",
             code="token_name_taken",
             extra={"fields": {"name": ["This name is already used."]}},
-        )
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    row = ApiToken.objects.create(
-        tenant=tenant, name=name, prefix=token[:10], token_hash=api_token_hash(token), created_by=created_by
-    )
+        ) from None
     return row, token
 
 
@@ -228,7 +257,8 @@ def api_token_revoke(*, tenant: Tenant, token_id: int) -> ApiToken:
 
 
 def api_token_authenticate(*, token: str) -> ApiToken | None:
-    """The active token row for a presented token (tenant must be active), recording its use."""
+    """The unrevoked token row for a presented token, recording its use (the caller refuses an expired
+    token or an inactive tenant with its own message)."""
     if not token.startswith(TOKEN_PREFIX):
         return None
     row = (
@@ -239,6 +269,8 @@ def api_token_authenticate(*, token: str) -> ApiToken | None:
     if row is None:
         return None
     now = timezone.now()
+    if row.is_expired:
+        return row
     if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=row.pk).update(last_used_at=now)
     return row

@@ -46,6 +46,8 @@ ZENDESK_URL_TEMPLATE = env("ZENDESK_URL_TEMPLATE", default="https://{subdomain}.
 # Zendesk OAuth client (Admin Center → Apps and integrations → OAuth Clients); enables "Connect with OAuth".
 ZENDESK_OAUTH_CLIENT_ID = env("ZENDESK_OAUTH_CLIENT_ID", default="")
 ZENDESK_OAUTH_CLIENT_SECRET = env("ZENDESK_OAUTH_CLIENT_SECRET", default="")
+# Per Jira user: how often the issue panel may search the helpdesk (the helpdesk's limit is shared).
+PANEL_SEARCH_RATE = env("PANEL_SEARCH_RATE", default="30/min")
 ZOHO_ACCOUNTS_URL_OVERRIDE = env("ZOHO_ACCOUNTS_URL_OVERRIDE", default="")
 ZOHO_DESK_URL_OVERRIDE = env("ZOHO_DESK_URL_OVERRIDE", default="")
 ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)

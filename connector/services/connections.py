@@ -5,18 +5,21 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from urllib.parse import urlsplit
+from datetime import timedelta
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from config.errors import ValidationFailed
 from tenants.models import Tenant
 
 from ..clients.base import (
+    ApiBadRequest,
     ApiConnectionError,
     ApiError,
     ApiForbidden,
@@ -25,9 +28,9 @@ from ..clients.base import (
     ApiTimeout,
     ApiUnauthorized,
 )
-from ..clients.zendesk import is_valid_subdomain
+from ..clients.zendesk import ZendeskClient, is_valid_subdomain
 from ..errors import HelpdeskError, HelpdeskRateLimited, HelpdeskUnavailable
-from ..models import ConnectedItem, HelpdeskConnection, Provider
+from ..models import ConnectedItem, HelpdeskConnection, OAuthState, Provider
 from ..providers.base import Identity
 from ..schema import schema_cache_clear
 
@@ -176,11 +179,11 @@ def _save_connection(
     return connection
 
 
+@sensitive_variables("api_token")
 def zendesk_connect(*, tenant: Tenant, subdomain: str, email: str, api_token: str) -> HelpdeskConnection:
     """Validate email + API token against Zendesk (GET users/me) and store them encrypted.
-    Nothing is saved unless Zendesk confirms an agent or admin."""
-    from ..clients.zendesk import ZendeskClient
-
+    Nothing is saved unless Zendesk confirms an agent or admin. The secondary path, for self-hosted and
+    internal deployments: a product used by many Zendesk customers connects with OAuth."""
     subdomain = zendesk_subdomain_clean(subdomain)
     email = (email or "").strip()
     api_token = (api_token or "").strip()
@@ -207,7 +210,22 @@ def zendesk_connect(*, tenant: Tenant, subdomain: str, email: str, api_token: st
     )
 
 
-# --- OAuth (authorization-code flow) ------------------------------------------------------------------
+# --- OAuth (authorization-code flow with our global OAuth client) -----------------------------------
+#
+# Zendesk's developer terms require an integration used by many Zendesk customers to authenticate with a
+# *global* OAuth client (its identifier starts with ``zdg-``), which works on every customer's subdomain.
+# Scope: ``read write``. The per-resource scopes (``tickets:read`` …) do not cover every call we make:
+# ``users/me`` and search answer 403 "missing the following required scopes: read" to a token holding only
+# resource scopes (Zendesk community thread "OAuth with specific scopes not work", 2022; Zendesk's
+# "Announcing more granular OAuth client scopes", August 2026, still lists ``read``/``write`` as the scopes
+# that cover search and the incremental exports).
+#
+# The attempt is bound three ways: the signed ``state`` names the tenant, the Jira user and a nonce; the
+# nonce is a row (usable once, 10 minutes); and the browser that opened our start link carries the nonce in
+# a cookie, so a callback reached from another browser (a forged or leaked link) is refused.
+
+OAUTH_SCOPE = "read write"
+OAUTH_COOKIE = "deskbridge_zd_oauth"
 
 
 def zendesk_oauth_available() -> bool:
@@ -218,27 +236,29 @@ def zendesk_oauth_redirect_uri() -> str:
     return settings.APP_BASE_URL + reverse("panel:zendesk-oauth-callback")
 
 
-def zendesk_oauth_start(*, tenant: Tenant, account_id: str, subdomain: str) -> str:
-    """The Zendesk authorize URL; ``state`` is signed and bound to the tenant and the Jira user."""
-    from ..clients.zendesk import ZendeskClient
+def _oauth_not_configured() -> ValidationFailed:
+    return ValidationFailed(
+        "Connect with Zendesk is not set up on this Deskbridge deployment (the operator has not configured "
+        "ZENDESK_OAUTH_CLIENT_ID and ZENDESK_OAUTH_CLIENT_SECRET). Connect with an email and API token, or ask "
+        "the operator.",
+        code="oauth_not_configured",
+    )
 
+
+def zendesk_oauth_start(*, tenant: Tenant, account_id: str, subdomain: str) -> str:
+    """Begin "Connect with Zendesk": record the attempt and return our start URL, which the admin opens in
+    a browser window (it sets the binding cookie and sends the browser on to Zendesk)."""
     if not zendesk_oauth_available():
-        raise ValidationFailed(
-            "OAuth is not configured for this Deskbridge deployment; connect with an email and API token.",
-            code="oauth_not_configured",
-        )
+        raise _oauth_not_configured()
     subdomain = zendesk_subdomain_clean(subdomain)
+    _refuse_account_switch(tenant=tenant, provider=Provider.ZENDESK, settings_={"subdomain": subdomain})
+    attempt = OAuthState.objects.create(
+        tenant=tenant, account_id=account_id or "", subdomain=subdomain, nonce=secrets.token_urlsafe(32)
+    )
     state = signing.dumps(
-        {"t": tenant.pk, "a": account_id, "s": subdomain, "n": secrets.token_urlsafe(8)},
-        salt=OAUTH_STATE_SALT,
+        {"t": tenant.pk, "a": attempt.account_id, "s": subdomain, "n": attempt.nonce}, salt=OAUTH_STATE_SALT
     )
-    return ZendeskClient.authorize_url(
-        subdomain=subdomain,
-        client_id=settings.ZENDESK_OAUTH_CLIENT_ID,
-        redirect_uri=zendesk_oauth_redirect_uri(),
-        state=state,
-        scope="read write",
-    )
+    return settings.APP_BASE_URL + reverse("panel:zendesk-oauth-start") + "?" + urlencode({"state": state})
 
 
 def zendesk_oauth_state_read(state: str) -> dict:
@@ -246,21 +266,79 @@ def zendesk_oauth_state_read(state: str) -> dict:
         return signing.loads(state, salt=OAUTH_STATE_SALT, max_age=OAUTH_STATE_MAX_AGE)
     except signing.SignatureExpired:
         raise ValidationFailed(
-            "The Zendesk authorization took too long. Start again with Connect with OAuth.",
+            "The Zendesk authorization took too long. Start again with Connect with Zendesk.",
             code="oauth_state_expired",
         ) from None
     except signing.BadSignature:
         raise ValidationFailed(
             "This authorization response was not started from your Deskbridge admin page. Start again with "
-            "Connect with OAuth.",
+            "Connect with Zendesk.",
             code="oauth_state_invalid",
         ) from None
 
 
+def _oauth_attempt(data: dict) -> OAuthState | None:
+    cutoff = timezone.now() - timedelta(seconds=OAUTH_STATE_MAX_AGE)
+    return OAuthState.objects.filter(
+        tenant_id=data.get("t"),
+        account_id=str(data.get("a", "")),
+        subdomain=str(data.get("s", "")),
+        nonce=str(data.get("n", "")),
+        created_at__gte=cutoff,
+    ).first()
+
+
+def zendesk_oauth_open(*, state: str) -> tuple[str, str]:
+    """The browser opened our start link: mark the attempt opened (a link works once) and return the
+    Zendesk authorize URL and the nonce to bind the browser with (cookie)."""
+    if not zendesk_oauth_available():
+        raise _oauth_not_configured()
+    data = zendesk_oauth_state_read(state)
+    attempt = _oauth_attempt(data)
+    opened = attempt and OAuthState.objects.filter(pk=attempt.pk, opened_at__isnull=True).update(
+        opened_at=timezone.now()
+    )
+    if not opened:
+        raise ValidationFailed(
+            "This Connect with Zendesk link was already used or has expired. Start again on the Deskbridge admin page.",
+            code="oauth_state_used",
+        )
+    url = ZendeskClient.authorize_url(
+        subdomain=attempt.subdomain,
+        client_id=settings.ZENDESK_OAUTH_CLIENT_ID,
+        redirect_uri=zendesk_oauth_redirect_uri(),
+        state=state,
+        scope=OAUTH_SCOPE,
+    )
+    return url, attempt.nonce
+
+
+def zendesk_oauth_callback_accept(*, state: str, browser_nonce: str) -> tuple[Tenant, str]:
+    """Check the callback against the attempt: signed state, same browser (cookie), same tenant and Jira
+    user as the attempt, not used before. Consumes the attempt; returns the tenant and subdomain."""
+    data = zendesk_oauth_state_read(state)
+    if not browser_nonce or not secrets.compare_digest(str(browser_nonce), str(data.get("n", ""))):
+        raise ValidationFailed(
+            "This Zendesk authorization was not started in this browser. Start again with Connect with Zendesk "
+            "on the Deskbridge admin page, in the same browser.",
+            code="oauth_browser_mismatch",
+        )
+    attempt = _oauth_attempt(data)
+    consumed = attempt and OAuthState.objects.filter(pk=attempt.pk, used_at__isnull=True).update(used_at=timezone.now())
+    if not consumed:
+        raise ValidationFailed(
+            "This Zendesk authorization was already used or has expired. Start again with Connect with Zendesk.",
+            code="oauth_state_used",
+        )
+    tenant = Tenant.objects.filter(pk=attempt.tenant_id).exclude(state=Tenant.State.UNINSTALLED).first()
+    if tenant is None:
+        raise ValidationFailed("This Jira site is no longer installed.", code="oauth_state_invalid")
+    return tenant, attempt.subdomain
+
+
+@sensitive_variables("code", "token", "access_token")
 def zendesk_oauth_complete(*, tenant: Tenant, subdomain: str, code: str) -> HelpdeskConnection:
     """Exchange the code, check the token may write tickets, validate the agent, store tokens encrypted."""
-    from ..clients.zendesk import ZendeskClient
-
     try:
         token = ZendeskClient(subdomain=subdomain).oauth_exchange_code(
             code=code,
@@ -270,7 +348,7 @@ def zendesk_oauth_complete(*, tenant: Tenant, subdomain: str, code: str) -> Help
         )
     except ApiError as exc:
         raise HelpdeskError(
-            f"Zendesk did not accept the authorization ({exc.message}). Start again with Connect with OAuth.",
+            f"Zendesk did not accept the authorization ({exc.message}). Start again with Connect with Zendesk.",
             code="helpdesk_auth_failed",
         ) from exc
     access_token = token.get("access_token")
@@ -309,42 +387,85 @@ def _oauth_secret(token: dict, *, scope: str, previous: dict | None = None) -> d
 OAUTH_REFRESH_MARGIN_SECONDS = 300
 
 
-def zendesk_oauth_access_token(connection: HelpdeskConnection) -> str:
-    """A usable access token, refreshed first when it expires within five minutes.
-
-    Refresh tokens rotate, so two workers refreshing at once would race: the loser's refresh fails, and it
-    then takes the token the winner stored. No transaction is held across the call to Zendesk.
-    """
-    from ..clients.zendesk import ZendeskClient
-
-    secret = connection.secret()
+def _expiring(secret: dict) -> bool:
     expires_at = secret.get("expires_at")
-    if expires_at is None or expires_at - OAUTH_REFRESH_MARGIN_SECONDS > time.time() or not secret.get("refresh_token"):
+    return expires_at is not None and expires_at - OAUTH_REFRESH_MARGIN_SECONDS <= time.time()
+
+
+@sensitive_variables("secret", "current", "token", "new_secret")
+def zendesk_oauth_access_token(connection: HelpdeskConnection, *, force: bool = False) -> str:
+    """A usable access token, refreshed first when it expires within five minutes (or when ``force``: a
+    call was refused with the token we hold).
+
+    Zendesk rotates refresh tokens, so a refresh consumes the one we hold. Refreshing happens under the
+    connection's row lock (PostgreSQL) with a re-read after taking it: a second worker waits, then finds the
+    token the first stored and uses it instead of spending the consumed refresh token. This is the one place
+    a transaction spans an HTTP call: one token request with the client's timeouts.
+    """
+    secret = connection.secret()
+    if not secret.get("refresh_token") or not (force or _expiring(secret)):
         return secret.get("access_token", "")
-    try:
-        token = ZendeskClient(subdomain=connection.subdomain).oauth_refresh(
-            refresh_token=secret["refresh_token"],
-            client_id=settings.ZENDESK_OAUTH_CLIENT_ID,
-            client_secret=settings.ZENDESK_OAUTH_CLIENT_SECRET,
-        )
-    except ApiError as exc:
-        stored = HelpdeskConnection.objects.get(pk=connection.pk)
-        if stored.secret().get("refresh_token") != secret["refresh_token"]:
-            connection.credentials = stored.credentials  # another worker refreshed first
-            return stored.secret().get("access_token", "")
-        connection_mark_auth_failed(
-            connection=connection,
-            message=f"Zendesk refused to renew the OAuth authorization ({exc.message}); connect again.",
-        )
-        raise
-    new_secret = _oauth_secret(token, scope=secret.get("scope", ""), previous=secret)
+    failure: ApiError | None = None
     with transaction.atomic():
         stored = HelpdeskConnection.objects.select_for_update().get(pk=connection.pk)
-        stored.set_secret(new_secret)
-        stored.save(update_fields=["credentials", "updated_at"])
-    connection.credentials = stored.credentials
+        current = stored.secret()
+        if current.get("refresh_token") != secret["refresh_token"] or not current.get("refresh_token"):
+            # Another worker refreshed (or the admin revoked or reconnected) while we waited for the lock.
+            connection.credentials, connection.status = stored.credentials, stored.status
+            return current.get("access_token", "")
+        try:
+            token = ZendeskClient(subdomain=stored.subdomain).oauth_refresh(
+                refresh_token=current["refresh_token"],
+                client_id=settings.ZENDESK_OAUTH_CLIENT_ID,
+                client_secret=settings.ZENDESK_OAUTH_CLIENT_SECRET,
+            )
+        except (ApiBadRequest, ApiUnauthorized) as exc:
+            # invalid_grant / invalid_client: the authorization is gone, confirmed under the lock.
+            failure = exc
+            _mark_auth_failed(
+                stored,
+                f"Zendesk refused to renew the OAuth authorization ({exc.message}). Connect with Zendesk again.",
+            )
+        else:
+            new_secret = _oauth_secret(token, scope=current.get("scope", ""), previous=current)
+            stored.set_secret(new_secret)
+            if stored.status == HelpdeskConnection.Status.AUTH_FAILED:
+                # A stale failure (another worker's refused call) must not block a working connection.
+                stored.status, stored.last_error, stored.last_error_at = HelpdeskConnection.Status.CONNECTED, "", None
+            stored.save(update_fields=["credentials", "status", "last_error", "last_error_at", "updated_at"])
+    connection.credentials, connection.status = stored.credentials, stored.status
+    if failure is not None:
+        raise failure
     logger.info("zendesk oauth token refreshed: connection=%s", connection.pk)
     return new_secret["access_token"]
+
+
+def connection_auth_failure_confirm(*, connection: HelpdeskConnection) -> bool:
+    """A call was refused with 401. Is the authorization really gone, or was it one bad answer?
+
+    OAuth connections with a refresh token refresh (under the lock): a refused refresh marks the connection
+    ``auth_failed``, a successful one means the credentials work. Others make one confirming call
+    (``users/me``): only a second refusal marks the connection. Returns True when the failure is confirmed.
+    """
+    if connection.status != HelpdeskConnection.Status.CONNECTED:
+        return connection.status == HelpdeskConnection.Status.AUTH_FAILED
+    try:
+        if connection.auth_type == HelpdeskConnection.AuthType.OAUTH and connection.secret().get("refresh_token"):
+            zendesk_oauth_access_token(connection, force=True)
+            return False
+        from ..providers import client_for
+
+        _zendesk_identity(client_for(connection), connection.subdomain)
+        return False
+    except HelpdeskError as exc:
+        if exc.code != "helpdesk_auth_failed":
+            return False  # rate limited, unreachable: nothing is confirmed
+        connection_mark_auth_failed(connection=connection, message="Zendesk rejected the stored credentials.")
+        return True
+    except (ApiBadRequest, ApiUnauthorized):
+        return True  # the refresh was refused and has marked the connection
+    except ApiError:
+        return False
 
 
 # --- revoke ---------------------------------------------------------------------------------------------
@@ -367,8 +488,19 @@ def connection_revoke(*, tenant: Tenant, connection: HelpdeskConnection) -> Help
 
 
 def connection_mark_auth_failed(*, connection: HelpdeskConnection, message: str) -> None:
-    """Called when a background call gets 401: the admin page shows it until they reconnect."""
-    # Only a connected connection can fail authentication; a revoked one stays revoked.
+    """A confirmed authentication failure (see ``connection_auth_failure_confirm``): the admin page shows it
+    until they reconnect. Only a connected connection can fail authentication; a revoked one stays revoked."""
     HelpdeskConnection.objects.filter(pk=connection.pk, status=HelpdeskConnection.Status.CONNECTED).update(
         status=HelpdeskConnection.Status.AUTH_FAILED, last_error=message, last_error_at=timezone.now()
     )
+
+
+def _mark_auth_failed(stored: HelpdeskConnection, message: str) -> None:
+    """The same, on a row we hold locked."""
+    if stored.status == HelpdeskConnection.Status.CONNECTED:
+        stored.status, stored.last_error, stored.last_error_at = (
+            HelpdeskConnection.Status.AUTH_FAILED,
+            message,
+            timezone.now(),
+        )
+        stored.save(update_fields=["status", "last_error", "last_error_at", "updated_at"])

@@ -15,7 +15,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.errors import ValidationFailed
+from config.errors import ForbiddenError, ValidationFailed
 from connector import schema as schema_service
 from connector.mapping import standard_ticket_preset
 from connector.models import ConnectedItem, HelpdeskConnection
@@ -25,7 +25,9 @@ from connector.services import (
     connected_item_save,
     connection_revoke,
     zendesk_connect,
+    zendesk_oauth_start,
 )
+from connector.services.connections import OAUTH_STATE_MAX_AGE
 from sync.services import item_delete
 from tenants.api import TenantScopedMixin
 from tenants.models import ApiToken
@@ -47,9 +49,23 @@ class ConnectionViewSet(ConfigMixin, mixins.ListModelMixin, mixins.RetrieveModel
     queryset = HelpdeskConnection.objects.all()
     serializer_class = s.ConnectionSerializer
 
+    @extend_schema(request=s.OAuthStartSerializer, responses={201: s.OAuthStartedSerializer})
+    @action(detail=False, methods=["post"], url_path="zendesk/oauth")
+    def zendesk_oauth(self, request):
+        """Connect with Zendesk (the primary path): start an OAuth authorization with Deskbridge's global
+        OAuth client. Open ``authorize_url`` in a browser signed in to Zendesk as an admin and approve; the
+        connection appears (GET /connections) once Zendesk redirects back."""
+        data = s.OAuthStartSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        account = request.user.account_id or f"api-token:{request.user.api_token_id}"
+        url = zendesk_oauth_start(tenant=request.tenant, account_id=account, subdomain=data.validated_data["subdomain"])
+        body = {"authorize_url": url, "expires_in": OAUTH_STATE_MAX_AGE}
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
+
     @extend_schema(request=s.ZendeskConnectSerializer, responses={201: s.ConnectionSerializer})
     def create(self, request):
-        """Connect (or reconnect) Zendesk with an agent email and API token, validated against Zendesk."""
+        """Connect (or reconnect) Zendesk with an agent email and API token, validated against Zendesk. The
+        secondary path, for self-hosted and internal deployments; use ``zendesk/oauth`` otherwise."""
         data = s.ZendeskConnectSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         connection = zendesk_connect(
@@ -227,13 +243,24 @@ class ApiTokenViewSet(ConfigMixin, mixins.ListModelMixin, mixins.DestroyModelMix
 
     @extend_schema(request=s.ApiTokenCreateSerializer, responses={201: s.ApiTokenCreatedSerializer})
     def create(self, request):
-        """Create a token. The response carries it once; only a hash is stored."""
+        """Create a token (Jira admins only: an API token cannot create tokens). The response carries it
+        once; only a hash is stored."""
+        if request.user.api_token_id is not None:
+            raise ForbiddenError(
+                "API tokens cannot create API tokens. A Jira admin creates them on the Deskbridge admin page.",
+                code="api_token_cannot_create_tokens",
+            )
         data = s.ApiTokenCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        created_by = request.user.account_id or f"api-token:{request.user.api_token_id}"
-        row, token = api_token_create(tenant=request.tenant, name=data.validated_data["name"], created_by=created_by)
+        row, token = api_token_create(
+            tenant=request.tenant,
+            name=data.validated_data["name"],
+            created_by=request.user.account_id or "",
+            scope=data.validated_data["scope"],
+            expires_in_days=data.validated_data.get("expires_in_days"),
+        )
         body = {**s.ApiTokenSerializer(row).data, "token": token}
-        return Response(body, status=status.HTTP_201_CREATED)
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
 
     def destroy(self, request, pk=None):
         """Revoke a token (kept in the list as revoked)."""

@@ -3,16 +3,26 @@ was rendered with). Tenant from the token; the preview comes from our database, 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from config.errors import ForbiddenError, NotFoundError
-from connector.clients.base import ApiError
+from connector.clients.base import ApiError, ApiNotFound, is_numeric_id
 from connector.models import ConnectedItem, HelpdeskConnection
 from connector.providers import client_for, provider_for
-from connector.selectors import connection_active, item_applies, item_get, jira_user_can_browse_issue
+from connector.selectors import (
+    connection_active,
+    item_applies,
+    item_get,
+    jira_issue_scope,
+    jira_user_can_browse_issue,
+)
 from sync.errors import JiraUnavailable
 from sync.models import Link
 from sync.selectors import card_items_for_project, link_get
@@ -102,50 +112,88 @@ def cards_for_issue(*, tenant, issue_id: str, project_id: str, issue_type_id: st
     return {"state": "ok", "cards": cards}
 
 
-@extend_schema(
-    tags=["panel"],
-    parameters=[
-        OpenApiParameter("issue_id", str, required=True),
-        OpenApiParameter("project_id", str, required=True),
-        OpenApiParameter("issue_type_id", str, required=True),
-    ],
-    responses=CardsSerializer,
-)
+@dataclass(frozen=True)
+class IssueScope:
+    """The issue a panel request is about, with its project and type as Jira says — never as the caller
+    says: a bound page session carries what Jira signed on the panel URL; otherwise Jira is asked."""
+
+    issue_id: str
+    project_id: str
+    issue_type_id: str
+
+
+ISSUE_ID = OpenApiParameter("issue_id", str, required=True, description="The numeric id of the issue the panel shows.")
+
+
+@extend_schema(tags=["panel"], parameters=[ISSUE_ID], responses=CardsSerializer)
 class CardsView(PanelView):
     def get(self, request):
-        params = request.query_params
-        missing = [p for p in ("issue_id", "project_id", "issue_type_id") if not params.get(p)]
-        if missing:
-            raise serializers.ValidationError({p: ["This parameter is required."] for p in missing})
-        require_issue_access(request, params["issue_id"])
+        scope = require_issue_access(request, request.query_params.get("issue_id", ""))
         return Response(
             cards_for_issue(
                 tenant=request.tenant,
-                issue_id=params["issue_id"],
-                project_id=params["project_id"],
-                issue_type_id=params["issue_type_id"],
+                issue_id=scope.issue_id,
+                project_id=scope.project_id,
+                issue_type_id=scope.issue_type_id,
             )
         )
 
 
-def require_issue_access(request, issue_id: str) -> None:
+def require_issue_access(request, issue_id: str) -> IssueScope:
     """The caller must be able to see the issue: a panel session is bound to the issue Jira showed it
-    with; a context JWT is checked with Jira's permission API (cached for a minute)."""
+    with; a context JWT is checked with Jira's permission API (cached for a minute). Returns the issue's
+    project and type from the same trusted source."""
+    issue_id = str(issue_id or "").strip()
+    if not is_numeric_id(issue_id):
+        raise serializers.ValidationError({"issue_id": ["The numeric id of the issue the panel shows."]})
     principal = request.user
     if principal.bound_issue_id is not None:
-        allowed = principal.bound_issue_id == str(issue_id)
-    else:
-        try:
-            allowed = jira_user_can_browse_issue(
-                tenant=request.tenant, account_id=principal.account_id, issue_id=str(issue_id)
-            )
-        except ApiError as exc:
-            raise JiraUnavailable(f"Could not check your access to the issue in Jira ({exc.message}).") from exc
-    if not allowed:
+        if principal.bound_issue_id != issue_id:
+            raise _issue_forbidden()
+        return IssueScope(issue_id, principal.bound_project_id or "", principal.bound_issue_type_id or "")
+    try:
+        allowed = jira_user_can_browse_issue(tenant=request.tenant, account_id=principal.account_id, issue_id=issue_id)
+        if not allowed:
+            raise _issue_forbidden()
+        project_id, issue_type_id = jira_issue_scope(tenant=request.tenant, issue_id=issue_id)
+    except ApiNotFound:
+        raise NotFoundError(f"Issue {issue_id} does not exist in Jira (or the app cannot see it).") from None
+    except ApiError as exc:
+        raise JiraUnavailable(f"Could not check your access to the issue in Jira ({exc.message}).") from exc
+    return IssueScope(issue_id, project_id, issue_type_id)
+
+
+def _issue_forbidden() -> ForbiddenError:
+    return ForbiddenError(
+        "You cannot see this issue in Jira, so Deskbridge does not show or change its links.",
+        code="issue_forbidden",
+    )
+
+
+def require_item_applies(item, scope: IssueScope) -> None:
+    """Search and link only through items that apply to the issue's project and type."""
+    applies = item.jira_project_id == scope.project_id and item_applies(
+        mode=item.mode, item_issue_type_id=item.jira_issue_type_id, issue_type_id=scope.issue_type_id
+    )
+    if not applies:
         raise ForbiddenError(
-            "You cannot see this issue in Jira, so Deskbridge does not show or change its links.",
-            code="issue_forbidden",
+            f"{item.name} does not apply to this issue's project and type, so it cannot search or link here.",
+            code="item_not_applicable",
         )
+
+
+class PanelSearchThrottle(SimpleRateThrottle):
+    """Per Jira user (per site): the helpdesk's rate limit is shared by the whole customer, so one user
+    typing fast (or a script) must not spend it. Rate: ``PANEL_SEARCH_RATE``."""
+
+    scope = "panel_search"
+
+    def get_rate(self):
+        return settings.PANEL_SEARCH_RATE
+
+    def get_cache_key(self, request, view):
+        principal = request.user
+        return f"throttle_panel_search_{principal.tenant.pk}_{principal.account_id or 'anonymous'}"
 
 
 def _item(request, item_id) -> object:
@@ -157,7 +205,7 @@ def _item(request, item_id) -> object:
 
 @extend_schema(
     tags=["panel"],
-    parameters=[OpenApiParameter("q", str, required=True)],
+    parameters=[ISSUE_ID, OpenApiParameter("q", str, required=True)],
     responses=inline_serializer(
         "SearchResults",
         {
@@ -167,9 +215,14 @@ def _item(request, item_id) -> object:
     ),
 )
 class SearchView(PanelView):
+    throttle_classes = [PanelSearchThrottle]
+
     def get(self, request, item_id: int):
-        """Search records as the user types; an empty list comes with a hint to use the id."""
+        """Search records as the user types (for the issue the panel shows, through an item that applies to
+        it); an empty list comes with a hint to use the id."""
+        scope = require_issue_access(request, request.query_params.get("issue_id", ""))
         item = _item(request, item_id)
+        require_item_applies(item, scope)
         require_usable(item)
         query = (request.query_params.get("q") or "").strip()[:200]
         provider = provider_for(item.connection.provider)
@@ -201,8 +254,9 @@ class LinkCreateView(PanelView):
     def post(self, request):
         data = LinkInSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        scope = require_issue_access(request, data.validated_data["issue_id"])
         item = _item(request, data.validated_data["item_id"])
-        require_issue_access(request, data.validated_data["issue_id"])
+        require_item_applies(item, scope)
         link = link_create(
             tenant=request.tenant,
             item=item,

@@ -156,6 +156,8 @@ class ApiTokenSerializer(serializers.ModelSerializer):
             "created_at",
             "last_used_at",
             "revoked_at",
+            "scope",
+            "expires_at",
             "is_active",
         ]
         read_only_fields = fields
@@ -163,6 +165,25 @@ class ApiTokenSerializer(serializers.ModelSerializer):
 
 class ApiTokenCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
+    scope = serializers.ChoiceField(
+        choices=ApiToken.Scope.choices,
+        default=ApiToken.Scope.READ,
+        help_text="read: GET only; links: read and manage links (links API); admin: full configuration.",
+    )
+    expires_in_days = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=3650, help_text="Empty: never expires."
+    )
+
+
+class OAuthStartSerializer(serializers.Serializer):
+    subdomain = serializers.CharField(max_length=200, help_text="acme, acme.zendesk.com or a pasted Zendesk URL.")
+
+
+class OAuthStartedSerializer(serializers.Serializer):
+    authorize_url = serializers.CharField(
+        help_text="Open this in a browser signed in to Zendesk as an admin; it works once, within expires_in."
+    )
+    expires_in = serializers.IntegerField()
 
 
 class ApiTokenCreatedSerializer(ApiTokenSerializer):

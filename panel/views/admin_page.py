@@ -6,10 +6,15 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict
 
+from django.core import signing
+from django.http import HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 
-from config.errors import ApplicationError
+from config.errors import ApplicationError, ValidationFailed
 from connector import schema as schema_service
 from connector.errors import NotConnected
 from connector.mapping import standard_ticket_preset
@@ -22,10 +27,12 @@ from connector.services import (
     connection_revoke,
     zendesk_connect,
     zendesk_oauth_available,
+    zendesk_oauth_callback_accept,
     zendesk_oauth_complete,
+    zendesk_oauth_open,
     zendesk_oauth_start,
-    zendesk_oauth_state_read,
 )
+from connector.services.connections import OAUTH_COOKIE, OAUTH_STATE_MAX_AGE
 from sync.services import item_delete
 from tenants.auth import jira_page
 from tenants.models import ApiToken, Tenant
@@ -55,6 +62,11 @@ def _base_context(request, **extra):
             "email": connection.agent_email if connection else "",
         },
         "oauth_available": zendesk_oauth_available(),
+        # The email + API token form is the secondary path: open when OAuth is not set up here, when the
+        # connection already uses a token, or when the admin just submitted it.
+        "token_form_open": not zendesk_oauth_available()
+        or bool(connection and connection.auth_type == HelpdeskConnection.AuthType.API_TOKEN)
+        or request.POST.get("action") == "connect",
         **extra,
     }
 
@@ -69,6 +81,7 @@ def _render_home(request, *, message="", error=None, status=200, **extra):
             item.mapping_summary = ", ".join(str(m) for m in item.mappings.all()) or "—"
         context["items"] = items
     context["tokens"] = ApiToken.objects.filter(tenant=request.tenant).order_by("-created_at")
+    context["token_scopes"] = ApiToken.Scope.choices
     return render(request, "panel/admin_page.html", context, status=status)
 
 
@@ -85,6 +98,7 @@ def _admin_only(view):
 
 
 @require_http_methods(["GET", "POST"])
+@sensitive_post_parameters("api_token", "session")
 @jira_page
 @_admin_only
 def admin_page(request):
@@ -333,10 +347,19 @@ def _item_delete(request):
 
 
 def _token_create(request):
+    days = request.POST.get("token_expires_in_days", "").strip()
+    if days and not days.isdigit():
+        raise ValidationFailed(
+            "Give the expiry as a whole number of days, or leave it empty.",
+            code="token_invalid",
+            extra={"fields": {"expires_in_days": ["A whole number of days."]}},
+        )
     row, token = api_token_create(
         tenant=request.tenant,
         name=request.POST.get("token_name", ""),
         created_by=request.jira_account_id or "",
+        scope=request.POST.get("token_scope", ApiToken.Scope.READ),
+        expires_in_days=int(days) if days else None,
     )
     return _render_home(request, new_token=token, message=f"Token {row.name} created. Copy it now: it is shown once.")
 
@@ -371,25 +394,58 @@ _ACTIONS = {
 }
 
 
+def _oauth_cookie_path() -> str:
+    return reverse("panel:zendesk-oauth-callback").rsplit("/", 1)[0] + "/"
+
+
 @require_GET
+@never_cache
+def zendesk_oauth_start_view(request):
+    """The admin opened "Connect with Zendesk" in a browser window (top level, our own site): bind this
+    browser to the attempt with a cookie, then send it to Zendesk's consent page."""
+    try:
+        url, nonce = zendesk_oauth_open(state=request.GET.get("state", ""))
+    except ApplicationError as exc:
+        return render(
+            request, "panel/oauth_done.html", {"ok": False, "message": exc.message, "code": exc.code}, status=400
+        )
+    response = HttpResponseRedirect(url)
+    response.set_cookie(
+        OAUTH_COOKIE,
+        signing.get_cookie_signer(salt=OAUTH_COOKIE).sign(nonce),
+        max_age=OAUTH_STATE_MAX_AGE,
+        path=_oauth_cookie_path(),
+        secure=request.is_secure(),
+        httponly=True,
+        samesite="Lax",  # sent on Zendesk's top-level redirect back to the callback
+    )
+    return response
+
+
+@require_GET
+@never_cache
+@sensitive_variables("code")
 def zendesk_oauth_callback(request):
     """Zendesk redirects the admin's browser here (a top-level window, not the iframe)."""
     error = request.GET.get("error")
-    context = {}
     try:
+        browser_nonce = signing.get_cookie_signer(salt=OAUTH_COOKIE).unsign(request.COOKIES.get(OAUTH_COOKIE, ""))
+    except signing.BadSignature:
+        browser_nonce = ""
+    try:
+        tenant, subdomain = zendesk_oauth_callback_accept(
+            state=request.GET.get("state", ""), browser_nonce=browser_nonce
+        )
         if error:
             raise ApplicationError(
-                f"Zendesk did not authorize Deskbridge ({request.GET.get('error_description') or error}).",
+                f"Zendesk did not authorize Deskbridge ({request.GET.get('error_description') or error}). "
+                "Start again with Connect with Zendesk if this was a mistake.",
                 code="oauth_denied",
             )
-        state = zendesk_oauth_state_read(request.GET.get("state", ""))
-        tenant = Tenant.objects.filter(pk=state["t"]).exclude(state=Tenant.State.UNINSTALLED).first()
-        if tenant is None:
-            raise ApplicationError("This Jira site is no longer installed.", code="oauth_state_invalid")
-        connection = zendesk_oauth_complete(tenant=tenant, subdomain=state["s"], code=request.GET.get("code", ""))
-        context = {"ok": True, "connection": connection}
-        status = 200
+        connection = zendesk_oauth_complete(tenant=tenant, subdomain=subdomain, code=request.GET.get("code", ""))
+        context, status = {"ok": True, "connection": connection}, 200
     except ApplicationError as exc:
-        context = {"ok": False, "message": exc.message, "code": exc.code}
-        status = 400
-    return render(request, "panel/oauth_done.html", context, status=status)
+        context, status = {"ok": False, "message": exc.message, "code": exc.code}, 400
+    response = render(request, "panel/oauth_done.html", context, status=status)
+    response.delete_cookie(OAUTH_COOKIE, path=_oauth_cookie_path(), samesite="Lax")
+    return response

@@ -37,5 +37,14 @@ def issue_panel(request):
     return render(
         request,
         "panel/issue_panel.html",
-        {"issue": issue, "initial": data, "session": page_session_issue(request.user_principal, issue_id=issue["id"])},
+        {
+            "issue": issue,
+            "initial": data,
+            "session": page_session_issue(
+                request.user_principal,
+                issue_id=issue["id"],
+                project_id=issue["project_id"],
+                issue_type_id=issue["issue_type_id"],
+            ),
+        },
     )

@@ -132,7 +132,7 @@ CONNECT_ERRORS = {
         None,
         {"api_token": "not-the-token"},
         400,
-        "Zendesk rejected the email and API token",
+        "Zendesk did not accept these credentials",
         {"api_token": "did not accept"},
     ),
     "end_user": (_end_user, {"email": "carl@acme.test"}, 400, "is a Zendesk end-user, not an agent", {"email": "not"}),
@@ -605,7 +605,7 @@ def test_token_name_errors_are_shown(admin_page):
     admin_page.open()
     admin_page.post("token_create", {"token_name": "ci"})
     response = admin_page.post("token_create", {"token_name": "ci"})
-    assert response.status_code == 400 and "A token named 'ci' already exists" in page_text(response)
+    assert response.status_code == 409 and "A token named 'ci' already exists" in page_text(response)
     assert ApiToken.objects.filter(name="ci").count() == 1
 
 

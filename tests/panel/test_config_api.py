@@ -305,13 +305,15 @@ def test_jira_schema_failure_names_the_call(bearer, tenant, jira, project):
 # --- tenant API tokens ---------------------------------------------------------------------------------
 
 
-def test_token_is_shown_once_and_stored_hashed(bearer, client, tenant):
-    response = bearer.post("/api/v1/tokens", {"name": "nightly export"})
+def test_token_is_shown_once_and_stored_hashed(admin_api, bearer, client, tenant):
+    response = admin_api.post("/api/v1/tokens", {"name": "nightly export", "scope": "admin"})
     assert response.status_code == 201, response.content
+    assert response["Cache-Control"] == "no-store"
     created = response.json()
     token = created["token"]
     assert token.startswith("dbt_") and created["prefix"] == token[:10]
-    assert created["is_active"] is True and created["created_by"].startswith("api-token:")
+    assert created["is_active"] is True and created["created_by"] == ADMIN_ACCOUNT
+    assert created["scope"] == "admin" and created["expires_at"] is None
 
     listed = bearer.get("/api/v1/tokens")
     assert {t["name"] for t in listed.json()} == {"ci script", "nightly export"}
@@ -326,8 +328,8 @@ def test_token_is_shown_once_and_stored_hashed(bearer, client, tenant):
     assert new.status_code == 200
 
 
-def test_revoked_token_stops_working_and_stays_listed(bearer, client, tenant):
-    token = bearer.post("/api/v1/tokens", {"name": "temp"}).json()
+def test_revoked_token_stops_working_and_stays_listed(admin_api, bearer, client, tenant):
+    token = admin_api.post("/api/v1/tokens", {"name": "temp"}).json()
     assert bearer.delete(f"/api/v1/tokens/{token['id']}").status_code == 204
     body = assert_error(
         client.get("/api/v1/items", HTTP_AUTHORIZATION=f"Bearer {token['token']}"), 401, "api_token_invalid"
@@ -337,10 +339,11 @@ def test_revoked_token_stops_working_and_stays_listed(bearer, client, tenant):
     assert listed["temp"]["is_active"] is False and listed["temp"]["revoked_at"]
 
 
-def test_token_names_are_required_and_unique(bearer, tenant):
-    assert_error(bearer.post("/api/v1/tokens", {"name": ""}), 400, "validation_failed")
-    body = assert_error(bearer.post("/api/v1/tokens", {"name": "ci script"}), 400, "token_name_taken")
+def test_token_names_are_required_and_unique(admin_api, tenant, api_token):
+    assert_error(admin_api.post("/api/v1/tokens", {"name": ""}), 400, "validation_failed")
+    body = assert_error(admin_api.post("/api/v1/tokens", {"name": "ci script"}), 409, "token_name_taken")
     assert "ci script" in body["message"] and body["extra"]["fields"]["name"]
+    assert ApiToken.objects.filter(name="ci script").count() == 1
 
 
 def test_token_created_from_jira_records_the_admin(admin_api, tenant):

@@ -154,12 +154,24 @@ def test_unlicensed_tenant_gets_license_required_everywhere(panel, tenant, item,
     assert list(Link.objects.all()) == [link]
 
 
-def test_missing_cards_parameters_are_400(panel, context):
-    response = panel.get(CARDS, data={"issue_id": context["issue_id"]})
+@pytest.mark.parametrize("issue_id", [None, "", "SUP-1", "١٢"])
+def test_cards_need_a_numeric_issue_id(panel, context, issue_id):
+    data = {} if issue_id is None else {"issue_id": issue_id}
+    response = panel.get(CARDS, data=data)
     assert response.status_code == 400
     body = response.json()
     assert body["code"] == "validation_failed"
-    assert set(body["extra"]["fields"]) == {"project_id", "issue_type_id"}
+    assert set(body["extra"]["fields"]) == {"issue_id"}
+
+
+def test_cards_take_project_and_type_from_jira_not_from_the_caller(panel, tenant, connection, jira, project, context):
+    """A caller who names another project or type (to see or search through its items) gets the cards of
+    the issue's real project and type."""
+    make_item(tenant, connection, name="Task sync", mode=ConnectedItem.Mode.ONE_WAY, jira_issue_type_id="10001")
+    make_item(tenant, connection, name="Bug sync", mode=ConnectedItem.Mode.ONE_WAY, jira_issue_type_id="10002")
+    forged = panel.get(CARDS, data={**context, "issue_type_id": "10002", "project_id": "99999"}).json()
+    assert [c["item"]["name"] for c in forged["cards"]] == ["Task sync"]
+    assert len(jira.calls("GET", rf"/issue/{context['issue_id']}$")) == 1
 
 
 # --- cards --------------------------------------------------------------------------------------------
@@ -200,7 +212,8 @@ def test_one_card_per_applicable_item(panel, tenant, connection, jira, project, 
         ],
     }
     # a Bug of the same project: the Task-only synchronized item gives way to the Bug one
-    as_bug = panel.get(CARDS, data={**context, "issue_type_id": "10002"}).json()
+    bug = jira.add_issue(key="SUP-9", issue_type_id="10002")
+    as_bug = panel.get(CARDS, data={"issue_id": bug["id"]}).json()
     assert [c["item"]["name"] for c in as_bug["cards"]] == ["A display", "C bug sync", "E customers"]
 
 
@@ -297,7 +310,7 @@ def test_cards_show_nothing_of_another_tenant_with_the_same_ids(panel, tenant, i
 
 
 @pytest.fixture
-def directory(zendesk):
+def directory(zendesk, issue):
     """Tickets, customers and organizations of the acme account."""
     globex = zendesk.add_organization(ZD_SUBDOMAIN, name="Globex Corporation", domain_names=["globex.test"])
     initech = zendesk.add_organization(ZD_SUBDOMAIN, name="Initech")
@@ -308,6 +321,7 @@ def directory(zendesk):
     printer = zendesk.add_ticket(ZD_SUBDOMAIN, subject="Printer on fire", requester_id=carla["id"])
     keyboard = zendesk.add_ticket(ZD_SUBDOMAIN, subject="Keyboard missing keys", status="pending")
     return {
+        "issue": issue,
         "globex": globex,
         "initech": initech,
         "carla": carla,
@@ -317,8 +331,8 @@ def directory(zendesk):
     }
 
 
-def search(panel, item, q):
-    response = panel.get(search_url(item.pk), data={"q": q})
+def search(panel, issue, item, q):
+    response = panel.get(search_url(item.pk), data={"issue_id": issue["id"], "q": q})
     assert response.status_code == 200, response.content
     return response.json()
 
@@ -330,13 +344,13 @@ def ids(results) -> list[str]:
 def test_search_tickets_by_partial_subject_and_by_id(panel, item, directory):
     printer, keyboard = directory["printer"], directory["keyboard"]
 
-    by_words = search(panel, item, "prin")
+    by_words = search(panel, directory["issue"], item, "prin")
     assert by_words == {
         "results": [{"id": str(printer["id"]), "title": f"#{printer['id']} Printer on fire", "subtitle": "open"}],
         "hint": "",
     }
-    assert ids(search(panel, item, "Keyboard miss")) == [str(keyboard["id"])]
-    by_id = search(panel, item, str(keyboard["id"]))
+    assert ids(search(panel, directory["issue"], item, "Keyboard miss")) == [str(keyboard["id"])]
+    by_id = search(panel, directory["issue"], item, str(keyboard["id"]))
     assert by_id["results"][0] == {
         "id": str(keyboard["id"]),
         "title": f"#{keyboard['id']} Keyboard missing keys",
@@ -348,10 +362,10 @@ def test_search_customers_by_partial_name_email_or_id(panel, tenant, connection,
     customers = make_item(tenant, connection, name="Customers", helpdesk_object="user", display_fields=["email"])
     carla, peter = directory["carla"], directory["peter"]
 
-    assert ids(search(panel, customers, "carl")) == [str(carla["id"])]
-    assert ids(search(panel, customers, "gibb")) == [str(peter["id"])]
-    assert ids(search(panel, customers, "peter@initech")) == [str(peter["id"])]
-    by_id = search(panel, customers, str(carla["id"]))
+    assert ids(search(panel, directory["issue"], customers, "carl")) == [str(carla["id"])]
+    assert ids(search(panel, directory["issue"], customers, "gibb")) == [str(peter["id"])]
+    assert ids(search(panel, directory["issue"], customers, "peter@initech")) == [str(peter["id"])]
+    by_id = search(panel, directory["issue"], customers, str(carla["id"]))
     assert by_id["results"] == [{"id": str(carla["id"]), "title": "Carla Customer", "subtitle": "carla@globex.test"}]
 
 
@@ -359,48 +373,48 @@ def test_search_organizations_by_partial_name_or_id(panel, tenant, connection, d
     orgs = make_item(tenant, connection, name="Orgs", helpdesk_object="organization", display_fields=["name"])
     globex, initech = directory["globex"], directory["initech"]
 
-    assert search(panel, orgs, "glob")["results"] == [
+    assert search(panel, directory["issue"], orgs, "glob")["results"] == [
         {"id": str(globex["id"]), "title": "Globex Corporation", "subtitle": "globex.test"}
     ]
-    assert ids(search(panel, orgs, "corp")) == [str(globex["id"])]
-    assert ids(search(panel, orgs, str(initech["id"]))) == [str(initech["id"])]
+    assert ids(search(panel, directory["issue"], orgs, "corp")) == [str(globex["id"])]
+    assert ids(search(panel, directory["issue"], orgs, str(initech["id"]))) == [str(initech["id"])]
 
 
 def test_a_ticket_id_written_as_shown_in_titles_is_found(panel, item, directory):
     """Titles read "#12 Printer on fire"; an agent pasting "#12" means ticket 12."""
     printer = directory["printer"]
-    assert ids(search(panel, item, f"#{printer['id']}")) == [str(printer["id"])]
+    assert ids(search(panel, directory["issue"], item, f"#{printer['id']}")) == [str(printer["id"])]
 
 
 def test_a_direct_id_is_found_even_when_search_does_not_see_it_yet(panel, item, zendesk, directory):
     zendesk.search_lag_seconds = 600  # Zendesk indexes new records minutes later
     fresh = zendesk.add_ticket(ZD_SUBDOMAIN, subject="Brand new outage")
 
-    assert search(panel, item, "outage")["results"] == []
-    assert ids(search(panel, item, str(fresh["id"]))) == [str(fresh["id"])]
-    assert ids(search(panel, item, f"  {fresh['id']} ")) == [str(fresh["id"])]
+    assert search(panel, directory["issue"], item, "outage")["results"] == []
+    assert ids(search(panel, directory["issue"], item, str(fresh["id"]))) == [str(fresh["id"])]
+    assert ids(search(panel, directory["issue"], item, f"  {fresh['id']} ")) == [str(fresh["id"])]
 
 
 def test_empty_results_say_so_and_suggest_the_id(panel, tenant, connection, item, directory):
-    result = search(panel, item, "zebra")
+    result = search(panel, directory["issue"], item, "zebra")
     assert result["results"] == []
     assert "No tickets match" in result["hint"] and "zebra" in result["hint"]
     assert "id" in result["hint"]
 
     customers = make_item(tenant, connection, name="Customers", helpdesk_object="user", display_fields=["email"])
-    customer_hint = search(panel, customers, "nobody@nowhere")["hint"]
+    customer_hint = search(panel, directory["issue"], customers, "nobody@nowhere")["hint"]
     assert "No customers match" in customer_hint and "id" in customer_hint
 
 
-def test_an_empty_query_asks_nothing(panel, item, zendesk):
+def test_an_empty_query_asks_nothing(panel, item, issue, zendesk):
     before = len(zendesk.requests)
-    assert search(panel, item, "   ") == {"results": [], "hint": ""}
+    assert search(panel, issue, item, "   ") == {"results": [], "hint": ""}
     assert len(zendesk.requests) == before
 
 
-def test_search_when_zendesk_is_rate_limiting(panel, item, zendesk):
+def test_search_when_zendesk_is_rate_limiting(panel, item, issue, zendesk):
     zendesk.rate_limit_next(retry_after=30)
-    response = panel.get(search_url(item.pk), data={"q": "printer"})
+    response = panel.get(search_url(item.pk), data={"issue_id": issue["id"], "q": "printer"})
     assert response.status_code == 429
     assert response.json()["code"] == "helpdesk_rate_limited"
     assert response.json()["extra"] == {"retry_after": 30}
@@ -567,7 +581,7 @@ def test_an_auto_managed_link_cannot_be_unlinked(panel, tenant, item, issue, tic
 def test_another_tenants_item_and_link_are_404(panel, item, issue, ticket, zendesk, bravo):
     b_preview = dict(bravo.link.preview)
     responses = {
-        "search": panel.get(search_url(bravo.item.pk), data={"q": "bravo"}),
+        "search": panel.get(search_url(bravo.item.pk), data={"issue_id": issue["id"], "q": "bravo"}),
         "link": panel.post(LINKS, link_request(bravo.item, bravo.issue, bravo.ticket["id"])),
         "refresh": panel.post(refresh_url(bravo.link.pk)),
         "unlink": panel.delete(unlink_url(bravo.link.pk)),
@@ -701,7 +715,7 @@ def test_the_schema_describes_what_the_panel_api_answers(client, panel, item, is
 
     link = panel.post(LINKS, link_request(item, issue, ticket["id"])).json()
     cards = panel.get(CARDS, data=context).json()
-    found = search(panel, item, "printer")
+    found = search(panel, directory["issue"], item, "printer")
 
     assert set(documented("/api/panel/links", "post", "201")["properties"]) == set(link)
     assert set(documented("/api/panel/links/{link_id}/refresh", "post", "200")["properties"]) == set(link)
@@ -714,20 +728,20 @@ def test_the_schema_describes_what_the_panel_api_answers(client, panel, item, is
 
 
 @pytest.mark.parametrize("query", ["²", "١٢", "#²"])
-def test_non_ascii_digits_are_text_not_ids(panel, item, zendesk, query):
-    response = panel.get(search_url(item.pk), data={"q": query})
+def test_non_ascii_digits_are_text_not_ids(panel, item, issue, zendesk, query):
+    response = panel.get(search_url(item.pk), data={"issue_id": issue["id"], "q": query})
     assert response.status_code == 200
     assert response.json()["results"] == []
     assert not zendesk.calls("GET", r"/tickets/\d+\.json$")
 
 
-def test_searching_a_revoked_connection_is_refused_and_stays_revoked(panel, tenant, item, connection, zendesk):
+def test_searching_a_revoked_connection_is_refused_and_stays_revoked(panel, tenant, item, issue, connection, zendesk):
     from connector.models import HelpdeskConnection
     from connector.services import connection_revoke
 
     connection_revoke(tenant=tenant, connection=connection)
     before = len(zendesk.requests)
-    response = panel.get(search_url(item.pk), data={"q": "printer"})
+    response = panel.get(search_url(item.pk), data={"issue_id": issue["id"], "q": "printer"})
     assert response.status_code == 409 and response.json()["code"] == "helpdesk_not_connected"
     assert len(zendesk.requests) == before
     assert HelpdeskConnection.objects.get().status == HelpdeskConnection.Status.REVOKED
@@ -754,7 +768,9 @@ def test_panel_session_serves_only_its_issue(client, jira, tenant, item, issue, 
     from tenants.auth import JiraPrincipal, page_session_issue
 
     other = jira.add_issue(key="SUP-2")
-    session = page_session_issue(JiraPrincipal(tenant, ACCOUNT), issue_id=issue["id"])
+    session = page_session_issue(
+        JiraPrincipal(tenant, ACCOUNT), issue_id=issue["id"], project_id=project["id"], issue_type_id="10001"
+    )
     ok = client.get(CARDS, data=context, HTTP_X_DESKBRIDGE_SESSION=session)
     assert ok.status_code == 200
     refused = client.get(CARDS, data={**context, "issue_id": other["id"]}, HTTP_X_DESKBRIDGE_SESSION=session)
@@ -767,8 +783,8 @@ def test_linking_an_issue_of_another_project_is_refused(panel, item, ticket, jir
     ops = jira.add_issue(key="OPS-1", project="OPS")
     body = {"item_id": item.pk, "issue_id": ops["id"], "issue_key": "OPS-1", "record_id": str(ticket["id"])}
     response = panel.post("/api/panel/links", body)
-    assert response.status_code == 400 and response.json()["code"] == "issue_not_applicable"
-    assert "not in project SUP" in response.json()["message"]
+    assert response.status_code == 403 and response.json()["code"] == "item_not_applicable"
+    assert not Link.objects.exists()
 
 
 def test_the_issue_key_comes_from_jira(panel, item, ticket, issue):

@@ -104,7 +104,10 @@ def alpha(bearer, tenant, connection, zendesk, jira):
         },
     )
     assert response.status_code == 201, response.content
-    token = bearer.post("/api/v1/tokens", {"name": A_TOKEN_NAME}).json()
+    from tenants.services import api_token_create
+
+    row, plain = api_token_create(tenant=tenant, name=A_TOKEN_NAME, created_by="test")
+    token = {"id": row.pk, "token": plain}
     return {
         "pk": {
             "connection": connection.pk,

@@ -120,8 +120,7 @@
   }
 
   function load() {
-    var url = root.dataset.api + "?issue_id=" + encodeURIComponent(issue.id) + "&project_id=" +
-      encodeURIComponent(issue.projectId) + "&issue_type_id=" + encodeURIComponent(issue.issueTypeId);
+    var url = root.dataset.api + "?issue_id=" + encodeURIComponent(issue.id);
     return api("GET", url).then(render).catch(function (e) { say(e.message, "error"); });
   }
 
@@ -146,7 +145,8 @@
   function search() {
     var text = q.value.trim();
     if (!text) { hits.innerHTML = ""; hint.textContent = ""; return; }
-    api("GET", root.dataset.linkUrl.replace(/links\/?$/, "") + "items/" + currentItem.id + "/search?q=" + encodeURIComponent(text))
+    api("GET", root.dataset.linkUrl.replace(/links\/?$/, "") + "items/" + currentItem.id + "/search?issue_id=" +
+      encodeURIComponent(issue.id) + "&q=" + encodeURIComponent(text))
       .then(function (data) {
         if (q.value.trim() !== text) { return; }
         hits.innerHTML = "";
