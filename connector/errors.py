@@ -1,6 +1,6 @@
 """Typed errors of the connector app: stable codes, messages that say what to do next."""
 
-from config.errors import ApplicationError, ValidationFailed
+from config.errors import ConflictError, ApplicationError, ValidationFailed
 
 
 class HelpdeskError(ApplicationError):
@@ -38,3 +38,9 @@ class SchemaNotFound(ApplicationError):
 
 class ItemInvalid(ValidationFailed):
     default_code = "item_invalid"
+
+
+class ItemChanged(ConflictError):
+    """The item changed since the version an update was merged onto (a concurrent edit)."""
+
+    default_code = "item_changed"

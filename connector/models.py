@@ -44,7 +44,9 @@ class HelpdeskConnection(TenantOwnedModel):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "provider"], name="connection_one_per_provider_per_tenant")
+            models.UniqueConstraint(fields=["tenant", "provider"], name="connection_one_per_provider_per_tenant"),
+            # Target of the composite foreign key (connection, tenant) from items (PostgreSQL).
+            models.UniqueConstraint(fields=["id", "tenant"], name="connection_id_tenant"),
         ]
 
     def __str__(self) -> str:
@@ -111,7 +113,11 @@ class ConnectedItem(TenantOwnedModel):
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="item_unique_name_per_tenant")]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="item_unique_name_per_tenant"),
+            # Target of the composite foreign key (item, tenant) from links (PostgreSQL).
+            models.UniqueConstraint(fields=["id", "tenant"], name="item_id_tenant"),
+        ]
         indexes = [models.Index(fields=["tenant", "jira_project_id"], name="item_tenant_project")]
 
     def __str__(self) -> str:

@@ -8,6 +8,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -88,17 +90,36 @@ def _fetch_preview(item: ConnectedItem, record_id: str) -> dict[str, Any]:
         raise helpdesk_failure(exc, item) from exc
 
 
+BADGE_WRITE_ATTEMPTS = 5
+
+
 def badge_update(*, tenant: Tenant, issue_id: str, client: JiraClient | None = None) -> None:
-    """Set the issue's badge (issue property on the context module) to its number of linked records."""
-    count = issue_link_count(tenant=tenant, issue_id=issue_id)
-    (client or JiraClient(tenant)).issue_property_set(
-        issue_id, badge_property_key(), {"type": "badge", "value": {"label": str(count)}}
-    )
+    """Set the issue's badge (issue property on the context module) to its number of linked records.
+
+    The count is read after the link change committed; after writing it, it is read again, and written
+    again if another change landed meanwhile (whose own write may have come before ours). Whoever writes
+    last has checked the count after its write, so the badge ends true however link changes interleave."""
+    client = client or JiraClient(tenant)
+    written = None
+    for _ in range(BADGE_WRITE_ATTEMPTS):
+        count = issue_link_count(tenant=tenant, issue_id=issue_id)
+        if count == written:
+            return
+        client.issue_property_set(issue_id, badge_property_key(), {"type": "badge", "value": {"label": str(count)}})
+        written = count
+    logger.warning("badge of issue %s kept changing; left at %s", issue_id, written)
+
+
+def item_linked_count_refresh(*, item: ConnectedItem) -> None:
+    """The item's linked count, computed by the database in the UPDATE itself (no read-then-write gap)."""
+    count = Link.objects.filter(item=OuterRef("pk")).order_by().values("item").annotate(n=Count("pk")).values("n")
+    ConnectedItem.objects.filter(pk=item.pk).update(linked_count=Coalesce(Subquery(count), 0))
 
 
 def _after_change(*, tenant: Tenant, item: ConnectedItem, issue_id: str) -> None:
-    """Keep the item's linked count and the issue's badge true (the badge failing never fails a link)."""
-    ConnectedItem.objects.filter(pk=item.pk).update(linked_count=Link.objects.filter(item=item).count())
+    """Keep the item's linked count and the issue's badge true (the badge failing never fails a link).
+    Runs after the link change committed."""
+    item_linked_count_refresh(item=item)
     try:
         badge_update(tenant=tenant, issue_id=issue_id)
     except ApiError as exc:

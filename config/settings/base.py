@@ -171,6 +171,9 @@ Q_CLUSTER = {
     "label": "Task queue",
 }
 
+# Every error report Django renders (mail to admins, any AdminEmailHandler an operator adds) is redacted.
+DEFAULT_EXCEPTION_REPORTER = "config.logging.RedactingExceptionReporter"
+
 LOG_LEVEL = env("DJANGO_LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,

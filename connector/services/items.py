@@ -16,7 +16,7 @@ from django.utils import timezone
 from tenants.models import Tenant
 
 from .. import mapping as rules
-from ..errors import ItemInvalid
+from ..errors import ItemChanged, ItemInvalid
 from ..models import ConnectedItem, FieldMapping, HelpdeskConnection
 from ..providers import provider_for
 from ..schema import helpdesk_fields, jira_create_fields, jira_issue_types, jira_priorities, jira_project
@@ -407,9 +407,19 @@ def _conditions(spec: ItemSpec) -> dict[str, list[str]]:
 
 
 def connected_item_save(
-    *, tenant: Tenant, connection: HelpdeskConnection, spec: ItemSpec, item: ConnectedItem | None = None
+    *,
+    tenant: Tenant,
+    connection: HelpdeskConnection,
+    spec: ItemSpec,
+    item: ConnectedItem | None = None,
+    expected_version=None,
 ) -> tuple[ConnectedItem, list[dict[str, str]]]:
-    """Create (``item`` None) or update an SCI. Returns the item and warnings; raises ItemInvalid."""
+    """Create (``item`` None) or update an SCI. Returns the item and warnings; raises ItemInvalid.
+
+    ``expected_version``: the ``updated_at`` of the item the spec was merged onto (a partial update). The
+    write happens under the item's row lock and only if the item is still that version; otherwise
+    ``ItemChanged`` is raised and the caller merges again — a concurrent edit is never silently dropped.
+    Validation (which may ask Jira for its schema) runs before the lock, never inside it."""
     if connection.tenant_id != tenant.pk or (item is not None and item.tenant_id != tenant.pk):
         raise ValueError("connection or item belongs to another tenant")
     checked = _check(tenant=tenant, connection=connection, spec=spec, exclude_pk=item.pk if item else None)
@@ -439,6 +449,11 @@ def connected_item_save(
             item.auto_create_baseline = now if spec.auto_create else None
         else:
             item = ConnectedItem.objects.select_for_update().get(pk=item.pk, tenant=tenant)
+            if expected_version is not None and item.updated_at != expected_version:
+                raise ItemChanged(
+                    f"{item.name} was changed by someone else while this change was being saved. Load it "
+                    "again and repeat the change.",
+                )
             switched_on = spec.auto_create and not item.auto_create
             for key, value in values.items():
                 setattr(item, key, value)

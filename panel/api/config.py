@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from config.errors import ForbiddenError, ValidationFailed
 from connector import schema as schema_service
+from connector.errors import ItemChanged
 from connector.mapping import standard_ticket_preset
 from connector.models import ConnectedItem, HelpdeskConnection
 from connector.selectors import connection_require
@@ -90,16 +91,35 @@ class ItemViewSet(ConfigMixin, viewsets.ModelViewSet):
     serializer_class = s.ItemSerializer
     http_method_names = ["get", "post", "put", "patch", "delete"]
 
+    PARTIAL_UPDATE_ATTEMPTS = 3
+
     def _save(self, request, item=None, partial=False):
         incoming = s.ItemInputSerializer(data=request.data, partial=partial)
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
-        if partial and item:
-            data = {**asdict(ItemSpec.from_item(item)), **data}
-        connection = item.connection if item else connection_require(tenant=request.tenant)
-        saved, warnings = connected_item_save(
-            tenant=request.tenant, connection=connection, spec=ItemSpec.from_data(data), item=item
-        )
+        if not (partial and item):
+            connection = item.connection if item else connection_require(tenant=request.tenant)
+            saved, warnings = connected_item_save(
+                tenant=request.tenant, connection=connection, spec=ItemSpec.from_data(data), item=item
+            )
+        else:
+            # Read, merge, write: the write checks the item is still the version merged onto (under its row
+            # lock), so two PATCHes at once both land; a loser merges again onto the winner's result.
+            for attempt in range(self.PARTIAL_UPDATE_ATTEMPTS):
+                current = self.get_base_queryset().get(pk=item.pk, tenant=request.tenant)
+                merged = {**asdict(ItemSpec.from_item(current)), **data}
+                try:
+                    saved, warnings = connected_item_save(
+                        tenant=request.tenant,
+                        connection=current.connection,
+                        spec=ItemSpec.from_data(merged),
+                        item=current,
+                        expected_version=current.updated_at,
+                    )
+                    break
+                except ItemChanged:
+                    if attempt == self.PARTIAL_UPDATE_ATTEMPTS - 1:
+                        raise
         saved = self.get_base_queryset().get(pk=saved.pk)
         return {"item": s.ItemSerializer(saved).data, "warnings": warnings}
 
