@@ -77,7 +77,6 @@ class ConnectedItemAdmin(admin.ModelAdmin):
         "helpdesk_object",
         "is_paused",
         "linked_count",
-        "last_sync_at",
     )
     list_filter = ("mode", "helpdesk_object", "is_paused", "auto_create")
     search_fields = ("name", "external_id", "tenant__base_url", "jira_project_key")
@@ -86,7 +85,6 @@ class ConnectedItemAdmin(admin.ModelAdmin):
         "connection",
         "external_id",
         "auto_create_baseline",
-        "last_sync_at",
         "linked_count",
         "created_at",
         "updated_at",

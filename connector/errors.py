@@ -1,6 +1,6 @@
 """Typed errors of the connector app: stable codes, messages that say what to do next."""
 
-from config.errors import ConflictError, ApplicationError, ValidationFailed
+from config.errors import ApplicationError, ConflictError, ValidationFailed
 
 
 class HelpdeskError(ApplicationError):

@@ -105,7 +105,6 @@ class ConnectedItem(TenantOwnedModel):
     auto_create_baseline = models.DateTimeField(null=True, blank=True)
     external_id = models.CharField(max_length=64, unique=True, default=_external_id)
     is_paused = models.BooleanField(default=False, help_text="Paused while the connection is revoked.")
-    last_sync_at = models.DateTimeField(null=True, blank=True)
     linked_count = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)

@@ -8,7 +8,7 @@ class LinkAdmin(admin.ModelAdmin):
     list_display = ("jira_issue_key", "record_id", "item", "tenant", "origin", "created_by", "created_at")
     list_filter = ("origin",)
     search_fields = ("jira_issue_key", "jira_issue_id", "record_id", "item__name", "tenant__base_url")
-    readonly_fields = ("tenant", "item", "preview", "preview_updated_at", "field_state", "created_at")
+    readonly_fields = ("tenant", "item", "preview", "preview_updated_at", "created_at")
     list_select_related = ("item", "tenant")
 
     def has_add_permission(self, request):

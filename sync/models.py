@@ -28,7 +28,6 @@ class Link(TenantOwnedModel):
     created_at = models.DateTimeField(default=timezone.now)
     preview = models.JSONField(default=dict, blank=True)
     preview_updated_at = models.DateTimeField(null=True, blank=True)
-    field_state = models.JSONField(default=dict, blank=True, help_text="Per-field last-synced value hashes.")
 
     class Meta:
         ordering = ["id"]

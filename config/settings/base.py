@@ -48,10 +48,6 @@ ZENDESK_OAUTH_CLIENT_ID = env("ZENDESK_OAUTH_CLIENT_ID", default="")
 ZENDESK_OAUTH_CLIENT_SECRET = env("ZENDESK_OAUTH_CLIENT_SECRET", default="")
 # Per Jira user: how often the issue panel may search the helpdesk (the helpdesk's limit is shared).
 PANEL_SEARCH_RATE = env("PANEL_SEARCH_RATE", default="30/min")
-ZOHO_ACCOUNTS_URL_OVERRIDE = env("ZOHO_ACCOUNTS_URL_OVERRIDE", default="")
-ZOHO_DESK_URL_OVERRIDE = env("ZOHO_DESK_URL_OVERRIDE", default="")
-ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
-HELPDESK_DOWNLOAD_ALLOWED_HOSTS = env.list("HELPDESK_DOWNLOAD_ALLOWED_HOSTS", default=[])
 
 # Fernet key(s) for secrets at rest; comma-separated for rotation (first key encrypts).
 FIELD_ENCRYPTION_KEY = env.list("FIELD_ENCRYPTION_KEY", default=[])

@@ -126,7 +126,6 @@ class ItemSerializer(serializers.ModelSerializer):
             "auto_create_conditions",
             "auto_create_baseline",
             "is_paused",
-            "last_sync_at",
             "linked_count",
             "last_error",
             "created_at",

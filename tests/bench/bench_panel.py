@@ -141,7 +141,10 @@ def panel_sessions() -> dict[int, str]:
 
     tenant = Tenant.objects.get(client_key=CLIENT_KEY)
     principal = JiraPrincipal(tenant, "bench-user")
-    return {issue: page_session_issue(principal, issue_id=str(20000 + issue)) for issue in range(ISSUES)}
+    return {
+        issue: page_session_issue(principal, issue_id=str(20000 + issue), project_id="10000", issue_type_id="10001")
+        for issue in range(ISSUES)
+    }
 
 
 def queries_per_request() -> dict[int, int]:
@@ -178,7 +181,7 @@ def queries_per_request() -> dict[int, int]:
     for label, issue_id in (("0 links", "1"), ("5 links", "20000"), ("25 links", extra_issue)):
         url = f"/api/panel/cards?issue_id={issue_id}&project_id=10000&issue_type_id=10001"
         session = sessions.get(int(issue_id) - 20000) or page_session_issue(
-            JiraPrincipal(tenant, "c"), issue_id=issue_id
+            JiraPrincipal(tenant, "c"), issue_id=issue_id, project_id="10000", issue_type_id="10001"
         )
         counts = []
         for cold in (True, False):

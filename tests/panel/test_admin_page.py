@@ -655,3 +655,49 @@ def test_auth_failed_connection_offers_reconnect_prefilled(connected, tenant, ze
     again = connected.connect()
     assert not has_testid(again, "connect-form")
     assert HelpdeskConnection.objects.get(tenant=tenant).status == HelpdeskConnection.Status.CONNECTED
+
+
+# --- Connect with Zendesk (OAuth) is the primary path --------------------------------------------------------
+
+
+@pytest.fixture
+def oauth_configured(settings, zendesk):
+    from tests.fakes.zendesk import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+
+    settings.ZENDESK_OAUTH_CLIENT_ID = DEFAULT_CLIENT_ID
+    settings.ZENDESK_OAUTH_CLIENT_SECRET = DEFAULT_CLIENT_SECRET
+
+
+def test_connect_with_zendesk_is_the_primary_form(admin_page, oauth_configured):
+    body = admin_page.open().content.decode()
+    assert has_testid(admin_page.open(), "oauth-form")
+    assert body.index("Connect with Zendesk") < body.index("Connect with API token")
+    assert '<details data-testid="token-connect">' in body  # the token form is folded away, not open
+    assert "Self-hosted or internal deployment" in body
+
+
+def test_without_an_oauth_client_the_token_form_is_open_and_says_why(admin_page):
+    response = admin_page.open()
+    assert has_testid(response, "oauth-unavailable") and not has_testid(response, "oauth-form")
+    assert "ZENDESK_OAUTH_CLIENT_ID" in page_text(response)
+    assert '<details open data-testid="token-connect">' in response.content.decode()
+
+
+def test_connect_with_zendesk_gives_a_link_bound_to_this_admin(admin_page, tenant, oauth_configured):
+    from connector.models import OAuthState
+
+    admin_page.open()
+    response = admin_page.post("oauth_start", {"subdomain": "https://acme.zendesk.com/agent"})
+    assert response.status_code == 200 and has_testid(response, "oauth-link")
+    assert "https://deskbridge.test/connect/zendesk/oauth/start?state=" in response.content.decode()
+    attempt = OAuthState.objects.get()
+    assert (attempt.tenant_id, attempt.account_id, attempt.subdomain) == (tenant.pk, ADMIN_ACCOUNT, ZD_SUBDOMAIN)
+
+
+def test_a_bad_subdomain_for_oauth_is_shown_and_starts_nothing(admin_page, oauth_configured):
+    from connector.models import OAuthState
+
+    admin_page.open()
+    response = admin_page.post("oauth_start", {"subdomain": "not a subdomain!"})
+    assert response.status_code == 400 and "Enter the part before .zendesk.com" in page_text(response)
+    assert not OAuthState.objects.exists()
