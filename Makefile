@@ -25,7 +25,6 @@ install: $(STAMP)
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py createcachetable
 
 schedules: migrate
 	$(BIN)/python manage.py apply_schedules

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import secrets
 
+from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
@@ -41,10 +43,27 @@ def _queue_status() -> dict:
         return {"status": "error", "error": type(exc).__name__}
 
 
+def _cache_status() -> dict:
+    """The shared cache (queue stats, permission and schema caches): written and read back."""
+    probe = secrets.token_hex(8)
+    try:
+        cache.set("healthz-probe", probe, 30)
+        if cache.get("healthz-probe") != probe:
+            return {"status": "error", "error": "the value written could not be read back"}
+    except Exception as exc:
+        logger.warning("health: cache unavailable: %s", type(exc).__name__)
+        return {"status": "error", "error": type(exc).__name__}
+    return {"status": "ok"}
+
+
 @require_GET
 def healthz(request):
+    """200 only when the database, the queue and the shared cache all answer; otherwise 503 "degraded"
+    with the part that failed (a load balancer or orchestrator takes the instance out)."""
     database = _database_status()
-    queue = _queue_status() if database["status"] == "ok" else {"status": "unknown"}
-    ok = database["status"] == "ok" and queue["status"] == "ok"
-    body = {"status": "ok" if ok else "degraded", "database": database, "queue": queue}
-    return JsonResponse(body, status=200 if database["status"] == "ok" else 503)
+    up = database["status"] == "ok"
+    queue = _queue_status() if up else {"status": "unknown"}
+    cache_ = _cache_status() if up else {"status": "unknown"}
+    ok = up and queue["status"] == "ok" and cache_["status"] == "ok"
+    body = {"status": "ok" if ok else "degraded", "database": database, "queue": queue, "cache": cache_}
+    return JsonResponse(body, status=200 if ok else 503)

@@ -175,3 +175,46 @@ def test_admin_pages_render_and_keep_tenants_fixed(admin_client, tenant, connect
     assert 'name="tenant"' not in page and 'name="connection"' not in page
     assert admin_client.get("/admin/connector/connecteditem/add/").status_code == 403
     assert ConnectedItem.objects.get().tenant == tenant
+
+
+@pytest.mark.django_db
+def test_healthz_is_degraded_when_the_queue_cannot_be_read(client, monkeypatch):
+    from django_q.brokers.orm import ORM
+
+    def broken(self):
+        raise RuntimeError("queue table missing")
+
+    monkeypatch.setattr(ORM, "queue_size", broken)
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "degraded" and body["queue"] == {"status": "error", "error": "RuntimeError"}
+    assert body["database"]["status"] == "ok"
+
+
+@pytest.mark.django_db
+def test_healthz_is_degraded_when_the_cache_cannot_be_read(client, settings):
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "no_such_cache_table"}
+    }
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["status"] == "degraded" and response.json()["cache"]["status"] == "error"
+
+
+def test_migrate_alone_creates_the_cache_table(tmp_path):
+    """A deployment that runs only ``migrate`` has the database cache table (the default CACHE_URL)."""
+    import sqlite3
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.sqlite3'}",
+        "CACHE_URL": "dbcache://deskbridge_cache",
+    }
+    done = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    tables = {r[0] for r in sqlite3.connect(tmp_path / "fresh.sqlite3").execute("SELECT name FROM sqlite_master")}
+    assert "deskbridge_cache" in tables
