@@ -62,12 +62,12 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
-    "django_q",
     "encrypted_model_fields",
     "tenants",
     "connector",
-    "sync",
+    "sync",  # before django_q: its `qcluster` command (clean stop on SIGTERM) replaces django-q2's
     "panel",
+    "django_q",
 ]
 
 MIDDLEWARE = [
@@ -169,6 +169,10 @@ Q_CLUSTER = {
 
 # Every error report Django renders (mail to admins, any AdminEmailHandler an operator adds) is redacted.
 DEFAULT_EXCEPTION_REPORTER = "config.logging.RedactingExceptionReporter"
+
+# `manage.py qcluster` on SIGTERM/SIGINT: how long the tasks in hand may take to finish before the cluster's
+# processes are ended (orchestrators send SIGKILL after 10 s by default; tasks are safe to resume).
+QCLUSTER_STOP_GRACE_SECONDS = env.float("QCLUSTER_STOP_GRACE_SECONDS", default=7.0)
 
 LOG_LEVEL = env("DJANGO_LOG_LEVEL", default="INFO")
 LOGGING = {
