@@ -35,6 +35,8 @@ _SECRET_KEYS = r"shared_?secret|client_?secret|api_?token|access_?token|refresh_
 _VALUE = r"(?:(?P<q>\\?['\"])(?:(?!(?P=q)).)*(?P=q)|(?P<h>&quot;|&#x27;|&#39;).*?(?P=h)|\\?['\"]?[^\s'\",}<]+)"
 
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+# Our tenant API tokens: ``tenants.services.TOKEN_PREFIX`` followed by urlsafe base64.
+_API_TOKEN = re.compile(r"dbt_[A-Za-z0-9_-]+")
 _AUTHORIZATION = re.compile(rf"(?i)(authorization{_Q}?\s*[:=]\s*{_Q}?)(\w+\s+)?[^\s'\",}}<]+")
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/-]+=*")
 _KEY_VALUE = re.compile(rf"(?i)((?:{_SECRET_KEYS}){_Q}?\s*[:=]\s*){_VALUE}")
@@ -44,6 +46,7 @@ _TRACEBACKS = logging.Formatter()
 
 def redact(text: str) -> str:
     text = _JWT.sub("[redacted-jwt]", text)
+    text = _API_TOKEN.sub("[redacted-token]", text)
     text = _AUTHORIZATION.sub(lambda m: m.group(1) + "[redacted]", text)
     text = _BEARER.sub(lambda m: m.group(1) + "[redacted]", text)
     return _KEY_VALUE.sub(lambda m: m.group(1) + "[redacted]", text)

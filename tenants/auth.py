@@ -16,7 +16,10 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 from django.shortcuts import render
+from django.utils.decorators import method_decorator
+from django.utils.log import log_response
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_variables
 from rest_framework import authentication, permissions
 
 from config.errors import ApplicationError, AuthenticationError, ForbiddenError
@@ -184,6 +187,7 @@ class TenantApiTokenAuthentication(authentication.BaseAuthentication):
     """Tenant API tokens for scripts: ``Authorization: Bearer <token>`` or Basic ``{email}/token:{token}``
     (the form Zendesk's own curl examples send; the email part is informational)."""
 
+    @method_decorator(sensitive_variables("header", "value", "decoded", "token"))
     def authenticate(self, request):
         header = request._request.META.get("HTTP_AUTHORIZATION", "")
         scheme, _, value = header.partition(" ")
@@ -345,7 +349,25 @@ def jira_page(view=None, *, licensed: bool = True):
             if licensed and license_gate_applies(principal.tenant):
                 response = render(request, "tenants/license_required.html", {"tenant": principal.tenant}, status=403)
             else:
-                response = func(request, *args, **kwargs)
+                try:
+                    response = func(request, *args, **kwargs)
+                except Exception as exc:
+                    # A crash must still reach the user inside Jira: Django's own 500 page would be sent with
+                    # X-Frame-Options DENY, a blank frame. The error is logged (and mailed to the admins) as
+                    # Django logs it, with the request, so the sensitive-parameter rules apply to the report.
+                    response = render(
+                        request,
+                        "tenants/page_error.html",
+                        {
+                            "code": "internal_error",
+                            "message": "Deskbridge hit an unexpected error and has been notified. Reload the "
+                            "page to try again; nothing was changed unless the page says so.",
+                        },
+                        status=500,
+                    )
+                    log_response(
+                        "Internal Server Error: %s", request.path, response=response, request=request, exception=exc
+                    )
             return _framed(response, principal.tenant)
 
         wrapper.jira_page = True

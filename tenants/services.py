@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from config.errors import ConflictError, NotFoundError, ValidationFailed
 
@@ -199,6 +200,7 @@ def api_token_hash(token: str) -> str:
 API_TOKEN_MAX_DAYS = 3650
 
 
+@sensitive_variables("token")
 def api_token_create(
     *,
     tenant: Tenant,
@@ -256,6 +258,7 @@ def api_token_revoke(*, tenant: Tenant, token_id: int) -> ApiToken:
     return row
 
 
+@sensitive_variables("token")
 def api_token_authenticate(*, token: str) -> ApiToken | None:
     """The unrevoked token row for a presented token, recording its use (the caller refuses an expired
     token or an inactive tenant with its own message)."""

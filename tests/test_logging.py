@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 JWT = pyjwt.encode({"iss": "jira:4f1c", "qsh": "context-qsh"}, "not-a-real-secret", algorithm="HS256")
+# A tenant API token (tenants.services.TOKEN_PREFIX + urlsafe base64), built at run time: a traceback shows
+# source lines, and a literal there would be the source, not the secret leaking.
+DBT = "dbt_" + secrets.token_urlsafe(16)
 
 # name → (format, args, the secret values that must not appear)
 CASES = {
@@ -41,6 +45,7 @@ CASES = {
         ["cs-2a7b"],
     ),
     "password": ("login %r", ({"user": "ops", "password": "hunter2 horse"},), ["hunter2", "horse"]),
+    "tenant_api_token": ("tenant API call with %s", (DBT,), [DBT]),
 }
 
 logger = logging.getLogger("connector.clients.zendesk")  # a named logger: records reach root by propagation
@@ -118,6 +123,52 @@ def test_mail_to_admins_is_redacted(settings, mailoutbox):
     for secret in (JWT, "zd-oauth-mail-5e0a"):
         assert secret not in mail.subject and secret not in mail.body
     assert "RuntimeError" in mail.body and "[redacted" in mail.body
+
+
+def test_args_that_do_not_fit_the_format_are_dropped_not_printed(capfd):
+    """A bad ``%`` format: logging's own error path would print the raw arguments to stderr."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    # Not propagating: pytest's own capture handlers raise on a bad record instead of printing it, which
+    # would hide what a real handler (console, file) does.
+    bad = logging.getLogger("tests.logging.bad_format")
+    bad.addHandler(handler)
+    bad.propagate, bad.level = False, logging.INFO
+    try:
+        bad.info("calling Zendesk with %s %s", DBT)  # two placeholders, one argument
+    finally:
+        bad.removeHandler(handler)
+        bad.propagate, bad.level = True, logging.NOTSET
+    out, err = capfd.readouterr()
+    for output in (stream.getvalue(), out, err):
+        assert DBT not in output
+        assert "Arguments:" not in output and "--- Logging error ---" not in output
+    assert "calling Zendesk with %s %s [log arguments dropped" in stream.getvalue()
+
+
+def _fail_with_credentials_in_locals():
+    credential = "dbt_" + secrets.token_urlsafe(16)
+    headers = {"Authorization": "Bearer zd-oauth-" + secrets.token_hex(8)}
+    if credential and headers:  # as a client would, after sending them
+        raise RuntimeError("Zendesk refused the call")
+
+
+def test_html_error_report_is_redacted():
+    """The HTML report shows each frame's local variables: a token held there must not appear."""
+    from config.logging import RedactingExceptionReporter
+
+    try:
+        _fail_with_credentials_in_locals()
+    except RuntimeError:
+        exc_type, exc, tb = sys.exc_info()
+    html = RedactingExceptionReporter(None, exc_type, exc, tb).get_traceback_html()
+    # Read the values the raising frame held only now: this frame's locals are in the report too.
+    held = tb.tb_next.tb_frame.f_locals
+    credential, bearer = held["credential"], held["headers"]["Authorization"].split()[1]
+    assert "_fail_with_credentials_in_locals" in html and "Zendesk refused the call" in html
+    assert credential not in html and bearer not in html
+    assert "[redacted-token]" in html and "[redacted]" in html
 
 
 def test_records_made_outside_a_logger_are_redacted_by_the_console_filter():

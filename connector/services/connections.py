@@ -288,19 +288,42 @@ def _oauth_attempt(data: dict) -> OAuthState | None:
     ).first()
 
 
-def zendesk_oauth_open(*, state: str) -> tuple[str, str]:
-    """The browser opened our start link: mark the attempt opened (a link works once) and return the
-    Zendesk authorize URL and the nonce to bind the browser with (cookie)."""
+API_TOKEN_ACCOUNT_PREFIX = "api-token:"
+
+
+def zendesk_oauth_attempt_get(*, state: str) -> OAuthState:
+    """The attempt a start link names (signed, within its lifetime, not yet opened), with its tenant."""
     if not zendesk_oauth_available():
         raise _oauth_not_configured()
-    data = zendesk_oauth_state_read(state)
-    attempt = _oauth_attempt(data)
-    opened = attempt and OAuthState.objects.filter(pk=attempt.pk, opened_at__isnull=True).update(
-        opened_at=timezone.now()
-    )
-    if not opened:
+    attempt = _oauth_attempt(zendesk_oauth_state_read(state))
+    if attempt is None or attempt.opened_at is not None:
         raise ValidationFailed(
             "This Connect with Zendesk link was already used or has expired. Start again on the Deskbridge admin page.",
+            code="oauth_state_used",
+        )
+    return attempt
+
+
+def zendesk_oauth_open(*, state: str, account_id: str | None = None, tenant_id: int | None = None) -> tuple[str, str]:
+    """The browser opens the attempt: mark it opened (once) and return the Zendesk authorize URL and the nonce
+    that binds this browser (cookie).
+
+    An attempt a Jira user started opens only for that user on that site (``account_id`` and ``tenant_id`` from
+    their page session): a start link handed to someone else — say, another company's Zendesk admin — opens
+    nothing. An attempt a script started (API token) opens for whoever confirms it on our confirmation page,
+    which names the Jira site it connects to (``account_id`` None)."""
+    attempt = zendesk_oauth_attempt_get(state=state)
+    by_script = attempt.account_id.startswith(API_TOKEN_ACCOUNT_PREFIX)
+    if not by_script and (tenant_id != attempt.tenant_id or not account_id or account_id != attempt.account_id):
+        raise ValidationFailed(
+            "This Connect with Zendesk link belongs to the Jira admin who started it, on their Jira site. Start "
+            "Connect with Zendesk yourself on the Deskbridge admin page in Jira.",
+            code="oauth_user_mismatch",
+        )
+    opened = OAuthState.objects.filter(pk=attempt.pk, opened_at__isnull=True).update(opened_at=timezone.now())
+    if not opened:
+        raise ValidationFailed(
+            "This Connect with Zendesk link was already used. Start again on the Deskbridge admin page.",
             code="oauth_state_used",
         )
     url = ZendeskClient.authorize_url(

@@ -28,7 +28,7 @@ from connector.services import (
     zendesk_connect,
     zendesk_oauth_start,
 )
-from connector.services.connections import OAUTH_STATE_MAX_AGE
+from connector.services.connections import API_TOKEN_ACCOUNT_PREFIX, OAUTH_STATE_MAX_AGE
 from sync.services import item_delete
 from tenants.api import TenantScopedMixin
 from tenants.models import ApiToken
@@ -58,7 +58,7 @@ class ConnectionViewSet(ConfigMixin, mixins.ListModelMixin, mixins.RetrieveModel
         connection appears (GET /connections) once Zendesk redirects back."""
         data = s.OAuthStartSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        account = request.user.account_id or f"api-token:{request.user.api_token_id}"
+        account = request.user.account_id or f"{API_TOKEN_ACCOUNT_PREFIX}{request.user.api_token_id}"
         url = zendesk_oauth_start(tenant=request.tenant, account_id=account, subdomain=data.validated_data["subdomain"])
         body = {"authorize_url": url, "expires_in": OAUTH_STATE_MAX_AGE}
         return Response(body, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})

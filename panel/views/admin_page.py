@@ -4,13 +4,16 @@ Connect's all.js. Every action is a POST form carrying the page session the page
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import asdict
+from urllib.parse import parse_qs, urlsplit
 
 from django.core import signing
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -26,15 +29,16 @@ from connector.services import (
     connected_item_save,
     connection_revoke,
     zendesk_connect,
+    zendesk_oauth_attempt_get,
     zendesk_oauth_available,
     zendesk_oauth_callback_accept,
     zendesk_oauth_complete,
     zendesk_oauth_open,
     zendesk_oauth_start,
 )
-from connector.services.connections import OAUTH_COOKIE, OAUTH_STATE_MAX_AGE
+from connector.services.connections import API_TOKEN_ACCOUNT_PREFIX, OAUTH_COOKIE, OAUTH_STATE_MAX_AGE
 from sync.services import item_delete
-from tenants.auth import jira_page
+from tenants.auth import jira_page, page_session_read
 from tenants.models import ApiToken, Tenant
 from tenants.services import api_token_create, api_token_revoke
 
@@ -159,7 +163,11 @@ def _oauth_start(request):
         account_id=request.jira_account_id or "",
         subdomain=request.POST.get("subdomain", ""),
     )
-    return _render_home(request, oauth_url=url, message="Continue in the Zendesk window to authorize Deskbridge.")
+    # The page opens it as a form post with this admin's page session: the link opens for nobody else.
+    oauth_open = {"action": url.split("?", 1)[0], "state": parse_qs(urlsplit(url).query)["state"][0]}
+    return _render_home(
+        request, oauth_open=oauth_open, message="Continue in the Zendesk window to authorize Deskbridge."
+    )
 
 
 def _refresh(request):
@@ -346,6 +354,7 @@ def _item_delete(request):
 # --- tokens ------------------------------------------------------------------------------------------------
 
 
+@sensitive_variables("token")
 def _token_create(request):
     days = request.POST.get("token_expires_in_days", "").strip()
     if days and not days.isdigit():
@@ -398,17 +407,41 @@ def _oauth_cookie_path() -> str:
     return reverse("panel:zendesk-oauth-callback").rsplit("/", 1)[0] + "/"
 
 
-@require_GET
+OAUTH_CONFIRM_COOKIE = "deskbridge_zd_confirm"
+
+
+def _oauth_page(request, context: dict, status: int = 400):
+    return render(request, "panel/oauth_done.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
 @never_cache
+@csrf_exempt  # POSTs carry the page session (admin page) or the double-submit confirmation token
+@sensitive_post_parameters("session", "state", "confirm")
 def zendesk_oauth_start_view(request):
-    """The admin opened "Connect with Zendesk" in a browser window (top level, our own site): bind this
-    browser to the attempt with a cookie, then send it to Zendesk's consent page."""
+    """Opens "Connect with Zendesk" in a browser window (top level, our own site).
+
+    From the admin page, a form posts the attempt's ``state`` with the admin's page session, so only the
+    Jira user who started it can open it. A script's attempt (API token) is opened with GET: a confirmation
+    page names the Jira site and the Zendesk account, and its button posts back with a token that must match
+    a SameSite=Strict cookie (so no other site can submit it). Opening binds this browser to the attempt with
+    a cookie and sends it to Zendesk's consent page."""
+    state = request.POST.get("state") or request.GET.get("state", "")
     try:
-        url, nonce = zendesk_oauth_open(state=request.GET.get("state", ""))
+        if request.method == "GET":
+            return _oauth_confirm_page(request, state)
+        if "session" in request.POST:
+            principal = page_session_read(request.POST["session"])
+            url, nonce = zendesk_oauth_open(state=state, account_id=principal.account_id, tenant_id=principal.tenant.pk)
+        else:
+            confirm, cookie = request.POST.get("confirm", ""), request.COOKIES.get(OAUTH_CONFIRM_COOKIE, "")
+            if not confirm or not cookie or not secrets.compare_digest(confirm, cookie):
+                raise ValidationFailed(
+                    "Confirm the connection on the Deskbridge page that the link opens.", code="oauth_unconfirmed"
+                )
+            url, nonce = zendesk_oauth_open(state=state)
     except ApplicationError as exc:
-        return render(
-            request, "panel/oauth_done.html", {"ok": False, "message": exc.message, "code": exc.code}, status=400
-        )
+        return _oauth_page(request, {"ok": False, "message": exc.message, "code": exc.code})
     response = HttpResponseRedirect(url)
     response.set_cookie(
         OAUTH_COOKIE,
@@ -418,6 +451,35 @@ def zendesk_oauth_start_view(request):
         secure=request.is_secure(),
         httponly=True,
         samesite="Lax",  # sent on Zendesk's top-level redirect back to the callback
+    )
+    response.delete_cookie(OAUTH_CONFIRM_COOKIE, path=_oauth_cookie_path(), samesite="Strict")
+    return response
+
+
+def _oauth_confirm_page(request, state: str):
+    attempt = zendesk_oauth_attempt_get(state=state)
+    if not attempt.account_id.startswith(API_TOKEN_ACCOUNT_PREFIX):
+        raise ValidationFailed(
+            "Open Connect with Zendesk from the Deskbridge admin page in Jira (Apps → Deskbridge).",
+            code="oauth_user_mismatch",
+        )
+    confirm = secrets.token_urlsafe(24)
+    context = {
+        "confirm_needed": True,
+        "state": state,
+        "confirm": confirm,
+        "site": attempt.tenant.display_url or attempt.tenant.base_url,
+        "subdomain": attempt.subdomain,
+    }
+    response = _oauth_page(request, context, status=200)
+    response.set_cookie(
+        OAUTH_CONFIRM_COOKIE,
+        confirm,
+        max_age=OAUTH_STATE_MAX_AGE,
+        path=_oauth_cookie_path(),
+        secure=request.is_secure(),
+        httponly=True,
+        samesite="Strict",
     )
     return response
 

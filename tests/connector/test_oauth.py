@@ -44,9 +44,19 @@ def _begin(tenant, account=ADMIN_ACCOUNT) -> str:
     return url
 
 
-def _open(browser: Client, url: str) -> str:
-    """The admin's browser opens the start link: we set the binding cookie and redirect to Zendesk."""
-    response = browser.get(START, {"state": parse_qs(urlsplit(url).query)["state"][0]})
+def _state(url: str) -> str:
+    return parse_qs(urlsplit(url).query)["state"][0]
+
+
+def _open(browser: Client, url: str, tenant=None, account: str = ADMIN_ACCOUNT) -> str:
+    """The admin page opens the attempt in a new window: a form post with the admin's page session. We set
+    the binding cookie and redirect to Zendesk."""
+    from tenants.auth import JiraPrincipal, page_session_issue
+    from tenants.models import Tenant
+
+    tenant = tenant or Tenant.objects.get()
+    session = page_session_issue(JiraPrincipal(tenant, account))
+    response = browser.post(START, {"state": _state(url), "session": session})
     assert response.status_code == 302, response.content
     cookie = response.cookies[OAUTH_COOKIE]
     assert cookie["httponly"] and cookie["samesite"] == "Lax" and cookie["path"] == "/connect/zendesk/oauth/"
@@ -97,8 +107,48 @@ def test_the_callback_is_usable_once(client, tenant, zendesk, oauth):
 def test_the_start_link_opens_once(client, tenant, oauth):
     url = _begin(tenant)
     _open(client, url)
-    again = Client().get(START, {"state": parse_qs(urlsplit(url).query)["state"][0]})
+    from tenants.auth import JiraPrincipal, page_session_issue
+
+    session = page_session_issue(JiraPrincipal(tenant, ADMIN_ACCOUNT))
+    again = Client().post(START, {"state": _state(url), "session": session})
     assert again.status_code == 400 and b"oauth_state_used" in again.content
+
+
+def test_the_start_link_opens_only_for_the_admin_who_started_it(client, tenant, zendesk, oauth, settings, install_keys):
+    """A start link handed to someone else — another Jira user, another site's admin, or anyone without a
+    Deskbridge page session — opens nothing (no cookie, no redirect to Zendesk)."""
+    from tenants.auth import JiraPrincipal, page_session_issue
+    from tests.panel.links_helpers import install_second_tenant
+
+    url = _begin(tenant)
+    colleague = page_session_issue(JiraPrincipal(tenant, "another-admin"))
+    refused = Client().post(START, {"state": _state(url), "session": colleague})
+    assert refused.status_code == 400 and b"oauth_user_mismatch" in refused.content
+    assert OAUTH_COOKIE not in refused.cookies
+    bravo = install_second_tenant(client, settings, install_keys, zendesk)
+    try:
+        other_site = page_session_issue(JiraPrincipal(bravo.tenant, ADMIN_ACCOUNT))
+        refused = Client().post(START, {"state": _state(url), "session": other_site})
+        assert refused.status_code == 400 and b"oauth_user_mismatch" in refused.content
+    finally:
+        bravo.jira.stop()
+    plain_link = Client().get(START, {"state": _state(url)})
+    assert plain_link.status_code == 400 and b"oauth_user_mismatch" in plain_link.content
+    assert OAuthState.objects.get().opened_at is None
+    _open(client, url, tenant=tenant)  # the admin who started it still can
+
+
+def test_a_script_attempt_opens_after_a_confirmation_naming_the_site(api, client, tenant, zendesk, oauth):
+    url = api.post("/api/v1/connections/zendesk/oauth", {"subdomain": "acme"}).json()["authorize_url"]
+    page = client.get(url.replace("https://deskbridge.test", ""))
+    assert page.status_code == 200 and b"oauth-confirm" in page.content
+    assert tenant.base_url.encode() in page.content and b"acme.zendesk.com" in page.content
+    confirm = page.cookies["deskbridge_zd_confirm"]
+    assert confirm["samesite"] == "Strict"
+    forged = Client().post(START, {"state": _state(url), "confirm": confirm.value})  # another site's auto-post
+    assert forged.status_code == 400 and b"oauth_unconfirmed" in forged.content
+    opened = client.post(START, {"state": _state(url), "confirm": confirm.value})
+    assert opened.status_code == 302 and OAUTH_COOKIE in opened.cookies
 
 
 def test_a_callback_in_another_browser_is_refused(client, tenant, zendesk, oauth):
@@ -108,7 +158,7 @@ def test_a_callback_in_another_browser_is_refused(client, tenant, zendesk, oauth
     response = stranger.get(CALLBACK, params)
     assert response.status_code == 400 and b"oauth_browser_mismatch" in response.content
     other_browser = Client()
-    _open(other_browser, _begin(tenant, account="someone-else"))  # its own attempt, its own cookie
+    _open(other_browser, _begin(tenant, account="someone-else"), account="someone-else")  # its own cookie
     crossed = other_browser.get(CALLBACK, params)
     assert crossed.status_code == 400 and b"oauth_browser_mismatch" in crossed.content
     assert not HelpdeskConnection.objects.exists()
@@ -182,7 +232,12 @@ def test_the_configuration_api_starts_oauth(api, client, tenant, zendesk, oauth)
     assert response["Cache-Control"] == "no-store"
     body = response.json()
     assert body["expires_in"] == 600
-    params = _consent(_open(client, body["authorize_url"]), oauth)
+    page = client.get(body["authorize_url"].replace("https://deskbridge.test", ""))
+    opened = client.post(
+        START, {"state": _state(body["authorize_url"]), "confirm": page.cookies["deskbridge_zd_confirm"].value}
+    )
+    assert opened.status_code == 302
+    params = _consent(opened["Location"], oauth)
     assert client.get(CALLBACK, params).status_code == 200
     assert HelpdeskConnection.objects.get().auth_type == HelpdeskConnection.AuthType.OAUTH
     assert OAuthState.objects.get().account_id.startswith("api-token:")
@@ -360,3 +415,61 @@ def test_a_401_on_an_oauth_connection_refreshes_instead(client, tenant, zendesk,
     failure = helpdesk_failure(ApiUnauthorized("no", status=401, service="Zendesk"), item)
     assert failure.code == "helpdesk_auth_failed"
     assert HelpdeskConnection.objects.get().status == HelpdeskConnection.Status.AUTH_FAILED
+
+
+def test_a_401_then_a_rate_limited_confirmation_marks_nothing(tenant, connection, zendesk, project):
+    from connector.clients.base import ApiUnauthorized
+    from sync.services import helpdesk_failure
+    from tests.panel.links_helpers import make_item
+
+    item = make_item(tenant, connection)
+    zendesk.rate_limit_next(retry_after=30)  # the confirming users/me call is rate limited
+    failure = helpdesk_failure(ApiUnauthorized("no", status=401, service="Zendesk"), item)
+    assert failure.code == "helpdesk_auth_retry"
+    assert HelpdeskConnection.objects.get().status == HelpdeskConnection.Status.CONNECTED
+
+
+def test_a_401_then_an_unreachable_refresh_marks_nothing(client, tenant, zendesk, oauth, project):
+    from connector.clients.base import ApiUnauthorized
+    from sync.services import helpdesk_failure
+    from tests.panel.links_helpers import make_item
+
+    connection = _connected_by_oauth(client, tenant, zendesk, oauth)
+    item = make_item(tenant, connection)
+    zendesk.fail_next(503, {"error": "down"}, path=r"/oauth/tokens")
+    failure = helpdesk_failure(ApiUnauthorized("no", status=401, service="Zendesk"), item)
+    assert failure.code == "helpdesk_auth_retry"
+    assert HelpdeskConnection.objects.get().status == HelpdeskConnection.Status.CONNECTED
+
+
+def test_confirming_a_revoked_or_failed_connection_asks_nothing(tenant, connection, zendesk):
+    from connector.services import connection_auth_failure_confirm
+
+    before = len(zendesk.requests)
+    HelpdeskConnection.objects.update(status=HelpdeskConnection.Status.REVOKED)
+    assert connection_auth_failure_confirm(connection=HelpdeskConnection.objects.get()) is False
+    HelpdeskConnection.objects.update(status=HelpdeskConnection.Status.AUTH_FAILED)
+    assert connection_auth_failure_confirm(connection=HelpdeskConnection.objects.get()) is True
+    assert len(zendesk.requests) == before
+
+
+def test_a_crash_while_refreshing_reports_no_token_or_client_secret(client, tenant, zendesk, oauth, monkeypatch):
+    import sys
+
+    from django.views.debug import ExceptionReporter
+
+    from connector.clients.zendesk import ZendeskClient
+
+    connection = _expire(_connected_by_oauth(client, tenant, zendesk, oauth))
+
+    def crash(self, *, refresh_token, client_id, client_secret):
+        del refresh_token, client_secret  # this fake's own frame must not hold them
+        raise RuntimeError("refresh exploded")
+
+    monkeypatch.setattr(ZendeskClient, "oauth_refresh", crash)
+    try:
+        zendesk_oauth_access_token(connection)
+    except RuntimeError:
+        report = ExceptionReporter(None, *sys.exc_info()).get_traceback_html()
+    assert "refresh exploded" in report
+    assert connection.secret()["refresh_token"] not in report and DEFAULT_CLIENT_SECRET not in report

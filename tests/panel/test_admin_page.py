@@ -689,7 +689,9 @@ def test_connect_with_zendesk_gives_a_link_bound_to_this_admin(admin_page, tenan
     admin_page.open()
     response = admin_page.post("oauth_start", {"subdomain": "https://acme.zendesk.com/agent"})
     assert response.status_code == 200 and has_testid(response, "oauth-link")
-    assert "https://deskbridge.test/connect/zendesk/oauth/start?state=" in response.content.decode()
+    body = response.content.decode()
+    assert 'action="https://deskbridge.test/connect/zendesk/oauth/start" target="_blank"' in body
+    assert f'name="session" value="{admin_page.session}"' in body  # opens only with this admin's session
     attempt = OAuthState.objects.get()
     assert (attempt.tenant_id, attempt.account_id, attempt.subdomain) == (tenant.pk, ADMIN_ACCOUNT, ZD_SUBDOMAIN)
 

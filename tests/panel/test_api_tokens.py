@@ -154,3 +154,31 @@ def test_concurrent_creation_of_one_name_is_409_not_500(jira):
         t.join(timeout=30)
     assert sorted(statuses) == [201, 409, 409, 409]
     assert ApiToken.objects.filter(name="race").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"token_scope": "superuser"}, "scope"),
+        ({"token_expires_in_days": "0"}, "expires_in_days"),
+        ({"token_expires_in_days": "99999999999"}, "expires_in_days"),
+    ],
+)
+def test_the_admin_page_refuses_a_bad_scope_or_expiry(admin_page, fields, field):
+    admin_page.open()
+    response = admin_page.post("token_create", {"token_name": "bad", **fields})
+    assert response.status_code == 400
+    assert not ApiToken.objects.filter(name="bad").exists()
+
+
+def test_a_token_from_the_admin_page_without_a_scope_is_read_only(admin_page):
+    admin_page.open()
+    admin_page.post("token_create", {"token_name": "plain"})
+    assert ApiToken.objects.get(name="plain").scope == ApiToken.Scope.READ
+
+
+def test_an_expired_token_is_listed_as_inactive(admin_api, bearer, tenant):
+    token = admin_api.post("/api/v1/tokens", {"name": "short", "expires_in_days": 1}).json()
+    ApiToken.objects.filter(pk=token["id"]).update(expires_at=timezone.now() - timedelta(seconds=1))
+    listed = {t["name"]: t for t in bearer.get("/api/v1/tokens").json()}
+    assert listed["short"]["is_active"] is False and listed["short"]["revoked_at"] is None

@@ -116,3 +116,52 @@ def test_search_is_throttled_per_user(panel, client, jira, tenant, connection, i
     assert len(zendesk.requests) == before  # the helpdesk is not asked
     colleague = ApiClient(client, HTTP_AUTHORIZATION=f"JWT {jira.context_token(account_id='colleague-1')}")
     assert _search(colleague, item, issue["id"]).status_code == 200  # another user has their own budget
+
+
+def test_the_issue_scope_cache_is_per_site(client, tenant, issue, settings, install_keys, zendesk):
+    """Issue ids are per Jira site: site B's issue with the same id must not get site A's cached project."""
+    from connector.selectors import jira_issue_scope
+    from tests.panel.links_helpers import install_second_tenant
+
+    bravo = install_second_tenant(client, settings, install_keys, zendesk)
+    try:
+        assert bravo.issue["id"] == issue["id"]  # both sites number their issues alike
+        bravo.jira.issues[issue["id"]]["fields"]["project"] = {"id": "20000", "key": "OPS"}
+        assert jira_issue_scope(tenant=tenant, issue_id=issue["id"])[0] != "20000"  # cached for site A
+        assert jira_issue_scope(tenant=bravo.tenant, issue_id=issue["id"])[0] == "20000"
+    finally:
+        bravo.jira.stop()
+
+
+def test_a_panel_rendered_by_jira_searches_through_synchronized_items(client, tenant, connection, issue, project, jira):
+    """The session the panel page hands its script carries the issue type Jira signed: synchronized items
+    (which apply to one issue type) can be searched with it."""
+    import re
+
+    tasks = make_item(tenant, connection, name="Tasks", mode=ConnectedItem.Mode.ONE_WAY, jira_issue_type_id="10001")
+    relative = (
+        f"/jira/issue-panel?issueKey=SUP-1&issueId={issue['id']}&projectKey=SUP&projectId={project['id']}"
+        "&issueTypeId=10001&lic=active"
+    )
+    page = client.get(f"{relative}&jwt={jira.sign('GET', relative, account_id=ACCOUNT)}")
+    session = re.search(r'data-session="([^"]+)"', page.content.decode()).group(1)
+    api = ApiClient(client, HTTP_X_DESKBRIDGE_SESSION=session)
+    assert _search(api, tasks, issue["id"]).status_code == 200
+
+
+def test_the_search_throttle_is_per_site(client, jira, tenant, connection, issue, zendesk, settings, install_keys):
+    """Atlassian account ids are global: the same person on two sites has a budget on each."""
+    from tests.panel.links_helpers import install_second_tenant
+
+    settings.PANEL_SEARCH_RATE = "1/min"
+    item = make_item(tenant, connection)
+    panel = ApiClient(client, HTTP_AUTHORIZATION=f"JWT {jira.context_token(account_id=ACCOUNT)}")
+    assert _search(panel, item, issue["id"]).status_code == 200
+    assert _search(panel, item, issue["id"]).status_code == 429
+    bravo = install_second_tenant(client, settings, install_keys, zendesk)
+    try:
+        b_panel = ApiClient(client, HTTP_AUTHORIZATION=f"JWT {bravo.jira.context_token(account_id=ACCOUNT)}")
+        response = _search(b_panel, bravo.item, bravo.issue["id"])
+        assert response.status_code != 429, response.content
+    finally:
+        bravo.jira.stop()

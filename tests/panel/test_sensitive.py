@@ -22,15 +22,16 @@ SECRET_CODE = "zd-code-" + secrets.token_hex(8)
 SECRET_ACCESS = "zd-access-" + secrets.token_hex(8)
 
 
-def _crash_report(request) -> str:
-    try:
-        admin_page(request)
-    except RuntimeError:
-        return ExceptionReporter(request, *sys.exc_info()).get_traceback_html()
-    raise AssertionError("the view was expected to crash")
+def _crash_report(request, caplog) -> str:
+    """The page catches the crash (to answer inside Jira) and logs it as Django does: the report mailed to
+    the admins is built from that record."""
+    response = admin_page(request)
+    assert response.status_code == 500
+    record = next(r for r in caplog.records if r.name == "django.request" and r.exc_info)
+    return ExceptionReporter(record.request, *record.exc_info).get_traceback_html()
 
 
-def test_a_crash_while_connecting_reports_no_token_and_no_session(tenant, jira, project, zendesk, monkeypatch):
+def test_a_crash_while_connecting_reports_no_token_and_no_session(tenant, jira, project, zendesk, monkeypatch, caplog):
     from connector.services import connections
 
     def crash(*args, **kwargs):
@@ -48,7 +49,7 @@ def test_a_crash_while_connecting_reports_no_token_and_no_session(tenant, jira, 
             "api_token": SECRET_TOKEN,
         },
     )
-    report = _crash_report(request)
+    report = _crash_report(request, caplog)
     assert "Zendesk client exploded" in report and "zendesk_connect" in report  # the report is real
     assert SECRET_TOKEN not in report
     assert session not in report
@@ -72,3 +73,60 @@ def test_the_oauth_exchange_keeps_the_code_and_tokens_out_of_reports(tenant, zen
         report = ExceptionReporter(None, *sys.exc_info()).get_traceback_html()
     assert "zendesk_oauth_complete" in report
     assert SECRET_CODE not in report and SECRET_ACCESS not in report
+
+
+class _Hidden:
+    """Holds a secret for the assertion without showing it in this test's own frame variables."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "<hidden>"
+
+
+def _requests_with(token: str):
+    import base64
+
+    basic = base64.b64encode(f"me@example.com/token:{token}".encode()).decode()
+    return [
+        RequestFactory().get("/api/v1/items", HTTP_AUTHORIZATION=header)
+        for header in (f"Bearer {token}", f"Basic {basic}")
+    ], _Hidden(basic)
+
+
+def test_a_crash_while_authenticating_an_api_token_reports_no_token(tenant, monkeypatch):
+    """Bearer and Basic: the token is in the header, the decoded value and the authenticator's locals."""
+    from tenants.auth import TenantApiTokenAuthentication
+    from tenants.services import api_token_create
+
+    def crash(*, token):
+        del token  # this fake's own frame must not hold the secret either
+        raise RuntimeError("token lookup exploded")
+
+    secret = _Hidden(api_token_create(tenant=tenant, name="t", created_by="t")[1])
+    monkeypatch.setattr("tenants.auth.api_token_authenticate", crash)
+    requests, basic = _requests_with(secret.value)
+    for request in requests:
+        try:
+            TenantApiTokenAuthentication().authenticate(type("R", (), {"_request": request})())
+        except RuntimeError:
+            report = ExceptionReporter(None, *sys.exc_info()).get_traceback_html()
+        assert "token lookup exploded" in report
+        assert secret.value not in report and basic.value not in report
+
+
+def test_a_crash_while_creating_a_token_reports_no_token(tenant, monkeypatch):
+    from tenants import services
+    from tenants.models import ApiToken
+
+    def crash(**kwargs):
+        raise RuntimeError("insert exploded")
+
+    monkeypatch.setattr(ApiToken.objects, "create", crash)
+    monkeypatch.setattr(services.secrets, "token_urlsafe", lambda n: SECRET_TOKEN)
+    try:
+        services.api_token_create(tenant=tenant, name="x", created_by="t")
+    except RuntimeError:
+        report = ExceptionReporter(None, *sys.exc_info()).get_traceback_html()
+    assert "insert exploded" in report and SECRET_TOKEN not in report

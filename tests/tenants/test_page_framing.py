@@ -93,3 +93,16 @@ def test_the_issue_panel_is_not_cached(client, jira, tenant, project):
     response = client.get(f"{relative}&jwt={jira.sign('GET', relative)}")
     assert response.status_code == 200
     _assert_framed_by(response, tenant.base_url)
+
+
+def test_a_crash_on_a_framed_page_is_shown_inside_jira(client, jira, tenant, project, monkeypatch):
+    from panel.views import admin_page
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(admin_page, "_render_home", crash)
+    client.raise_request_exception = False
+    response = _open(client, jira)
+    assert response.status_code == 500 and b"Something went wrong in Deskbridge" in response.content
+    _assert_framed_by(response, tenant.base_url)
