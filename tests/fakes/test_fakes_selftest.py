@@ -272,3 +272,49 @@ def test_add_field_reaches_the_field_list_and_the_default_screens(jira):
     assert listed["customfield_10090"]["custom"] is True
     field = {f["fieldId"]: f for f in _create_fields(jira, "HD", "10001")}["customfield_10090"]
     assert field["required"] and [v["value"] for v in field["allowedValues"]] == ["Gold", "Silver"]
+
+
+# --- fake Zendesk: cursor-based incremental ticket export -------------------------------------------------------
+
+EXPORT = "/api/v2/incremental/tickets/cursor.json"
+
+
+def test_export_refuses_a_start_time_within_the_last_minute(zendesk):
+    answer = zd(zendesk, "GET", EXPORT, token_auth(), params={"start_time": int(zendesk.now()) - 30})
+    assert answer.status_code == 422 and answer.json()["description"].startswith("Too recent start_time")
+
+
+def test_export_is_for_admins_only(zendesk):
+    zendesk.add_agent("acme", "bob@acme.test", TOKEN, name="Bob", role="agent")
+    answer = zd(zendesk, "GET", EXPORT, token_auth("bob@acme.test"), params={"start_time": 0})
+    assert answer.status_code == 403
+
+
+def test_export_hides_the_last_minute_then_pages_by_cursor_with_duplicates(zendesk):
+    first = zendesk.add_ticket("acme", subject="one")
+    second = zendesk.add_ticket("acme", subject="two")
+    start = int(zendesk.now()) - 120
+    empty = zd(zendesk, "GET", EXPORT, token_auth(), params={"start_time": start}).json()
+    assert empty["tickets"] == [] and empty["after_cursor"] is None and empty["end_of_stream"] is True
+
+    zendesk.advance(61)
+    page = zd(zendesk, "GET", EXPORT, token_auth(), params={"start_time": start, "per_page": 1}).json()
+    assert [t["id"] for t in page["tickets"]] == [first["id"]] and page["end_of_stream"] is False
+    page = zd(zendesk, "GET", EXPORT, token_auth(), params={"cursor": page["after_cursor"]}).json()
+    assert [t["id"] for t in page["tickets"]] == [second["id"]] and page["end_of_stream"] is True
+    cursor = page["after_cursor"]
+    idle = zd(zendesk, "GET", EXPORT, token_auth(), params={"cursor": cursor}).json()
+    assert idle["tickets"] == [] and idle["after_cursor"] == cursor  # nothing new: same position
+
+    zendesk.add_comment("acme", first["id"], "again")  # changed again: it comes back, after a minute
+    assert zd(zendesk, "GET", EXPORT, token_auth(), params={"cursor": cursor}).json()["tickets"] == []
+    zendesk.advance(61)
+    again = zd(zendesk, "GET", EXPORT, token_auth(), params={"cursor": cursor}).json()
+    assert [t["id"] for t in again["tickets"]] == [first["id"]]
+
+
+def test_export_allows_ten_requests_a_minute(zendesk):
+    start = int(zendesk.now()) - 120
+    answers = [zd(zendesk, "GET", EXPORT, token_auth(), params={"start_time": start}) for _ in range(11)]
+    assert [a.status_code for a in answers[:10]] == [200] * 10
+    assert answers[10].status_code == 429 and int(answers[10].headers["Retry-After"]) > 0
