@@ -139,3 +139,75 @@ def standard_ticket_preset(
         if jira_field:
             add(helpdesk_field, jira_field)
     return mappings
+
+
+# --- values (helpdesk → Jira) -----------------------------------------------------------------------------
+
+# Zendesk status → Jira status category (new / indeterminate / done).
+ZENDESK_STATUS_CATEGORY = {
+    "new": "new",
+    "open": "indeterminate",
+    "pending": "indeterminate",
+    "hold": "indeterminate",
+    "solved": "done",
+    "closed": "done",
+}
+
+
+def text_to_adf(text: str) -> dict[str, Any]:
+    """Plain text as an Atlassian Document: a paragraph per blank-line-separated block, a hardBreak per
+    single newline. Never emits an empty text node (Jira refuses them); empty text is an empty document."""
+    paragraphs = []
+    for block in str(text or "").replace("\r\n", "\n").split("\n\n"):
+        content: list[dict[str, Any]] = []
+        for i, line in enumerate(block.split("\n")):
+            if i:
+                content.append({"type": "hardBreak"})
+            if line:
+                content.append({"type": "text", "text": line})
+        while content and content[-1]["type"] == "hardBreak":
+            content.pop()
+        if content:
+            paragraphs.append({"type": "paragraph", "content": content})
+    return {"type": "doc", "version": 1, "content": paragraphs}
+
+
+class ValueNotMapped(ValueError):
+    """A helpdesk value the mapping cannot turn into a Jira value; the message says which and why."""
+
+
+def jira_value(
+    *, rule: str, value: Any, jira_type: str, value_map: dict[str, str], option_labels: dict[str, str] | None = None
+) -> Any:
+    """The value to send to Jira for one mapped field (see TO_JIRA for the rules). Empty clears the field."""
+    empty = value is None or value == "" or value == []
+    if rule in ("options", "priority"):
+        if empty:
+            return [] if jira_type == "multiselect" else None
+        values = value if isinstance(value, list) else [value]
+        missing = [str(v) for v in values if str(v) not in value_map]
+        if missing:
+            raise ValueNotMapped(
+                f"no Jira value is mapped for {', '.join(repr(m) for m in missing)}; add it to the item's value map"
+            )
+        ids = [{"id": str(value_map[str(v)])} for v in values]
+        return ids if jira_type == "multiselect" else ids[0]
+    if rule == "label":
+        return None if empty else (option_labels or {}).get(str(value), str(value))
+    if rule == "email":
+        raise ValueNotMapped("user fields are not synchronized yet")
+    # copy
+    if jira_type == "labels":
+        return [str(v).replace(" ", "_") for v in (value if isinstance(value, list) else [value])] if not empty else []
+    if empty:
+        return None
+    if jira_type == "textarea":
+        return text_to_adf(value)
+    if jira_type == "number":
+        number = float(value)
+        return int(number) if number.is_integer() else number
+    if jira_type == "date":
+        return str(value)[:10]
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    return str(value)

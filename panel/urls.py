@@ -12,6 +12,7 @@ router = SimpleRouter(trailing_slash=False)
 router.register("connections", config_api.ConnectionViewSet, basename="connection")
 router.register("items", config_api.ItemViewSet, basename="item")
 router.register("tokens", config_api.ApiTokenViewSet, basename="token")
+router.register("runs", config_api.RunViewSet, basename="run")
 
 api_v1 = [
     *router.urls,

@@ -1,6 +1,10 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
-from .models import Link
+from config.errors import ApplicationError
+from connector.admin import HelpdeskConnectionAdmin
+
+from .models import Link, SyncEvent, SyncRun
+from .services import sync_now
 
 
 @admin.register(Link)
@@ -13,3 +17,57 @@ class LinkAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # links are made from Jira (panel, links API) where the issue and record are checked
+
+
+class SyncEventInline(admin.TabularInline):
+    model = SyncEvent
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "link", "action", "direction", "result", "message")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(admin.ModelAdmin):
+    """Sync history (read-only): what each poll did, why it ended, what it cost."""
+
+    list_display = ("started_at", "tenant", "connection", "trigger", "outcome", "reason", "finished_at")
+    list_filter = ("outcome", "trigger")
+    search_fields = ("tenant__base_url", "reason")
+    list_select_related = ("tenant", "connection")
+    inlines = [SyncEventInline]
+    readonly_fields = (
+        "tenant",
+        "connection",
+        "trigger",
+        "outcome",
+        "reason",
+        "started_at",
+        "finished_at",
+        "counts",
+        "api_calls",
+    )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.action(description="Sync now")
+def sync_now_action(modeladmin, request, queryset):
+    """The same as the admin page's Sync now, for each selected connection."""
+    for connection in queryset.select_related("tenant"):
+        try:
+            sync_now(tenant=connection.tenant, connection=connection)
+        except ApplicationError as exc:
+            modeladmin.message_user(request, f"{connection}: {exc.message}", level=messages.WARNING)
+        else:
+            modeladmin.message_user(request, f"{connection}: a poll was queued.")
+
+
+HelpdeskConnectionAdmin.actions = [*(HelpdeskConnectionAdmin.actions or []), sync_now_action]

@@ -1,4 +1,4 @@
-from config.errors import ApplicationError, ForbiddenError, ServiceUnavailable
+from config.errors import ApplicationError, ConflictError, ForbiddenError, ServiceUnavailable
 
 
 class LinkExists(ApplicationError):
@@ -29,3 +29,7 @@ class IssueNotApplicable(ApplicationError):
 
 class JiraUnavailable(ServiceUnavailable):
     default_code = "jira_unavailable"
+
+
+class SyncNotPossible(ConflictError):
+    default_code = "sync_not_possible"

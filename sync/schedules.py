@@ -9,6 +9,14 @@ PREFIX = "deskbridge."
 
 SCHEDULES = [
     {
+        # One dispatcher for every connection (no schedule row per tenant): enqueues a poll of each one due.
+        "name": "deskbridge.sync-dispatch",
+        "func": "sync.tasks.sync_dispatch",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 1,
+        "repeats": -1,
+    },
+    {
         "name": "deskbridge.license-refresh",
         "func": "sync.tasks.license_refresh_dispatch",
         "schedule_type": Schedule.MINUTES,

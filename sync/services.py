@@ -22,8 +22,16 @@ from connector.providers import client_for, provider_for
 from connector.services import connected_item_delete, connection_auth_failure_confirm
 from tenants.models import Tenant
 
-from .errors import AutoManagedLink, IssueNotApplicable, IssueNotFound, JiraUnavailable, LinkExists, RecordNotFound
-from .models import Link
+from .errors import (
+    AutoManagedLink,
+    IssueNotApplicable,
+    IssueNotFound,
+    JiraUnavailable,
+    LinkExists,
+    RecordNotFound,
+    SyncNotPossible,
+)
+from .models import Link, SyncState
 from .selectors import issue_link_count, link_find
 
 logger = logging.getLogger(__name__)
@@ -250,3 +258,18 @@ def link_refresh(*, tenant: Tenant, link: Link) -> Link:
     link.preview_updated_at = timezone.now()
     link.save(update_fields=["preview", "preview_updated_at"])
     return link
+
+
+def sync_now(*, tenant: Tenant, connection) -> None:
+    """Sync now: enqueue a poll of the connection at once (the dispatcher also sees the request, so a
+    restart in between loses nothing). Refused (409) while the connection cannot be synced."""
+    from .engine import halt_reason, sync_state_get
+
+    if connection.tenant_id != tenant.pk:
+        raise ValueError("connection belongs to another tenant")
+    halted = halt_reason(connection)
+    if halted is not None:
+        raise SyncNotPossible(halted[1], extra={"reason": halted[0]})
+    state = sync_state_get(connection=connection)
+    SyncState.objects.filter(pk=state.pk).update(requested_at=timezone.now(), next_poll_at=None)
+    transaction.on_commit(lambda: async_task("sync.tasks.connection_poll_task", connection.pk, "manual"))

@@ -67,3 +67,22 @@ def badges_refresh(tenant_id: int, issue_ids: list[str]) -> str:
         except ApiError as exc:
             logger.warning("badge refresh for issue %s failed: %s", issue_id, exc.message)
     return f"updated {len(issue_ids)} badge(s)"
+
+
+def sync_dispatch() -> int:
+    """Schedule entry point (every minute, no catch-up): one poll task per connection that is due."""
+    from .engine import connections_due
+
+    due = connections_due()
+    for connection_id in due:
+        transaction.on_commit(lambda cid=connection_id: async_task("sync.tasks.connection_poll_task", cid, "schedule"))
+    return len(due)
+
+
+def connection_poll_task(connection_id: int, trigger: str = "schedule") -> str:
+    """One poll; the engine takes the connection's lease, so a second worker given the same connection
+    returns at once."""
+    from .engine import connection_poll
+
+    run = connection_poll(connection_id=connection_id, trigger=trigger)
+    return "skipped" if run is None else f"{run.outcome}: {run.reason}".rstrip(": ")

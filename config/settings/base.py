@@ -46,6 +46,8 @@ ZENDESK_URL_TEMPLATE = env("ZENDESK_URL_TEMPLATE", default="https://{subdomain}.
 # Zendesk OAuth client (Admin Center → Apps and integrations → OAuth Clients); enables "Connect with OAuth".
 ZENDESK_OAUTH_CLIENT_ID = env("ZENDESK_OAUTH_CLIENT_ID", default="")
 ZENDESK_OAUTH_CLIENT_SECRET = env("ZENDESK_OAUTH_CLIENT_SECRET", default="")
+# How often each connection with synchronized items is polled for helpdesk changes (seconds).
+SYNC_POLL_SECONDS = env.int("SYNC_POLL_SECONDS", default=300)
 # Per Jira user: how often the issue panel may search the helpdesk (the helpdesk's limit is shared).
 PANEL_SEARCH_RATE = env("PANEL_SEARCH_RATE", default="30/min")
 

@@ -24,6 +24,7 @@ class JiraClient(BaseClient):
     PERMISSIONS_CHECK = "/rest/api/3/permissions/check"
     ISSUE = "/rest/api/3/issue/{issue}"
     ISSUE_PROPERTY = "/rest/api/3/issue/{issue}/properties/{key}"
+    ISSUE_TRANSITIONS = "/rest/api/3/issue/{issue}/transitions"
     PROJECT_SEARCH = "/rest/api/3/project/search"
     PROJECT_STATUSES = "/rest/api/3/project/{project}/statuses"
     CREATEMETA_ISSUE_TYPES = "/rest/api/3/issue/createmeta/{project}/issuetypes"
@@ -125,6 +126,19 @@ class JiraClient(BaseClient):
     def issue_get(self, issue: str, *, fields: list[str] | None = None) -> dict[str, Any]:
         params = {"fields": ",".join(fields)} if fields else None
         return self.request("GET", self.ISSUE.format(issue=quote(issue, safe="")), params=params).data
+
+    def issue_edit(self, issue: str, fields: dict[str, Any]) -> None:
+        """``PUT /issue/{id}`` (204). Jira refuses the whole edit (400, ``errors`` per field) if one field
+        cannot be set."""
+        self.request("PUT", self.ISSUE.format(issue=quote(issue, safe="")), json_body={"fields": fields})
+
+    def transitions(self, issue: str) -> list[dict[str, Any]]:
+        path = self.ISSUE_TRANSITIONS.format(issue=quote(issue, safe=""))
+        return (self.request("GET", path).data or {}).get("transitions") or []
+
+    def transition(self, issue: str, transition_id: str) -> None:
+        path = self.ISSUE_TRANSITIONS.format(issue=quote(issue, safe=""))
+        self.request("POST", path, json_body={"transition": {"id": str(transition_id)}})
 
     def issue_property_set(self, issue: str, key: str, value: Any) -> None:
         path = self.ISSUE_PROPERTY.format(issue=quote(issue, safe=""), key=quote(key, safe=""))

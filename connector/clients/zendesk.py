@@ -97,6 +97,8 @@ class ZendeskClient(BaseClient):
     ORGANIZATION = "/api/v2/organizations/{org_id}.json"
     ORGANIZATIONS_SHOW_MANY = "/api/v2/organizations/show_many.json"
     SEARCH = "/api/v2/search.json"
+    # https://developer.zendesk.com/api-reference/ticketing/ticket-management/incremental_exports/
+    INCREMENTAL_TICKETS = "/api/v2/incremental/tickets/cursor.json"
     # OAuth authorization-code grant: https://developer.zendesk.com/api-reference/ticketing/oauth/grant_type_tokens/
     # and https://support.zendesk.com/hc/en-us/articles/4408845965210 (authorization page, redirect_uri).
     OAUTH_AUTHORIZE = "/oauth/authorizations/new"
@@ -263,6 +265,20 @@ class ZendeskClient(BaseClient):
 
     def search(self, query: str, *, limit: int = 25) -> list[dict[str, Any]]:
         return self._offset_pages(self.SEARCH, "results", {"query": query}, limit)
+
+    def incremental_tickets(
+        self, *, cursor: str | None = None, start_time: int | None = None, per_page: int = 1000
+    ) -> dict[str, Any]:
+        """One page of the cursor-based incremental ticket export: ``tickets``, ``after_cursor`` (None on
+        an empty first answer), ``end_of_stream``. ``cursor`` when there is one, else ``start_time``."""
+        params: dict[str, Any] = {"per_page": per_page, "exclude_deleted": "true"}
+        params.update({"cursor": cursor} if cursor else {"start_time": int(start_time or 0)})
+        data = self.request("GET", self.INCREMENTAL_TICKETS, params=params).data or {}
+        return {
+            "tickets": data.get("tickets") or [],
+            "after_cursor": data.get("after_cursor"),
+            "end_of_stream": bool(data.get("end_of_stream", True)),
+        }
 
     # OAuth ------------------------------------------------------------------------------------------
     def _token_request(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,16 @@ class RecordSummary:
     subtitle: str = ""
 
 
+@dataclass(frozen=True)
+class ChangePage:
+    """One page of a helpdesk's change stream: the changed records and the position after them
+    (``cursor`` None: the stream gave no position yet — keep the start time)."""
+
+    records: list[dict[str, Any]]
+    cursor: str | None
+    done: bool
+
+
 class HelpdeskProvider(abc.ABC):
     key: str
     label: str
@@ -70,3 +80,23 @@ class HelpdeskProvider(abc.ABC):
     @abc.abstractmethod
     def post_internal_note(self, client, helpdesk_object: str, record_id: str, text: str) -> None:
         """Add an internal (private) note to the record."""
+
+    # --- the pull engine's hooks -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def changes(self, client, *, cursor: str | None, start_time: int | None) -> ChangePage:
+        """Records of the syncable object changed since ``cursor`` (or ``start_time`` on the first poll)."""
+
+    @abc.abstractmethod
+    def record_values(
+        self, client, connection, records: list[dict[str, Any]], field_ids: set[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Raw values (option values, not labels) of ``field_ids`` per record id, fetching related records
+        (people, organizations) in batches when a field needs them."""
+
+    @abc.abstractmethod
+    def status_category(self, record: dict[str, Any]) -> str | None:
+        """The Jira status category (new / indeterminate / done) the record's status corresponds to."""
+
+    @abc.abstractmethod
+    def is_closed(self, record: dict[str, Any]) -> bool:
+        """A record that can never change again (Zendesk: closed): the link stops syncing after it."""

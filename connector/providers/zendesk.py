@@ -6,7 +6,8 @@ import contextlib
 from typing import Any
 
 from ..clients.base import ApiNotFound, is_numeric_id
-from .base import HelpdeskProvider, RecordSummary
+from ..mapping import ZENDESK_STATUS_CATEGORY
+from .base import ChangePage, HelpdeskProvider, RecordSummary
 
 # Zendesk ticket field ``type`` → our normalised type (connector.mapping.TYPES).
 _TICKET_TYPES = {
@@ -288,6 +289,46 @@ class ZendeskProvider(HelpdeskProvider):
         else:
             value = record.get(fid)
         return _display(value, field["type"], labels)
+
+    # --- the pull engine's hooks -----------------------------------------------------------------------
+    def changes(self, client, *, cursor: str | None, start_time: int | None) -> ChangePage:
+        page = client.incremental_tickets(cursor=cursor, start_time=start_time)
+        # The export may repeat a ticket within a page (equal timestamps) and across pages: keep the last.
+        latest = {str(t["id"]): t for t in page["tickets"]}
+        return ChangePage(list(latest.values()), page["after_cursor"] or cursor, page["end_of_stream"])
+
+    def record_values(self, client, connection, records, field_ids):
+        chosen = [{"id": f} for f in field_ids]
+        users, orgs = self._related(client, records, chosen)
+        values = {}
+        for record in records:
+            row = {}
+            for fid in field_ids:
+                row[fid] = self._raw(connection, record, fid, users, orgs)
+            values[str(record["id"])] = row
+        return values
+
+    def _raw(self, connection, record, fid, users, orgs):
+        if fid == "requester.name":
+            return users.get(str(record.get("requester_id")), {}).get("name")
+        if fid == "requester.email":
+            return users.get(str(record.get("requester_id")), {}).get("email")
+        if fid == "organization.name":
+            return orgs.get(str(record.get("organization_id")), {}).get("name")
+        if fid == "assignee":
+            return users.get(str(record.get("assignee_id")), {}).get("email")
+        if fid == "ticket.url":
+            return self.record_url(connection, "ticket", str(record["id"]))
+        if fid.startswith("custom_field:"):
+            target = int(fid.split(":", 1)[1])
+            return next((c.get("value") for c in record.get("custom_fields") or [] if c.get("id") == target), None)
+        return record.get({"type": "type", "group": "group_id", "brand": "brand_id"}.get(fid, fid))
+
+    def status_category(self, record):
+        return ZENDESK_STATUS_CATEGORY.get(str(record.get("status") or ""))
+
+    def is_closed(self, record):
+        return record.get("status") == "closed"
 
     def post_internal_note(self, client, helpdesk_object: str, record_id: str, text: str) -> None:
         if helpdesk_object != "ticket":

@@ -12,6 +12,7 @@ from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -29,7 +30,8 @@ from connector.services import (
     zendesk_oauth_start,
 )
 from connector.services.connections import API_TOKEN_ACCOUNT_PREFIX, OAUTH_STATE_MAX_AGE
-from sync.services import item_delete
+from sync.models import SyncRun
+from sync.services import item_delete, sync_now
 from tenants.api import TenantScopedMixin
 from tenants.models import ApiToken
 from tenants.services import api_token_create, api_token_revoke
@@ -38,6 +40,12 @@ from ..permissions import CONFIG_AUTHENTICATION, CONFIG_PERMISSIONS
 from . import serializers as s
 
 REFRESH = OpenApiParameter("refresh", bool, description="Reload from the service instead of the cache.")
+
+
+class RunPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
 
 
 class ConfigMixin(TenantScopedMixin):
@@ -76,6 +84,16 @@ class ConnectionViewSet(ConfigMixin, mixins.ListModelMixin, mixins.RetrieveModel
             api_token=data.validated_data["api_token"],
         )
         return Response(s.ConnectionSerializer(connection).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=None,
+        responses={202: s.SyncQueuedSerializer, 409: s.ErrorSerializer},
+        description="Sync now: enqueue a poll of this connection at once (202); 409 while it cannot be synced.",
+    )
+    @action(detail=True, methods=["post"])
+    def sync(self, request, pk=None):
+        sync_now(tenant=request.tenant, connection=self.get_object())
+        return Response({"queued": True}, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=None, responses=s.ConnectionSerializer)
     @action(detail=True, methods=["post"])
@@ -286,3 +304,19 @@ class ApiTokenViewSet(ConfigMixin, mixins.ListModelMixin, mixins.DestroyModelMix
         """Revoke a token (kept in the list as revoked)."""
         api_token_revoke(tenant=request.tenant, token_id=self.get_object().pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=["sync"])
+class RunViewSet(ConfigMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Sync history, newest first: each poll with its outcome, reason, counts and API calls; a run's detail
+    lists its events (one per action on a link)."""
+
+    queryset = SyncRun.objects.select_related("connection")
+    pagination_class = RunPagination
+
+    def get_serializer_class(self):
+        return s.RunDetailSerializer if self.action == "retrieve" else s.RunSerializer
+
+    def get_base_queryset(self):
+        queryset = self.queryset.all()
+        return queryset.prefetch_related("events") if self.action == "retrieve" else queryset

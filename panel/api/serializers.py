@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from connector.models import ConnectedItem, FieldMapping, HelpdeskConnection
 from connector.providers import provider_for
+from sync.models import SyncEvent, SyncRun
 from tenants.models import ApiToken
 
 
@@ -229,3 +230,50 @@ class StatusSerializer(serializers.Serializer):
     id = serializers.CharField()
     name = serializers.CharField()
     category = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    extra = serializers.DictField()
+
+
+class SyncQueuedSerializer(serializers.Serializer):
+    queued = serializers.BooleanField()
+
+
+class SyncEventSerializer(serializers.ModelSerializer):
+    link = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SyncEvent
+        fields = ["id", "created_at", "item", "link", "action", "direction", "result", "message"]
+
+    def get_link(self, event) -> dict | None:
+        link = event.link
+        return {"id": link.id, "issue_key": link.jira_issue_key, "record_id": link.record_id} if link else None
+
+
+class RunSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SyncRun
+        fields = [
+            "id",
+            "connection",
+            "trigger",
+            "outcome",
+            "reason",
+            "started_at",
+            "finished_at",
+            "counts",
+            "api_calls",
+        ]
+        read_only_fields = fields
+
+
+class RunDetailSerializer(RunSerializer):
+    events = SyncEventSerializer(many=True, read_only=True)
+
+    class Meta(RunSerializer.Meta):
+        fields = [*RunSerializer.Meta.fields, "events"]
+        read_only_fields = fields

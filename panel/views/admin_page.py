@@ -37,7 +37,7 @@ from connector.services import (
     zendesk_oauth_start,
 )
 from connector.services.connections import API_TOKEN_ACCOUNT_PREFIX, OAUTH_COOKIE, OAUTH_STATE_MAX_AGE
-from sync.services import item_delete
+from sync.services import item_delete, sync_now
 from tenants.auth import jira_page, page_session_read
 from tenants.models import ApiToken, Tenant
 from tenants.services import api_token_create, api_token_revoke
@@ -168,6 +168,14 @@ def _oauth_start(request):
     return _render_home(
         request, oauth_open=oauth_open, message="Continue in the Zendesk window to authorize Deskbridge."
     )
+
+
+def _sync_now(request):
+    connection = connection_for_provider(tenant=request.tenant, provider=Provider.ZENDESK)
+    if connection is None:
+        raise NotConnected("Zendesk is not connected. Connect it on this page first.")
+    sync_now(tenant=request.tenant, connection=connection)
+    return _render_home(request, message="Sync queued: Zendesk changes are being pulled into linked issues now.")
 
 
 def _refresh(request):
@@ -390,6 +398,7 @@ _ACTIONS = {
     "revoke": _revoke,
     "oauth_start": _oauth_start,
     "refresh": _refresh,
+    "sync_now": _sync_now,
     "item_new": _item_new,
     "item_edit": _item_edit,
     "item_step1": _item_step1,

@@ -158,6 +158,10 @@ class FakeJira(FakeServer):
         self.projects: dict[str, dict[str, Any]] = {}  # key → project
         self.issue_types: dict[str, list[dict[str, Any]]] = {}  # project key → its issue types
         self.statuses: dict[str, list[dict[str, Any]]] = {}  # project key → its workflow's statuses
+        self.edits: list[dict[str, Any]] = []  # every accepted issue edit
+        self.transitions_done: list[dict[str, Any]] = []
+        self.read_only: set[str] = {"status", "created", "updated", "creator", "reporter_email"}
+        self.blocked_statuses: set[str] = set()  # statuses no transition leads to
         self.create_screens: dict[tuple[str, str], list[dict[str, Any]]] = {}  # set_create_fields()
         self.fields: list[dict[str, Any]] = _fixture("fields.json")  # GET /field
         self.priorities: list[dict[str, Any]] = _fixture("priorities.json")  # GET /priority
@@ -326,6 +330,7 @@ class FakeJira(FakeServer):
             (t for t in self.issue_types.get(project_key, []) if t["id"] == str(issue_type_id)),
             {"id": str(issue_type_id), "name": "Task"},
         )
+        workflow = self.statuses.get(project_key) or []
         issue = {
             "id": issue_id,
             "key": key,
@@ -334,6 +339,7 @@ class FakeJira(FakeServer):
                 "summary": summary,
                 "project": project_ref,
                 "issuetype": {"id": issue_type["id"], "name": issue_type["name"]},
+                **({"status": self._status_ref(workflow[0])} if workflow else {}),
                 **fields,
             },
         }
@@ -354,12 +360,58 @@ class FakeJira(FakeServer):
             issue = {**issue, "fields": {k: v for k, v in issue["fields"].items() if k in names}}
         return 200, issue
 
+    @staticmethod
+    def _status_ref(status: dict[str, Any]) -> dict[str, Any]:
+        return {"id": status["id"], "name": status["name"], "statusCategory": status["statusCategory"]}
+
+    # Fields Jira refuses on edit, and the error it gives (field id → message); ``status`` is never editable.
+    NOT_EDITABLE = "Field '{field}' cannot be set. It is not on the appropriate screen, or unknown."
+
     @route("PUT", r"/rest/api/3/issue/(?P<issue>[^/]+)")
     def issue_edit(self, request: FakeRequest):
+        """Edit: 204 with no body; fields that are unknown or not editable make the whole edit a 400 with
+        one message per field (nothing is changed), as Jira does."""
         issue = self._find_issue(request.params["issue"])
         if issue is None:
             return _error(404, "Issue does not exist or you do not have permission to see it.")
-        issue["fields"].update((request.json() or {}).get("fields", {}))
+        changes = (request.json() or {}).get("fields", {})
+        known = {f["id"] for f in self.fields}
+        refused = {f: self.NOT_EDITABLE.format(field=f) for f in changes if f not in known or f in self.read_only}
+        if refused:
+            return _error(400, errors=refused)
+        issue["fields"].update(changes)
+        self.edits.append({"issue": issue["id"], "fields": changes})
+        return 204, b""
+
+    def _transitions(self, issue: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every status of the project's workflow but the current one (a workflow with global
+        transitions), minus those removed with ``block_transition``."""
+        key = issue["fields"]["project"]["key"]
+        current = (issue["fields"].get("status") or {}).get("id")
+        return [
+            {"id": f"t{s['id']}", "name": f"Move to {s['name']}", "to": self._status_ref(s), "isAvailable": True}
+            for s in self.statuses.get(key, [])
+            if s["id"] != current and s["id"] not in self.blocked_statuses
+        ]
+
+    @route("GET", r"/rest/api/3/issue/(?P<issue>[^/]+)/transitions")
+    def transitions_get(self, request: FakeRequest):
+        issue = self._find_issue(request.params["issue"])
+        if issue is None:
+            return _error(404, "Issue does not exist or you do not have permission to see it.")
+        return 200, {"expand": "transitions", "transitions": self._transitions(issue)}
+
+    @route("POST", r"/rest/api/3/issue/(?P<issue>[^/]+)/transitions")
+    def transitions_post(self, request: FakeRequest):
+        issue = self._find_issue(request.params["issue"])
+        if issue is None:
+            return _error(404, "Issue does not exist or you do not have permission to see it.")
+        wanted = str(((request.json() or {}).get("transition") or {}).get("id", ""))
+        transition = next((t for t in self._transitions(issue) if t["id"] == wanted), None)
+        if transition is None:
+            return _error(400, f"Transition id '{wanted}' is not valid for this issue.")
+        issue["fields"]["status"] = transition["to"]
+        self.transitions_done.append({"issue": issue["id"], "to": transition["to"]["name"]})
         return 204, b""
 
     @route("PUT", r"/rest/api/3/issue/(?P<issue>[^/]+)/properties/(?P<key>[^/]+)")

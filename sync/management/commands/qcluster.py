@@ -80,7 +80,11 @@ class Command(BaseCommand):
         workers = _descendants(sentinel.pid) if sentinel.pid else []
         if sentinel.is_alive():
             logger.info("task cluster stopping (up to %s s for the tasks in hand)", grace)
-            cluster.stop_event.set()  # pusher stops taking tasks, workers get their poison pills
+            # Pusher stops taking tasks, workers get their poison pills. The event's lock is shared with the
+            # sentinel: a sentinel killed while holding it (a group SIGTERM) would block set() forever, so it
+            # is set from a helper thread and never waited on past the grace period.
+            setter = threading.Thread(target=cluster.stop_event.set, daemon=True)
+            setter.start()
             sentinel.join(timeout=grace)
         if sentinel.is_alive():
             logger.warning("task cluster did not stop within %s s; ending its processes", grace)
