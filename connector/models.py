@@ -107,7 +107,7 @@ class ConnectedItem(TenantOwnedModel):
     is_paused = models.BooleanField(default=False, help_text="Paused while the connection is revoked.")
     linked_count = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
-    last_sync_at = models.DateTimeField(null=True, blank=True, help_text="Last poll that covered this item.")
+    last_sync_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -28,11 +28,7 @@ class Link(TenantOwnedModel):
     created_at = models.DateTimeField(default=timezone.now)
     preview = models.JSONField(default=dict, blank=True)
     preview_updated_at = models.DateTimeField(null=True, blank=True)
-    field_state = models.JSONField(
-        default=dict,
-        blank=True,
-        help_text="Per Jira field: hash of the value last written by sync (echo and no-op guard).",
-    )
+    field_state = models.JSONField(default=dict, blank=True, help_text="Per-field last-synced value hashes.")
     sync_stopped_at = models.DateTimeField(null=True, blank=True, help_text="The ticket was closed: no more sync.")
 
     class Meta:

@@ -8,17 +8,12 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('connector', '0005_sync_engine'),
-        ('sync', '0003_drop_unused_fields'),
+        ('connector', '0003_tenant_integrity'),
+        ('sync', '0002_link_item_same_tenant'),
         ('tenants', '0005_cache_table'),
     ]
 
     operations = [
-        migrations.AddField(
-            model_name='link',
-            name='field_state',
-            field=models.JSONField(blank=True, default=dict, help_text='Per Jira field: hash of the value last written by sync (echo and no-op guard).'),
-        ),
         migrations.AddField(
             model_name='link',
             name='sync_stopped_at',
