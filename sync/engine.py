@@ -124,6 +124,21 @@ class _Run:
     run: SyncRun
     counts: Counter = field(default_factory=Counter)
     events: list[SyncEvent] = field(default_factory=list)
+    schemas: dict[str, Any] = field(default_factory=dict)  # per poll: not one cache read per link
+
+    def jira_types(self, connection) -> dict[str, str]:
+        if "jira" not in self.schemas:
+            fields = schema_service.jira_fields(tenant=connection.tenant)
+            self.schemas["jira"] = {f["id"]: f["type"] for f in fields}
+        return self.schemas["jira"]
+
+    def helpdesk_fields(self, connection, helpdesk_object: str) -> list[dict[str, Any]]:
+        key = f"helpdesk:{helpdesk_object}"
+        if key not in self.schemas:
+            self.schemas[key] = schema_service.helpdesk_fields(
+                tenant=connection.tenant, connection=connection, helpdesk_object=helpdesk_object
+            )
+        return self.schemas[key]
 
     def event(self, link: Link, action: str, result: str, message: str) -> None:
         self.events.append(
@@ -268,7 +283,7 @@ def _apply_page(connection, provider, helpdesk, jira, records, run: _Run, owner:
     field_ids = {m.helpdesk_field for link in links for m in link.item.mappings.all() if m.direction == "to_jira"}
     linked_records = [by_id[link.record_id] for link in {link.record_id: link for link in links}.values()]
     values = provider.record_values(helpdesk, connection, linked_records, field_ids) if field_ids else {}
-    previews = _previews(connection, provider, helpdesk, links, by_id)
+    previews = _previews(connection, provider, helpdesk, links, by_id, run)
     for link in links:
         record = by_id[link.record_id]
         _sync_link(connection, provider, jira, link, record, values.get(link.record_id, {}), run)
@@ -281,14 +296,12 @@ def _apply_page(connection, provider, helpdesk, jira, records, run: _Run, owner:
         _lease_extend(state, owner)
 
 
-def _previews(connection, provider, helpdesk, links, by_id) -> dict[tuple[int, str], dict]:
+def _previews(connection, provider, helpdesk, links, by_id, run: _Run) -> dict[tuple[int, str], dict]:
     """The panel's snapshot, from the records the stream gave (related people fetched in batches)."""
     result = {}
     items = {link.item_id: link.item for link in links}
     for item in items.values():
-        fields = schema_service.helpdesk_fields(
-            tenant=connection.tenant, connection=connection, helpdesk_object=item.helpdesk_object
-        )
+        fields = run.helpdesk_fields(connection, item.helpdesk_object)
         records = [by_id[rid] for rid in sorted({link.record_id for link in links if link.item_id == item.pk})]
         for preview in provider.previews(
             helpdesk, connection, item.helpdesk_object, records, fields, item.display_fields
@@ -312,13 +325,8 @@ def _desired_fields(connection, item, link, values, run: _Run, state) -> dict[st
     mappings = [m for m in item.mappings.all() if m.direction == "to_jira"]
     if not mappings:
         return {}
-    jira_types = {f["id"]: f["type"] for f in schema_service.jira_fields(tenant=connection.tenant)}
-    helpdesk = {
-        f["id"]: f
-        for f in schema_service.helpdesk_fields(
-            tenant=connection.tenant, connection=connection, helpdesk_object=item.helpdesk_object
-        )
-    }
+    jira_types = run.jira_types(connection)
+    helpdesk = {f["id"]: f for f in run.helpdesk_fields(connection, item.helpdesk_object)}
     desired = {}
     for mapping in mappings:
         source = helpdesk.get(mapping.helpdesk_field) or {"type": "text", "options": []}
