@@ -4,7 +4,7 @@ from config.errors import ApplicationError
 from connector.admin import HelpdeskConnectionAdmin
 
 from .models import Link, SyncEvent, SyncRun
-from .services import sync_now
+from .services import event_retry, sync_now
 
 
 @admin.register(Link)
@@ -50,6 +50,30 @@ class SyncRunAdmin(admin.ModelAdmin):
         "counts",
         "api_calls",
     )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.action(description="Retry the selected failed events")
+def retry_events_action(modeladmin, request, queryset):
+    for event in queryset.filter(result=SyncEvent.Result.ERROR):
+        modeladmin.message_user(request, f"Event {event.pk}: {event_retry(event=event)}.")
+
+
+@admin.register(SyncEvent)
+class SyncEventAdmin(admin.ModelAdmin):
+    """Every action of every run on a link; failed ones can be retried."""
+
+    list_display = ("created_at", "tenant", "item", "link", "action", "result", "message")
+    list_filter = ("result", "action")
+    search_fields = ("message", "link__jira_issue_key", "link__record_id", "tenant__base_url")
+    list_select_related = ("tenant", "item", "link")
+    actions = [retry_events_action]
+    readonly_fields = ("tenant", "run", "link", "item", "action", "direction", "result", "message", "created_at")
 
     def has_add_permission(self, request):
         return False

@@ -8,7 +8,15 @@ link's preview from the same data, and stops syncing a link whose record is clos
 state is saved right after its Jira writes, and the cursor advances only after its whole page was applied:
 a crash re-reads the page, and re-applying it writes nothing new (per-field hashes).
 
-Rate limits end the run as ``halted`` with the next poll set after ``Retry-After``; no worker sleeps.
+Comments and files come from the helpdesk's comment stream (one account-wide export, read only when a page
+holds a ticket whose item copies comments or files, so an idle poll stays one call); each is copied once
+(``CommentMap``/``AttachmentMap`` rows written before the Jira call, completed after; a pending row found
+on a retry is looked up in Jira before writing again). Auto-create writes an ``AutoCreate`` intent before
+calling Jira and tags the issue with a searchable property, so a crash never makes a second issue.
+
+Work on different issues runs in parallel threads (``SYNC_PARALLEL_ISSUES``; one issue's links always in
+one thread). Rate limits end the run as ``halted`` with the next poll set after ``Retry-After``; no worker
+sleeps.
 """
 
 from __future__ import annotations
@@ -18,34 +26,58 @@ import json
 import logging
 import os
 import socket
+import threading
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.core.cache import cache
+from django.db import IntegrityError, connections, transaction
+from django.db import connection as db_connection
 from django.utils import timezone
 
 from connector import schema as schema_service
-from connector.clients.base import ApiBadRequest, ApiError, ApiForbidden, ApiRateLimited, ApiUnauthorized
+from connector.clients.base import (
+    ApiBadRequest,
+    ApiError,
+    ApiForbidden,
+    ApiNotFound,
+    ApiRateLimited,
+    ApiServerError,
+    ApiUnauthorized,
+    DownloadRefused,
+    DownloadTooLarge,
+)
+from connector.clients.files import file_size, spool
 from connector.clients.jira import JiraClient
-from connector.mapping import ValueNotMapped, jira_value, rule_for
+from connector.mapping import ValueNotMapped, jira_value, rule_for, text_to_adf
 from connector.models import ConnectedItem, HelpdeskConnection
 from connector.providers import client_for, provider_for
+from connector.providers.base import HelpdeskComment, HelpdeskFile
 from connector.services import connection_auth_failure_confirm
 from tenants.auth import license_gate_applies
 
-from .models import Link, SyncEvent, SyncRun, SyncState
+from .descriptor import SOURCE_PROPERTY
+from .models import AttachmentMap, AutoCreate, CommentMap, Link, SyncEvent, SyncRun, SyncState
 
 logger = logging.getLogger(__name__)
 
 LEASE_SECONDS = 60
 PAGES_PER_RUN = 20
 SYNCHRONIZED = (ConnectedItem.Mode.ONE_WAY, ConnectedItem.Mode.TWO_WAY)
-STATUS_KEY = "__status_category__"
+STATUS_KEY = "__status_category__"  # the helpdesk status category last applied
 BLOCKED_KEY = "__status_blocked__"
+JIRA_STATUS_KEY = "__jira_status__"  # the issue's status as we last knew it: {"id", "category"}
+OPENING_KEY = "__opened_at__"  # auto-created links: when the record was created (its opening comment)
+EVENT_PAGES_PER_RUN = 5
+INTENT_SETTLE_SECONDS = 60  # Jira's search index lags: a pending create is looked up only after this
+TRANSITIONS_CACHE_SECONDS = 600
+SIDE = CommentMap.Side
+DONE_MARKERS = ("skipped", "failed", "refused", "not_copied")
 
 
 def _owner() -> str:
@@ -104,6 +136,13 @@ def lease_take(*, connection: HelpdeskConnection, owner: str) -> SyncState | Non
             return None  # another worker is taking it right now
         if state.lease_owner and state.lease_expires_at and state.lease_expires_at > now:
             return None
+        if state.lease_owner:  # an expired lease: its worker died mid-run (kill -9, lost machine)
+            SyncRun.objects.filter(connection=connection, outcome=SyncRun.Outcome.RUNNING).update(
+                outcome=SyncRun.Outcome.FAILED,
+                reason="The worker running this poll stopped before it finished; the next poll resumed from the "
+                "last saved position.",
+                finished_at=now,
+            )
         state.lease_owner, state.lease_expires_at = owner, now + timedelta(seconds=LEASE_SECONDS)
         state.save(update_fields=["lease_owner", "lease_expires_at"])
     return state
@@ -121,11 +160,47 @@ def _lease_release(state: SyncState, owner: str, **changes: Any) -> None:
 
 @dataclass
 class _Run:
+    """One run's accumulators, shared by the threads of a poll (guarded by a lock), and per-poll memos
+    (schemas, workflow transitions, Jira users by email, author names): read once per poll, not per link."""
+
     run: SyncRun
+    connection: HelpdeskConnection
+    provider: Any
     counts: Counter = field(default_factory=Counter)
     events: list[SyncEvent] = field(default_factory=list)
-    schemas: dict[str, Any] = field(default_factory=dict)  # per poll: not one cache read per link
+    schemas: dict[str, Any] = field(default_factory=dict)
+    memo: dict[Any, Any] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    local: threading.local = field(default_factory=threading.local)
+    clients: list[Any] = field(default_factory=list)
 
+    # clients: one pair per thread (a requests session is not shared between threads) ------------------
+    def jira(self) -> JiraClient:
+        if not hasattr(self.local, "jira"):
+            self.local.jira = JiraClient(self.connection.tenant)
+            with self.lock:
+                self.clients.append(self.local.jira)
+        return self.local.jira
+
+    def helpdesk(self):
+        if not hasattr(self.local, "helpdesk"):
+            self.local.helpdesk = client_for(self.connection)
+            with self.lock:
+                self.clients.append(self.local.helpdesk)
+        return self.local.helpdesk
+
+    def api_calls(self) -> dict[str, int]:
+        totals = {self.provider.key: 0, "jira": 0}
+        for client in self.clients:
+            key = "jira" if isinstance(client, JiraClient) else self.provider.key
+            totals[key] += client.calls
+        return totals
+
+    def add(self, key: str, n: int = 1) -> None:
+        with self.lock:
+            self.counts[key] += n
+
+    # memos ------------------------------------------------------------------------------------------
     def jira_types(self, connection) -> dict[str, str]:
         if "jira" not in self.schemas:
             fields = schema_service.jira_fields(tenant=connection.tenant)
@@ -140,22 +215,38 @@ class _Run:
             )
         return self.schemas[key]
 
-    def event(self, link: Link, action: str, result: str, message: str) -> None:
-        self.events.append(
-            SyncEvent(
-                tenant_id=link.tenant_id,
-                run=self.run,
-                link=link,
-                item_id=link.item_id,
-                action=action,
-                result=result,
-                message=message,
+    def create_fields(self, item: ConnectedItem) -> dict[str, dict[str, Any]]:
+        key = f"createmeta:{item.jira_project_id}:{item.jira_issue_type_id}"
+        if key not in self.schemas:
+            fields = schema_service.jira_create_fields(
+                tenant=self.connection.tenant, project=item.jira_project_id, issue_type_id=item.jira_issue_type_id
             )
+            self.schemas[key] = {f["id"]: f for f in fields}
+        return self.schemas[key]
+
+    def event(
+        self, link: Link | None, action: str, result: str, message: str, *, item: ConnectedItem | None = None
+    ) -> None:
+        row = SyncEvent(
+            tenant_id=self.connection.tenant_id,
+            run=self.run,
+            link=link,
+            item_id=link.item_id if link is not None else (item.pk if item else None),
+            action=action,
+            result=result,
+            message=message[:2000],
         )
-        if result == SyncEvent.Result.ERROR:
-            self.counts["errors"] += 1
-        elif result == SyncEvent.Result.SKIPPED:
-            self.counts["skipped"] += 1
+        with self.lock:
+            self.events.append(row)
+            if result == SyncEvent.Result.ERROR:
+                self.counts["errors"] += 1
+            elif result == SyncEvent.Result.SKIPPED:
+                self.counts["skipped"] += 1
+
+    def flush_events(self) -> None:
+        with self.lock:
+            rows, self.events = self.events, []
+        SyncEvent.objects.bulk_create(rows)
 
 
 COUNT_KEYS = (
@@ -185,33 +276,56 @@ def connection_poll(*, connection_id: int, trigger: str = SyncRun.Trigger.SCHEDU
     if state is None:
         logger.info("poll of connection %s skipped: another worker holds its lease", connection.pk)
         return None
-    run = _Run(SyncRun.objects.create(tenant_id=connection.tenant_id, connection=connection, trigger=trigger))
     provider = provider_for(connection.provider)
-    helpdesk = client_for(connection)
-    jira = JiraClient(connection.tenant)
+    run = _Run(
+        SyncRun.objects.create(tenant_id=connection.tenant_id, connection=connection, trigger=trigger),
+        connection,
+        provider,
+    )
     release: dict[str, Any] = {"halted_reason": "", "requested_at": None, "last_poll_at": timezone.now()}
-    try:
+
+    def work() -> None:
+        _intents_sweep(run)
         for _ in range(PAGES_PER_RUN):
             page = provider.changes(
-                helpdesk, cursor=state.cursor or None, start_time=None if state.cursor else state.start_time
+                run.helpdesk(), cursor=state.cursor or None, start_time=None if state.cursor else state.start_time
             )
-            run.counts["tickets_seen"] += len(page.records)
-            _apply_page(connection, provider, helpdesk, jira, page.records, run, owner, state)
+            run.add("tickets_seen", len(page.records))
+            events_time, events_behind = _apply_page(run, page.records, state, owner)
             with transaction.atomic():
-                SyncEvent.objects.bulk_create(run.events)
-                run.events.clear()
+                run.flush_events()
                 state.cursor = page.cursor or ""
-                SyncState.objects.filter(pk=state.pk, lease_owner=owner).update(cursor=state.cursor)
+                changes = {"cursor": state.cursor}
+                if events_time is not None:
+                    state.events_time, state.events_behind = events_time, events_behind
+                    changes.update(events_time=events_time, events_behind=events_behind)
+                SyncState.objects.filter(pk=state.pk, lease_owner=owner).update(**changes)
             _lease_extend(state, owner)
             if page.done:
                 break
-        run.run.outcome, run.run.reason = SyncRun.Outcome.SUCCESS, ""
         synchronized_items(connection).update(last_sync_at=timezone.now())
-    except ApiRateLimited as exc:
-        wait = int(exc.retry_after or 60)
-        release["next_poll_at"] = timezone.now() + timedelta(seconds=wait)
-        run.run.outcome = SyncRun.Outcome.HALTED
-        run.run.reason = f"{exc.service or 'The service'} is rate limiting this site; the next poll is in {wait} s."
+
+    _run_guarded(run, work, release)
+    _lease_release(state, owner, **release)
+    return run.run
+
+
+def _run_guarded(run: _Run, work, release: dict[str, Any], *, summarize: bool = True) -> None:
+    """Run ``work`` and end the run with the outcome its errors say (typed errors, in words an admin can act
+    on); rate limits set the next poll after ``Retry-After``."""
+    connection = run.connection
+    try:
+        work()
+        run.run.outcome, run.run.reason = SyncRun.Outcome.SUCCESS, ""
+    except (ApiRateLimited, ApiServerError) as exc:
+        if isinstance(exc, ApiServerError) and exc.retry_after is None:
+            run.run.outcome = SyncRun.Outcome.HALTED
+            run.run.reason = f"{exc.message}; the next poll tries again from where this one stopped."
+        else:
+            wait = int(exc.retry_after or 60)
+            release["next_poll_at"] = timezone.now() + timedelta(seconds=wait)
+            run.run.outcome = SyncRun.Outcome.HALTED
+            run.run.reason = f"{exc.service or 'The service'} is rate limiting this site; the next poll is in {wait} s."
     except ApiForbidden as exc:
         run.run.outcome = SyncRun.Outcome.HALTED
         run.run.reason = (
@@ -230,16 +344,82 @@ def connection_poll(*, connection_id: int, trigger: str = SyncRun.Trigger.SCHEDU
         run.run.outcome = SyncRun.Outcome.HALTED if exc.transient else SyncRun.Outcome.FAILED
         run.run.reason = f"{exc.message}; the next poll tries again from where this one stopped."
     except Exception as exc:
-        logger.exception("poll of connection %s failed", connection.pk)
+        logger.exception("sync run %s of connection %s failed", run.run.pk, connection.pk)
         run.run.outcome = SyncRun.Outcome.FAILED
         run.run.reason = f"Unexpected error ({type(exc).__name__}); the next poll retries. Support has the details."
     finally:
-        SyncEvent.objects.bulk_create(run.events)
+        run.flush_events()
         run.run.finished_at = timezone.now()
         run.run.counts = {key: run.counts.get(key, 0) for key in COUNT_KEYS}
-        run.run.api_calls = {provider.key: helpdesk.calls, "jira": jira.calls}
+        run.run.api_calls = run.api_calls()
         run.run.save()
-        _lease_release(state, owner, **release)
+        if summarize:
+            _items_summary(run)
+
+
+def _items_summary(run: _Run) -> None:
+    """Each item's latest error, in words an admin can act on: the run's reason when it did not succeed,
+    else the last error event of the item in this run (cleared when there was none)."""
+    items = synchronized_items(run.connection)
+    if run.run.outcome != SyncRun.Outcome.SUCCESS:
+        items.update(last_error=run.run.reason[:1000])
+        return
+    errors = dict(
+        SyncEvent.objects.filter(run=run.run, result=SyncEvent.Result.ERROR, item__isnull=False)
+        .order_by("id")
+        .values_list("item_id", "message")
+    )
+    for item_id, message in errors.items():
+        items.filter(pk=item_id).update(last_error=message[:1000])
+    items.exclude(pk__in=list(errors)).exclude(last_error="").update(last_error="")
+
+
+def link_pass(*, link_id: int, trigger: str = SyncRun.Trigger.REFRESH) -> SyncRun | None:
+    """The poll's pass for one link, now, from the record read live (the panel's Refresh on a synchronized
+    link, and retries of failed events). None when the connection cannot be synced or another worker holds
+    its lease (the caller queues ``sync.tasks.link_pass_task``)."""
+    link = (
+        Link.objects.select_related("item__connection__tenant")
+        .prefetch_related("item__mappings")
+        .filter(pk=link_id, sync_stopped_at__isnull=True, item__mode__in=SYNCHRONIZED, item__is_paused=False)
+        .first()
+    )
+    if link is None:
+        return None
+    item, connection = link.item, link.item.connection
+    if halt_reason(connection) is not None:
+        return None
+    owner = _owner()
+    state = lease_take(connection=connection, owner=owner)
+    if state is None:
+        return None
+    provider = provider_for(connection.provider)
+    run = _Run(
+        SyncRun.objects.create(tenant_id=connection.tenant_id, connection=connection, trigger=trigger),
+        connection,
+        provider,
+    )
+
+    def work() -> None:
+        record = provider.fetch_record(run.helpdesk(), item.helpdesk_object, link.record_id)
+        run.add("tickets_seen")
+        field_ids = {m.helpdesk_field for m in item.mappings.all() if m.direction == "to_jira"}
+        values = provider.record_values(run.helpdesk(), connection, [record], field_ids) if field_ids else {}
+        comments = (
+            provider.record_comments(run.helpdesk(), link.record_id)
+            if item.comment_sync or item.attachment_sync
+            else []
+        )
+        _link_pass(run, link, record, values.get(link.record_id, {}), comments)
+        link.preview = _previews(run, [link], {link.record_id: record}).get((item.pk, link.record_id), link.preview)
+        link.preview_updated_at = timezone.now()
+        if provider.is_closed(record):
+            link.sync_stopped_at = timezone.now()
+            run.event(link, "closed", SyncEvent.Result.OK, "The ticket is closed; this link no longer syncs.")
+        link.save(update_fields=["field_state", "preview", "preview_updated_at", "sync_stopped_at"])
+
+    _run_guarded(run, work, {}, summarize=False)
+    _lease_release(state, owner)
     return run.run
 
 
@@ -261,67 +441,136 @@ def _record_halt(connection, state, trigger, code: str, reason: str) -> SyncRun 
     )
 
 
-def _apply_page(connection, provider, helpdesk, jira, records, run: _Run, owner: str, state: SyncState) -> None:
-    if not records:
-        return
-    by_id = {str(r["id"]): r for r in records}
-    links = list(
+def _sync_links(connection, record_ids) -> list[Link]:
+    return list(
         Link.objects.filter(
             tenant_id=connection.tenant_id,
             item__connection=connection,
             item__mode__in=SYNCHRONIZED,
             item__is_paused=False,
-            record_id__in=list(by_id),
+            record_id__in=list(record_ids),
             sync_stopped_at__isnull=True,
         )
         .select_related("item")
         .prefetch_related("item__mappings")
         .order_by("id")
     )
+
+
+def _apply_page(run: _Run, records, state: SyncState, owner: str) -> tuple[int | None, bool]:
+    """Apply one page of changed records: auto-create, then every linked issue's pass (fields, status,
+    comments, files, preview). Returns where the comment stream now stands (None: not read)."""
+    connection, provider = run.connection, run.provider
+    by_id = {str(r["id"]): r for r in records}
+    created = _auto_create(run, records) if records else []
+    links = _sync_links(connection, by_id) if by_id else []
+    wants_comments = any(link.item.comment_sync or link.item.attachment_sync for link in links)
+    comments: dict[str, list[HelpdeskComment]] = defaultdict(list)
+    events_time, events_behind = None, False
+    if wants_comments or created or state.events_behind:
+        start = state.events_time or state.start_time or int(timezone.now().timestamp()) - 3600
+        for _ in range(EVENT_PAGES_PER_RUN):
+            page = provider.comments_since(run.helpdesk(), start_time=start)
+            for comment in page.comments:
+                comments[comment.record_id].append(comment)
+            events_time, events_behind = page.next_time, not page.done
+            if page.done or page.next_time <= start:
+                break
+            start = page.next_time
+        extra = set(comments) - set(by_id)
+        if extra:  # comments on linked tickets whose other changes this page did not carry
+            links += [
+                link for link in _sync_links(connection, extra) if link.item.comment_sync or link.item.attachment_sync
+            ]
     if not links:
-        return
+        return events_time, events_behind
     field_ids = {m.helpdesk_field for link in links for m in link.item.mappings.all() if m.direction == "to_jira"}
-    linked_records = [by_id[link.record_id] for link in {link.record_id: link for link in links}.values()]
-    values = provider.record_values(helpdesk, connection, linked_records, field_ids) if field_ids else {}
-    previews = _previews(connection, provider, helpdesk, links, by_id, run)
+    linked = [by_id[rid] for rid in sorted({link.record_id for link in links if link.record_id in by_id})]
+    values = provider.record_values(run.helpdesk(), connection, linked, field_ids) if field_ids and linked else {}
+    previews = _previews(run, [link for link in links if link.record_id in by_id], by_id)
+    groups: dict[str, list[Link]] = defaultdict(list)
     for link in links:
-        record = by_id[link.record_id]
-        _sync_link(connection, provider, jira, link, record, values.get(link.record_id, {}), run)
-        link.preview = previews.get((link.item_id, link.record_id), link.preview)
-        link.preview_updated_at = timezone.now()
-        if provider.is_closed(record):
-            link.sync_stopped_at = timezone.now()
-            run.event(link, "closed", SyncEvent.Result.OK, "The ticket is closed; this link no longer syncs.")
-        link.save(update_fields=["field_state", "preview", "preview_updated_at", "sync_stopped_at"])
+        groups[link.jira_issue_id].append(link)
+
+    def issue_pass(group: list[Link]) -> None:
+        for link in group:
+            record = by_id.get(link.record_id)
+            _link_pass(run, link, record, values.get(link.record_id, {}), comments.get(link.record_id, []))
+            if record is not None:
+                link.preview = previews.get((link.item_id, link.record_id), link.preview)
+                link.preview_updated_at = timezone.now()
+                if provider.is_closed(record):
+                    link.sync_stopped_at = timezone.now()
+                    run.event(link, "closed", SyncEvent.Result.OK, "The ticket is closed; this link no longer syncs.")
+            link.save(update_fields=["field_state", "preview", "preview_updated_at", "sync_stopped_at"])
         _lease_extend(state, owner)
 
+    _in_parallel(issue_pass, list(groups.values()))
+    return events_time, events_behind
 
-def _previews(connection, provider, helpdesk, links, by_id, run: _Run) -> dict[tuple[int, str], dict]:
+
+def _parallelism() -> int:
+    if db_connection.vendor == "sqlite":
+        return 1  # one writer at a time: threads would only wait on each other's locks
+    return max(1, int(settings.SYNC_PARALLEL_ISSUES))
+
+
+def _in_parallel(func, groups: list) -> None:
+    """``func(group)`` for every group, in up to SYNC_PARALLEL_ISSUES threads (each group in one thread).
+    The first error is raised after every started group finished; each thread closes its own database
+    connection."""
+    workers = min(_parallelism(), len(groups))
+    if workers <= 1:
+        for group in groups:
+            func(group)
+        return
+
+    def guarded(group):
+        try:
+            func(group)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deskbridge-sync") as pool:
+        futures = [pool.submit(guarded, group) for group in groups]
+    for future in futures:
+        future.result()
+
+
+def _previews(run: _Run, links, by_id) -> dict[tuple[int, str], dict]:
     """The panel's snapshot, from the records the stream gave (related people fetched in batches)."""
     result = {}
     items = {link.item_id: link.item for link in links}
     for item in items.values():
-        fields = run.helpdesk_fields(connection, item.helpdesk_object)
+        fields = run.helpdesk_fields(run.connection, item.helpdesk_object)
         records = [by_id[rid] for rid in sorted({link.record_id for link in links if link.item_id == item.pk})]
-        for preview in provider.previews(
-            helpdesk, connection, item.helpdesk_object, records, fields, item.display_fields
+        for preview in run.provider.previews(
+            run.helpdesk(), run.connection, item.helpdesk_object, records, fields, item.display_fields
         ):
             result[(item.pk, preview["id"])] = preview
     return result
 
 
-def _sync_link(connection, provider, jira: JiraClient, link: Link, record, values, run: _Run) -> None:
+def _link_pass(run: _Run, link: Link, record, values, comments: list[HelpdeskComment]) -> None:
+    """Everything one link needs from the helpdesk: fields and status (when its record changed), then
+    comments and files (when any were made)."""
     item = link.item
     state = dict(link.field_state or {})
-    desired = _desired_fields(connection, item, link, values, run, state)
-    if desired:
-        _write_fields(jira, link, desired, run, state)
-    if item.status_sync:
-        _sync_status(provider, jira, link, record, run, state)
-    link.field_state = state
+    try:
+        if record is not None:
+            desired = _desired_fields(run, item, link, values, state)
+            if desired:
+                _write_fields(run, link, desired, state)
+            if item.status_sync:
+                _sync_status(run, link, record, state)
+        if comments and (item.comment_sync or item.attachment_sync):
+            _sync_comments(run, link, comments, state)
+    finally:
+        link.field_state = state
 
 
-def _desired_fields(connection, item, link, values, run: _Run, state) -> dict[str, tuple[Any, str]]:
+def _desired_fields(run: _Run, item, link, values, state, *, only_changed: bool = True) -> dict[str, tuple[Any, str]]:
+    connection = run.connection
     mappings = [m for m in item.mappings.all() if m.direction == "to_jira"]
     if not mappings:
         return {}
@@ -333,32 +582,52 @@ def _desired_fields(connection, item, link, values, run: _Run, state) -> dict[st
         jira_type = jira_types.get(mapping.jira_field, "text")
         rule = rule_for("to_jira", source["type"], jira_type) or "copy"
         labels = {o["value"]: o["label"] for o in source.get("options") or []}
+        raw = values.get(mapping.helpdesk_field)
         try:
-            value = jira_value(
-                rule=rule,
-                value=values.get(mapping.helpdesk_field),
-                jira_type=jira_type,
-                value_map=mapping.value_map or {},
-                option_labels=labels,
-            )
+            if rule == "email":
+                value = _jira_user(run, raw)
+            else:
+                value = jira_value(
+                    rule=rule, value=raw, jira_type=jira_type, value_map=mapping.value_map or {}, option_labels=labels
+                )
         except (ValueNotMapped, ValueError) as exc:
-            marker = f"skip:{_hash(str(values.get(mapping.helpdesk_field)))}"
+            marker = f"skip:{_hash(str(raw))}"
             if state.get(mapping.jira_field) != marker:  # said once per value, not every poll
-                run.event(link, "fields", SyncEvent.Result.SKIPPED, f"{mapping.jira_field}: {exc}")
+                run.event(link, "fields", SyncEvent.Result.SKIPPED, f"{mapping.jira_field}: {exc}", item=item)
                 state[mapping.jira_field] = marker
             continue
         digest = _hash(value)
-        if state.get(mapping.jira_field) != digest:
+        if not only_changed or state.get(mapping.jira_field) != digest:
             desired[mapping.jira_field] = (value, digest)
     return desired
 
 
-def _write_fields(jira: JiraClient, link: Link, desired: dict[str, tuple[Any, str]], run: _Run, state) -> None:
+def _jira_user(run: _Run, email: Any) -> dict[str, str] | None:
+    """A helpdesk person (by email) as a Jira user field value: the Jira user with that email, looked up
+    once per poll and cached an hour. Empty clears the field."""
+    if not email:
+        return None
+    email = str(email).strip().lower()
+    key = f"sync-jira-user:{run.connection.tenant_id}:{_hash(email)}"
+    account_id = run.memo.get(key) or cache.get(key)
+    if account_id is None:
+        users = run.jira().user_search(email)
+        match = next((u for u in users if str(u.get("emailAddress", "")).lower() == email), None)
+        match = match or (users[0] if len(users) == 1 else None)
+        account_id = (match or {}).get("accountId") or ""
+        cache.set(key, account_id, 3600)
+    run.memo[key] = account_id
+    if not account_id:
+        raise ValueNotMapped(f"no Jira user has the email {email} (or Jira does not show it to apps)")
+    return {"accountId": account_id}
+
+
+def _write_fields(run: _Run, link: Link, desired: dict[str, tuple[Any, str]], state) -> None:
     """One edit for every changed field; a field Jira refuses is reported and the others still apply."""
     pending = dict(desired)
     for _ in range(2):
         try:
-            jira.issue_edit(link.jira_issue_id, {f: v for f, (v, _) in pending.items()})
+            run.jira().issue_edit(link.jira_issue_id, {f: v for f, (v, _) in pending.items()})
         except ApiBadRequest as exc:
             refused = (exc.body or {}).get("errors") if isinstance(exc.body, dict) else None
             if not refused:
@@ -372,45 +641,424 @@ def _write_fields(jira: JiraClient, link: Link, desired: dict[str, tuple[Any, st
             return
         for field_id, (_, digest) in pending.items():
             state[field_id] = digest
-        run.counts["issues_updated"] += 1
+        run.add("issues_updated")
         run.event(link, "fields", SyncEvent.Result.OK, "Updated " + ", ".join(sorted(pending)))
         return
 
 
-def _sync_status(provider, jira: JiraClient, link: Link, record, run: _Run, state) -> None:
+def _issue_status(run: _Run, link: Link, state) -> dict[str, str]:
+    issue = run.jira().issue_get(link.jira_issue_id, fields=["status"])
+    status = (issue.get("fields") or {}).get("status") or {}
+    known = {"id": str(status.get("id", "")), "category": (status.get("statusCategory") or {}).get("key", "")}
+    state[JIRA_STATUS_KEY] = known
+    return known
+
+
+def _transitions(run: _Run, link: Link, status_id: str, *, fresh: bool) -> list[dict[str, Any]]:
+    """Transitions out of ``status_id`` for issues of the link's project and type: the workflow's, cached
+    (per poll and for 10 minutes), unless ``fresh`` (then the issue's own, which may be conditional)."""
+    item = link.item
+    key = f"sync-transitions:{item.tenant_id}:{item.jira_project_id}:{item.jira_issue_type_id}:{status_id}"
+    if not fresh:
+        hit = run.memo.get(key) or cache.get(key)
+        if hit is not None:
+            run.memo[key] = hit
+            return hit
+    found = run.jira().transitions(link.jira_issue_id)
+    listed = [{"id": str(t.get("id")), "to": t.get("to") or {}} for t in found]
+    run.memo[key] = listed
+    cache.set(key, listed, TRANSITIONS_CACHE_SECONDS)
+    return listed
+
+
+def _sync_status(run: _Run, link: Link, record, state) -> None:
     """Move the issue into the record's status category (new / indeterminate / done) when it is not there,
-    through an available transition (one whose target status is named like the record's status first)."""
-    category = provider.status_category(record)
+    through an available transition (one whose target status is named like the record's status first).
+    The issue's status is remembered from our last look or move, and the workflow's transitions are
+    cached, so a move costs one Jira call; a refused move looks at the issue itself and tries once more."""
+    category = run.provider.status_category(record)
     if not category or state.get(STATUS_KEY) == category:
         return
-    issue = jira.issue_get(link.jira_issue_id, fields=["status"])
-    current = (((issue.get("fields") or {}).get("status") or {}).get("statusCategory") or {}).get("key")
-    if current == category:
+    known = state.get(JIRA_STATUS_KEY) or _issue_status(run, link, state)
+    for attempt in range(2):
+        if known.get("category") == category:
+            state[STATUS_KEY] = category
+            state.pop(BLOCKED_KEY, None)
+            return
+        choices = [
+            t
+            for t in _transitions(run, link, known.get("id", ""), fresh=attempt > 0)
+            if (t.get("to") or {}).get("statusCategory", {}).get("key") == category
+        ]
+        if not choices:
+            if attempt == 0 and JIRA_STATUS_KEY in (link.field_state or {}):
+                known = _issue_status(run, link, state)  # what we remembered may be stale: look once
+                continue
+            if state.get(BLOCKED_KEY) != category:
+                run.event(
+                    link,
+                    "status",
+                    SyncEvent.Result.SKIPPED,
+                    f"No transition of {link.jira_issue_key} leads to a '{category}' status from where it is; "
+                    "change its workflow or move it by hand.",
+                )
+                state[BLOCKED_KEY] = category
+            return
+        wanted = str(record.get("status") or "").lower()
+        choice = next((t for t in choices if str(t["to"].get("name", "")).lower() == wanted), choices[0])
+        try:
+            run.jira().transition(link.jira_issue_id, choice["id"])
+        except ApiBadRequest:
+            if attempt:
+                raise
+            known = _issue_status(run, link, state)  # moved by someone else meanwhile: look, then retry
+            continue
+        target = choice["to"]
+        state[JIRA_STATUS_KEY] = {"id": str(target.get("id", "")), "category": category}
         state[STATUS_KEY] = category
+        state.pop(BLOCKED_KEY, None)
+        run.add("transitions")
+        run.event(link, "status", SyncEvent.Result.OK, f"Moved to {target.get('name')}")
         return
-    choices = [
-        t
-        for t in jira.transitions(link.jira_issue_id)
-        if (t.get("to") or {}).get("statusCategory", {}).get("key") == category
-    ]
-    if not choices:
-        if state.get(BLOCKED_KEY) != category:
-            run.event(
-                link,
-                "status",
-                SyncEvent.Result.SKIPPED,
-                f"No transition of {link.jira_issue_key} leads to a '{category}' status from where it is; "
-                "change its workflow or move it by hand.",
+
+
+# --- comments and files -------------------------------------------------------------------------------
+def _source_tag(provider_key: str, kind: str, source_id: str) -> str:
+    return f"{provider_key}:{kind}:{source_id}"
+
+
+def _comment_adf(run: _Run, comment: HelpdeskComment, author: str) -> dict[str, Any]:
+    when = datetime.fromtimestamp(comment.created, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    head: list[dict[str, Any]] = []
+    if not comment.public:
+        head.append({"type": "text", "text": f"[{run.provider.label} internal note] ", "marks": [{"type": "strong"}]})
+    head.append({"type": "text", "text": f"{author} · {when}", "marks": [{"type": "em"}]})
+    doc = text_to_adf(comment.body)
+    doc["content"].insert(0, {"type": "paragraph", "content": head})
+    return doc
+
+
+def _authors(run: _Run, comments: list[HelpdeskComment]) -> dict[str, str]:
+    missing = {c.author_id for c in comments if c.author_id and ("author", c.author_id) not in run.memo}
+    if missing:
+        names = run.provider.author_names(run.helpdesk(), missing)
+        for author_id in missing:
+            run.memo[("author", author_id)] = names.get(author_id) or f"{run.provider.label} user {author_id}"
+    return {c.author_id: run.memo.get(("author", c.author_id), "Unknown author") for c in comments}
+
+
+def _tagged_comment(run: _Run, link: Link, tag: str) -> str | None:
+    """The id of the Jira comment carrying ``tag`` in its source property (a write that may have landed
+    before a crash), or None."""
+    for comment in run.jira().comments(link.jira_issue_id, expand_properties=True):
+        for prop in comment.get("properties") or []:
+            if prop.get("key") == SOURCE_PROPERTY and (prop.get("value") or {}).get("key") == tag:
+                return str(comment.get("id"))
+    return None
+
+
+def _post_comment_once(run: _Run, link: Link, source_id: str, body: dict[str, Any]) -> bool:
+    """Post ``body`` on the issue exactly once for ``source_id`` (pending row first; a pending row found
+    again means the comment may exist: look for its tag before posting). True when posted now."""
+    row, created = CommentMap.objects.get_or_create(
+        tenant_id=link.tenant_id, link=link, source_side=SIDE.HELPDESK, source_id=source_id
+    )
+    if row.target_id:
+        return False
+    tag = _source_tag(run.provider.key, "comment", source_id)
+    found = None if created else _tagged_comment(run, link, tag)
+    if found is None:
+        try:
+            answer = run.jira().comment_add(link.jira_issue_id, body, properties={SOURCE_PROPERTY: {"key": tag}})
+        except ApiBadRequest as exc:
+            CommentMap.objects.filter(pk=row.pk).update(target_id="failed", note=exc.message[:200])
+            run.event(link, "comment", SyncEvent.Result.ERROR, f"Jira refused comment {source_id}: {exc.message}")
+            return False
+        found = str(answer.get("id") or "")
+    CommentMap.objects.filter(pk=row.pk).update(target_id=found or "unknown")
+    return True
+
+
+def _sync_comments(run: _Run, link: Link, comments: list[HelpdeskComment], state) -> None:
+    """Copy the record's new comments (and their files) to the issue, oldest first, each exactly once;
+    comments we wrote into the helpdesk ourselves are never copied back."""
+    item = link.item
+    opened = state.get(OPENING_KEY)
+    cutoff = int(opened) if opened else int(link.created_at.timestamp())
+    wanted = sorted((c for c in comments if c.created >= cutoff), key=lambda c: (c.created, c.id))
+    if not wanted:
+        return
+    ids = [c.id for c in wanted]
+    done = {
+        m.source_id: m.target_id
+        for m in CommentMap.objects.filter(link=link, source_side=SIDE.HELPDESK, source_id__in=ids)
+        if m.target_id
+    }
+    echoes = set(
+        CommentMap.objects.filter(
+            tenant_id=link.tenant_id,
+            link__item__connection_id=item.connection_id,
+            source_side=SIDE.JIRA,
+            target_id__in=ids,
+        ).values_list("target_id", flat=True)
+    )
+    describes = any(m.helpdesk_field == "description" for m in item.mappings.all() if m.direction == "to_jira")
+    todo = [c for c in wanted if c.id not in echoes]
+    authors = _authors(run, [c for c in todo if c.id not in done]) if item.comment_sync else {}
+    for comment in todo:
+        if item.attachment_sync and comment.files:
+            _sync_files(run, link, comment)
+        if comment.id in done:
+            continue
+        opening = bool(opened) and comment.created <= int(opened) + 1
+        if not item.comment_sync or (opening and describes):
+            CommentMap.objects.get_or_create(
+                tenant_id=link.tenant_id,
+                link=link,
+                source_side=SIDE.HELPDESK,
+                source_id=comment.id,
+                defaults={"target_id": "not_copied", "note": "the opening message is the issue's description"},
             )
-            state[BLOCKED_KEY] = category
+            continue
+        body = _comment_adf(run, comment, authors.get(comment.author_id, "Unknown author"))
+        if _post_comment_once(run, link, comment.id, body):
+            run.add("comments")
+            kind = "internal note" if not comment.public else "comment"
+            run.event(link, "comment", SyncEvent.Result.OK, f"Copied {kind} {comment.id}")
+
+
+def _sync_files(run: _Run, link: Link, comment: HelpdeskComment) -> None:
+    ids = [f.id for f in comment.files]
+    rows = {
+        m.source_id: m for m in AttachmentMap.objects.filter(link=link, source_side=SIDE.HELPDESK, source_id__in=ids)
+    }
+    for file in comment.files:
+        row = rows.get(file.id)
+        if row is not None and row.target_id:
+            continue
+        if row is None:
+            try:
+                row = AttachmentMap.objects.create(
+                    tenant_id=link.tenant_id, link=link, source_side=SIDE.HELPDESK, source_id=file.id
+                )
+            except IntegrityError:
+                row = AttachmentMap.objects.get(link=link, source_side=SIDE.HELPDESK, source_id=file.id)
+                if row.target_id:
+                    continue
+            fresh = True
+        else:
+            fresh = False
+        _copy_file(run, link, comment, file, row, fresh=fresh)
+
+
+def _copy_file(run: _Run, link: Link, comment: HelpdeskComment, file: HelpdeskFile, row, *, fresh: bool) -> None:
+    limit = int(settings.ATTACHMENT_MAX_BYTES)
+    if not fresh:  # a pending row: the upload may have landed before a crash
+        issue = run.jira().issue_get(link.jira_issue_id, fields=["attachment"])
+        landed = next(
+            (
+                a
+                for a in (issue.get("fields") or {}).get("attachment") or []
+                if a.get("filename") == file.name and int(a.get("size") or -1) == file.size
+            ),
+            None,
+        )
+        if landed is not None:
+            AttachmentMap.objects.filter(pk=row.pk).update(target_id=str(landed.get("id")))
+            return
+    if file.size > limit:
+        _skip_file(run, link, comment, file, row, f"it is {_mb(file.size)}, over the {_mb(limit)} limit")
         return
-    wanted = str(record.get("status") or "").lower()
-    choice = next((t for t in choices if str(t["to"].get("name", "")).lower() == wanted), choices[0])
-    jira.transition(link.jira_issue_id, choice["id"])
-    state[STATUS_KEY] = category
-    state.pop(BLOCKED_KEY, None)
-    run.counts["transitions"] += 1
-    run.event(link, "status", SyncEvent.Result.OK, f"Moved to {choice['to'].get('name')}")
+    allowed = [*run.provider.download_hosts(run.connection), *settings.HELPDESK_DOWNLOAD_ALLOWED_HOSTS]
+    with spool() as buffer:
+        try:
+            run.helpdesk().download(file.url, buffer, max_bytes=limit, allowed_hosts=allowed)
+        except DownloadTooLarge:
+            _skip_file(run, link, comment, file, row, f"it is over the {_mb(limit)} limit")
+            return
+        except DownloadRefused as exc:
+            AttachmentMap.objects.filter(pk=row.pk).update(target_id="refused", note=exc.message[:200])
+            run.event(link, "attachment", SyncEvent.Result.ERROR, f"{file.name} was not copied: {exc.message}.")
+            return
+        except ApiNotFound:
+            AttachmentMap.objects.filter(pk=row.pk).update(target_id="failed", note="gone from the helpdesk")
+            run.event(link, "attachment", SyncEvent.Result.ERROR, f"{file.name} is gone from the helpdesk.")
+            return
+        try:
+            created = run.jira().attachment_add(
+                link.jira_issue_id,
+                filename=file.name,
+                content_type=file.content_type,
+                fileobj=buffer,
+                size=file_size(buffer),
+            )
+        except ApiBadRequest as exc:
+            AttachmentMap.objects.filter(pk=row.pk).update(target_id="failed", note=exc.message[:200])
+            run.event(link, "attachment", SyncEvent.Result.ERROR, f"Jira refused {file.name}: {exc.message}")
+            return
+    target = str((created or [{}])[0].get("id") or "unknown") if isinstance(created, list) else "unknown"
+    AttachmentMap.objects.filter(pk=row.pk).update(target_id=target)
+    run.add("attachments")
+    run.event(link, "attachment", SyncEvent.Result.OK, f"Copied {file.name}")
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def _skip_file(run: _Run, link: Link, comment: HelpdeskComment, file: HelpdeskFile, row, why: str) -> None:
+    """A file not copied: recorded, and said on the issue once (a connector comment)."""
+    text = (
+        f"Deskbridge did not copy the file \u201c{file.name}\u201d from {run.provider.label} record "
+        f"{comment.record_id}: {why} (ATTACHMENT_MAX_BYTES). Open the record in {run.provider.label} to get it."
+    )
+    _post_comment_once(run, link, f"skip:{file.id}", text_to_adf(text))
+    AttachmentMap.objects.filter(pk=row.pk).update(target_id="skipped", note=why[:200])
+    run.event(link, "attachment", SyncEvent.Result.SKIPPED, f"{file.name} was not copied: {why}.")
+
+
+# --- auto-create ------------------------------------------------------------------------------------------
+def _auto_items(connection) -> list[ConnectedItem]:
+    return list(
+        synchronized_items(connection)
+        .filter(auto_create=True, auto_create_baseline__isnull=False)
+        .prefetch_related("mappings")
+    )
+
+
+def _auto_create(run: _Run, records) -> list[Link]:
+    """One issue per new record (created after the item's baseline, meeting its conditions) for every
+    auto-create item; an intent row is written before Jira is called."""
+    items = _auto_items(run.connection)
+    if not items:
+        return []
+    provider, made = run.provider, []
+    for item in items:
+        baseline = int(item.auto_create_baseline.timestamp())
+        candidates = {
+            str(r["id"]): r
+            for r in records
+            if provider.created_epoch(r) >= baseline
+            and provider.matches_conditions(r, item.auto_create_conditions or {})
+            and not provider.is_closed(r)
+        }
+        if not candidates:
+            continue
+        linked = set(Link.objects.filter(item=item, record_id__in=list(candidates)).values_list("record_id", flat=True))
+        for record_id, record in candidates.items():
+            if record_id in linked:
+                continue
+            intent, fresh = AutoCreate.objects.get_or_create(tenant_id=item.tenant_id, item=item, record_id=record_id)
+            if intent.state != AutoCreate.State.PENDING:
+                continue
+            link = _create_issue(run, item, intent, record, fresh=fresh)
+            if link is not None:
+                made.append(link)
+    return made
+
+
+def _intents_sweep(run: _Run) -> None:
+    """Pending intents a crash or an error left behind (their page long passed): looked up, then created."""
+    settle = timezone.now() - timedelta(seconds=INTENT_SETTLE_SECONDS)
+    intents = list(
+        AutoCreate.objects.filter(
+            tenant_id=run.connection.tenant_id,
+            item__connection=run.connection,
+            item__mode__in=SYNCHRONIZED,
+            item__is_paused=False,
+            item__auto_create=True,
+            state=AutoCreate.State.PENDING,
+        )
+        .filter(attempted_at__lt=settle)
+        .select_related("item")[:50]
+    )
+    for intent in intents:
+        try:
+            record = run.provider.fetch_record(run.helpdesk(), intent.item.helpdesk_object, intent.record_id)
+        except ApiNotFound:
+            AutoCreate.objects.filter(pk=intent.pk).update(state=AutoCreate.State.FAILED, error="record deleted")
+            continue
+        _create_issue(run, intent.item, intent, record, fresh=False)
+
+
+def _intent_key(item: ConnectedItem, record_id: str) -> str:
+    return f"{item.external_id}:{record_id}"
+
+
+def _create_issue(run: _Run, item: ConnectedItem, intent: AutoCreate, record, *, fresh: bool) -> Link | None:
+    """Create (or find, after a crash) the issue of one intent and link it."""
+    from .services import after_link_created
+
+    record_id = str(record["id"])
+    key = _intent_key(item, record_id)
+    jira = run.jira()
+    if not fresh and intent.attempts:
+        if intent.attempted_at and intent.attempted_at > timezone.now() - timedelta(seconds=INTENT_SETTLE_SECONDS):
+            return None  # Jira may not have indexed it yet: the sweep looks it up a minute later
+        found = jira.search_jql(f'issue.property[{SOURCE_PROPERTY}].key = "{key}"', fields=["summary"], limit=2)
+        if found:
+            issue = found[0]
+            return _link_created(run, item, intent, record, str(issue["id"]), issue.get("key", ""), {}, adopted=True)
+    AutoCreate.objects.filter(pk=intent.pk).update(attempts=intent.attempts + 1, attempted_at=timezone.now())
+    values = run.provider.record_values(
+        run.helpdesk(),
+        run.connection,
+        [record],
+        {m.helpdesk_field for m in item.mappings.all() if m.direction == "to_jira"},
+    ).get(record_id, {})
+    desired = _desired_fields(run, item, None, values, {}, only_changed=False)
+    screen = run.create_fields(item)
+    create = {f: v for f, (v, _) in desired.items() if f in screen and v not in (None, "", [])}
+    later = {f: (v, d) for f, (v, d) in desired.items() if f not in create and v not in (None, "", [])}
+    if not str(create.get("summary") or "").strip():
+        create["summary"] = run.provider.default_title(record)[:250]
+    later.pop("summary", None)
+    create["project"] = {"id": item.jira_project_id}
+    create["issuetype"] = {"id": item.jira_issue_type_id}
+    try:
+        answer = jira.issue_create(
+            create, properties={SOURCE_PROPERTY: {"key": key, "record": record_id, "item": item.external_id}}
+        )
+    except ApiBadRequest as exc:
+        AutoCreate.objects.filter(pk=intent.pk).update(state=AutoCreate.State.FAILED, error=exc.message[:1000])
+        run.event(
+            None,
+            "create",
+            SyncEvent.Result.ERROR,
+            f"Jira refused to create an issue for record {record_id}: {exc.message}. Fix the item's mappings or "
+            "the project's create screen, then retry this event.",
+            item=item,
+        )
+        return None
+    state = {f: d for f, (v, d) in desired.items() if f in create}
+    link = _link_created(run, item, intent, record, str(answer["id"]), answer.get("key", ""), state, adopted=False)
+    if later:
+        _write_fields(run, link, later, link.field_state)
+        Link.objects.filter(pk=link.pk).update(field_state=link.field_state)
+    after_link_created(link=link)
+    return link
+
+
+def _link_created(run: _Run, item, intent, record, issue_id: str, issue_key: str, state, *, adopted: bool) -> Link:
+    state = dict(state)
+    state[OPENING_KEY] = run.provider.created_epoch(record)
+    category = run.provider.status_category(record)
+    if category:
+        state[STATUS_KEY] = category  # a new issue stays in its first status on its first pass
+    with transaction.atomic():
+        link, _ = Link.objects.get_or_create(
+            tenant_id=item.tenant_id,
+            item=item,
+            jira_issue_id=issue_id,
+            record_id=str(record["id"]),
+            defaults={"jira_issue_key": issue_key, "origin": Link.Origin.AUTO, "field_state": state},
+        )
+        AutoCreate.objects.filter(pk=intent.pk).update(state=AutoCreate.State.DONE, jira_issue_id=issue_id, error="")
+    link.item = item
+    run.add("issues_created")
+    verb = "Found the issue created before an interruption" if adopted else "Created"
+    run.event(link, "create", SyncEvent.Result.OK, f"{verb} {issue_key} for record {record['id']}")
+    return link
 
 
 def connections_due(*, now=None) -> list[int]:

@@ -58,6 +58,12 @@ class SyncState(TenantOwnedModel):
     lease_owner = models.CharField(max_length=64, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     halted_reason = models.CharField(max_length=64, blank=True, help_text="Why polls are halted (recorded once).")
+    events_time = models.BigIntegerField(
+        null=True, blank=True, help_text="Where the comment stream (ticket events export) stands (epoch s)."
+    )
+    events_behind = models.BooleanField(
+        default=False, help_text="The comment stream was not read to its end: the next poll reads it regardless."
+    )
 
     def __str__(self) -> str:
         return f"sync state of {self.connection}"
@@ -116,3 +122,70 @@ class SyncEvent(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.action} {self.result}"
+
+
+class SideMap(TenantOwnedModel):
+    """(link, source side, source id) → target id: what one side's comment or file became on the other.
+
+    The row is written *before* the target is written (``target_id`` blank: pending), and completed after.
+    A pending row found on a retry means "we may have written it": the target is looked up before writing
+    again (Jira comments carry a property naming their source), so a crash never duplicates. Rows whose
+    ``target_id`` names what we wrote are also the echo guard: a target we wrote is never copied back."""
+
+    class Side(models.TextChoices):
+        HELPDESK = "helpdesk", "Helpdesk"
+        JIRA = "jira", "Jira"
+
+    link = models.ForeignKey(Link, on_delete=models.CASCADE, related_name="+")
+    source_side = models.CharField(max_length=8, choices=Side.choices)
+    source_id = models.CharField(max_length=64)
+    target_id = models.CharField(max_length=64, blank=True, help_text="Blank: written or being written (pending).")
+    note = models.CharField(max_length=200, blank=True, help_text="Why it was skipped, when it was.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        abstract = True
+
+
+class CommentMap(SideMap):
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["link", "source_side", "source_id"], name="commentmap_unique_source"),
+        ]
+        indexes = [models.Index(fields=["link", "target_id"], name="commentmap_link_target")]
+
+
+class AttachmentMap(SideMap):
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["link", "source_side", "source_id"], name="attachmentmap_unique_source"),
+        ]
+        indexes = [models.Index(fields=["link", "target_id"], name="attachmentmap_link_target")]
+
+
+class AutoCreate(TenantOwnedModel):
+    """The intent to auto-create one Jira issue for one record through one item, written before Jira is
+    called. Unique per (item, record): two workers, a retry or a crash can never make a second issue. A
+    pending intent (no issue id) found again means "Jira may have created it": the issue is looked up by its
+    property (``deskbridge.source``) before creating."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Created"
+        FAILED = "failed", "Failed"
+
+    item = models.ForeignKey(ConnectedItem, on_delete=models.CASCADE, related_name="+")
+    record_id = models.CharField(max_length=64)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    attempted_at = models.DateTimeField(null=True, blank=True)
+    jira_issue_id = models.CharField(max_length=32, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "record_id"], name="autocreate_unique_record")]
+        indexes = [models.Index(fields=["tenant", "state"], name="autocreate_tenant_state")]
+
+    def __str__(self) -> str:
+        return f"auto-create {self.record_id} ({self.state})"

@@ -17,6 +17,13 @@ SCHEDULES = [
         "repeats": -1,
     },
     {
+        # Sync history older than SYNC_RUN_RETENTION_DAYS is deleted once a day.
+        "name": "deskbridge.runs-prune",
+        "func": "sync.tasks.runs_prune",
+        "schedule_type": Schedule.DAILY,
+        "repeats": -1,
+    },
+    {
         "name": "deskbridge.license-refresh",
         "func": "sync.tasks.license_refresh_dispatch",
         "schedule_type": Schedule.MINUTES,

@@ -4,6 +4,7 @@ links REST API, so both behave the same."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -22,6 +23,7 @@ from connector.providers import client_for, provider_for
 from connector.services import connected_item_delete, connection_auth_failure_confirm
 from tenants.models import Tenant
 
+from .engine import JIRA_STATUS_KEY, link_pass
 from .errors import (
     AutoManagedLink,
     IssueNotApplicable,
@@ -31,7 +33,7 @@ from .errors import (
     RecordNotFound,
     SyncNotPossible,
 )
-from .models import Link, SyncState
+from .models import Link, SyncEvent, SyncRun, SyncState
 from .selectors import issue_link_count, link_find
 
 logger = logging.getLogger(__name__)
@@ -144,12 +146,13 @@ def item_delete(*, tenant: Tenant, item: ConnectedItem) -> None:
             transaction.on_commit(lambda: async_task("sync.tasks.badges_refresh", tenant.pk, issue_ids))
 
 
-def issue_verify(*, tenant: Tenant, item: ConnectedItem, issue_id: str) -> str:
-    """The issue's current key, after checking it exists and the item applies to it (one Jira call)."""
+def issue_verify(*, tenant: Tenant, item: ConnectedItem, issue_id: str) -> tuple[str, dict[str, str]]:
+    """The issue's current key and status ``{id, category}``, after checking it exists and the item applies
+    to it (one Jira call; the status saves the sync engine a look before its first move)."""
     if not is_numeric_id(issue_id):
         raise IssueNotFound("issue_id must be the numeric Jira issue id.", extra={"issue_id": issue_id})
     try:
-        issue = JiraClient(tenant).issue_get(issue_id, fields=["project", "issuetype"])
+        issue = JiraClient(tenant).issue_get(issue_id, fields=["project", "issuetype", "status"])
     except ApiNotFound:
         raise IssueNotFound(
             f"Issue {issue_id} does not exist in Jira (or the app cannot see it).", extra={"issue_id": issue_id}
@@ -171,7 +174,9 @@ def issue_verify(*, tenant: Tenant, item: ConnectedItem, issue_id: str) -> str:
             "integration synchronizes",
             extra={"issue_id": issue_id},
         )
-    return key
+    status = fields.get("status") or {}
+    known = {"id": str(status.get("id", "")), "category": str((status.get("statusCategory") or {}).get("key", ""))}
+    return key, (known if known["id"] else {})
 
 
 def link_create(
@@ -191,7 +196,8 @@ def link_create(
         raise ValueError("item belongs to another tenant")
     require_usable(item)
     record_id, issue_id = str(record_id).strip(), str(issue_id).strip()
-    issue_key = issue_verify(tenant=tenant, item=item, issue_id=issue_id) or issue_key
+    verified_key, status = issue_verify(tenant=tenant, item=item, issue_id=issue_id)
+    issue_key = verified_key or issue_key
     if link_find(tenant=tenant, item=item, record_id=record_id, issue_id=issue_id):
         raise LinkExists(
             f"{issue_key} is already linked to {record_id} in {item.name}.",
@@ -210,6 +216,7 @@ def link_create(
                 created_by=actor or "",
                 preview=preview,
                 preview_updated_at=timezone.now(),
+                field_state={JIRA_STATUS_KEY: status} if status else {},
             )
     except IntegrityError:
         raise LinkExists(
@@ -221,6 +228,18 @@ def link_create(
         _post_link_note(tenant=tenant, item=item, link=link)
     logger.info("link created: tenant=%s item=%s %s ↔ %s", tenant.pk, item.pk, issue_key, record_id)
     return link
+
+
+def after_link_created(*, link: Link, client: JiraClient | None = None) -> None:
+    """What follows a link made by sync (auto-create): the item's count, the issue's badge, the link note."""
+    item = link.item
+    item_linked_count_refresh(item=item)
+    try:
+        badge_update(tenant=item.tenant, issue_id=link.jira_issue_id, client=client)
+    except ApiError as exc:
+        logger.warning("badge update failed for issue %s: %s", link.jira_issue_id, exc.message)
+    if item.link_note:
+        _post_link_note(tenant=item.tenant, item=item, link=link)
 
 
 def _post_link_note(*, tenant: Tenant, item: ConnectedItem, link: Link) -> None:
@@ -250,14 +269,58 @@ def link_delete(*, tenant: Tenant, link: Link, allow_auto: bool = False) -> None
 
 
 def link_refresh(*, tenant: Tenant, link: Link) -> Link:
-    """Pull the record live from the helpdesk now and store the new preview snapshot."""
+    """Pull the record live from the helpdesk now and store the new preview snapshot. On a synchronized
+    link this is the sync engine's pass for that link (fields, status, comments, files, preview), at once;
+    while another worker is syncing the connection the pass is queued and the preview refreshed now."""
     if link.tenant_id != tenant.pk:
         raise ValueError("link belongs to another tenant")
     require_usable(link.item)
+    if link.item.is_synchronized and link.sync_stopped_at is None:
+        run = link_pass(link_id=link.pk)
+        if run is not None and run.outcome == SyncRun.Outcome.SUCCESS:
+            link.refresh_from_db()
+            return link
+        if run is None:
+            transaction.on_commit(lambda: async_task("sync.tasks.link_pass_task", link.pk))
     link.preview = _fetch_preview(link.item, link.record_id)
     link.preview_updated_at = timezone.now()
     link.save(update_fields=["preview", "preview_updated_at"])
     return link
+
+
+def event_retry(*, event: SyncEvent) -> str:
+    """Retry what a failed sync event was about: forget the failure (a refused field, a refused comment or
+    file, a failed auto-create) and queue the pass that redoes it. Returns what was queued, in words."""
+    from .engine import BLOCKED_KEY
+    from .models import AttachmentMap, AutoCreate, CommentMap
+
+    if event.link_id:
+        link = Link.objects.filter(pk=event.link_id, tenant_id=event.tenant_id).first()
+        if link is None:
+            return "the link no longer exists"
+        failed = {"target_id__in": ["failed", "refused"]}
+        CommentMap.objects.filter(tenant_id=link.tenant_id, link=link, **failed).delete()
+        AttachmentMap.objects.filter(tenant_id=link.tenant_id, link=link, **failed).delete()
+        state = {
+            k: v
+            for k, v in (link.field_state or {}).items()
+            if k != BLOCKED_KEY and not str(v).startswith(("refused:", "skip:"))
+        }
+        Link.objects.filter(pk=link.pk).update(field_state=state)
+        transaction.on_commit(lambda: async_task("sync.tasks.link_pass_task", link.pk, "manual"))
+        return f"{link.jira_issue_key}: its sync pass was queued"
+    if event.item_id:
+        reset = AutoCreate.objects.filter(
+            tenant_id=event.tenant_id, item_id=event.item_id, state=AutoCreate.State.FAILED
+        ).update(state=AutoCreate.State.PENDING, error="", attempted_at=timezone.now() - timedelta(hours=1))
+        if reset:
+            item = ConnectedItem.objects.select_related("connection").get(pk=event.item_id)
+            state = SyncState.objects.filter(connection_id=item.connection_id)
+            state.update(requested_at=timezone.now(), next_poll_at=None)
+            cid = item.connection_id
+            transaction.on_commit(lambda: async_task("sync.tasks.connection_poll_task", cid, "manual"))
+            return f"{reset} issue creation(s) queued again"
+    return "nothing to retry"
 
 
 def sync_now(*, tenant: Tenant, connection) -> None:

@@ -86,3 +86,40 @@ def connection_poll_task(connection_id: int, trigger: str = "schedule") -> str:
 
     run = connection_poll(connection_id=connection_id, trigger=trigger)
     return "skipped" if run is None else f"{run.outcome}: {run.reason}".rstrip(": ")
+
+
+LINK_PASS_RETRY_SECONDS = 15
+LINK_PASS_MAX_TRIES = 20
+
+
+def link_pass_task(link_id: int, trigger: str = "refresh", tries: int = 1) -> str:
+    """The pass for one link (Refresh while a poll held the lease, or a retried event). While another
+    worker holds the connection's lease it is rescheduled 15 s later (never slept on), up to 5 minutes."""
+    from .engine import link_pass
+    from .models import Link
+
+    run = link_pass(link_id=link_id, trigger=trigger)
+    if run is not None:
+        return f"{run.outcome}: {run.reason}".rstrip(": ")
+    if tries >= LINK_PASS_MAX_TRIES or not Link.objects.filter(pk=link_id, sync_stopped_at__isnull=True).exists():
+        return "skipped"
+    Schedule.objects.create(
+        name=f"deskbridge-once.link-pass.{link_id}.{uuid.uuid4().hex[:12]}",
+        func="sync.tasks.link_pass_task",
+        args=f"({int(link_id)}, {str(trigger)!r}, {int(tries) + 1})",
+        schedule_type=Schedule.ONCE,
+        next_run=timezone.now() + timedelta(seconds=LINK_PASS_RETRY_SECONDS),
+        repeats=1,
+    )
+    return "rescheduled: the connection is being synced by another worker"
+
+
+def runs_prune() -> int:
+    """Daily: delete runs (and their events) older than SYNC_RUN_RETENTION_DAYS."""
+    from django.conf import settings
+
+    from .models import SyncRun
+
+    cutoff = timezone.now() - timedelta(days=settings.SYNC_RUN_RETENTION_DAYS)
+    deleted, _ = SyncRun.objects.filter(started_at__lt=cutoff).delete()
+    return deleted

@@ -48,6 +48,15 @@ ZENDESK_OAUTH_CLIENT_ID = env("ZENDESK_OAUTH_CLIENT_ID", default="")
 ZENDESK_OAUTH_CLIENT_SECRET = env("ZENDESK_OAUTH_CLIENT_SECRET", default="")
 # How often each connection with synchronized items is polled for helpdesk changes (seconds).
 SYNC_POLL_SECONDS = env.int("SYNC_POLL_SECONDS", default=300)
+# Runs (and their events) older than this many days are deleted by the daily prune.
+SYNC_RUN_RETENTION_DAYS = env.int("SYNC_RUN_RETENTION_DAYS", default=30)
+# Issues worked in parallel per poll (one issue never by two threads; bounded per tenant).
+SYNC_PARALLEL_ISSUES = env.int("SYNC_PARALLEL_ISSUES", default=12)
+# Attachment sync: larger files are skipped (the skip is recorded and said on the issue).
+ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
+# Extra hosts attachment downloads may reach (beyond the helpdesk's own host and its CDNs); "*.example.com"
+# matches subdomains; "host:port" pins a port. Credentials are only ever sent to the helpdesk's own host.
+HELPDESK_DOWNLOAD_ALLOWED_HOSTS = env.list("HELPDESK_DOWNLOAD_ALLOWED_HOSTS", default=[])
 # Per Jira user: how often the issue panel may search the helpdesk (the helpdesk's limit is shared).
 PANEL_SEARCH_RATE = env("PANEL_SEARCH_RATE", default="30/min")
 
@@ -151,7 +160,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Apps that add modules (pages, panels, webhooks) to the Connect descriptor.
-DESCRIPTOR_CONTRIBUTORS: list[str] = ["panel.descriptor.modules"]
+DESCRIPTOR_CONTRIBUTORS: list[str] = ["panel.descriptor.modules", "sync.descriptor.modules"]
 
 # django-q2. Tasks are idempotent and leased per connection; retry must exceed timeout, and
 # max_attempts must be set (0 retries forever).

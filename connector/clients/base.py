@@ -9,7 +9,7 @@ import logging
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 from django.conf import settings
@@ -80,6 +80,14 @@ class ApiConnectionError(ApiError):
 
 class ApiUnexpectedResponse(ApiError):
     """An answer we cannot interpret (not JSON where JSON was promised, unexpected status)."""
+
+
+class DownloadRefused(ApiError):
+    """A download (or one of its redirects) led to a host that is not allowed, or redirected too often."""
+
+
+class DownloadTooLarge(ApiError):
+    """A download is larger than the limit (said by Content-Length, or found while reading)."""
 
 
 _NUMERIC_ID = re.compile(r"[0-9]{1,20}")
@@ -179,6 +187,57 @@ class BaseClient(abc.ABC):
                 f"{self.service} could not be reached ({type(exc).__name__})", service=self.service
             ) from exc
         return self._handle(raw, expect_json=expect_json)
+
+    def download(self, url: str, sink, *, max_bytes: int, allowed_hosts: list[str]) -> int:
+        """Stream ``url`` into ``sink`` (a file), following redirects by hand: every hop must be on an allowed
+        host (or this service's own), and credentials go only to this service's own scheme, host and port.
+        Returns the bytes written; raises DownloadTooLarge past ``max_bytes`` (nothing more is read)."""
+        from .files import CHUNK_BYTES, MAX_REDIRECTS, host_allowed
+
+        own = urlsplit(self.base_url())
+        for _ in range(MAX_REDIRECTS + 1):
+            parts = urlsplit(url)
+            is_own = (parts.scheme, parts.netloc) == (own.scheme, own.netloc)
+            if parts.scheme not in ("https", "http") or not (
+                is_own or host_allowed(parts.hostname, parts.port, allowed_hosts)
+            ):
+                raise DownloadRefused(
+                    f"The file is served from {parts.hostname or 'an unknown host'}, which is not an allowed "
+                    "download host (HELPDESK_DOWNLOAD_ALLOWED_HOSTS)",
+                    service=self.service,
+                )
+            headers = {"User-Agent": "Deskbridge/0.1"}
+            if is_own:
+                self.authenticate("GET", parts.path, parts.query, headers)
+                self.calls += 1
+            try:
+                raw = self.session.get(url, headers=headers, timeout=self.timeout(), allow_redirects=False, stream=True)
+            except requests.Timeout as exc:
+                raise ApiTimeout(f"{self.service} did not answer in time", service=self.service) from exc
+            except requests.RequestException as exc:
+                raise ApiConnectionError(
+                    f"{self.service} could not be reached ({type(exc).__name__})", service=self.service
+                ) from exc
+            with raw:
+                if raw.status_code in (301, 302, 303, 307, 308) and raw.headers.get("Location"):
+                    url = urljoin(url, raw.headers["Location"])
+                    continue
+                if raw.status_code >= 300:
+                    self._handle(raw, expect_json=False)  # raises the typed error for >= 400
+                    raise ApiUnexpectedResponse(
+                        f"{self.service} answered HTTP {raw.status_code} to a download", service=self.service
+                    )
+                declared = raw.headers.get("Content-Length")
+                if declared and declared.isdigit() and int(declared) > max_bytes:
+                    raise DownloadTooLarge(f"The file is {declared} bytes", service=self.service)
+                total = 0
+                for chunk in raw.iter_content(CHUNK_BYTES):
+                    total += len(chunk)
+                    if total > max_bytes:
+                        raise DownloadTooLarge(f"The file is over {max_bytes} bytes", service=self.service)
+                    sink.write(chunk)
+                return total
+        raise DownloadRefused("The download redirected too many times", service=self.service)
 
     def _handle(self, raw: requests.Response, *, expect_json: bool) -> Response:
         status = raw.status_code

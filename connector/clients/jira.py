@@ -24,6 +24,11 @@ class JiraClient(BaseClient):
     PERMISSIONS_CHECK = "/rest/api/3/permissions/check"
     ISSUE = "/rest/api/3/issue/{issue}"
     ISSUE_PROPERTY = "/rest/api/3/issue/{issue}/properties/{key}"
+    ISSUE_CREATE = "/rest/api/3/issue"
+    ISSUE_COMMENTS = "/rest/api/3/issue/{issue}/comment"
+    ISSUE_ATTACHMENTS = "/rest/api/3/issue/{issue}/attachments"
+    SEARCH_JQL = "/rest/api/3/search/jql"
+    USER_SEARCH = "/rest/api/3/user/search"
     ISSUE_TRANSITIONS = "/rest/api/3/issue/{issue}/transitions"
     PROJECT_SEARCH = "/rest/api/3/project/search"
     PROJECT_STATUSES = "/rest/api/3/project/{project}/statuses"
@@ -143,3 +148,63 @@ class JiraClient(BaseClient):
     def issue_property_set(self, issue: str, key: str, value: Any) -> None:
         path = self.ISSUE_PROPERTY.format(issue=quote(issue, safe=""), key=quote(key, safe=""))
         self.request("PUT", path, json_body=value)
+
+    def issue_create(self, fields: dict[str, Any], *, properties: dict[str, Any] | None = None) -> dict[str, Any]:
+        """``POST /issue`` → ``{id, key, self}``. ``properties`` are set on the issue in the same call (an
+        entity property declared in the descriptor's ``jiraEntityProperties`` is searchable by JQL)."""
+        body: dict[str, Any] = {"fields": fields}
+        if properties:
+            body["properties"] = [{"key": k, "value": v} for k, v in properties.items()]
+        return self.request("POST", self.ISSUE_CREATE, json_body=body).data or {}
+
+    def search_jql(self, jql: str, *, fields: list[str], limit: int = 50) -> list[dict[str, Any]]:
+        """Issues matching ``jql`` (the enhanced search: ``nextPageToken`` paging, no total). Jira indexes
+        new issues after a short delay, so a just-created issue may not be found yet."""
+        issues: list[dict[str, Any]] = []
+        token = None
+        while len(issues) < limit:
+            body: dict[str, Any] = {"jql": jql, "fields": fields, "maxResults": min(100, limit - len(issues))}
+            if token:
+                body["nextPageToken"] = token
+            data = self.request("POST", self.SEARCH_JQL, json_body=body).data or {}
+            issues.extend(data.get("issues") or [])
+            token = data.get("nextPageToken")
+            if not token or data.get("isLast"):
+                break
+        return issues
+
+    def comment_add(self, issue: str, body: dict[str, Any], *, properties: dict[str, Any] | None = None) -> dict:
+        """``POST /issue/{id}/comment`` with an ADF body; ``properties`` tag the comment (found again with
+        ``comments(expand_properties=True)``)."""
+        payload: dict[str, Any] = {"body": body}
+        if properties:
+            payload["properties"] = [{"key": k, "value": v} for k, v in properties.items()]
+        return self.request("POST", _path(self.ISSUE_COMMENTS, issue=issue), json_body=payload).data or {}
+
+    def comments(self, issue: str, *, expand_properties: bool = False) -> list[dict[str, Any]]:
+        path = _path(self.ISSUE_COMMENTS, issue=issue)
+        items: list[dict[str, Any]] = []
+        while True:
+            params: dict[str, Any] = {"startAt": len(items), "maxResults": 100}
+            if expand_properties:
+                params["expand"] = "properties"
+            data = self.request("GET", path, params=params).data or {}
+            page = data.get("comments") or []
+            items.extend(page)
+            total = data.get("total")
+            if not page or (isinstance(total, int) and len(items) >= total):
+                return items
+
+    def attachment_add(self, issue: str, *, filename: str, content_type: str, fileobj, size: int) -> list[dict]:
+        """``POST /issue/{id}/attachments``, multipart streamed from ``fileobj`` (never read whole). Jira
+        refuses it without ``X-Atlassian-Token: no-check``."""
+        from .files import MultipartStream
+
+        body = MultipartStream("file", filename, content_type, fileobj, size)
+        headers = {"X-Atlassian-Token": "no-check", "Content-Type": body.content_type}
+        return self.request("POST", _path(self.ISSUE_ATTACHMENTS, issue=issue), data=body, headers=headers).data
+
+    def user_search(self, query: str) -> list[dict[str, Any]]:
+        """Users matching ``query`` (an email finds its user when the site lets apps see it)."""
+        data = self.request("GET", self.USER_SEARCH, params={"query": query, "maxResults": 10}).data
+        return data if isinstance(data, list) else []

@@ -99,6 +99,9 @@ class ZendeskClient(BaseClient):
     SEARCH = "/api/v2/search.json"
     # https://developer.zendesk.com/api-reference/ticketing/ticket-management/incremental_exports/
     INCREMENTAL_TICKETS = "/api/v2/incremental/tickets/cursor.json"
+    # Time-based only; comments as child events of type Comment with include=comment_events (same 10/min).
+    INCREMENTAL_TICKET_EVENTS = "/api/v2/incremental/ticket_events.json"
+    TICKET_COMMENTS = "/api/v2/tickets/{ticket_id}/comments.json"
     # OAuth authorization-code grant: https://developer.zendesk.com/api-reference/ticketing/oauth/grant_type_tokens/
     # and https://support.zendesk.com/hc/en-us/articles/4408845965210 (authorization page, redirect_uri).
     OAUTH_AUTHORIZE = "/oauth/authorizations/new"
@@ -279,6 +282,20 @@ class ZendeskClient(BaseClient):
             "after_cursor": data.get("after_cursor"),
             "end_of_stream": bool(data.get("end_of_stream", True)),
         }
+
+    def incremental_ticket_events(self, *, start_time: int, per_page: int = 1000) -> dict[str, Any]:
+        """One page of the time-based ticket event export with comment events: ``ticket_events``,
+        ``end_time`` (where the next page starts; it repeats rows at that second), ``end_of_stream``."""
+        params = {"start_time": int(start_time), "include": "comment_events", "per_page": per_page}
+        data = self.request("GET", self.INCREMENTAL_TICKET_EVENTS, params=params).data or {}
+        return {
+            "ticket_events": data.get("ticket_events") or [],
+            "end_time": data.get("end_time"),
+            "end_of_stream": bool(data.get("end_of_stream", True)),
+        }
+
+    def ticket_comments(self, ticket_id: int | str) -> list[dict[str, Any]]:
+        return list(self.paginate(self.TICKET_COMMENTS.format(ticket_id=int(ticket_id)), "comments", page_size=100))
 
     # OAuth ------------------------------------------------------------------------------------------
     def _token_request(self, body: dict[str, Any]) -> dict[str, Any]:

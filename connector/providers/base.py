@@ -34,6 +34,39 @@ class ChangePage:
     done: bool
 
 
+@dataclass(frozen=True)
+class HelpdeskFile:
+    """A file attached to a helpdesk comment."""
+
+    id: str
+    name: str
+    url: str
+    content_type: str
+    size: int
+
+
+@dataclass(frozen=True)
+class HelpdeskComment:
+    """One comment (or internal note) of a record, as the engine copies it."""
+
+    record_id: str
+    id: str
+    author_id: str
+    body: str
+    public: bool
+    created: int  # epoch seconds
+    files: tuple[HelpdeskFile, ...] = ()
+
+
+@dataclass(frozen=True)
+class CommentPage:
+    """Comments made since a time, and where the next read starts (``done``: nothing more to read now)."""
+
+    comments: list[HelpdeskComment]
+    next_time: int
+    done: bool
+
+
 class HelpdeskProvider(abc.ABC):
     key: str
     label: str
@@ -100,3 +133,31 @@ class HelpdeskProvider(abc.ABC):
     @abc.abstractmethod
     def is_closed(self, record: dict[str, Any]) -> bool:
         """A record that can never change again (Zendesk: closed): the link stops syncing after it."""
+
+    @abc.abstractmethod
+    def comments_since(self, client, *, start_time: int) -> CommentPage:
+        """Comments made on any record since ``start_time`` (one stream for the whole account)."""
+
+    @abc.abstractmethod
+    def record_comments(self, client, record_id: str) -> list[HelpdeskComment]:
+        """Every comment of one record (the panel's Refresh and retries)."""
+
+    @abc.abstractmethod
+    def author_names(self, client, author_ids: set[str]) -> dict[str, str]:
+        """Display names of comment authors, fetched in batches."""
+
+    @abc.abstractmethod
+    def download_hosts(self, connection) -> list[str]:
+        """Hosts (patterns) files of this helpdesk are served from, besides its API host."""
+
+    @abc.abstractmethod
+    def created_epoch(self, record: dict[str, Any]) -> int:
+        """When the record was created (epoch seconds)."""
+
+    @abc.abstractmethod
+    def matches_conditions(self, record: dict[str, Any], conditions: dict[str, list[str]]) -> bool:
+        """Whether the record meets an item's auto-create conditions (every key; any value of a key)."""
+
+    @abc.abstractmethod
+    def default_title(self, record: dict[str, Any]) -> str:
+        """The Jira summary when no mapping gives one, e.g. ``[Zendesk #12] Printer on fire``."""

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+from datetime import datetime
 from typing import Any
 
 from ..clients.base import ApiNotFound, is_numeric_id
 from ..mapping import ZENDESK_STATUS_CATEGORY
-from .base import ChangePage, HelpdeskProvider, RecordSummary
+from .base import ChangePage, CommentPage, HelpdeskComment, HelpdeskFile, HelpdeskProvider, RecordSummary
 
 # Zendesk ticket field ``type`` → our normalised type (connector.mapping.TYPES).
 _TICKET_TYPES = {
@@ -330,6 +331,63 @@ class ZendeskProvider(HelpdeskProvider):
     def is_closed(self, record):
         return record.get("status") == "closed"
 
+    # Ticket field each auto-create condition reads (connector.services.items.CONDITION_KEYS).
+    CONDITION_FIELDS = {
+        "tags": "tags",
+        "priority": "priority",
+        "ticket_type": "type",
+        "group": "group_id",
+        "brand": "brand_id",
+        "form": "ticket_form_id",
+    }
+    # Where Zendesk serves attachment bytes: content_url on the account host redirects there.
+    CDN_HOSTS = ["*.zdusercontent.com"]
+
+    def comments_since(self, client, *, start_time: int) -> CommentPage:
+        page = client.incremental_ticket_events(start_time=start_time)
+        comments: dict[str, HelpdeskComment] = {}  # the export repeats rows: one per comment id
+        for event in page["ticket_events"]:
+            for child in event.get("child_events") or []:
+                if child.get("event_type") != "Comment" or child.get("id") is None:
+                    continue
+                comments[str(child["id"])] = _comment(
+                    str(event.get("ticket_id")), child, int(event.get("timestamp") or 0)
+                )
+        end_time = page["end_time"]
+        next_time = int(end_time) if end_time is not None else int(start_time)
+        return CommentPage(list(comments.values()), max(next_time, int(start_time)), page["end_of_stream"])
+
+    def record_comments(self, client, record_id: str) -> list[HelpdeskComment]:
+        return [_comment(str(record_id), c, _epoch(c.get("created_at"))) for c in client.ticket_comments(record_id)]
+
+    def author_names(self, client, author_ids: set[str]) -> dict[str, str]:
+        ids = sorted(a for a in author_ids if is_numeric_id(a))
+        names: dict[str, str] = {}
+        for start in range(0, len(ids), 100):
+            for user in client.users_show_many(ids[start : start + 100]):
+                names[str(user.get("id"))] = user.get("name") or user.get("email") or str(user.get("id"))
+        return names
+
+    def download_hosts(self, connection) -> list[str]:
+        return list(self.CDN_HOSTS)
+
+    def created_epoch(self, record):
+        return _epoch(record.get("created_at"))
+
+    def matches_conditions(self, record, conditions):
+        for key, wanted in (conditions or {}).items():
+            wanted_set = {str(w) for w in wanted or []}
+            if not wanted_set:
+                continue
+            value = record.get(self.CONDITION_FIELDS.get(key, key))
+            values = {str(v) for v in value} if isinstance(value, list) else ({str(value)} if value else set())
+            if not values & wanted_set:
+                return False
+        return True
+
+    def default_title(self, record):
+        return f"[Zendesk #{record.get('id')}] {record.get('subject') or record.get('raw_subject') or ''}".strip()
+
     def post_internal_note(self, client, helpdesk_object: str, record_id: str, text: str) -> None:
         if helpdesk_object != "ticket":
             return  # only tickets carry comments; customers and organizations have no notes thread
@@ -351,3 +409,36 @@ def _display(value: Any, type_: str, labels: dict[str, str]) -> str:
     if isinstance(value, list):
         return ", ".join(labels.get(str(v), str(v)) for v in value)
     return labels.get(str(value), str(value))
+
+
+def _epoch(stamp: Any) -> int:
+    """Zendesk's ISO 8601 time (``2026-11-21T10:00:00Z``) in epoch seconds; 0 when absent or unreadable."""
+    if not stamp:
+        return 0
+    try:
+        return int(datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return 0
+
+
+def _comment(record_id: str, raw: dict[str, Any], created: int) -> HelpdeskComment:
+    files = tuple(
+        HelpdeskFile(
+            id=str(a.get("id")),
+            name=str(a.get("file_name") or f"attachment-{a.get('id')}"),
+            url=str(a.get("content_url") or ""),
+            content_type=str(a.get("content_type") or "application/octet-stream"),
+            size=int(a.get("size") or 0),
+        )
+        for a in raw.get("attachments") or []
+        if a.get("id") is not None and not a.get("deleted")
+    )
+    return HelpdeskComment(
+        record_id=record_id,
+        id=str(raw["id"]),
+        author_id=str(raw.get("author_id") or ""),
+        body=str(raw.get("body") or raw.get("plain_body") or ""),
+        public=bool(raw.get("public", True)),
+        created=created or _epoch(raw.get("created_at")),
+        files=files,
+    )
