@@ -8,20 +8,30 @@ It plays both sides of Atlassian Connect:
 - as the schema it describes: projects (``/project/search`` paged), createmeta issue types and create
   screens (paged, ``issueTypes`` / ``fields`` with ``total`` and no ``isLast``), ``/field``,
   ``/priority`` and project statuses, with a small ``page_size`` so callers must follow pages;
+- as the issues it holds: create (``POST /issue``, validated against the create screen; ``self.created``;
+  ``fail_after_create_next()``), per-issue-type workflows (``set_statuses(…, issue_type_id=…)``), comments in
+  ADF with properties (``self.comments``, ``self.comments_added``), attachments joining ``fields.attachment``
+  (``X-Atlassian-Token: no-check`` required), and the enhanced JQL search (``/search/jql``: a minimal JQL,
+  ``nextPageToken``, only ``indexed_properties`` searchable, ``search_lag_seconds``); ``rate_limit_next()``
+  answers Jira's 429; ``now()``/``advance()`` move the fake's clock (not JWT expiry);
 - as the product that calls our app: builds the install payload, signs the RS256 install JWT with its own
   key pair (served by ``FakeInstallKeys`` by ``kid``), and signs iframe (qsh-bound) and context tokens.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import email.parser
 import email.policy
 import itertools
 import json
+import re
 import secrets
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +85,49 @@ def _error(status: int, *messages: str, errors: dict[str, str] | None = None):
     return status, {"errorMessages": list(messages), "errors": errors or {}}
 
 
+def _no_issue():
+    return _error(404, "Issue does not exist or you do not have permission to see it.")
+
+
+# Jira's answer to a v3 rich-text value that is not ADF (recorded in public issue threads, e.g.
+# lesstif/php-jira-rest-client#280: errors {"description": "Operation value must be an Atlassian Document …"}).
+NOT_ADF = "Operation value must be an Atlassian Document (see the Atlassian Document Format)"
+EMPTY_COMMENT = "Comment body can not be empty!"
+INVALID_COMMENT = "Comment body is not valid!"  # v3 comment with a plain-string body (php-jira-rest-client#412)
+
+
+def adf_problem(doc: Any) -> str | None:
+    """Why ``doc`` is not an ADF document Jira accepts (``None`` when it is): ``{"type": "doc", "version": 1,
+    "content": [...]}``, every node a dict with a ``type``, text nodes with a non-empty ``text``."""
+    if not isinstance(doc, dict) or doc.get("type") != "doc" or doc.get("version") != 1:
+        return "not a doc"
+    if not isinstance(doc.get("content"), list):
+        return "no content"
+
+    def walk(node: Any) -> str | None:
+        if not isinstance(node, dict) or not isinstance(node.get("type"), str):
+            return "a node without a type"
+        if node["type"] == "text" and not (isinstance(node.get("text"), str) and node["text"]):
+            return "an empty text node"
+        children = node.get("content", [])
+        if not isinstance(children, list):
+            return "content that is not a list"
+        return next((p for p in map(walk, children) if p), None)
+
+    return next((p for p in map(walk, doc["content"]) if p), None)
+
+
+def adf_is_empty(doc: dict[str, Any]) -> bool:
+    """An ADF doc with no text and no other leaf (an empty paragraph only counts as empty)."""
+
+    def has_leaf(node: dict[str, Any]) -> bool:
+        if node["type"] in ("paragraph", "heading", "blockquote", "bulletList", "orderedList", "listItem"):
+            return any(has_leaf(c) for c in node.get("content", []))
+        return True
+
+    return not any(has_leaf(n) for n in doc["content"])
+
+
 def _fixture(name: str) -> Any:
     return json.loads((FIXTURES / name).read_text())
 
@@ -104,6 +157,10 @@ def field_meta(
     if default_value is not None:
         meta["defaultValue"] = default_value
     return meta
+
+
+class JqlError(ValueError):
+    """A JQL query the fake refuses (Jira: 400 with the message in ``errorMessages``)."""
 
 
 class FakeInstallKeys(FakeServer):
@@ -150,7 +207,24 @@ class FakeJira(FakeServer):
         self.license: dict[str, Any] | None = {"active": True, "type": "commercial", "evaluation": False}
         self.issues: dict[str, dict[str, Any]] = {}
         self.properties: dict[tuple[str, str], Any] = {}
-        self.attachments: dict[str, dict[str, Any]] = {}
+        self.attachments: dict[str, dict[str, Any]] = {}  # id → record + issue_id + data
+        # comments: issue id → its comments as GET …/comment lists them; every accepted POST is logged
+        self.comments: dict[str, list[dict[str, Any]]] = {}
+        self.comment_properties: dict[str, dict[str, Any]] = {}  # comment id → {key: value}
+        self.comments_added: list[dict[str, Any]] = []
+        self.comment_page_size = 5000  # GET …/comment: at most this many per page (Jira's default maxResults)
+        # issue create: every issue stored by POST /issue ({id, key, fields, properties}, as sent)
+        self.created: list[dict[str, Any]] = []
+        self._fail_after_create: list[tuple[int, Any]] = []
+        # JQL search: only properties whose key (or "key.path") is declared indexed (jiraEntityProperties)
+        # are searchable; issues younger than search_lag_seconds are not found yet
+        self.indexed_properties: set[str] = set()
+        self.search_lag_seconds = 0.0
+        self.search_page_size = 50  # enhanced search: at most this many issues per page
+        self.jql_strict_keys = True  # `key in (…)` naming a missing issue is a 400, as Jira's validation does
+        self._created_at: dict[str, float] = {}  # issue id → fake time of creation (search index lag)
+        self._forced_429: list[dict[str, Any]] = []
+        self._shift = 0.0
         self._ids = itertools.count(10000)
         self.rejected_auth: list[str] = []
         # schema: pages hold at most ``page_size`` items whatever maxResults asks (Jira caps it too)
@@ -158,6 +232,8 @@ class FakeJira(FakeServer):
         self.projects: dict[str, dict[str, Any]] = {}  # key → project
         self.issue_types: dict[str, list[dict[str, Any]]] = {}  # project key → its issue types
         self.statuses: dict[str, list[dict[str, Any]]] = {}  # project key → its workflow's statuses
+        # (project key, issue type id) → that issue type's own workflow (else the project's)
+        self.type_statuses: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.edits: list[dict[str, Any]] = []  # every accepted issue edit
         self.transitions_done: list[dict[str, Any]] = []
         self.read_only: set[str] = {"status", "created", "updated", "creator", "reporter_email"}
@@ -167,6 +243,44 @@ class FakeJira(FakeServer):
         self.priorities: list[dict[str, Any]] = _fixture("priorities.json")  # GET /priority
         self.default_create_screen: list[dict[str, Any]] = _fixture("create_fields.json")
         self._project_ids = itertools.count(10000)
+
+    # --- clock and injected failures ----------------------------------------------------------------
+    def now(self) -> float:
+        """Fake time (``created``/``updated`` stamps, search index lag); JWT expiry stays on real time."""
+        return time.time() + self._shift
+
+    def advance(self, seconds: float) -> None:
+        self._shift += seconds
+
+    def _stamp(self) -> str:
+        moment = datetime.fromtimestamp(self.now(), UTC)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
+
+    def rate_limit_next(
+        self, n: int = 1, *, retry_after: int = 5, reason: str = "jira-burst-based", path: str | None = None
+    ) -> None:
+        """The next ``n`` authenticated requests (matching ``path`` regex if given) get Jira's 429:
+        ``Retry-After`` (seconds), ``RateLimit-Reason`` and ``{"errorMessages": ["Rate limit exceeded."]}``."""
+        with self._lock:
+            self._forced_429.append({"left": n, "retry_after": retry_after, "reason": reason, "path": path})
+
+    def fail_after_create_next(self, status: int = 500, body: Any = None) -> None:
+        """The next ``POST /rest/api/3/issue`` stores the issue (and its properties) but answers ``status``:
+        the create happened, its answer got lost."""
+        with self._lock:
+            self._fail_after_create.append(
+                (status, body if body is not None else {"errorMessages": ["Internal server error"], "errors": {}})
+            )
+
+    def _app_user(self) -> dict[str, Any]:
+        return {
+            "self": f"{self.url}/rest/api/3/user?accountId={self.app_account_id}",
+            "accountId": self.app_account_id,
+            "displayName": "Deskbridge",
+            "active": True,
+            "timeZone": "Etc/UTC",
+            "accountType": "app",
+        }
 
     # --- Jira's signing side --------------------------------------------------------------------------
     @property
@@ -263,6 +377,11 @@ class FakeJira(FakeServer):
         if claims.get("qsh") != hash_url(request.method, request.raw_path):
             self.rejected_auth.append("qsh")
             return _error(401, "JWT qsh does not match the request.")
+        for forced in self._forced_429:
+            if forced["left"] > 0 and (forced["path"] is None or re.search(forced["path"], request.path)):
+                forced["left"] -= 1
+                headers = {"Retry-After": str(forced["retry_after"]), "RateLimit-Reason": forced["reason"]}
+                return 429, {"errorMessages": ["Rate limit exceeded."]}, headers
         is_upload = request.method in ("POST", "PUT") and request.path.endswith("/attachments")
         if is_upload and request.headers.get("x-atlassian-token") != "no-check":
             return _error(403, "XSRF check failed")
@@ -330,7 +449,7 @@ class FakeJira(FakeServer):
             (t for t in self.issue_types.get(project_key, []) if t["id"] == str(issue_type_id)),
             {"id": str(issue_type_id), "name": "Task"},
         )
-        workflow = self.statuses.get(project_key) or []
+        workflow = self.workflow_for(project_key, issue_type["id"])
         issue = {
             "id": issue_id,
             "key": key,
@@ -344,7 +463,14 @@ class FakeJira(FakeServer):
             },
         }
         self.issues[issue_id] = issue
+        self._created_at[issue_id] = self.now()
         return issue
+
+    def workflow_for(self, project_key: str, issue_type_id: str | None) -> list[dict[str, Any]]:
+        """The statuses of an issue type's workflow: its own (``set_statuses(…, issue_type_id=…)``), else
+        the project's."""
+        own = self.type_statuses.get((project_key, str(issue_type_id)))
+        return own if own is not None else (self.statuses.get(project_key) or [])
 
     def _find_issue(self, ref: str) -> dict[str, Any] | None:
         return self.issues.get(ref) or next((i for i in self.issues.values() if i["key"] == ref), None)
@@ -387,10 +513,11 @@ class FakeJira(FakeServer):
         """Every status of the project's workflow but the current one (a workflow with global
         transitions), minus those removed with ``block_transition``."""
         key = issue["fields"]["project"]["key"]
+        issue_type_id = (issue["fields"].get("issuetype") or {}).get("id")
         current = (issue["fields"].get("status") or {}).get("id")
         return [
             {"id": f"t{s['id']}", "name": f"Move to {s['name']}", "to": self._status_ref(s), "isAvailable": True}
-            for s in self.statuses.get(key, [])
+            for s in self.workflow_for(key, issue_type_id)
             if s["id"] != current and s["id"] not in self.blocked_statuses
         ]
 
@@ -465,9 +592,12 @@ class FakeJira(FakeServer):
         self.set_statuses(key, DEFAULT_STATUSES)
         return self.rebase(self._project_full(key))
 
-    def set_statuses(self, project_key: str, statuses: list[tuple[str, str, str]]) -> None:
-        """The project's workflow statuses as ``(id, name, statusCategory key)``."""
-        self.statuses[project_key] = [
+    def set_statuses(
+        self, project_key: str, statuses: list[tuple[str, str, str]], issue_type_id: str | None = None
+    ) -> None:
+        """The project's workflow statuses as ``(id, name, statusCategory key)``; with ``issue_type_id``, that
+        issue type's own workflow (other types keep the project's). New issues start in the first status."""
+        workflow = [
             {
                 "self": f"{DOC_BASE}/rest/api/3/status/{status_id}",
                 "description": "",
@@ -482,6 +612,10 @@ class FakeJira(FakeServer):
             }
             for status_id, name, category in statuses
         ]
+        if issue_type_id is None:
+            self.statuses[project_key] = workflow
+        else:
+            self.type_statuses[(project_key, str(issue_type_id))] = workflow
 
     def set_create_fields(self, project_key: str, issue_type_id: str, fields: list[dict[str, Any]]) -> None:
         """Replace one create screen. Each field is a createmeta field (see ``field_meta``); missing
@@ -665,7 +799,7 @@ class FakeJira(FakeServer):
                 "id": t["id"],
                 "name": t["name"],
                 "subtask": t["subtask"],
-                "statuses": self.statuses[key],
+                "statuses": self.workflow_for(key, t["id"]),
             }
             for t in self.issue_types[key]
         ]
@@ -706,9 +840,11 @@ class FakeJira(FakeServer):
 
     @route("POST", r"/rest/api/3/issue/(?P<issue>[^/]+)/attachments")
     def attachments_add(self, request: FakeRequest):
+        """Multipart parts named ``file`` (403 ``XSRF check failed`` without ``X-Atlassian-Token: no-check``,
+        checked in ``before``) → 200 with the list of attachments, which join the issue's ``attachment``."""
         issue = self._find_issue(request.params["issue"])
         if issue is None:
-            return _error(404, "Issue does not exist or you do not have permission to see it.")
+            return _no_issue()
         content_type = request.headers.get("content-type", "")
         if not content_type.startswith("multipart/form-data"):
             return 415, {"errorMessages": ["Unsupported Media Type"], "errors": {}}
@@ -728,13 +864,498 @@ class FakeJira(FakeServer):
                 "size": len(data),
                 "mimeType": part.get_content_type(),
                 "content": f"{self.url}/rest/api/3/attachment/content/{attachment_id}",
+                "author": self._app_user(),
+                "created": self._stamp(),
             }
             self.attachments[attachment_id] = {**record, "issue_id": issue["id"], "data": data}
             created.append(record)
         if not created:
             return _error(400, "No file part named 'file' in the request.")
+        issue["fields"].setdefault("attachment", []).extend(copy.deepcopy(created))
+        self._touch(issue)
         return 200, created
+
+    def _touch(self, issue: dict[str, Any]) -> None:
+        if "updated" in issue["fields"]:
+            issue["fields"]["updated"] = self._stamp()
+
+    # --- comments -------------------------------------------------------------------------------------
+    def _render_comment(self, comment: dict[str, Any], with_properties: bool) -> dict[str, Any]:
+        data = copy.deepcopy(comment)
+        if with_properties:
+            props = self.comment_properties.get(comment["id"], {})
+            data["properties"] = [{"key": k, "value": copy.deepcopy(v)} for k, v in props.items()]
+        return data
+
+    @staticmethod
+    def _expands(request: FakeRequest, name: str) -> bool:
+        return name in {e.strip() for e in (request.arg("expand") or "").split(",")}
+
+    @route("POST", r"/rest/api/3/issue/(?P<issue>[^/]+)/comment")
+    def comment_add(self, request: FakeRequest):
+        """``{"body": <ADF>, "properties"?: [{key, value}], "visibility"?}`` → 201 with the comment. A body
+        that is missing or empty: 400 ``errors.comment = "Comment body can not be empty!"``; a body that is not
+        ADF (a plain string, an empty text node …): ``"Comment body is not valid!"``."""
+        issue = self._find_issue(request.params["issue"])
+        if issue is None:
+            return _no_issue()
+        try:
+            data = request.json()
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "Unexpected character: the request body is not JSON.")
+        if not isinstance(data, dict):
+            return _error(400, "Can not deserialize the request body.")
+        body = data.get("body")
+        if body is None or body == "":
+            return _error(400, errors={"comment": EMPTY_COMMENT})
+        if adf_problem(body) is not None:
+            return _error(400, errors={"comment": INVALID_COMMENT})
+        if adf_is_empty(body):
+            return _error(400, errors={"comment": EMPTY_COMMENT})
+        properties = data.get("properties") or []
+        if not isinstance(properties, list) or not all(
+            isinstance(p, dict) and isinstance(p.get("key"), str) and p["key"] for p in properties
+        ):
+            return _error(400, "Property keys must be non-empty strings.")
+        comment_id = str(next(self._ids))
+        stamp = self._stamp()
+        comment: dict[str, Any] = {
+            "self": f"{self.url}/rest/api/3/issue/{issue['id']}/comment/{comment_id}",
+            "id": comment_id,
+            "author": self._app_user(),
+            "body": copy.deepcopy(body),
+            "updateAuthor": self._app_user(),
+            "created": stamp,
+            "updated": stamp,
+            "jsdPublic": True,
+        }
+        if data.get("visibility") is not None:
+            comment["visibility"] = copy.deepcopy(data["visibility"])
+        self.comments.setdefault(issue["id"], []).append(comment)
+        self.comment_properties[comment_id] = {p["key"]: copy.deepcopy(p.get("value")) for p in properties}
+        self.comments_added.append(
+            {
+                "issue": issue["id"],
+                "id": comment_id,
+                "body": copy.deepcopy(body),
+                "properties": copy.deepcopy(self.comment_properties[comment_id]),
+                "visibility": comment.get("visibility"),
+            }
+        )
+        self._touch(issue)
+        return 201, self._render_comment(comment, self._expands(request, "properties"))
+
+    @route("GET", r"/rest/api/3/issue/(?P<issue>[^/]+)/comment")
+    def comment_list(self, request: FakeRequest):
+        """``startAt``/``maxResults`` (capped at ``comment_page_size``), ``orderBy=created|-created``,
+        ``expand=properties`` → ``{startAt, maxResults, total, comments}``."""
+        issue = self._find_issue(request.params["issue"])
+        if issue is None:
+            return _no_issue()
+        try:
+            start = max(0, int(request.arg("startAt") or 0))
+            size = max(0, min(int(request.arg("maxResults") or 5000), self.comment_page_size))
+        except ValueError:
+            return _error(400, "startAt and maxResults must be integers.")
+        comments = list(self.comments.get(issue["id"], []))
+        if (request.arg("orderBy") or "").startswith("-"):
+            comments.reverse()
+        with_properties = self._expands(request, "properties")
+        return 200, {
+            "startAt": start,
+            "maxResults": size,
+            "total": len(comments),
+            "comments": [self._render_comment(c, with_properties) for c in comments[start : start + size]],
+        }
 
     @route("GET", r"/rest/api/3/search")
     def old_search(self, request: FakeRequest):
         return _error(410, "The requested API has been removed. Please migrate to /rest/api/3/search/jql.")
+
+    # --- issue create ---------------------------------------------------------------------------------
+    RICH_TEXT_FIELDS = {"description", "environment"}
+
+    def _is_rich_text(self, field_id: str, meta: dict[str, Any]) -> bool:
+        custom = (meta.get("schema") or {}).get("custom", "")
+        return field_id in self.RICH_TEXT_FIELDS or custom.endswith(":textarea")
+
+    @staticmethod
+    def _option_problem(value: Any, allowed: list[dict[str, Any]]) -> tuple[str | None, Any]:
+        """``(error, stored value)`` for an option (``{"id"}`` or ``{"value"}``) against ``allowedValues``."""
+        if not isinstance(value, dict):
+            return "Specify a valid value", value
+        if "id" in value:
+            match = next((a for a in allowed if str(a.get("id")) == str(value["id"])), None)
+            return (None, copy.deepcopy(match)) if match else (f"Option id '{value['id']}' is not valid", value)
+        match = next((a for a in allowed if a.get("value") == value.get("value")), None)
+        return (None, copy.deepcopy(match)) if match else (f"Option value '{value.get('value')}' is not valid", value)
+
+    def _next_key(self, project_key: str) -> str:
+        """``<PROJECT>-<n>``, after every key of that project (those of ``add_issue`` included)."""
+        numbers = [
+            int(i["key"].rsplit("-", 1)[1])
+            for i in self.issues.values()
+            if i["key"].rsplit("-", 1)[0] == project_key and i["key"].rsplit("-", 1)[-1].isdigit()
+        ]
+        return f"{project_key}-{max(numbers, default=0) + 1}"
+
+    @route("POST", r"/rest/api/3/issue")
+    def issue_create(self, request: FakeRequest):
+        """``{"fields": {...}, "properties"?: [{key, value}]}`` → 201 ``{id, key, self}``, validated against
+        the create screen (``create_fields_for``) as Jira does — every problem at once, one per field, under
+        ``errors``: a field not on the screen (``Field 'x' cannot be set. It is not on the appropriate screen,
+        or unknown.``), a required field without default missing (``<Name> is required.``; the summary's
+        own message), rich text that is not ADF, an option not among ``allowedValues``. The issue starts in
+        its workflow's first status; its properties land in ``self.properties``."""
+        try:
+            data = request.json()
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "Unexpected character: the request body is not JSON.")
+        fields = data.get("fields") if isinstance(data, dict) else None
+        if not isinstance(fields, dict):
+            return _error(400, "Can not deserialize the request body: fields are required.")
+        project_spec = fields.get("project")
+        project_ref = (
+            str(project_spec.get("id") or project_spec.get("key") or "") if isinstance(project_spec, dict) else ""
+        )
+        project_key = self._find_project(project_ref) if project_ref else None
+        if project_key is None:
+            return _error(400, errors={"project": "Specify a valid project ID or key"})
+        type_spec = fields.get("issuetype")
+        if not isinstance(type_spec, dict) or not (type_spec.get("id") or type_spec.get("name")):
+            return _error(400, errors={"issuetype": "Specify an issue type"})
+        issue_type = next(
+            (
+                t
+                for t in self.issue_types[project_key]
+                if t["id"] == str(type_spec.get("id")) or (not type_spec.get("id") and t["name"] == type_spec["name"])
+            ),
+            None,
+        )
+        if issue_type is None:
+            return _error(400, errors={"issuetype": "The issue type selected is invalid."})
+        screen = {m["fieldId"]: m for m in self.create_fields_for(project_key, issue_type["id"])}
+        errors: dict[str, str] = {}
+        stored: dict[str, Any] = {}
+        for field_id, value in fields.items():
+            meta = screen.get(field_id)
+            if meta is None:
+                errors[field_id] = self.NOT_EDITABLE.format(field=field_id)
+                continue
+            if field_id in ("project", "issuetype") or value is None:
+                continue
+            if self._is_rich_text(field_id, meta) and adf_problem(value) is not None:
+                errors[field_id] = NOT_ADF
+                continue
+            schema = meta.get("schema") or {}
+            allowed = meta.get("allowedValues")
+            if allowed is not None and schema.get("type") == "option":
+                problem, value = self._option_problem(value, allowed)
+            elif allowed is not None and schema.get("type") == "array" and schema.get("items") == "option":
+                results = [self._option_problem(v, allowed) for v in (value if isinstance(value, list) else [value])]
+                problem = next((p for p, _ in results if p), None)
+                value = [v for _, v in results]
+            else:
+                problem = None
+            if problem:
+                errors[field_id] = problem
+                continue
+            stored[field_id] = copy.deepcopy(value)
+        for field_id, meta in screen.items():
+            if field_id in ("project", "issuetype") or not meta["required"] or meta.get("hasDefaultValue"):
+                continue
+            if fields.get(field_id) in (None, "", [], {}) and field_id not in errors:
+                message = "You must specify a summary of the issue." if field_id == "summary" else None
+                errors[field_id] = message or f"{meta['name']} is required."
+        if errors:
+            return _error(400, errors=errors)
+        issue_id, key = str(next(self._ids)), self._next_key(project_key)
+        project = self.projects[project_key]
+        workflow = self.workflow_for(project_key, issue_type["id"])
+        stamp = self._stamp()
+        issue = {
+            "id": issue_id,
+            "key": key,
+            "self": f"{self.url}/rest/api/3/issue/{issue_id}",
+            "fields": {
+                "project": {"id": project["id"], "key": project_key, "name": project["name"]},
+                "issuetype": {"id": issue_type["id"], "name": issue_type["name"]},
+                **({"status": self._status_ref(workflow[0])} if workflow else {}),
+                "created": stamp,
+                "updated": stamp,
+                "reporter": self._app_user(),
+                "attachment": [],
+                **stored,
+            },
+        }
+        properties = data.get("properties") or []
+        self.issues[issue_id] = issue
+        self._created_at[issue_id] = self.now()
+        for prop in properties:
+            self.properties[(issue_id, prop["key"])] = copy.deepcopy(prop.get("value"))
+        self.created.append(
+            {
+                "id": issue_id,
+                "key": key,
+                "fields": copy.deepcopy(fields),
+                "properties": {p["key"]: copy.deepcopy(p.get("value")) for p in properties},
+            }
+        )
+        if self._fail_after_create:
+            status, body = self._fail_after_create.pop(0)
+            return status, body
+        return 201, {"id": issue_id, "key": key, "self": issue["self"]}
+
+    # --- JQL search (the enhanced /search/jql) ---------------------------------------------------------
+    @route("GET", r"/rest/api/3/search/jql")
+    def search_jql_get(self, request: FakeRequest):
+        fields = [f for f in (request.arg("fields") or "").split(",") if f.strip()]
+        properties = [p for p in (request.arg("properties") or "").split(",") if p.strip()]
+        return self._search_jql(
+            request.arg("jql") or "", fields, request.arg("maxResults"), request.arg("nextPageToken"), properties
+        )
+
+    @route("POST", r"/rest/api/3/search/jql")
+    def search_jql_post(self, request: FakeRequest):
+        try:
+            data = request.json() or {}
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "Unexpected character: the request body is not JSON.")
+        if not isinstance(data, dict):
+            return _error(400, "Can not deserialize the request body.")
+        fields = data.get("fields") or []
+        if isinstance(fields, str):
+            fields = fields.split(",")
+        properties = data.get("properties") or []
+        max_results = data.get("maxResults")
+        return self._search_jql(
+            data.get("jql") or "",
+            list(fields),
+            None if max_results is None else str(max_results),
+            data.get("nextPageToken"),
+            list(properties),
+        )
+
+    def _search_jql(
+        self,
+        jql: str,
+        fields: list[str],
+        max_results: str | None,
+        token: str | None,
+        properties: list[str],
+    ):
+        """``{"issues": [...], "nextPageToken"?, "isLast"}`` — no ``total``; ``nextPageToken`` only when more
+        follow; each issue is only ``{"id"}`` unless ``fields`` are named (then ``id, key, self, fields``
+        with those fields: ``*all``/``*navigable`` for all), plus ``properties`` when asked. Unbounded
+        queries are allowed here (Jira refuses them; the fake does not model that)."""
+        try:
+            size = int(max_results) if max_results not in (None, "") else 50
+        except ValueError:
+            return _error(400, "maxResults must be an integer.")
+        size = max(1, min(size, self.search_page_size))
+        try:
+            matcher, order = self._parse_jql(jql)
+        except JqlError as exc:
+            return _error(400, str(exc))
+        horizon = self.now() - self.search_lag_seconds
+        found = [
+            i
+            for i in self.issues.values()
+            if (self.search_lag_seconds <= 0 or self._created_at.get(i["id"], 0) <= horizon) and matcher(i)
+        ]
+        found = order(found)
+        offset = 0
+        if token:
+            try:
+                state = json.loads(base64.urlsafe_b64decode(token.encode()).decode())
+                offset = int(state["offset"])
+                if state["jql"] != jql:
+                    raise ValueError("another query")
+            except (ValueError, KeyError, TypeError, binascii.Error):
+                return _error(400, "The provided next page token is invalid or expired.")
+        chunk = found[offset : offset + size]
+        wanted = {f.strip() for f in fields if f.strip()}
+        issues = []
+        for issue in chunk:
+            item: dict[str, Any] = {"id": issue["id"]}
+            if wanted:
+                every = bool(wanted & {"*all", "*navigable"})
+                item = {
+                    "expand": "",
+                    "id": issue["id"],
+                    "self": issue["self"],
+                    "key": issue["key"],
+                    "fields": {k: copy.deepcopy(v) for k, v in issue["fields"].items() if every or k in wanted},
+                }
+            if properties:
+                item["properties"] = {
+                    k: copy.deepcopy(self.properties[(issue["id"], k)])
+                    for k in properties
+                    if (issue["id"], k) in self.properties
+                }
+            issues.append(item)
+        body: dict[str, Any] = {"issues": issues}
+        is_last = offset + size >= len(found)
+        if not is_last:
+            body["nextPageToken"] = base64.urlsafe_b64encode(
+                json.dumps({"offset": offset + size, "jql": jql}).encode()
+            ).decode()
+        body["isLast"] = is_last
+        return 200, body
+
+    _JQL_TOKEN = re.compile(
+        r"""\s*(?:(?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(?P<op>!=|=|\(|\)|,)|(?P<word>[^\s=!(),"']+))"""
+    )
+    _PROPERTY = re.compile(r"issue\.property\[(?P<key>[^\]]+)\](?:\.(?P<path>.+))?", re.IGNORECASE)
+
+    def _parse_jql(self, jql: str):
+        """A minimal JQL: clauses joined by ``AND`` — ``issue.property[<key>].<path> = "<value>"|<number>``,
+        ``project = <key or id>``, ``issuetype = <id or name>``, ``issue|key|issuekey|id in (…)`` or ``= …``
+        — and an optional ``ORDER BY key|id|created|updated [ASC|DESC]``. Anything else is refused with
+        Jira's ``Error in the JQL Query: …`` (400). Returns ``(predicate, order)``."""
+        tokens: list[tuple[str, str]] = []
+        position = 0
+        text = jql.strip()
+        while position < len(text):
+            match = self._JQL_TOKEN.match(text, position)
+            if match is None or match.end() == position:
+                raise JqlError(f"Error in the JQL Query: the character '{text[position]}' is a reserved JQL character.")
+            kind = match.lastgroup or "word"
+            value = match.group(kind)
+            if kind == "str":
+                value = re.sub(r"\\(.)", r"\1", value[1:-1])
+            tokens.append((kind, value))
+            position = match.end()
+        if not tokens:
+            raise JqlError("Error in the JQL Query: an empty query is not supported by this fake.")
+        predicates = []
+        order_keys: list[tuple[str, bool]] = []
+        i = 0
+
+        def word(at: int) -> str:
+            return tokens[at][1].lower() if at < len(tokens) and tokens[at][0] == "word" else ""
+
+        while i < len(tokens):
+            if word(i) == "order" and word(i + 1) == "by":
+                i += 2
+                while i < len(tokens):
+                    field = word(i)
+                    if field not in ("key", "id", "issuekey", "created", "updated"):
+                        raise JqlError(f"Error in the JQL Query: the fake cannot order by '{tokens[i][1]}'.")
+                    descending = word(i + 1) == "desc"
+                    i += 2 if word(i + 1) in ("asc", "desc") else 1
+                    order_keys.append((field, descending))
+                    if i < len(tokens) and tokens[i] == ("op", ","):
+                        i += 1
+                        continue
+                    if i < len(tokens):
+                        raise JqlError(f"Error in the JQL Query: Expecting ',' but got '{tokens[i][1]}'.")
+                break
+            if predicates:
+                if word(i) != "and":
+                    raise JqlError(f"Error in the JQL Query: the fake supports only AND, got '{tokens[i][1]}'.")
+                i += 1
+            if i >= len(tokens) or tokens[i][0] == "op":
+                raise JqlError("Error in the JQL Query: Expecting a field name.")
+            field = tokens[i][1]
+            i += 1
+            if i < len(tokens) and tokens[i] == ("op", "="):
+                if i + 1 >= len(tokens) or tokens[i + 1][0] == "op":
+                    raise JqlError(f"Error in the JQL Query: Expecting a value after '{field} ='.")
+                operator, values, quoted = "=", [tokens[i + 1][1]], tokens[i + 1][0] == "str"
+                i += 2
+            elif word(i) == "in" and i + 1 < len(tokens) and tokens[i + 1] == ("op", "("):
+                i += 2
+                values, quoted = [], False
+                while i < len(tokens) and tokens[i] != ("op", ")"):
+                    if tokens[i][0] != "op":
+                        values.append(tokens[i][1])
+                    elif tokens[i] != ("op", ","):
+                        raise JqlError(f"Error in the JQL Query: unexpected '{tokens[i][1]}' in a list.")
+                    i += 1
+                if i >= len(tokens):
+                    raise JqlError("Error in the JQL Query: Expecting ')' before the end of the query.")
+                i += 1
+                operator = "in"
+            else:
+                got = tokens[i][1] if i < len(tokens) else "end of query"
+                raise JqlError(
+                    f"Error in the JQL Query: the fake supports only '=' and 'in' after '{field}', got '{got}'."
+                )
+            predicates.append(self._jql_clause(field, operator, values, quoted))
+
+        def predicate(issue: dict[str, Any]) -> bool:
+            return all(p(issue) for p in predicates)
+
+        def sort_value(issue: dict[str, Any], field: str) -> Any:
+            if field in ("key", "issuekey"):
+                project, _, number = issue["key"].rpartition("-")
+                return (project, int(number) if number.isdigit() else 0)
+            if field == "created":
+                return self._created_at.get(issue["id"], 0)
+            if field == "updated":
+                return str(issue["fields"].get("updated") or "")
+            return int(issue["id"])
+
+        def order(issues: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            result = sorted(issues, key=lambda i: int(i["id"]))  # the fake's default order: creation
+            for field, descending in reversed(order_keys):
+                result.sort(key=lambda i, f=field: sort_value(i, f), reverse=descending)
+            return result
+
+        return predicate, order
+
+    def _jql_clause(self, field: str, operator: str, values: list[str], quoted: bool):
+        name = field.lower()
+        prop = self._PROPERTY.fullmatch(field)
+        if prop is not None:
+            if operator != "=":
+                raise JqlError(f"Error in the JQL Query: the fake supports only '=' on '{field}'.")
+            key, path = prop.group("key"), prop.group("path")
+            indexed = key in self.indexed_properties or (path and f"{key}.{path}" in self.indexed_properties)
+            wanted = values[0]
+
+            def matches_property(issue: dict[str, Any]) -> bool:
+                if not indexed or (issue["id"], key) not in self.properties:
+                    return False  # Jira indexes only the properties an app declares (jiraEntityProperties)
+                value: Any = self.properties[(issue["id"], key)]
+                for part in (path or "").split(".") if path else []:
+                    if not isinstance(value, dict) or part not in value:
+                        return False
+                    value = value[part]
+                if isinstance(value, bool) or value is None or isinstance(value, (dict, list)):
+                    return False
+                if quoted or isinstance(value, str):
+                    return str(value) == wanted
+                try:
+                    return float(value) == float(wanted)
+                except ValueError:
+                    return False
+
+            return matches_property
+        if name == "project":
+            keys = set()
+            for ref in values:
+                key = self._find_project(ref)
+                if key is None:
+                    raise JqlError(f"The value '{ref}' does not exist for the field 'project'.")
+                keys.add(key)
+            return lambda issue: issue["fields"].get("project", {}).get("key") in keys
+        if name in ("issuetype", "type"):
+            wanted_types = {v.lower() for v in values}
+            return lambda issue: bool(
+                {str((issue["fields"].get("issuetype") or {}).get(k, "")).lower() for k in ("id", "name")}
+                & wanted_types
+            )
+        if name in ("issue", "key", "issuekey", "id"):
+            ids = set()
+            for ref in values:
+                issue = self._find_issue(ref)
+                if issue is None:
+                    if self.jql_strict_keys:
+                        # the real message (atlassian-python-api#752 records it for a deleted issue)
+                        raise JqlError(f"An issue with key '{ref}' does not exist for field '{name}'.")
+                    continue
+                ids.add(issue["id"])
+            return lambda issue: issue["id"] in ids
+        raise JqlError(f"Error in the JQL Query: the fake does not support the field '{field}'.")

@@ -318,3 +318,286 @@ def test_export_allows_ten_requests_a_minute(zendesk):
     answers = [zd(zendesk, "GET", EXPORT, token_auth(), params={"start_time": start}) for _ in range(11)]
     assert [a.status_code for a in answers[:10]] == [200] * 10
     assert answers[10].status_code == 429 and int(answers[10].headers["Retry-After"]) > 0
+
+
+# --- fake Zendesk: ticket events export, attachments on a CDN host, show_many ------------------------------
+
+EVENTS = "/api/v2/incremental/ticket_events.json"
+
+
+def _events(fake: FakeZendesk, **params):
+    return zd(fake, "GET", EVENTS, token_auth(), params=params)
+
+
+def test_ticket_events_carry_comments_with_the_sideload_and_repeat_rows_at_end_time(zendesk):
+    start = int(zendesk.now()) - 120
+    ticket = zendesk.add_ticket("acme", subject="one", description="First words")
+    zendesk.advance(5)
+    comment = zendesk.add_comment("acme", ticket["id"], "With a file", attachments=[("log.txt", b"abc", "text/plain")])
+    zendesk.advance(5)
+    path = f"/api/v2/tickets/{ticket['id']}.json"
+    body = {"ticket": {"status": "pending", "comment": {"body": "Agent reply", "public": False}}}
+    before = zendesk.accounts["acme"].tickets[ticket["id"]]["generated_timestamp"]
+    updated = zd(zendesk, "PUT", path, token_auth(), json=body).json()
+    assert zendesk.accounts["acme"].tickets[ticket["id"]]["generated_timestamp"] == before + 5
+    assert _events(zendesk, start_time=start, include="comment_events").json()["ticket_events"] == []  # < 1 min
+
+    zendesk.advance(61)
+    page = _events(zendesk, start_time=start, include="comment_events").json()
+    rows = page["ticket_events"]
+    assert [r["event_type"] for r in rows] == ["Audit"] * 3 and page["count"] == 3 and page["end_of_stream"]
+    assert [r["timestamp"] for r in rows] == sorted(r["timestamp"] for r in rows)
+    comments = [c for r in rows for c in r["child_events"] if c["event_type"] == "Comment"]
+    assert [c["body"] for c in comments] == ["First words", "With a file", "Agent reply"]
+    assert comments[1]["id"] == comment["id"] and comments[1]["audit_id"] == rows[1]["id"]
+    assert comments[1]["attachments"][0]["file_name"] == "log.txt" and comments[2]["public"] is False
+    assert rows[2]["id"] == updated["audit"]["id"] and rows[2]["updater_id"] is not None
+    change = next(c for c in rows[2]["child_events"] if c["event_type"] == "Change")
+    assert (change["field_name"], change["value"], change["previous_value"]) == ("status", "pending", "open")
+    assert page["end_time"] == rows[-1]["timestamp"]
+    assert f"start_time={page['end_time']}" in page["next_page"]  # set even at the end of the stream
+    again = requests.get(page["next_page"], headers=token_auth(), timeout=5).json()
+    assert [r["id"] for r in again["ticket_events"]] == [rows[-1]["id"]]  # the last row comes again
+
+
+def test_ticket_events_without_the_sideload_only_flag_comments(zendesk):
+    start = int(zendesk.now()) - 120
+    zendesk.add_ticket("acme", public=False)
+    zendesk.advance(61)
+    child = _events(zendesk, start_time=start).json()["ticket_events"][0]["child_events"][0]
+    assert child["comment_present"] is True and child["comment_public"] is False and "body" not in child
+
+
+def test_ticket_events_never_split_equal_timestamps(zendesk):
+    start = int(zendesk.now()) - 120
+    for n in range(3):
+        zendesk.add_ticket("acme", subject=f"t{n}")
+    zendesk.advance(10)
+    last = zendesk.add_ticket("acme", subject="later")
+    zendesk.advance(61)
+    page = _events(zendesk, start_time=start, per_page=1).json()
+    assert page["count"] == 3 and page["end_of_stream"] is False  # more than per_page: one timestamp
+    follow = requests.get(page["next_page"], headers=token_auth(), timeout=5).json()
+    assert [r["ticket_id"] for r in follow["ticket_events"]][-1] == last["id"] and follow["count"] == 4
+    assert follow["end_of_stream"] is True
+
+
+def test_ticket_events_are_for_admins_share_the_incremental_bucket_and_refuse_recent_starts(zendesk):
+    assert _events(zendesk, start_time=int(zendesk.now()) - 30).status_code == 422
+    zendesk.add_agent("acme", "bob@acme.test", TOKEN, name="Bob", role="agent")
+    bob = zd(zendesk, "GET", EVENTS, token_auth("bob@acme.test"), params={"start_time": 0})
+    assert bob.status_code == 403
+    zendesk.rate_limit_next()
+    forced = _events(zendesk, start_time=0)
+    assert forced.status_code == 429 and forced.text == "Number of allowed API requests per minute exceeded"
+    answers = [_events(zendesk, start_time=0) for _ in range(3)] + [
+        zd(zendesk, "GET", EXPORT, token_auth(), params={"start_time": 0}) for _ in range(4)
+    ]
+    assert [a.status_code for a in answers] == [200] * 7
+    assert "remaining=0" in answers[-1].headers["zendesk-rate-limit-incremental-exports"]
+    assert _events(zendesk, start_time=0).status_code == 429  # 11th request of the minute (403/422 count)
+
+
+def test_attachment_content_redirects_to_a_cdn_host_that_refuses_authorization(zendesk):
+    ticket = zendesk.add_ticket("acme")
+    comment = zendesk.add_comment(
+        "acme", ticket["id"], "see file", attachments=[("a b.png", b"\x89PNG-bytes", "image/png")]
+    )
+    listed = zd(zendesk, "GET", f"/api/v2/tickets/{ticket['id']}/comments.json", token_auth()).json()["comments"]
+    attachment = listed[-1]["attachments"][0]
+    assert attachment["id"] == comment["attachments"][0]["id"] and attachment["size"] == 10
+    url = attachment["content_url"]
+    assert url.startswith(zendesk.base_url("acme") + "/attachments/token/")
+    assert requests.get(url, timeout=5, allow_redirects=False).status_code == 401  # the API host wants auth
+    redirect = requests.get(url, headers=token_auth(), timeout=5, allow_redirects=False)
+    assert redirect.status_code == 302 and redirect.headers["Location"].startswith("http://localhost:")
+    with_auth = requests.get(redirect.headers["Location"], headers=token_auth(), timeout=5)
+    assert with_auth.status_code == 400 and "Only one auth mechanism allowed" in with_auth.text
+    followed = requests.get(url, headers=token_auth(), timeout=5)  # requests drops auth on another host
+    assert followed.status_code == 200 and followed.content == b"\x89PNG-bytes"
+    assert followed.headers["Content-Type"] == "image/png" and followed.headers["Content-Length"] == "10"
+    assert [(d["status"], d["authorization"] is not None) for d in zendesk.cdn_downloads] == [(400, True), (200, False)]
+
+
+def test_users_show_many_returns_names(zendesk):
+    carl = zendesk.add_user("acme", name="Carl Customer", email="carl@example.com")
+    dora = zendesk.add_user("acme", name="Dora Customer")
+    answer = zd(
+        zendesk, "GET", "/api/v2/users/show_many.json", token_auth(), params={"ids": f"{carl['id']},{dora['id']}"}
+    )
+    assert sorted(u["name"] for u in answer.json()["users"]) == ["Carl Customer", "Dora Customer"]
+
+
+# --- fake Jira: attachments, comments, create, JQL search, 429, per-type workflows ------------------------
+
+ADF = {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": "Hi"}]}]}
+
+
+def test_jira_attachments_join_the_issue(jira):
+    issue = jira.add_issue(key="ATT-1")
+    path = f"/rest/api/3/issue/{issue['id']}/attachments"
+    headers = {"X-Atlassian-Token": "no-check"}
+    added = jira_call(jira, "POST", path, files={"file": ("a.txt", b"xyz", "text/plain")}, headers=headers).json()
+    assert added[0]["author"]["accountId"] == jira.app_account_id and added[0]["size"] == 3
+    fields = jira_call(jira, "GET", f"/rest/api/3/issue/{issue['id']}?fields=attachment").json()["fields"]
+    assert [(a["id"], a["filename"], a["mimeType"]) for a in fields["attachment"]] == [
+        (added[0]["id"], "a.txt", "text/plain")
+    ]
+    assert jira.attachments[added[0]["id"]]["data"] == b"xyz"
+
+
+def test_jira_comments_take_adf_and_keep_properties(jira):
+    issue = jira.add_issue(key="CMT-1")
+    path = f"/rest/api/3/issue/{issue['id']}/comment"
+    refused = jira_call(jira, "POST", path, json={"body": "plain text"})
+    assert refused.status_code == 400 and refused.json()["errors"] == {"comment": "Comment body is not valid!"}
+    empty = {"type": "doc", "version": 1, "content": []}
+    assert jira_call(jira, "POST", path, json={"body": empty}).json()["errors"]["comment"] == (
+        "Comment body can not be empty!"
+    )
+    blank_text = {
+        "type": "doc",
+        "version": 1,
+        "content": [{"type": "paragraph", "content": [{"type": "text", "text": ""}]}],
+    }
+    assert jira_call(jira, "POST", path, json={"body": blank_text}).status_code == 400
+    props = [{"key": "deskbridge", "value": {"zendeskCommentId": 42}}]
+    created = jira_call(jira, "POST", path, json={"body": ADF, "properties": props})
+    assert created.status_code == 201
+    comment = created.json()
+    assert comment["author"]["accountId"] == jira.app_account_id and comment["body"] == ADF
+    assert "properties" not in comment
+    listed = jira_call(jira, "GET", path).json()
+    assert listed["total"] == 1 and "properties" not in listed["comments"][0]
+    expanded = jira_call(jira, "GET", path + "?expand=properties").json()["comments"][0]
+    assert expanded["properties"] == props and expanded["id"] == comment["id"]
+    assert jira.comments[issue["id"]][0]["id"] == comment["id"]
+    assert jira.comments_added[0]["properties"] == {"deskbridge": {"zendeskCommentId": 42}}
+
+
+def _create(jira: FakeJira, fields: dict, **extra):
+    return jira_call(jira, "POST", "/rest/api/3/issue", json={"fields": fields, **extra})
+
+
+def test_jira_create_validates_against_the_create_screen(jira):
+    jira.add_project("HD", "Helpdesk")
+    jira.set_create_fields(
+        "HD",
+        "10001",
+        [
+            field_meta("project", "Project", {"type": "project", "system": "project"}, required=True),
+            field_meta("issuetype", "Issue Type", {"type": "issuetype", "system": "issuetype"}, required=True),
+            field_meta("summary", "Summary", {"type": "string", "system": "summary"}, required=True),
+            field_meta("description", "Description", {"type": "string", "system": "description"}),
+            field_meta(
+                "customfield_10050",
+                "Severity",
+                {"type": "option", "custom": "com.atlassian.jira.plugin.system.customfieldtypes:select"},
+                required=True,
+                allowed_values=[{"id": "10100", "value": "Critical"}],
+            ),
+        ],
+    )
+    base = {"project": {"key": "HD"}, "issuetype": {"id": "10001"}}
+    refused = _create(jira, {**base, "labels": ["x"], "description": "plain"})
+    assert refused.status_code == 400
+    assert refused.json()["errors"] == {
+        "labels": "Field 'labels' cannot be set. It is not on the appropriate screen, or unknown.",
+        "description": "Operation value must be an Atlassian Document (see the Atlassian Document Format)",
+        "summary": "You must specify a summary of the issue.",
+        "customfield_10050": "Severity is required.",
+    }
+    assert _create(jira, {**base, "summary": "x", "customfield_10050": {"id": "999"}}).status_code == 400
+    assert jira.created == [] and jira.issues == {}
+    assert _create(jira, {"project": {"key": "NOPE"}, "issuetype": {"id": "10001"}}).json()["errors"] == {
+        "project": "Specify a valid project ID or key"
+    }
+
+
+def test_jira_create_numbers_keys_starts_in_the_workflow_and_stores_properties(jira):
+    project = jira.add_project("HD", "Helpdesk")
+    jira.add_issue(key="HD-7")
+    jira.set_statuses("HD", [("20", "Triage", "new"), ("21", "Closed", "done")], issue_type_id="10002")
+    fields = {"project": {"id": project["id"]}, "issuetype": {"id": "10002"}, "summary": "From Zendesk"}
+    props = [{"key": "deskbridge.link", "value": {"ticket": "acme/12"}}]
+    answer = _create(jira, fields, properties=props)
+    assert answer.status_code == 201
+    created = answer.json()
+    assert created["key"] == "HD-8" and created["self"].endswith(f"/rest/api/3/issue/{created['id']}")
+    issue = jira.issues[created["id"]]
+    assert issue["fields"]["status"]["name"] == "Triage" and issue["fields"]["summary"] == "From Zendesk"
+    assert jira.properties[(created["id"], "deskbridge.link")] == {"ticket": "acme/12"}
+    assert jira.created[-1]["key"] == "HD-8" and jira.created[-1]["properties"] == {
+        "deskbridge.link": {"ticket": "acme/12"}
+    }
+    transitions = jira_call(jira, "GET", f"/rest/api/3/issue/{created['id']}/transitions").json()["transitions"]
+    assert [t["to"]["name"] for t in transitions] == ["Closed"]  # the issue type's own workflow
+    task = jira.add_issue(key="HD-20", issue_type_id="10001")
+    assert task["fields"]["status"]["name"] == "To Do"  # other types keep the project's workflow
+
+    jira.fail_after_create_next()
+    lost = _create(jira, {**fields, "summary": "Lost answer"})
+    assert lost.status_code == 500
+    assert jira.created[-1]["key"] == "HD-21" and jira.issues[jira.created[-1]["id"]]["fields"]["summary"] == (
+        "Lost answer"
+    )
+
+
+def _search(jira: FakeJira, jql: str, **params):
+    from urllib.parse import quote, urlencode
+
+    query = urlencode({"jql": jql, **params}, quote_via=quote)
+    return jira_call(jira, "GET", f"/rest/api/3/search/jql?{query}")
+
+
+def test_jira_search_finds_indexed_properties_only(jira):
+    jira.add_project("HD", "Helpdesk")
+    linked = jira.add_issue(key="HD-1")
+    other = jira.add_issue(key="HD-2")
+    jira.properties[(linked["id"], "deskbridge")] = {"ticket": "acme/12", "n": 12}
+    jira.properties[(other["id"], "deskbridge")] = {"ticket": "acme/13", "n": 13}
+    jql = 'issue.property[deskbridge].ticket = "acme/12"'
+    assert _search(jira, jql).json() == {"issues": [], "isLast": True}  # not declared indexed
+    jira.indexed_properties.add("deskbridge")
+    assert _search(jira, jql).json() == {"issues": [{"id": linked["id"]}], "isLast": True}
+    both = _search(jira, "issue.property[deskbridge].n = 13 AND project = HD AND issuetype = 10001", fields="summary")
+    assert [(i["key"], i["fields"]) for i in both.json()["issues"]] == [("HD-2", {"summary": "An issue"})]
+    posted = jira_call(jira, "POST", "/rest/api/3/search/jql", json={"jql": jql, "fields": ["summary", "status"]})
+    assert posted.json()["issues"][0]["key"] == "HD-1" and "total" not in posted.json()
+
+
+def test_jira_search_pages_by_token_and_refuses_what_it_cannot_parse(jira):
+    issues = [jira.add_issue(key=f"PG-{n}") for n in range(1, 4)]
+    ids = ", ".join(i["id"] for i in issues)
+    first = _search(jira, f"issue in ({ids})", maxResults=2).json()
+    assert [i["id"] for i in first["issues"]] == [issues[0]["id"], issues[1]["id"]] and first["isLast"] is False
+    second = _search(jira, f"issue in ({ids})", maxResults=2, nextPageToken=first["nextPageToken"]).json()
+    assert second == {"issues": [{"id": issues[2]["id"]}], "isLast": True}
+    by_key = _search(jira, 'key in (PG-3, "PG-1") ORDER BY key DESC').json()
+    assert [i["id"] for i in by_key["issues"]] == [issues[2]["id"], issues[0]["id"]]
+    missing = _search(jira, "key in (PG-1, PG-99)")
+    assert missing.status_code == 400
+    assert missing.json()["errorMessages"] == ["An issue with key 'PG-99' does not exist for field 'key'."]
+    unparsable = _search(jira, 'summary ~ "printer"')
+    assert unparsable.status_code == 400 and unparsable.json()["errorMessages"][0].startswith("Error in the JQL Query")
+
+
+def test_jira_search_lags_behind_new_issues(jira):
+    jira.search_lag_seconds = 5
+    jira.indexed_properties.add("deskbridge")
+    fresh = jira.add_issue(key="LAG-1")
+    jira.properties[(fresh["id"], "deskbridge")] = {"ticket": "x"}
+    jql = 'issue.property[deskbridge].ticket = "x"'
+    assert _search(jira, jql).json()["issues"] == []
+    jira.advance(6)
+    assert _search(jira, jql).json()["issues"] == [{"id": fresh["id"]}]
+
+
+def test_jira_rate_limit_next_answers_429_with_retry_after(jira):
+    jira.rate_limit_next(retry_after=7, path=r"/rest/api/3/field$")
+    assert jira_call(jira, "GET", "/rest/api/3/priority").status_code == 200  # another path
+    limited = jira_call(jira, "GET", "/rest/api/3/field")
+    assert limited.status_code == 429 and limited.headers["Retry-After"] == "7"
+    assert limited.json() == {"errorMessages": ["Rate limit exceeded."]}
+    assert limited.headers["RateLimit-Reason"] == "jira-burst-based"
+    assert jira_call(jira, "GET", "/rest/api/3/field").status_code == 200
