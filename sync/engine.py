@@ -731,7 +731,7 @@ def _comment_adf(run: _Run, comment: HelpdeskComment, author: str) -> dict[str, 
     when = datetime.fromtimestamp(comment.created, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
     head: list[dict[str, Any]] = []
     if not comment.public:
-        head.append({"type": "text", "text": f"[{run.provider.label} internal note] ", "marks": [{"type": "strong"}]})
+        head.append({"type": "text", "text": f"[{run.provider.brand} internal note] ", "marks": [{"type": "strong"}]})
     head.append({"type": "text", "text": f"{author} · {when}", "marks": [{"type": "em"}]})
     doc = text_to_adf(comment.body)
     doc["content"].insert(0, {"type": "paragraph", "content": head})
@@ -743,7 +743,7 @@ def _authors(run: _Run, comments: list[HelpdeskComment]) -> dict[str, str]:
     if missing:
         names = run.provider.author_names(run.helpdesk(), missing)
         for author_id in missing:
-            run.memo[("author", author_id)] = names.get(author_id) or f"{run.provider.label} user {author_id}"
+            run.memo[("author", author_id)] = names.get(author_id) or f"{run.provider.brand} user {author_id}"
     return {c.author_id: run.memo.get(("author", c.author_id), "Unknown author") for c in comments}
 
 
@@ -784,7 +784,9 @@ def _sync_comments(run: _Run, link: Link, comments: list[HelpdeskComment], state
     comments we wrote into the helpdesk ourselves are never copied back."""
     item = link.item
     opened = state.get(OPENING_KEY)
-    cutoff = int(opened) if opened else int(link.created_at.timestamp())
+    # An auto-created issue gets the record's whole thread; a linked one what is said after the second it
+    # was linked (what came before is history the agent can open in the helpdesk).
+    cutoff = int(opened) if opened else int(link.created_at.timestamp()) + 1
     wanted = sorted((c for c in comments if c.created >= cutoff), key=lambda c: (c.created, c.id))
     if not wanted:
         return
@@ -909,8 +911,8 @@ def _mb(size: int) -> str:
 def _skip_file(run: _Run, link: Link, comment: HelpdeskComment, file: HelpdeskFile, row, why: str) -> None:
     """A file not copied: recorded, and said on the issue once (a connector comment)."""
     text = (
-        f"Deskbridge did not copy the file \u201c{file.name}\u201d from {run.provider.label} record "
-        f"{comment.record_id}: {why} (ATTACHMENT_MAX_BYTES). Open the record in {run.provider.label} to get it."
+        f"Deskbridge did not copy the file \u201c{file.name}\u201d from {run.provider.brand} record "
+        f"{comment.record_id}: {why} (ATTACHMENT_MAX_BYTES). Open the record in {run.provider.brand} to get it."
     )
     _post_comment_once(run, link, f"skip:{file.id}", text_to_adf(text))
     AttachmentMap.objects.filter(pk=row.pk).update(target_id="skipped", note=why[:200])

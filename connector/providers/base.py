@@ -70,6 +70,8 @@ class CommentPage:
 class HelpdeskProvider(abc.ABC):
     key: str
     label: str
+    #: the short name agents know it by, in copied comments ("[Zendesk internal note]")
+    brand: str
     #: helpdesk object key → label shown to admins
     objects: dict[str, str]
     #: objects that may be synchronized (others are display-only)

@@ -140,6 +140,7 @@ def normalise_custom_fields(raw_fields: list[dict[str, Any]], prefix: str) -> li
 class ZendeskProvider(HelpdeskProvider):
     key = "zendesk"
     label = "Zendesk Support"
+    brand = "Zendesk"
     objects = {"ticket": "Tickets", "user": "Customers", "organization": "Organizations"}
     syncable_objects = frozenset({"ticket"})
 

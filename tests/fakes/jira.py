@@ -202,6 +202,7 @@ class FakeJira(FakeServer):
             install_keys.add_key(self.kid, self.public_pem)
         self.app_account_id = "557058:deskbridge-app-user"
         self.admins: set[str] = set()
+        self.users: dict[str, dict[str, Any]] = {}  # add_user()
         # issue id → accountIds that may browse it (issues not listed are visible to everyone)
         self.issue_viewers: dict[str, set[str]] = {}
         self.license: dict[str, Any] | None = {"active": True, "type": "commercial", "evaluation": False}
@@ -396,6 +397,37 @@ class FakeJira(FakeServer):
             "displayName": "Deskbridge",
             "active": True,
         }
+
+    def add_user(self, account_id: str, display_name: str, email: str | None, *, email_visible: bool = True) -> dict:
+        """A Jira user. ``email_visible=False``: the user's profile hides the email from apps (the
+        default on many sites), so ``emailAddress`` is absent and an email search does not find them."""
+        user = {
+            "accountId": account_id,
+            "accountType": "atlassian",
+            "displayName": display_name,
+            "active": True,
+            "_email": email,
+            "_email_visible": email_visible,
+        }
+        self.users[account_id] = user
+        return user
+
+    @route("GET", r"/rest/api/3/user/search")
+    def user_search(self, request: FakeRequest):
+        """``query`` matches display names (prefix) and emails of users whose email apps may see; the
+        answer is a bare list, ``emailAddress`` only where visible."""
+        query = (request.arg("query") or "").strip().lower()
+        if not query:
+            return _error(400, "The query parameter is required.")
+        found = []
+        for user in self.users.values():
+            email_hit = user["_email_visible"] and (user["_email"] or "").lower() == query
+            if email_hit or user["displayName"].lower().startswith(query):
+                shown = {k: v for k, v in user.items() if not k.startswith("_")}
+                if user["_email_visible"] and user["_email"]:
+                    shown["emailAddress"] = user["_email"]
+                found.append(shown)
+        return 200, found[: int(request.arg("maxResults", "50") or 50)]
 
     @route("GET", r"/rest/api/3/serverInfo")
     def server_info(self, request: FakeRequest):
