@@ -196,6 +196,10 @@ class _Run:
             totals[key] += client.calls
         return totals
 
+    def key_lock(self, key: Any) -> threading.Lock:
+        with self.lock:
+            return self.memo.setdefault(("lock", key), threading.Lock())
+
     def add(self, key: str, n: int = 1) -> None:
         with self.lock:
             self.counts[key] += n
@@ -659,16 +663,17 @@ def _transitions(run: _Run, link: Link, status_id: str, *, fresh: bool) -> list[
     (per poll and for 10 minutes), unless ``fresh`` (then the issue's own, which may be conditional)."""
     item = link.item
     key = f"sync-transitions:{item.tenant_id}:{item.jira_project_id}:{item.jira_issue_type_id}:{status_id}"
-    if not fresh:
-        hit = run.memo.get(key) or cache.get(key)
-        if hit is not None:
-            run.memo[key] = hit
-            return hit
-    found = run.jira().transitions(link.jira_issue_id)
-    listed = [{"id": str(t.get("id")), "to": t.get("to") or {}} for t in found]
-    run.memo[key] = listed
-    cache.set(key, listed, TRANSITIONS_CACHE_SECONDS)
-    return listed
+    with run.key_lock(key):  # threads moving issues out of one status read its transitions once
+        if not fresh:
+            hit = run.memo.get(key) or cache.get(key)
+            if hit is not None:
+                run.memo[key] = hit
+                return hit
+        found = run.jira().transitions(link.jira_issue_id)
+        listed = [{"id": str(t.get("id")), "to": t.get("to") or {}} for t in found]
+        run.memo[key] = listed
+        cache.set(key, listed, TRANSITIONS_CACHE_SECONDS)
+        return listed
 
 
 def _sync_status(run: _Run, link: Link, record, state) -> None:

@@ -24,3 +24,6 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Tests run inside one transaction that other threads cannot see: the engine works issues in the calling
+# thread, except in the tests that switch threads on (transactional, PostgreSQL).
+SYNC_PARALLEL_ISSUES = 1

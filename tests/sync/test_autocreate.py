@@ -19,7 +19,6 @@ from sync.models import AutoCreate, Link, SyncEvent, SyncRun
 from sync.services import event_retry, link_delete
 from tests.conftest import ZD_SUBDOMAIN
 from tests.panel.links_helpers import make_item
-from tests.sync.test_engine import admin_agent  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +26,7 @@ SCREEN = ("summary", "issuetype", "project", "reporter", "description")
 
 
 @pytest.fixture
-def auto(tenant, connection, project, jira, zendesk, admin_agent):  # noqa: F811
+def auto(tenant, connection, project, jira, zendesk, admin_agent):
     from connector import schema
 
     jira.indexed_properties.add(SOURCE_PROPERTY)  # the descriptor declares it (jiraEntityProperties)

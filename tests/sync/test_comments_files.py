@@ -14,13 +14,12 @@ from sync.engine import connection_poll
 from sync.models import AttachmentMap, CommentMap, SyncEvent, SyncRun, SyncState
 from tests.conftest import ZD_EMAIL, ZD_SUBDOMAIN, ZD_TOKEN
 from tests.panel.links_helpers import make_item, raw_link
-from tests.sync.test_engine import admin_agent  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def linked(tenant, connection, project, jira, zendesk, admin_agent, settings):  # noqa: F811
+def linked(tenant, connection, project, jira, zendesk, admin_agent, settings):
     settings.HELPDESK_DOWNLOAD_ALLOWED_HOSTS = ["localhost"]  # the fake's CDN host
     item = make_item(
         tenant,

@@ -17,14 +17,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def admin_agent(zendesk):
-    """Reading the incremental export needs a Zendesk admin."""
-    for user in zendesk.accounts[ZD_SUBDOMAIN].users.values():
-        if user["email"] == ZD_EMAIL:
-            user["role"] = "admin"
-
-
-@pytest.fixture
 def synced(tenant, connection, project, jira, zendesk, admin_agent):
     """A one-way item (subject → summary, priority → priority, status sync) and SUP-1 linked to a ticket."""
     from connector import schema
