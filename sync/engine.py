@@ -27,6 +27,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -148,7 +149,15 @@ def lease_take(*, connection: HelpdeskConnection, owner: str) -> SyncState | Non
     return state
 
 
-def _lease_extend(state: SyncState, owner: str) -> None:
+LEASE_EXTEND_EVERY_SECONDS = 10
+
+
+def _lease_extend(state: SyncState, owner: str, *, force: bool = False) -> None:
+    """Push the lease's expiry out while working (a write at most every 10 s, not one per issue)."""
+    now = time.monotonic()
+    if not force and now - getattr(state, "_extended_at", 0.0) < LEASE_EXTEND_EVERY_SECONDS:
+        return
+    state._extended_at = now
     SyncState.objects.filter(pk=state.pk, lease_owner=owner).update(
         lease_expires_at=timezone.now() + timedelta(seconds=LEASE_SECONDS)
     )
@@ -304,7 +313,7 @@ def connection_poll(*, connection_id: int, trigger: str = SyncRun.Trigger.SCHEDU
                     state.events_time, state.events_behind = events_time, events_behind
                     changes.update(events_time=events_time, events_behind=events_behind)
                 SyncState.objects.filter(pk=state.pk, lease_owner=owner).update(**changes)
-            _lease_extend(state, owner)
+            _lease_extend(state, owner, force=True)
             if page.done:
                 break
         synchronized_items(connection).update(last_sync_at=timezone.now())

@@ -51,7 +51,7 @@ SYNC_POLL_SECONDS = env.int("SYNC_POLL_SECONDS", default=300)
 # Runs (and their events) older than this many days are deleted by the daily prune.
 SYNC_RUN_RETENTION_DAYS = env.int("SYNC_RUN_RETENTION_DAYS", default=30)
 # Issues worked in parallel per poll (one issue never by two threads; bounded per tenant).
-SYNC_PARALLEL_ISSUES = env.int("SYNC_PARALLEL_ISSUES", default=12)
+SYNC_PARALLEL_ISSUES = env.int("SYNC_PARALLEL_ISSUES", default=16)
 # Attachment sync: larger files are skipped (the skip is recorded and said on the issue).
 ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
 # Extra hosts attachment downloads may reach (beyond the helpdesk's own host and its CDNs); "*.example.com"

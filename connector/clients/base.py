@@ -7,6 +7,7 @@ import abc
 import json
 import logging
 import re
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
@@ -116,6 +117,15 @@ class Response:
     content: bytes
 
 
+def _new_session() -> requests.Session:
+    """A session. Without a proxy in the environment (HTTPS_PROXY, …) it stops re-reading os.environ on every
+    request (a measurable share of a sync run's CPU); with one, requests applies it and NO_PROXY as usual."""
+    session = requests.Session()
+    if not any(k in urllib.request.getproxies() for k in ("http", "https", "all")):
+        session.trust_env = False  # no proxy configured: nothing in the environment changes a request
+    return session
+
+
 class BaseClient(abc.ABC):
     """Subclasses set ``service`` and implement ``base_url()`` and ``authenticate()``.
 
@@ -126,7 +136,7 @@ class BaseClient(abc.ABC):
     session: requests.Session | None = None
 
     def __init__(self, *, session: requests.Session | None = None):
-        self.session = session or requests.Session()
+        self.session = session or _new_session()
         self.calls = 0  # API calls spent through this client (sync runs report it)
 
     # hooks ------------------------------------------------------------------------------------------

@@ -216,6 +216,21 @@ def _change(args, zendesk, tickets, offset: int, latency: float) -> None:
     zendesk.advance(120)  # past the export's withheld last minute and its per-minute limit
 
 
+def _cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its children."""
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            continue
+    return total
+
+
 def _counts(zendesk, jira) -> tuple[int, int]:
     z = [c for c in zendesk.calls() if "/api/v2/" in c.path]
     j = [c for c in jira.calls() if c.path.startswith("/rest/")]
@@ -251,7 +266,9 @@ def _bench(args, zendesk, jira) -> int:
                 zendesk.add_latency(latency)
                 jira.add_latency(latency)
             z0, j0 = _counts(zendesk, jira)
+            cpu0 = _cpu(worker.pid), _cpu(os.getpid())
             run = _sync_now_and_wait(tenant, connection)
+            cpu1 = _cpu(worker.pid), _cpu(os.getpid())
             z1, j1 = _counts(zendesk, jira)
             assert run.outcome == "success", run.reason
             wall = (run.finished_at - run.started_at).total_seconds()
@@ -265,15 +282,17 @@ def _bench(args, zendesk, jira) -> int:
                     f"(edits/transitions/comments {done[0]}/{done[1]}/{done[2]}); minimum {minimum}; "
                     f"ratio {(zc + jc) / minimum:.3f} (target ≤ 1.1)"
                 )
+            per_ticket = [(after - before) * 1000 / args.changed for before, after in zip(cpu0, cpu1, strict=True)]
             figures.append(
                 f"(c) throughput, {phase}: {args.changed / wall:.0f} changed tickets/s "
-                f"({wall:.1f} s for {args.changed}; target {'≥ 200' if latency == 0 else '≥ 30'})"
+                f"({wall:.1f} s for {args.changed}; target {'≥ 200' if latency == 0 else '≥ 30'}); CPU per ticket: "
+                f"worker {per_ticket[0]:.1f} ms, fakes {per_ticket[1]:.1f} ms"
             )
         sampler.stopped = True
         figures.append(f"(d) worker peak RSS: {sampler.peak / 1024 / 1024:.0f} MB (target < 250 MB)")
         print(
             "\nSync benchmark (one tenant, {} linked tickets, SYNC_PARALLEL_ISSUES={}):".format(
-                args.tickets, os.environ.get("SYNC_PARALLEL_ISSUES", "12")
+                args.tickets, os.environ.get("SYNC_PARALLEL_ISSUES", "16")
             )
         )
         for line in figures:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -71,6 +72,12 @@ class FakeServer:
 
             def log_message(self, *args):  # keep test output clean
                 return
+
+            def setup(self):
+                super().setup()
+                # Headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm holds the
+                # body until the client's delayed ACK (40 ms a response), which no real service shows.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def _handle(self):
                 length = int(self.headers.get("Content-Length") or 0)
