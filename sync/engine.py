@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psutil
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, connections, transaction
@@ -67,7 +68,6 @@ from .models import AttachmentMap, AutoCreate, CommentMap, Link, SyncEvent, Sync
 
 logger = logging.getLogger(__name__)
 
-LEASE_SECONDS = 60
 PAGES_PER_RUN = 20
 SYNCHRONIZED = (ConnectedItem.Mode.ONE_WAY, ConnectedItem.Mode.TWO_WAY)
 STATUS_KEY = "__status_category__"  # the helpdesk status category last applied
@@ -83,6 +83,16 @@ DONE_MARKERS = ("skipped", "failed", "refused", "not_copied")
 
 def _owner() -> str:
     return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _owner_is_dead(owner: str) -> bool:
+    """A lease owner on this machine whose process is gone (a worker killed and restarted here): its lease
+    is taken over at once instead of after its expiry. Owners on other machines are never judged."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname()[:30] or not pid.isdigit():
+        return False
+    return not psutil.pid_exists(int(pid))
 
 
 def _hash(value: Any) -> str:
@@ -135,7 +145,8 @@ def lease_take(*, connection: HelpdeskConnection, owner: str) -> SyncState | Non
         state = SyncState.objects.select_for_update(skip_locked=True).filter(connection=connection).first()
         if state is None:
             return None  # another worker is taking it right now
-        if state.lease_owner and state.lease_expires_at and state.lease_expires_at > now:
+        live = state.lease_owner and state.lease_expires_at and state.lease_expires_at > now
+        if live and not _owner_is_dead(state.lease_owner):
             return None
         if state.lease_owner:  # an expired lease: its worker died mid-run (kill -9, lost machine)
             SyncRun.objects.filter(connection=connection, outcome=SyncRun.Outcome.RUNNING).update(
@@ -144,7 +155,7 @@ def lease_take(*, connection: HelpdeskConnection, owner: str) -> SyncState | Non
                 "last saved position.",
                 finished_at=now,
             )
-        state.lease_owner, state.lease_expires_at = owner, now + timedelta(seconds=LEASE_SECONDS)
+        state.lease_owner, state.lease_expires_at = owner, now + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
         state.save(update_fields=["lease_owner", "lease_expires_at"])
     return state
 
@@ -159,7 +170,7 @@ def _lease_extend(state: SyncState, owner: str, *, force: bool = False) -> None:
         return
     state._extended_at = now
     SyncState.objects.filter(pk=state.pk, lease_owner=owner).update(
-        lease_expires_at=timezone.now() + timedelta(seconds=LEASE_SECONDS)
+        lease_expires_at=timezone.now() + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
     )
 
 

@@ -48,6 +48,9 @@ ZENDESK_OAUTH_CLIENT_ID = env("ZENDESK_OAUTH_CLIENT_ID", default="")
 ZENDESK_OAUTH_CLIENT_SECRET = env("ZENDESK_OAUTH_CLIENT_SECRET", default="")
 # How often each connection with synchronized items is polled for helpdesk changes (seconds).
 SYNC_POLL_SECONDS = env.int("SYNC_POLL_SECONDS", default=300)
+# A poll's lease on its connection expires this long after its last sign of life (a killed worker's poll is
+# taken over by another machine after this; on the same machine at once).
+SYNC_LEASE_SECONDS = env.int("SYNC_LEASE_SECONDS", default=60)
 # Runs (and their events) older than this many days are deleted by the daily prune.
 SYNC_RUN_RETENTION_DAYS = env.int("SYNC_RUN_RETENTION_DAYS", default=30)
 # Issues worked in parallel per poll (one issue never by two threads; bounded per tenant).

@@ -26,4 +26,4 @@ STORAGES = {
 }
 # Tests run inside one transaction that other threads cannot see: the engine works issues in the calling
 # thread, except in the tests that switch threads on (transactional, PostgreSQL).
-SYNC_PARALLEL_ISSUES = 1
+SYNC_PARALLEL_ISSUES = env.int("SYNC_PARALLEL_ISSUES", default=1)

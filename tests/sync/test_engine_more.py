@@ -307,3 +307,27 @@ def test_issues_are_worked_in_parallel_and_one_issue_never_in_two_threads(jira, 
         mine = sorted((s, e) for key, _, s, e in spans if key == issue["id"])
         assert len(mine) == 2
         assert all(b[0] >= a[1] for a, b in itertools.pairwise(mine)), "one issue in two threads"
+
+
+def test_a_lease_of_a_dead_worker_on_this_machine_is_taken_over_at_once(
+    tenant, connection, project, jira, zendesk, admin_agent
+):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from sync.engine import lease_take
+
+    _status_item(tenant, connection)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    host = socket.gethostname()[:30]
+    state = sync_state_get(connection=connection)
+    held = timezone.now() + timedelta(seconds=50)
+    for owner, taken in (
+        (f"{host}:{os.getpid()}:abc", False),  # alive here: wait
+        (f"elsewhere:{gone.stdout.strip()}:abc", False),  # another machine: never judged, wait for expiry
+        (f"{host}:{gone.stdout.strip()}:abc", True),  # its process is gone: take over now
+    ):
+        SyncState.objects.filter(pk=state.pk).update(lease_owner=owner, lease_expires_at=held)
+        assert (lease_take(connection=connection, owner="me") is not None) is taken, owner
