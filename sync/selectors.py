@@ -47,6 +47,7 @@ class CardLink:
     origin: str
     preview: dict
     preview_updated_at: datetime | None
+    sync_stopped_at: datetime | None = None
 
 
 @dataclass
@@ -67,11 +68,18 @@ def _cards_sql() -> str:
     # Table names come from model metadata, never from input; every value is a bound parameter.
     return (
         "SELECT i.id, i.name, i.mode, i.helpdesk_object, i.jira_issue_type_id, i.is_paused, c.provider, c.status, "  # noqa: S608
-        "l.id, l.record_id, l.origin, l.preview, l.preview_updated_at "
+        "l.id, l.record_id, l.origin, l.preview, l.preview_updated_at, l.sync_stopped_at "
         f"FROM {item} i JOIN {conn} c ON c.id = i.connection_id "
         f"LEFT JOIN {link} l ON l.item_id = i.id AND l.tenant_id = i.tenant_id AND l.jira_issue_id = %s "
         "WHERE i.tenant_id = %s AND i.jira_project_id = %s ORDER BY i.name, i.id, l.id"
     )
+
+
+def _aware(value) -> datetime | None:
+    value = parse_datetime(value) if isinstance(value, str) else value
+    if value is not None and timezone.is_naive(value):  # SQLite stores UTC without an offset
+        value = timezone.make_aware(value, UTC)
+    return value
 
 
 def card_items_for_project(*, tenant: Tenant, project_id: str, issue_id: str) -> list[CardItem]:
@@ -100,8 +108,6 @@ def card_items_for_project(*, tenant: Tenant, project_id: str, issue_id: str) ->
             )
         if row[8] is not None:
             preview = json.loads(row[11]) if isinstance(row[11], str) else (row[11] or {})
-            updated = parse_datetime(row[12]) if isinstance(row[12], str) else row[12]
-            if updated is not None and timezone.is_naive(updated):  # SQLite stores UTC without an offset
-                updated = timezone.make_aware(updated, UTC)
-            item.links.append(CardLink(row[8], row[9], row[10], preview, updated))
+            updated, stopped = (_aware(value) for value in (row[12], row[13]))
+            item.links.append(CardLink(row[8], row[9], row[10], preview, updated, stopped))
     return list(items.values())

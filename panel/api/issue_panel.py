@@ -46,6 +46,7 @@ class LinkOutSerializer(serializers.Serializer):
     fields = serializers.ListField(child=serializers.DictField(child=serializers.CharField()))
     preview_updated_at = serializers.DateTimeField(allow_null=True)
     can_unlink = serializers.BooleanField()
+    sync_stopped_at = serializers.DateTimeField(allow_null=True, help_text="Closed in the helpdesk: no longer syncs.")
 
 
 class CardSerializer(serializers.Serializer):
@@ -70,6 +71,8 @@ def link_out(link) -> dict:
         "fields": preview.get("fields") or [],
         "preview_updated_at": link.preview_updated_at.isoformat() if link.preview_updated_at else None,
         "can_unlink": link.origin == Link.Origin.MANUAL,
+        # the ticket was closed: its last state was synced and the link no longer syncs
+        "sync_stopped_at": link.sync_stopped_at.isoformat() if getattr(link, "sync_stopped_at", None) else None,
     }
 
 

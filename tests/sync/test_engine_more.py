@@ -331,3 +331,21 @@ def test_a_lease_of_a_dead_worker_on_this_machine_is_taken_over_at_once(
     ):
         SyncState.objects.filter(pk=state.pk).update(lease_owner=owner, lease_expires_at=held)
         assert (lease_take(connection=connection, owner="me") is not None) is taken, owner
+
+
+def test_a_closed_ticket_shows_as_no_longer_syncing_in_the_panel(
+    tenant, connection, project, jira, zendesk, admin_agent
+):
+    from panel.api.issue_panel import cards_for_issue
+
+    item = _status_item(tenant, connection)
+    issue = jira.add_issue(key="SUP-1")
+    ticket = zendesk.add_ticket(ZD_SUBDOMAIN, subject="T", status="closed")
+    raw_link(tenant, item, issue["id"], ticket["id"])
+    project_id = jira.projects["SUP"]["id"]
+    before = cards_for_issue(tenant=tenant, issue_id=issue["id"], project_id=project_id, issue_type_id="10001")
+    assert before["cards"][0]["links"][0]["sync_stopped_at"] is None
+    zendesk.advance(120)
+    _poll(connection)
+    after = cards_for_issue(tenant=tenant, issue_id=issue["id"], project_id=project_id, issue_type_id="10001")
+    assert after["cards"][0]["links"][0]["sync_stopped_at"] is not None

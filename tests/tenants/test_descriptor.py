@@ -41,3 +41,16 @@ def test_lifecycle_urls_in_descriptor_resolve_to_callbacks(client):
     d = client.get("/atlassian-connect.json").json()
     for url in d["lifecycle"].values():
         assert client.post(url, data="{}", content_type="application/json").status_code == 401
+
+
+def test_the_auto_create_tag_is_declared_searchable(client):
+    """Jira indexes only declared issue properties: without this, the lookup that prevents a second issue
+    after a crash (issue.property[deskbridge.source].key = …) would find nothing."""
+    from sync.descriptor import SOURCE_PROPERTY
+
+    d = client.get("/atlassian-connect.json").json()
+    (index,) = d["modules"]["jiraEntityProperties"]
+    assert index["entityType"] == "issue"
+    (config,) = index["keyConfigurations"]
+    assert config["propertyKey"] == SOURCE_PROPERTY
+    assert {"objectName": "key", "type": "string", "alias": "deskbridgeSource"} in config["extractions"]

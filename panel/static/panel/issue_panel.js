@@ -79,6 +79,10 @@
       card.links.forEach(function (link) {
         var rec = el("div", {"class": "record", "data-testid": "record", "data-record": link.record_id});
         rec.appendChild(el("strong", {}, link.title));
+        if (link.sync_stopped_at) {
+          rec.appendChild(el("div", {"class": "meta", "data-testid": "sync-stopped"},
+            "Closed in the helpdesk: no longer syncing (since " + link.sync_stopped_at.slice(0, 10) + ")"));
+        }
         var table = el("table");
         link.fields.forEach(function (f) {
           var tr = el("tr", {"data-field": f.id});
