@@ -95,6 +95,7 @@ def expected_link(link: Link) -> dict:
         "fields": link.preview["fields"],
         "preview_updated_at": link.preview_updated_at.isoformat(),
         "can_unlink": link.origin == Link.Origin.MANUAL,
+        "sync_stopped_at": link.sync_stopped_at.isoformat() if link.sync_stopped_at else None,
     }
 
 
