@@ -349,3 +349,32 @@ def test_a_closed_ticket_shows_as_no_longer_syncing_in_the_panel(
     _poll(connection)
     after = cards_for_issue(tenant=tenant, issue_id=issue["id"], project_id=project_id, issue_type_id="10001")
     assert after["cards"][0]["links"][0]["sync_stopped_at"] is not None
+
+
+def test_credentials_revoked_in_zendesk_mid_run_halt_the_run_and_keep_the_cursor(
+    tenant, connection, project, jira, zendesk, admin_agent, monkeypatch
+):
+    from connector.clients.zendesk import ZendeskClient
+    from tests.conftest import ZD_TOKEN
+
+    item = make_item(
+        tenant, connection, name="C", mode=ConnectedItem.Mode.ONE_WAY, jira_issue_type_id="10001", comment_sync=True
+    )
+    issue = jira.add_issue(key="SUP-1")
+    ticket = zendesk.add_ticket(ZD_SUBDOMAIN, subject="T")
+    raw_link(tenant, item, issue["id"], ticket["id"])
+    zendesk.advance(2)
+    zendesk.add_comment(ZD_SUBDOMAIN, ticket["id"], "hello")
+    zendesk.advance(120)
+    real = ZendeskClient.incremental_ticket_events
+
+    def revoked_meanwhile(self, **kwargs):  # the export answered; then an admin revokes the token
+        zendesk.revoke_api_token(ZD_SUBDOMAIN, ZD_TOKEN)
+        return real(self, **kwargs)
+
+    monkeypatch.setattr(ZendeskClient, "incremental_ticket_events", revoked_meanwhile)
+    run = _poll(connection)
+    assert run.outcome == SyncRun.Outcome.HALTED and "credentials" in run.reason
+    assert SyncState.objects.get().cursor == "" and jira.comments.get(issue["id"], []) == []
+    connection.refresh_from_db()
+    assert connection.status == "auth_failed"  # confirmed by a second call, then shown on the admin page
