@@ -495,8 +495,9 @@ def _apply_page(run: _Run, records, state: SyncState, owner: str) -> tuple[int |
         start = state.events_time or state.start_time or int(timezone.now().timestamp()) - 3600
         for _ in range(EVENT_PAGES_PER_RUN):
             page = provider.comments_since(run.helpdesk(), start_time=start)
-            for comment in page.comments:
-                comments[comment.record_id].append(comment)
+            for comment in page.comments:  # pages repeat the rows at their boundary: one per comment id
+                if all(c.id != comment.id for c in comments[comment.record_id]):
+                    comments[comment.record_id].append(comment)
             events_time, events_behind = page.next_time, not page.done
             if page.done or page.next_time <= start:
                 break
