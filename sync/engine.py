@@ -435,12 +435,8 @@ def link_pass(*, link_id: int, trigger: str = SyncRun.Trigger.REFRESH) -> SyncRu
             else []
         )
         _link_pass(run, link, record, values.get(link.record_id, {}), comments)
-        link.preview = _previews(run, [link], {link.record_id: record}).get((item.pk, link.record_id), link.preview)
-        link.preview_updated_at = timezone.now()
-        if provider.is_closed(record):
-            link.sync_stopped_at = timezone.now()
-            run.event(link, "closed", SyncEvent.Result.OK, "The ticket is closed; this link no longer syncs.")
-        link.save(update_fields=["field_state", "preview", "preview_updated_at", "sync_stopped_at"])
+        preview = _previews(run, [link], {link.record_id: record}).get((item.pk, link.record_id))
+        _link_save(run, link, record, preview)
 
     _run_guarded(run, work, {}, summarize=False)
     _lease_release(state, owner)
@@ -521,17 +517,23 @@ def _apply_page(run: _Run, records, state: SyncState, owner: str) -> tuple[int |
         for link in group:
             record = by_id.get(link.record_id)
             _link_pass(run, link, record, values.get(link.record_id, {}), comments.get(link.record_id, []))
-            if record is not None:
-                link.preview = previews.get((link.item_id, link.record_id), link.preview)
-                link.preview_updated_at = timezone.now()
-                if provider.is_closed(record):
-                    link.sync_stopped_at = timezone.now()
-                    run.event(link, "closed", SyncEvent.Result.OK, "The ticket is closed; this link no longer syncs.")
-            link.save(update_fields=["field_state", "preview", "preview_updated_at", "sync_stopped_at"])
+            _link_save(run, link, record, previews.get((link.item_id, link.record_id)))
         _lease_extend(state, owner)
 
     _in_parallel(issue_pass, list(groups.values()))
     return events_time, events_behind
+
+
+def _link_save(run: _Run, link: Link, record, preview: dict | None) -> None:
+    """Store what a pass learnt: field state, and — when the record itself was read — the fresh preview and,
+    for a record closed for good, the end of syncing."""
+    if record is not None:
+        link.preview = preview or link.preview
+        link.preview_updated_at = timezone.now()
+        if run.provider.is_closed(record):
+            link.sync_stopped_at = timezone.now()
+            run.event(link, "closed", SyncEvent.Result.OK, "The ticket is closed; this link no longer syncs.")
+    link.save(update_fields=["field_state", "preview", "preview_updated_at", "sync_stopped_at"])
 
 
 def _parallelism() -> int:

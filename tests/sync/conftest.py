@@ -13,3 +13,23 @@ def admin_agent(zendesk):
     for user in zendesk.accounts[ZD_SUBDOMAIN].users.values():
         if user["email"] == ZD_EMAIL:
             user["role"] = "admin"
+
+
+def committed_site(jira, zendesk):
+    """A licensed tenant for ``jira``, project SUP and a Zendesk connection of an admin agent, written for
+    tests with real transactions (other threads and processes see them)."""
+    from connector.services import zendesk_connect
+    from tenants.models import Tenant
+    from tests.conftest import ZD_TOKEN
+
+    tenant = Tenant.objects.create(
+        client_key=jira.client_key,
+        app_key=jira.app_key,
+        base_url=jira.url,
+        shared_secret=jira.shared_secret,
+        license=Tenant.License.ACTIVE,
+    )
+    jira.add_project("SUP", "Support")
+    for user in zendesk.accounts[ZD_SUBDOMAIN].users.values():
+        user["role"] = "admin"
+    return tenant, zendesk_connect(tenant=tenant, subdomain=ZD_SUBDOMAIN, email=ZD_EMAIL, api_token=ZD_TOKEN)

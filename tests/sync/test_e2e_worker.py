@@ -22,8 +22,7 @@ from django.utils import timezone
 from connector.models import ConnectedItem
 from sync.descriptor import SOURCE_PROPERTY
 from sync.models import Link, SyncRun
-from tenants.models import Tenant
-from tests.conftest import ZD_EMAIL, ZD_SUBDOMAIN, ZD_TOKEN, postgres_only
+from tests.conftest import ZD_SUBDOMAIN, postgres_only
 from tests.panel.links_helpers import make_item
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,21 +112,11 @@ def _wait(predicate, timeout: float, what: str) -> None:
 
 @pytest.fixture
 def stack(jira, zendesk, tmp_path):
-    from connector.services import zendesk_connect
     from tenants.services import api_token_create
+    from tests.sync.conftest import committed_site
 
-    tenant = Tenant.objects.create(
-        client_key=jira.client_key,
-        app_key=jira.app_key,
-        base_url=jira.url,
-        shared_secret=jira.shared_secret,
-        license=Tenant.License.ACTIVE,
-    )
-    jira.add_project("SUP", "Support")
+    tenant, connection = committed_site(jira, zendesk)
     jira.indexed_properties.add(SOURCE_PROPERTY)
-    for user in zendesk.accounts[ZD_SUBDOMAIN].users.values():
-        user["role"] = "admin"
-    connection = zendesk_connect(tenant=tenant, subdomain=ZD_SUBDOMAIN, email=ZD_EMAIL, api_token=ZD_TOKEN)
     item = make_item(
         tenant,
         connection,

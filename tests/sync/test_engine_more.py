@@ -241,25 +241,10 @@ def test_a_503_with_retry_after_halts_and_sets_the_next_poll(tenant, connection,
 @postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_issues_are_worked_in_parallel_and_one_issue_never_in_two_threads(jira, zendesk, settings):
-    from connector.services import zendesk_connect
-    from tenants.models import Tenant
-    from tests.conftest import (
-        ZD_TOKEN,
-        post_lifecycle,  # noqa: F401 - the tenant fixture needs a db with transactions
-    )
+    from tests.sync.conftest import committed_site
 
     settings.SYNC_PARALLEL_ISSUES = 4
-    tenant = Tenant.objects.create(
-        client_key=jira.client_key,
-        app_key=jira.app_key,
-        base_url=jira.url,
-        shared_secret=jira.shared_secret,
-        license=Tenant.License.ACTIVE,
-    )
-    jira.add_project("SUP", "Support")
-    for user in zendesk.accounts[ZD_SUBDOMAIN].users.values():
-        user["role"] = "admin"
-    connection = zendesk_connect(tenant=tenant, subdomain=ZD_SUBDOMAIN, email=ZD_EMAIL, api_token=ZD_TOKEN)
+    tenant, connection = committed_site(jira, zendesk)
     item = make_item(
         tenant,
         connection,
