@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("tenants.urls")),
     path("", include("panel.urls")),
+    path("", include("sync.urls")),
 ]
 
 admin.site.site_header = "Deskbridge operations"

@@ -3,7 +3,11 @@ priority normalisation, and the standard Zendesk ticket → Jira issue preset.""
 
 from __future__ import annotations
 
+import math
+from datetime import date
 from typing import Any
+
+from .adf import adf_to_text
 
 TYPES = (
     "text",
@@ -211,3 +215,116 @@ def jira_value(
     if isinstance(value, bool):
         return "Yes" if value else "No"
     return str(value)
+
+
+# --- values (Jira → helpdesk) -----------------------------------------------------------------------------
+
+# Jira priority name (normalised) → Zendesk priority, for priorities the item's value map does not name.
+JIRA_PRIORITY_TO_ZENDESK = {
+    "highest": "urgent",
+    "blocker": "urgent",
+    "critical": "urgent",
+    "urgent": "urgent",
+    "high": "high",
+    "major": "high",
+    "medium": "normal",
+    "normal": "normal",
+    "low": "low",
+    "lowest": "low",
+    "minor": "low",
+    "trivial": "low",
+}
+
+
+def _is_empty(value: Any) -> bool:
+    if value is None or value == "" or value == []:
+        return True
+    return isinstance(value, dict) and value.get("type") == "doc" and not adf_to_text(value).strip()
+
+
+def _as_text(value: Any, *, multiline: bool) -> str:
+    """A Jira text value (a string, or an ADF document from a multi-line field) as helpdesk text; a
+    single-line target gets the lines joined by spaces."""
+    text = adf_to_text(value) if isinstance(value, dict | list) else str(value)
+    if multiline:
+        return text
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _jira_label(value: Any) -> str:
+    """How an admin knows a Jira option or priority: its value or name (its id as a last resort)."""
+    if isinstance(value, dict):
+        return str(value.get("value") or value.get("name") or value.get("id"))
+    return str(value)
+
+
+def _jira_id(value: Any) -> str:
+    return str(value.get("id")) if isinstance(value, dict) else str(value)
+
+
+def _tags(values: list[Any]) -> list[str]:
+    """Zendesk tags: no whitespace (it becomes ``_``), lower case, each once, in order."""
+    tags: list[str] = []
+    for value in values:
+        tag = "_".join(str(value).split()).lower()
+        if tag and tag not in tags:
+            tags.append(tag)
+    return tags
+
+
+def helpdesk_value(*, rule: str, value: Any, jira_type: str, helpdesk_type: str, value_map: dict[str, str]) -> Any:
+    """The value to write to the helpdesk for one Jira value, as Jira REST v3 returns it in issue fields
+    (see TO_HELPDESK for the rules). Empty (None, "", [], an empty ADF document) clears the field: None, or
+    [] for tags and multi-select fields. Raises ValueNotMapped when the value cannot be written."""
+    many = helpdesk_type in ("tags", "multiselect")
+    if _is_empty(value):
+        return [] if many else None
+    if rule == "options":
+        values = value if isinstance(value, list) else [value]
+        missing = [v for v in values if _jira_id(v) not in value_map]
+        if missing:
+            raise ValueNotMapped(
+                f"no helpdesk value is mapped for Jira value {', '.join(repr(_jira_label(v)) for v in missing)}; "
+                "add it to the item's value map"
+            )
+        mapped = [str(value_map[_jira_id(v)]) for v in values]
+        return list(dict.fromkeys(mapped)) if many else mapped[0]
+    if rule == "priority":
+        if _jira_id(value) in value_map:
+            return str(value_map[_jira_id(value)])
+        name = _jira_label(value)
+        if _norm(name) in JIRA_PRIORITY_TO_ZENDESK:
+            return JIRA_PRIORITY_TO_ZENDESK[_norm(name)]
+        raise ValueNotMapped(
+            f"Jira priority {name!r} has no helpdesk priority; add it to the item's value map "
+            "(low, normal, high or urgent)"
+        )
+    if rule == "email":
+        email = value.get("emailAddress") if isinstance(value, dict) else None
+        if email:
+            return str(email)
+        who = (value.get("displayName") or value.get("accountId")) if isinstance(value, dict) else value
+        raise ValueNotMapped(
+            f"Jira hides the email address of {who or 'this user'} from apps (the user's profile visibility "
+            "setting), so the matching helpdesk user cannot be found"
+        )
+    if rule != "copy":
+        raise ValueNotMapped(f"unknown mapping rule {rule!r}")
+    if helpdesk_type == "tags":
+        return _tags(value if isinstance(value, list) else [value])
+    if helpdesk_type == "number":
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if not math.isfinite(number):
+            raise ValueNotMapped(f"{value!r} is not a number")
+        return int(number) if number.is_integer() else number
+    if helpdesk_type == "date":
+        day = str(value)[:10]
+        try:
+            date.fromisoformat(day)
+        except ValueError:
+            raise ValueNotMapped(f"{value!r} is not a date") from None
+        return day
+    return _as_text(value, multiline=helpdesk_type == "textarea")

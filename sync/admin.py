@@ -3,13 +3,23 @@ from django.contrib import admin, messages
 from config.errors import ApplicationError
 from connector.admin import HelpdeskConnectionAdmin
 
-from .models import Link, SyncEvent, SyncRun
+from .models import Link, SyncEvent, SyncRun, WebhookEvent
 from .services import event_retry, sync_now
 
 
 @admin.register(Link)
 class LinkAdmin(admin.ModelAdmin):
-    list_display = ("jira_issue_key", "record_id", "item", "tenant", "origin", "created_by", "created_at")
+    list_display = (
+        "jira_issue_key",
+        "record_id",
+        "item",
+        "tenant",
+        "origin",
+        "created_by",
+        "created_at",
+        "sync_stopped_at",
+        "issue_deleted_at",
+    )
     list_filter = ("origin",)
     search_fields = ("jira_issue_key", "jira_issue_id", "record_id", "item__name", "tenant__base_url")
     readonly_fields = ("tenant", "item", "preview", "preview_updated_at", "created_at")
@@ -95,3 +105,47 @@ def sync_now_action(modeladmin, request, queryset):
 
 
 HelpdeskConnectionAdmin.actions = [*(HelpdeskConnectionAdmin.actions or []), sync_now_action]
+
+
+@admin.action(description="Retry the selected failed webhook events")
+def retry_webhook_events_action(modeladmin, request, queryset):
+    from .push import events_retry
+
+    count = 0
+    for tenant_id in set(queryset.filter(status=WebhookEvent.Status.FAILED).values_list("tenant_id", flat=True)):
+        ids = list(queryset.filter(tenant_id=tenant_id, status=WebhookEvent.Status.FAILED).values_list("pk", flat=True))
+        count += events_retry(tenant_id=tenant_id, event_ids=ids)
+    level = messages.SUCCESS if count else messages.WARNING
+    modeladmin.message_user(request, f"{count} failed webhook event(s) queued again.", level=level)
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(admin.ModelAdmin):
+    """The Jira webhook inbox: every stored delivery, its processing status and last error."""
+
+    list_display = ("received_at", "tenant", "event_type", "issue_key", "status", "attempts", "last_error")
+    list_filter = ("status", "event_type")
+    search_fields = ("issue_key", "issue_id", "delivery_id", "tenant__base_url", "last_error")
+    list_select_related = ("tenant",)
+    actions = [retry_webhook_events_action]
+    readonly_fields = (
+        "tenant",
+        "delivery_id",
+        "event_type",
+        "issue_id",
+        "issue_key",
+        "actor_account_id",
+        "payload",
+        "status",
+        "attempts",
+        "last_error",
+        "received_at",
+        "process_after",
+        "processed_at",
+    )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

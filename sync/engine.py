@@ -73,6 +73,7 @@ SYNCHRONIZED = (ConnectedItem.Mode.ONE_WAY, ConnectedItem.Mode.TWO_WAY)
 STATUS_KEY = "__status_category__"  # the helpdesk status category last applied
 BLOCKED_KEY = "__status_blocked__"
 JIRA_STATUS_KEY = "__jira_status__"  # the issue's status as we last knew it: {"id", "category"}
+HELPDESK_STATUS_KEY = "__helpdesk_status__"  # the record's own status as we last saw or wrote it
 OPENING_KEY = "__opened_at__"  # auto-created links: when the record was created (its opening comment)
 EVENT_PAGES_PER_RUN = 5
 INTENT_SETTLE_SECONDS = 60  # Jira's search index lags: a pending create is looked up only after this
@@ -193,6 +194,8 @@ class _Run:
     lock: threading.Lock = field(default_factory=threading.Lock)
     local: threading.local = field(default_factory=threading.local)
     clients: list[Any] = field(default_factory=list)
+    error: Exception | None = None  # what ended the run early, if anything (the push engine reschedules on it)
+    direction: str = "to_jira"  # what its events record: to_jira (pull) or to_helpdesk (push)
 
     # clients: one pair per thread (a requests session is not shared between threads) ------------------
     def jira(self) -> JiraClient:
@@ -257,6 +260,7 @@ class _Run:
             link=link,
             item_id=link.item_id if link is not None else (item.pk if item else None),
             action=action,
+            direction=self.direction,
             result=result,
             message=message[:2000],
         )
@@ -275,6 +279,8 @@ class _Run:
 
 COUNT_KEYS = (
     "tickets_seen",
+    "tickets_updated",
+    "reconciled",
     "issues_created",
     "issues_updated",
     "transitions",
@@ -286,8 +292,10 @@ COUNT_KEYS = (
 
 
 def connection_poll(*, connection_id: int, trigger: str = SyncRun.Trigger.SCHEDULE) -> SyncRun | None:
-    """One poll of one connection. Returns the run, or None when nothing was run (lease held elsewhere, or a
-    halt already recorded)."""
+    """One poll of one connection, and the reconcile of its two-way items' Jira side (``sync.push``).
+    Returns the run, or None when nothing was run (lease held elsewhere, or a halt already recorded)."""
+    from .push import reconcile
+
     connection = HelpdeskConnection.objects.select_related("tenant").filter(pk=connection_id).first()
     if connection is None:
         return None
@@ -327,6 +335,7 @@ def connection_poll(*, connection_id: int, trigger: str = SyncRun.Trigger.SCHEDU
             _lease_extend(state, owner, force=True)
             if page.done:
                 break
+        reconcile(run, state)
         synchronized_items(connection).update(last_sync_at=timezone.now())
 
     _run_guarded(run, work, release)
@@ -339,7 +348,11 @@ def _run_guarded(run: _Run, work, release: dict[str, Any], *, summarize: bool = 
     on); rate limits set the next poll after ``Retry-After``."""
     connection = run.connection
     try:
-        work()
+        try:
+            work()
+        except Exception as exc:
+            run.error = exc
+            raise
         run.run.outcome, run.run.reason = SyncRun.Outcome.SUCCESS, ""
     except (ApiRateLimited, ApiServerError) as exc:
         if isinstance(exc, ApiServerError) and exc.retry_after is None:
@@ -526,14 +539,49 @@ def _apply_page(run: _Run, records, state: SyncState, owner: str) -> tuple[int |
 
 def _link_save(run: _Run, link: Link, record, preview: dict | None) -> None:
     """Store what a pass learnt: field state, and — when the record itself was read — the fresh preview and,
-    for a record closed for good, the end of syncing."""
+    for a record closed for good, the end of syncing.
+
+    Pull (helpdesk → Jira) and push (Jira → helpdesk) may pass over one link at the same moment: the state
+    is merged under the row's lock (only the keys this pass changed are written), so neither loses the
+    other's hashes."""
+    changes: dict[str, Any] = {}
     if record is not None:
         link.preview = preview or link.preview
         link.preview_updated_at = timezone.now()
-        if run.provider.is_closed(record):
+        changes.update(preview=link.preview, preview_updated_at=link.preview_updated_at)
+        if run.provider.is_closed(record) and link.sync_stopped_at is None:
             link.sync_stopped_at = timezone.now()
             run.event(link, "closed", SyncEvent.Result.OK, "The ticket is closed; this link no longer syncs.")
-    link.save(update_fields=["field_state", "preview", "preview_updated_at", "sync_stopped_at"])
+    if link.sync_stopped_at is not None:
+        changes["sync_stopped_at"] = link.sync_stopped_at
+    state_save(link, changes)
+
+
+def state_pass_begin(link: Link) -> dict[str, Any]:
+    """The link's field state for a pass to change; ``state_save`` writes back only what the pass changed."""
+    link._state_before = dict(link.field_state or {})
+    return dict(link.field_state or {})
+
+
+def state_save(link: Link, changes: dict[str, Any] | None = None) -> None:
+    before = getattr(link, "_state_before", None)
+    ours = dict(link.field_state or {})
+    with transaction.atomic():
+        row = Link.objects.select_for_update().filter(pk=link.pk).values_list("field_state", flat=True).first()
+        if row is None:
+            return  # unlinked meanwhile
+        if before is None:
+            merged = ours
+        else:
+            merged = dict(row or {})
+            for key in set(before) | set(ours):
+                if key not in ours:
+                    merged.pop(key, None)
+                elif before.get(key) != ours[key]:
+                    merged[key] = ours[key]
+        Link.objects.filter(pk=link.pk).update(field_state=merged, **(changes or {}))
+    link.field_state = merged
+    link._state_before = dict(merged)
 
 
 def _parallelism() -> int:
@@ -582,9 +630,10 @@ def _link_pass(run: _Run, link: Link, record, values, comments: list[HelpdeskCom
     """Everything one link needs from the helpdesk: fields and status (when its record changed), then
     comments and files (when any were made)."""
     item = link.item
-    state = dict(link.field_state or {})
+    state = state_pass_begin(link)
     try:
         if record is not None:
+            state[HELPDESK_STATUS_KEY] = str(record.get("status") or "")
             desired = _desired_fields(run, item, link, values, state)
             if desired:
                 _write_fields(run, link, desired, state)
@@ -824,14 +873,18 @@ def _sync_comments(run: _Run, link: Link, comments: list[HelpdeskComment], state
         for m in CommentMap.objects.filter(link=link, source_side=SIDE.HELPDESK, source_id__in=ids)
         if m.target_id
     }
-    echoes = set(
-        CommentMap.objects.filter(
-            tenant_id=link.tenant_id,
-            link__item__connection_id=item.connection_id,
-            source_side=SIDE.JIRA,
-            target_id__in=ids,
-        ).values_list("target_id", flat=True)
-    )
+    # Echo guards: what our agent wrote in the helpdesk (guard 1), and comments the maps say we made from
+    # Jira comments or files (guard 2), are never copied back.
+    echoes = {c.id for c in wanted if run.connection.agent_id and c.author_id == str(run.connection.agent_id)}
+    for model in (CommentMap, AttachmentMap):
+        echoes |= set(
+            model.objects.filter(
+                tenant_id=link.tenant_id,
+                link__item__connection_id=item.connection_id,
+                source_side=SIDE.JIRA,
+                target_id__in=ids,
+            ).values_list("target_id", flat=True)
+        )
     describes = any(m.helpdesk_field == "description" for m in item.mappings.all() if m.direction == "to_jira")
     todo = [c for c in wanted if c.id not in echoes]
     authors = _authors(run, [c for c in todo if c.id not in done]) if item.comment_sync else {}

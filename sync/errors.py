@@ -33,3 +33,10 @@ class JiraUnavailable(ServiceUnavailable):
 
 class SyncNotPossible(ConflictError):
     default_code = "sync_not_possible"
+
+
+class WebhookInvalid(ApplicationError):
+    """A webhook delivery we cannot use (not JSON, an event we do not subscribe to): 400 with the reason."""
+
+    status_code = 400
+    default_code = "webhook_invalid"

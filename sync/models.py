@@ -30,6 +30,11 @@ class Link(TenantOwnedModel):
     preview_updated_at = models.DateTimeField(null=True, blank=True)
     field_state = models.JSONField(default=dict, blank=True, help_text="Per-field last-synced value hashes.")
     sync_stopped_at = models.DateTimeField(null=True, blank=True, help_text="The ticket was closed: no more sync.")
+    issue_deleted_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The Jira issue was deleted: the link is broken (nothing is deleted in the helpdesk).",
+    )
 
     class Meta:
         ordering = ["id"]
@@ -64,6 +69,9 @@ class SyncState(TenantOwnedModel):
     events_behind = models.BooleanField(
         default=False, help_text="The comment stream was not read to its end: the next poll reads it regardless."
     )
+    reconciled_at = models.DateTimeField(
+        null=True, blank=True, help_text="Jira issues updated before this were checked for lost webhook deliveries."
+    )
 
     def __str__(self) -> str:
         return f"sync state of {self.connection}"
@@ -76,6 +84,7 @@ class SyncRun(TenantOwnedModel):
         SCHEDULE = "schedule", "Schedule"
         MANUAL = "manual", "Sync now"
         REFRESH = "refresh", "Refresh from the panel"
+        WEBHOOK = "webhook", "Jira webhook"
 
     class Outcome(models.TextChoices):
         RUNNING = "running", "Running"
@@ -189,3 +198,64 @@ class AutoCreate(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"auto-create {self.record_id} ({self.state})"
+
+
+class WebhookEvent(TenantOwnedModel):
+    """The inbox: one Jira webhook delivery (or a change the reconcile found without one), stored before it
+    is answered and processed later by a task, in order per issue. Unique per (tenant, delivery id): a
+    redelivery of the same event is acknowledged and dropped."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Done"
+        IGNORED = "ignored", "Ignored"
+        FAILED = "failed", "Failed"
+        REJECTED = "rejected", "Rejected"
+
+    delivery_id = models.CharField(max_length=128)
+    event_type = models.CharField(max_length=64)
+    issue_id = models.CharField(max_length=32, blank=True)
+    issue_key = models.CharField(max_length=64, blank=True)
+    actor_account_id = models.CharField(max_length=128, blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    process_after = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "delivery_id"], name="webhookevent_unique_delivery"),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "issue_id", "status"], name="webhookevent_issue_status"),
+            models.Index(fields=["status", "process_after"], name="webhookevent_due"),
+            models.Index(fields=["tenant", "status", "-id"], name="webhookevent_tenant_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.issue_key or self.issue_id} ({self.status})"
+
+
+class IssueState(TenantOwnedModel):
+    """The push engine's bookkeeping for one Jira issue: the lease (one worker processes an issue's events
+    at a time, in order) and the issue's ``updated`` as of the last change we processed, which the
+    reconcile compares against to find changes whose webhook Jira never delivered."""
+
+    jira_issue_id = models.CharField(max_length=32)
+    seen_updated = models.DateTimeField(
+        null=True, blank=True, help_text="Jira's `updated` of the last processed change."
+    )
+    lease_owner = models.CharField(max_length=64, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "jira_issue_id"], name="issuestate_unique_issue"),
+        ]
+
+    def __str__(self) -> str:
+        return f"issue {self.jira_issue_id}"

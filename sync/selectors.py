@@ -14,7 +14,7 @@ from django.utils.dateparse import parse_datetime
 from connector.models import ConnectedItem, HelpdeskConnection
 from tenants.models import Tenant
 
-from .models import Link
+from .models import Link, WebhookEvent
 
 
 def link_get(*, tenant: Tenant, link_id: int) -> Link | None:
@@ -111,3 +111,19 @@ def card_items_for_project(*, tenant: Tenant, project_id: str, issue_id: str) ->
             updated, stopped = (_aware(value) for value in (row[12], row[13]))
             item.links.append(CardLink(row[8], row[9], row[10], preview, updated, stopped))
     return list(items.values())
+
+
+def webhook_events_failed(*, tenant: Tenant, limit: int = 50) -> list[WebhookEvent]:
+    """The site's inbox events that failed (newest first), for the admin page's retry list."""
+    return list(
+        WebhookEvent.objects.filter(tenant_id=tenant.pk, status=WebhookEvent.Status.FAILED).order_by("-id")[:limit]
+    )
+
+
+def links_broken(*, tenant: Tenant, limit: int = 50) -> list[Link]:
+    """Links whose Jira issue was deleted (newest first)."""
+    return list(
+        Link.objects.filter(tenant_id=tenant.pk, issue_deleted_at__isnull=False)
+        .select_related("item")
+        .order_by("-issue_deleted_at")[:limit]
+    )

@@ -307,6 +307,18 @@ def event_retry(*, event: SyncEvent) -> str:
             if k != BLOCKED_KEY and not str(v).startswith(("refused:", "skip:"))
         }
         Link.objects.filter(pk=link.pk).update(field_state=state)
+        if event.direction == "to_helpdesk":  # a Jira → helpdesk write: the issue's push is queued again
+            from .inbox import RETRY, issue_events_enqueue, synthetic_event
+
+            synthetic_event(
+                tenant_id=link.tenant_id,
+                issue_id=link.jira_issue_id,
+                issue_key=link.jira_issue_key,
+                kind=RETRY,
+                key=f"event-{event.pk}-{timezone.now().timestamp()}",
+            )
+            transaction.on_commit(lambda: issue_events_enqueue(tenant_id=link.tenant_id, issue_id=link.jira_issue_id))
+            return f"{link.jira_issue_key}: sending it to the helpdesk again was queued"
         transaction.on_commit(lambda: async_task("sync.tasks.link_pass_task", link.pk, "manual"))
         return f"{link.jira_issue_key}: its sync pass was queued"
     if event.item_id:

@@ -70,13 +70,23 @@ def badges_refresh(tenant_id: int, issue_ids: list[str]) -> str:
 
 
 def sync_dispatch() -> int:
-    """Schedule entry point (every minute, no catch-up): one poll task per connection that is due."""
+    """Schedule entry point (every minute, no catch-up): one poll task per connection that is due, and a
+    task for every issue whose inbox events wait with nobody on them (a worker died, a wake-up was lost)."""
     from .engine import connections_due
+    from .push import pending_sweep
 
     due = connections_due()
     for connection_id in due:
         transaction.on_commit(lambda cid=connection_id: async_task("sync.tasks.connection_poll_task", cid, "schedule"))
+    pending_sweep()
     return len(due)
+
+
+def issue_events_task(tenant_id: int, issue_id: str) -> str:
+    """Process one issue's pending webhook events (in order; a second task for a busy issue returns)."""
+    from .push import issue_events_process
+
+    return issue_events_process(tenant_id=int(tenant_id), issue_id=str(issue_id))
 
 
 def connection_poll_task(connection_id: int, trigger: str = "schedule") -> str:

@@ -35,6 +35,11 @@ class Tenant(models.Model):
     license = models.CharField(max_length=16, choices=License.choices, default=License.UNKNOWN)
     license_checked_at = models.DateTimeField(null=True, blank=True)
     is_development = models.BooleanField(default=False, help_text="Development installs are never licence-gated.")
+    app_account_id = models.CharField(
+        max_length=128,
+        blank=True,
+        help_text="Our app user's accountId on this site (GET /rest/api/3/myself): its changes are never synced back.",
+    )
     installed_at = models.DateTimeField(default=timezone.now)
     uninstalled_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -60,6 +60,13 @@ ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
 # Extra hosts attachment downloads may reach (beyond the helpdesk's own host and its CDNs); "*.example.com"
 # matches subdomains; "host:port" pins a port. Credentials are only ever sent to the helpdesk's own host.
 HELPDESK_DOWNLOAD_ALLOWED_HOSTS = env.list("HELPDESK_DOWNLOAD_ALLOWED_HOSTS", default=[])
+# Where Jira serves attachment bytes: /rest/api/3/attachment/content/{id} answers 303 to Atlassian's media
+# host (our JWT is never sent there).
+JIRA_DOWNLOAD_ALLOWED_HOSTS = env.list("JIRA_DOWNLOAD_ALLOWED_HOSTS", default=["api.media.atlassian.com"])
+# The reconcile (each poll) leaves changes younger than this to their webhook, and looks at most at this
+# many recently updated issues per poll.
+SYNC_RECONCILE_GRACE_SECONDS = env.int("SYNC_RECONCILE_GRACE_SECONDS", default=60)
+SYNC_RECONCILE_MAX_ISSUES = env.int("SYNC_RECONCILE_MAX_ISSUES", default=1000)
 # Per Jira user: how often the issue panel may search the helpdesk (the helpdesk's limit is shared).
 PANEL_SEARCH_RATE = env("PANEL_SEARCH_RATE", default="30/min")
 

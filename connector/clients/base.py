@@ -134,6 +134,7 @@ class BaseClient(abc.ABC):
 
     service = "api"
     session: requests.Session | None = None
+    download_hosts_setting = "HELPDESK_DOWNLOAD_ALLOWED_HOSTS"  # named when a download host is refused
 
     def __init__(self, *, session: requests.Session | None = None):
         self.session = session or _new_session()
@@ -213,7 +214,7 @@ class BaseClient(abc.ABC):
             ):
                 raise DownloadRefused(
                     f"The file is served from {parts.hostname or 'an unknown host'}, which is not an allowed "
-                    "download host (HELPDESK_DOWNLOAD_ALLOWED_HOSTS)",
+                    f"download host ({self.download_hosts_setting})",
                     service=self.service,
                 )
             headers = {"User-Agent": "Deskbridge/0.1"}

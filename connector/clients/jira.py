@@ -36,6 +36,10 @@ class JiraClient(BaseClient):
     CREATEMETA_FIELDS = "/rest/api/3/issue/createmeta/{project}/issuetypes/{issue_type}"
     FIELDS = "/rest/api/3/field"
     PRIORITIES = "/rest/api/3/priority"
+    MYSELF = "/rest/api/3/myself"
+    # Answers 303 to Atlassian's media host, which must not get our JWT (BaseClient.download sends
+    # credentials only to the site itself).
+    ATTACHMENT_CONTENT = "/rest/api/3/attachment/content/{attachment}"
 
     # Where each paged list keeps its items. Cloud answers createmeta as {startAt, maxResults, total,
     # issueTypes | fields} with no isLast; its OpenAPI also lists undocumented twins (createMetaIssueType,
@@ -45,6 +49,7 @@ class JiraClient(BaseClient):
     PROJECT_SEARCH_ITEMS = ("values",)
     CREATEMETA_ISSUE_TYPE_ITEMS = ("issueTypes", "createMetaIssueType", "values")
     CREATEMETA_FIELD_ITEMS = ("fields", "results", "values")
+    download_hosts_setting = "JIRA_DOWNLOAD_ALLOWED_HOSTS"
     PAGE_SIZE = 50  # Jira's default; it may answer fewer than asked, so paging advances by what came back
     CREATEMETA_PAGE_SIZE = 200  # the maximum the createmeta endpoints document
 
@@ -208,3 +213,12 @@ class JiraClient(BaseClient):
         """Users matching ``query`` (an email finds its user when the site lets apps see it)."""
         data = self.request("GET", self.USER_SEARCH, params={"query": query, "maxResults": 10}).data
         return data if isinstance(data, list) else []
+
+    def myself(self) -> dict[str, Any]:
+        """The app's own user on this site (its accountId marks changes the app made)."""
+        return self.request("GET", self.MYSELF).data or {}
+
+    def attachment_download(self, attachment_id: str, sink, *, max_bytes: int, allowed_hosts: list[str]) -> int:
+        """Stream an attachment's bytes into ``sink`` (see ``BaseClient.download``)."""
+        url = self.base_url().rstrip("/") + _path(self.ATTACHMENT_CONTENT, attachment=attachment_id)
+        return self.download(url, sink, max_bytes=max_bytes, allowed_hosts=allowed_hosts)

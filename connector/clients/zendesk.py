@@ -10,6 +10,7 @@ the last answer are kept in ``self.rate_limit``.
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -102,6 +103,9 @@ class ZendeskClient(BaseClient):
     # Time-based only; comments as child events of type Comment with include=comment_events (same 10/min).
     INCREMENTAL_TICKET_EVENTS = "/api/v2/incremental/ticket_events.json"
     TICKET_COMMENTS = "/api/v2/tickets/{ticket_id}/comments.json"
+    # Raw bytes with the file's content type; answers {"upload": {"token", "attachment", …}}, seen labelled
+    # text/plain. https://developer.zendesk.com/api-reference/ticketing/tickets/ticket-attachments/
+    UPLOADS = "/api/v2/uploads.json"
     # OAuth authorization-code grant: https://developer.zendesk.com/api-reference/ticketing/oauth/grant_type_tokens/
     # and https://support.zendesk.com/hc/en-us/articles/4408845965210 (authorization page, redirect_uri).
     OAUTH_AUTHORIZE = "/oauth/authorizations/new"
@@ -253,6 +257,34 @@ class ZendeskClient(BaseClient):
     def ticket_update(self, ticket_id: int | str, ticket: dict[str, Any]) -> dict[str, Any]:
         path = self.TICKET.format(ticket_id=int(ticket_id))
         return self._call("PUT", path, "ticket", json_body={"ticket": ticket})
+
+    def ticket_write(self, ticket_id: int | str, ticket: dict[str, Any]) -> dict[str, Any]:
+        """``PUT`` a ticket update and return the whole answer: ``ticket`` and ``audit`` (whose Comment event
+        holds the id of a comment the update added)."""
+        return self._json("PUT", self.TICKET.format(ticket_id=int(ticket_id)), "ticket", json_body={"ticket": ticket})
+
+    def upload(self, *, filename: str, content_type: str, fileobj, size: int) -> str:
+        """Upload a file (streamed from ``fileobj``, never read whole) and return its token."""
+        headers = {"Content-Type": content_type or "application/octet-stream", "Content-Length": str(size)}
+        response = self.request("POST", self.UPLOADS, params={"filename": filename}, data=fileobj, headers=headers)
+        data = response.data
+        if not isinstance(data, dict):  # answered as text/plain: parse it anyway
+            try:
+                data = json.loads(response.content or b"null")
+            except ValueError:
+                data = None
+        token = ((data or {}).get("upload") or {}).get("token") if isinstance(data, dict) else None
+        if not token:
+            raise ApiUnexpectedResponse(
+                "Zendesk answered an upload without a token", status=response.status, service=self.service
+            )
+        return str(token)
+
+    def ticket_comments_recent(self, ticket_id: int | str, *, limit: int = 100) -> list[dict[str, Any]]:
+        """The ticket's newest comments first (one page of up to ``limit``)."""
+        path = self.TICKET_COMMENTS.format(ticket_id=int(ticket_id))
+        params = {"sort_order": "desc", "page[size]": max(1, min(limit, MAX_PAGE_SIZE))}
+        return list(self._get(path, "comments", params))
 
     def user_get(self, user_id: int | str) -> dict[str, Any]:
         return self._get(self.USER.format(user_id=int(user_id)), "user")

@@ -163,3 +163,40 @@ class HelpdeskProvider(abc.ABC):
     @abc.abstractmethod
     def default_title(self, record: dict[str, Any]) -> str:
         """The Jira summary when no mapping gives one, e.g. ``[Zendesk #12] Printer on fire``."""
+
+    # --- the push engine's hooks (Jira → helpdesk, two-way items) ----------------------------------------
+    @abc.abstractmethod
+    def update_payload(self, helpdesk_object: str, values: dict[str, Any]) -> dict[str, Any]:
+        """The body of one record update that writes these helpdesk field values (field id → value as
+        ``connector.mapping.helpdesk_value`` gives it); raises ValueNotMapped, saying why, for a field that
+        cannot be written."""
+
+    @abc.abstractmethod
+    def readonly_fields(self, helpdesk_object: str) -> set[str]:
+        """Ids of the object's fields that cannot be written from Jira (items refuse to map Jira to them)."""
+
+    @abc.abstractmethod
+    def status_for_category(self, current: str | None, category: str) -> str | None:
+        """The record status a Jira status category (new / indeterminate / done) calls for, given the
+        record's ``current`` status (None: unknown), or None when the record already sits where it should."""
+
+    @abc.abstractmethod
+    def status_payload(self, status: str) -> dict[str, Any]:
+        """The part of a record update that sets its status."""
+
+    @abc.abstractmethod
+    def record_update(self, client, helpdesk_object: str, record_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Apply one update (``update_payload`` + ``status_payload``) and return the record as it now is."""
+
+    @abc.abstractmethod
+    def comment_add(self, client, record_id: str, *, text: str, html: str, public: bool, uploads: list[str]) -> str:
+        """Add a comment (HTML when the helpdesk takes it, else ``text``) with uploaded files; returns its id."""
+
+    @abc.abstractmethod
+    def upload(self, client, *, filename: str, content_type: str, fileobj, size: int) -> str:
+        """Upload a file (streamed) for a later ``comment_add``; returns the upload's token."""
+
+    @abc.abstractmethod
+    def agent_comment_find(self, client, record_id: str, agent_id: str, marker: str) -> str | None:
+        """The id of a recent comment by ``agent_id`` whose body contains ``marker`` (a write that may have
+        landed before a crash), or None."""

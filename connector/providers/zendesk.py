@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from ..clients.base import ApiNotFound, is_numeric_id
-from ..mapping import ZENDESK_STATUS_CATEGORY
+from ..mapping import ZENDESK_STATUS_CATEGORY, ValueNotMapped
 from .base import ChangePage, CommentPage, HelpdeskComment, HelpdeskFile, HelpdeskProvider, RecordSummary
 
 # Zendesk ticket field ``type`` → our normalised type (connector.mapping.TYPES).
@@ -86,6 +86,28 @@ ORGANIZATION_SYSTEM_FIELDS = [
     {"id": "details", "label": "Details", "type": "textarea"},
     {"id": "created_at", "label": "Created", "type": "date"},
 ]
+
+
+# Ticket fields Jira cannot write, and why (the admin reads this when a mapping is refused).
+TICKET_READONLY_REASONS = {
+    "description": "Zendesk cannot change a ticket's description after it is created; map it to Jira only.",
+    "requester.name": "The requester's name belongs to their Zendesk user profile, not to the ticket; "
+    "map it to Jira only.",
+    "requester.email": "The requester's email belongs to their Zendesk user profile, not to the ticket; "
+    "map it to Jira only.",
+    "organization.name": "The organization's name belongs to the Zendesk organization, not to the ticket; "
+    "map it to Jira only.",
+    "ticket.url": "Zendesk sets a ticket's URL itself; map it to Jira only.",
+    "brand": "Deskbridge does not move tickets between Zendesk brands; map the brand to Jira only.",
+    "created_at": "Zendesk sets when a ticket was created; map it to Jira only.",
+    "updated_at": "Zendesk sets when a ticket was last updated; map it to Jira only.",
+    "assignee": "The assignee cannot be written from Jira: Zendesk assigns tickets to agents, and Jira hides "
+    "most users' email addresses from apps; map it to Jira only.",
+    "custom_status": "Deskbridge does not write Zendesk custom ticket statuses; map it to Jira only.",
+}
+
+# Ticket fields written as they are, under the same name.
+_TICKET_WRITABLE = ("subject", "priority", "type", "status")
 
 
 def _field(id_: str, label: str, type_: str, options=None, *, system: bool) -> dict[str, Any]:
@@ -393,6 +415,88 @@ class ZendeskProvider(HelpdeskProvider):
         if helpdesk_object != "ticket":
             return  # only tickets carry comments; customers and organizations have no notes thread
         client.ticket_update(record_id, {"comment": {"body": text, "public": False}})
+
+    # --- the push engine's hooks -----------------------------------------------------------------------
+    def update_payload(self, helpdesk_object: str, values: dict[str, Any]) -> dict[str, Any]:
+        """The ``ticket`` of ``PUT /api/v2/tickets/{id}.json``: system fields by name, tags replaced as a
+        whole list, every custom field in one ``custom_fields`` list."""
+        if helpdesk_object != "ticket":
+            raise ValueNotMapped(
+                f"Zendesk {self.object_label(helpdesk_object).lower()} are display-only; only tickets are written"
+            )
+        payload: dict[str, Any] = {}
+        custom: list[dict[str, Any]] = []
+        for field_id, value in values.items():
+            custom_id = field_id.removeprefix("custom_field:")
+            if field_id in TICKET_READONLY_REASONS:
+                raise ValueNotMapped(TICKET_READONLY_REASONS[field_id])
+            if field_id in _TICKET_WRITABLE:
+                payload[field_id] = value
+            elif field_id == "tags":
+                tags = value if isinstance(value, list | tuple) else [] if value is None else [value]
+                payload["tags"] = list(tags)
+            elif field_id == "group":
+                if value is not None and not is_numeric_id(value):
+                    raise ValueNotMapped(f"Zendesk groups are written by id; {value!r} is not a group id")
+                payload["group_id"] = None if value is None else int(value)
+            elif custom_id != field_id and is_numeric_id(custom_id):
+                custom.append({"id": int(custom_id), "value": value})
+            else:
+                raise ValueNotMapped(f"Zendesk ticket field {field_id!r} cannot be written from Jira")
+        if custom:
+            payload["custom_fields"] = custom
+        return payload
+
+    # Jira status category → the ticket status it calls for, and the statuses that already satisfy it: a
+    # ticket never returns to "new"; "pending" and "on-hold" are already in progress; "closed" is done.
+    PUSH_STATUS = {"new": "open", "indeterminate": "open", "done": "solved"}
+    PUSH_SATISFIED = {
+        "new": {"new", "open"},
+        "indeterminate": {"open", "pending", "hold"},
+        "done": {"solved", "closed"},
+    }
+
+    def status_for_category(self, current: str | None, category: str) -> str | None:
+        target = self.PUSH_STATUS.get(category)
+        if target is None or (current or "").lower() in self.PUSH_SATISFIED[category]:
+            return None
+        return target  # a closed ticket answers 422 and the engine stops the link
+
+    def status_payload(self, status: str) -> dict[str, Any]:
+        return {"status": status}
+
+    def record_update(self, client, helpdesk_object: str, record_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return client.ticket_write(record_id, body)["ticket"]
+
+    def comment_add(self, client, record_id: str, *, text: str, html: str, public: bool, uploads: list[str]) -> str:
+        comment: dict[str, Any] = {"public": public}
+        comment.update({"html_body": html} if html else {"body": text})
+        if uploads:
+            comment["uploads"] = list(uploads)
+        answer = client.ticket_write(record_id, {"comment": comment})
+        events = (answer.get("audit") or {}).get("events") or []
+        return next((str(e["id"]) for e in events if e.get("type") == "Comment" and e.get("id")), "")
+
+    def upload(self, client, *, filename: str, content_type: str, fileobj, size: int) -> str:
+        return client.upload(filename=filename, content_type=content_type, fileobj=fileobj, size=size)
+
+    def agent_comment_find(self, client, record_id: str, agent_id: str, marker: str) -> str | None:
+        for comment in client.ticket_comments_recent(record_id, limit=100):
+            body = f"{comment.get('html_body') or ''} {comment.get('body') or ''}"
+            if str(comment.get("author_id")) == str(agent_id) and marker in body:
+                return str(comment["id"])
+        return None
+
+    def readonly_fields(self, helpdesk_object: str) -> set[str]:
+        """Ticket fields Jira cannot write; customers and organizations are display-only, so all of their
+        (system) fields. Their custom fields need the account's schema: ``update_payload`` refuses them."""
+        if helpdesk_object == "ticket":
+            return set(TICKET_READONLY_REASONS)
+        if helpdesk_object == "user":
+            return {f["id"] for f in USER_SYSTEM_FIELDS}
+        if helpdesk_object == "organization":
+            return {f["id"] for f in ORGANIZATION_SYSTEM_FIELDS}
+        raise ValueError(f"Zendesk has no object {helpdesk_object!r}")
 
     def record_url(self, connection, helpdesk_object: str, record_id: str) -> str:
         from django.conf import settings

@@ -221,6 +221,7 @@ def _check(*, tenant: Tenant, connection: HelpdeskConnection, spec: ItemSpec, ex
 
     mappings = _check_mappings(
         tenant=tenant,
+        provider=provider,
         spec=spec,
         project=project,
         issue_type_ok=bool(issue_type_name),
@@ -231,9 +232,10 @@ def _check(*, tenant: Tenant, connection: HelpdeskConnection, spec: ItemSpec, ex
     return CheckedItem(spec, project, issue_type_name, mappings, p.warnings)
 
 
-def _check_mappings(*, tenant, spec, project, issue_type_ok, hd_fields, p: Problems) -> list[dict[str, Any]]:
+def _check_mappings(*, tenant, provider, spec, project, issue_type_ok, hd_fields, p: Problems) -> list[dict[str, Any]]:
     if not spec.mappings and not (spec.auto_create and issue_type_ok):
         return []
+    readonly = provider.readonly_fields(spec.helpdesk_object) if spec.helpdesk_object in provider.objects else set()
     jira_fields: dict[str, dict[str, Any]] = {}
     # Without a valid project and issue type the create screen is unknown: the scope errors already say
     # so, and every Jira field would otherwise be reported as "not on the create screen".
@@ -268,6 +270,9 @@ def _check_mappings(*, tenant, spec, project, issue_type_ok, hd_fields, p: Probl
         jf = jira_fields.get(jira_id)
         if hd is None:
             p.error("unknown_field", where, f"Unknown helpdesk field {hd_id!r}.")
+            continue
+        if direction == FieldMapping.Direction.TO_HELPDESK and hd_id in readonly:
+            p.error("field_not_writable", where, _not_writable_reason(provider, spec.helpdesk_object, hd))
             continue
         if jf is None:
             if jira_known:
@@ -341,6 +346,15 @@ def _check_mappings(*, tenant, spec, project, issue_type_ok, hd_fields, p: Probl
     return cleaned
 
 
+def _not_writable_reason(provider, helpdesk_object: str, hd: dict[str, Any]) -> str:
+    """Why Jira cannot write a read-only helpdesk field, in the provider's words (its update refusal)."""
+    try:
+        provider.update_payload(helpdesk_object, {hd["id"]: None})
+    except rules.ValueNotMapped as exc:
+        return str(exc)
+    return f"{provider.label} cannot change {hd['label']} from Jira; map it to Jira only."
+
+
 def _complete_value_map(*, tenant, direction, rule, hd, jf, value_map, where, p: Problems) -> dict[str, str]:
     source, target = (hd, jf) if direction == "to_jira" else (jf, hd)
     target_values = {o["value"] for o in target["options"]}
@@ -355,6 +369,12 @@ def _complete_value_map(*, tenant, direction, rule, hd, jf, value_map, where, p:
             **suggested,
             **rules.priority_value_map([{"id": o["value"], "name": o["label"]} for o in target_options]),
         }
+    if rule == "priority" and direction == "to_helpdesk":  # Jira's priorities onto Zendesk's four, by name
+        normalised = {
+            o["value"]: rules.JIRA_PRIORITY_TO_ZENDESK.get(" ".join(o["label"].lower().split()))
+            for o in source["options"]
+        }
+        suggested = {**{k: v for k, v in normalised.items() if v in target_values}, **suggested}
     merged = {**suggested, **{str(k): str(v) for k, v in (value_map or {}).items()}}
     bad = {k: v for k, v in merged.items() if v not in target_values}
     if bad:

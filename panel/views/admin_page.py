@@ -17,7 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 
-from config.errors import ApplicationError, ValidationFailed
+from config.errors import ApplicationError, NotFoundError, ValidationFailed
 from connector import schema as schema_service
 from connector.errors import NotConnected
 from connector.mapping import standard_ticket_preset
@@ -37,6 +37,8 @@ from connector.services import (
     zendesk_oauth_start,
 )
 from connector.services.connections import API_TOKEN_ACCOUNT_PREFIX, OAUTH_COOKIE, OAUTH_STATE_MAX_AGE
+from sync.push import events_retry
+from sync.selectors import links_broken, webhook_events_failed
 from sync.services import item_delete, sync_now
 from tenants.auth import jira_page, page_session_read
 from tenants.models import ApiToken, Tenant
@@ -84,6 +86,8 @@ def _render_home(request, *, message="", error=None, status=200, **extra):
             item.object_label = provider.object_label(item.helpdesk_object)
             item.mapping_summary = ", ".join(str(m) for m in item.mappings.all()) or "—"
         context["items"] = items
+        context["failed_events"] = webhook_events_failed(tenant=request.tenant)
+        context["broken_links"] = links_broken(tenant=request.tenant)
     context["tokens"] = ApiToken.objects.filter(tenant=request.tenant).order_by("-created_at")
     context["token_scopes"] = ApiToken.Scope.choices
     return render(request, "panel/admin_page.html", context, status=status)
@@ -386,6 +390,13 @@ def _token_revoke(request):
     return _render_home(request, message="Token revoked.")
 
 
+def _event_retry(request):
+    queued = events_retry(tenant_id=request.tenant.pk, event_ids=[_int(request.POST.get("event_id"))])
+    if not queued:
+        raise NotFoundError("That event is not a failed event of this site (it may have been retried already).")
+    return _render_home(request, message="Queued again: the issue's current state is being sent to Zendesk.")
+
+
 def _int(value) -> int:
     try:
         return int(value)
@@ -409,6 +420,7 @@ _ACTIONS = {
     "item_delete": _item_delete,
     "token_create": _token_create,
     "token_revoke": _token_revoke,
+    "event_retry": _event_retry,
 }
 
 

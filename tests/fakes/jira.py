@@ -15,27 +15,44 @@ It plays both sides of Atlassian Connect:
   ``nextPageToken``, only ``indexed_properties`` searchable, ``search_lag_seconds``); ``rate_limit_next()``
   answers Jira's 429; ``now()``/``advance()`` move the fake's clock (not JWT expiry);
 - as the product that calls our app: builds the install payload, signs the RS256 install JWT with its own
-  key pair (served by ``FakeInstallKeys`` by ``kid``), and signs iframe (qsh-bound) and context tokens.
+  key pair (served by ``FakeInstallKeys`` by ``kid``), and signs iframe (qsh-bound) and context tokens;
+- as the product that notifies our app: Connect webhooks from the descriptor's ``modules.webhooks``
+  (``webhooks_subscribe``), posted by a background sender in the order the changes happened, signed like Jira
+  (JWT with the qsh of the path under the app's base URL, ``X-Atlassian-Webhook-Identifier``/``-Retry``/
+  ``-Flow``), retried on 408/409/425/429/5xx, and lost, held, reordered or duplicated on demand
+  (``webhooks_drop_next``/``hold``/``release``/``take``/``pause``; ``webhooks_flush`` waits). Payloads carry
+  Cloud's quirks: v2 links, rich text as wiki strings, a comment raises two events, ``attachment_created``
+  names no issue. Every change — by our app through REST (``user.accountType: "app"``) or by a human through
+  ``user_edit``/``user_transition``/``user_comment``/``user_comment_edit``/``user_attach``/``user_create``/
+  ``delete_issue`` — goes through one code path that also moves ``fields.updated``;
+- attachments download as Jira serves them: ``/attachment/content/{id}`` answers 303 to a media host
+  (``localhost`` instead of ``127.0.0.1``) that refuses any request carrying ``Authorization``
+  (``media_downloads`` logs each); JQL knows ``updated``/``created`` comparisons with relative and absolute dates.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import collections
 import copy
 import email.parser
 import email.policy
 import itertools
 import json
+import random
 import re
 import secrets
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jwt as pyjwt
+import requests
 from atlassian_jwt.url_utils import hash_url
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -126,6 +143,106 @@ def adf_is_empty(doc: dict[str, Any]) -> bool:
         return True
 
     return not any(has_leaf(n) for n in doc["content"])
+
+
+def is_adf(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("type") == "doc" and isinstance(value.get("content"), list)
+
+
+_INLINE_NODES = {"text", "hardBreak", "mention", "emoji", "inlineCard", "date", "status"}
+
+
+def adf_to_wiki(doc: Any) -> Any:
+    """A v3 rich-text value the way Connect webhooks carry it: webhook payloads are rendered like REST v2
+    (``self`` links say ``/rest/api/2/``), so a description or comment body arrives as a wiki-markup STRING,
+    not ADF (api-facts.md: "Webhook comment bodies arrive as plain strings, not ADF"). Text of text nodes;
+    top-level blocks separated by a blank line (wiki paragraphs), list items one per line ("* " / "# ");
+    marks as wiki (*strong*, _em_, {{code}}, -strike-, [text|url]); mentions as ``[~accountid:…]``.
+    Anything that is not an ADF doc is returned unchanged."""
+    if not is_adf(doc):
+        return doc
+
+    def inline(node: dict[str, Any]) -> str:
+        kind, attrs = node.get("type"), node.get("attrs") or {}
+        if kind == "text":
+            text = str(node.get("text", ""))
+            for mark in node.get("marks") or []:
+                name = mark.get("type")
+                if name == "strong":
+                    text = f"*{text}*"
+                elif name == "em":
+                    text = f"_{text}_"
+                elif name == "code":
+                    text = "{{" + text + "}}"
+                elif name == "strike":
+                    text = f"-{text}-"
+                elif name == "link":
+                    href = (mark.get("attrs") or {}).get("href", "")
+                    text = f"[{href}]" if text == href else f"[{text}|{href}]"
+            return text
+        if kind == "hardBreak":
+            return "\n"
+        if kind == "mention":
+            return f"[~accountid:{attrs.get('id', '')}]"
+        if kind == "emoji":
+            return str(attrs.get("text") or attrs.get("shortName") or "")
+        if kind == "inlineCard":
+            return f"[{attrs.get('url', '')}]"
+        return "".join(inline(c) for c in node.get("content") or [])
+
+    def block(node: dict[str, Any], prefix: str = "") -> list[str]:
+        kind, attrs = node.get("type"), node.get("attrs") or {}
+        children = node.get("content") or []
+        if kind in ("bulletList", "orderedList"):
+            marker = prefix + ("*" if kind == "bulletList" else "#")
+            return [line for item in children for line in block(item, marker)]
+        if kind == "listItem":
+            lines: list[str] = []
+            for n, child in enumerate(children):
+                sub = block(child, prefix)
+                if n == 0 and sub and child.get("type") not in ("bulletList", "orderedList"):
+                    sub[0] = f"{prefix} {sub[0]}"
+                lines += sub
+            return lines
+        if kind == "codeBlock":
+            return ["{code}" + "".join(inline(c) for c in children) + "{code}"]
+        if kind == "heading":
+            return [f"h{attrs.get('level', 1)}. " + "".join(inline(c) for c in children)]
+        if kind == "rule":
+            return ["----"]
+        if kind == "blockquote":
+            return ["bq. " + line for child in children for line in block(child)]
+        if kind in _INLINE_NODES or all(c.get("type") in _INLINE_NODES for c in children):
+            return ["".join(inline(c) for c in children) if kind not in _INLINE_NODES else inline(node)]
+        return [line for child in children for line in block(child, prefix)]
+
+    return "\n\n".join("\n".join(block(node)) for node in doc["content"])
+
+
+def text_to_adf(text: str) -> dict[str, Any]:
+    """Plain text typed into Jira's editor, as ADF: paragraphs at blank lines, ``hardBreak`` at single line
+    breaks (no empty text nodes)."""
+    paragraphs = []
+    for chunk in re.split(r"\n\s*\n", text.strip()):
+        content: list[dict[str, Any]] = []
+        for n, line in enumerate(chunk.split("\n")):
+            if n:
+                content.append({"type": "hardBreak"})
+            if line:
+                content.append({"type": "text", "text": line})
+        paragraphs.append({"type": "paragraph", "content": content})
+    return {"type": "doc", "version": 1, "content": paragraphs}
+
+
+STAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%f%z"  # Jira's "2026-11-21T10:00:00.000+0000"
+
+
+def parse_stamp(value: Any) -> float | None:
+    """Epoch seconds of a Jira timestamp (``created``/``updated``), ``None`` if it is not one."""
+    try:
+        return datetime.strptime(str(value), STAMP_FORMAT).timestamp()
+    except ValueError:
+        return None
 
 
 def _fixture(name: str) -> Any:
@@ -244,6 +361,29 @@ class FakeJira(FakeServer):
         self.priorities: list[dict[str, Any]] = _fixture("priorities.json")  # GET /priority
         self.default_create_screen: list[dict[str, Any]] = _fixture("create_fields.json")
         self._project_ids = itertools.count(10000)
+        # The human the ``user_*`` helpers act as by default (the accountId ``sign()`` puts in ``sub``). Not in
+        # ``self.users``, so user searches find only the users a test added.
+        self.human_account_id = "5b10ac8d82e05b22cc7d4ef5"
+        self.human_display_name = "Mia Krystof"
+        # --- Connect webhooks (``webhooks_subscribe``): one record per finished (or dropped) delivery, every
+        # event the site raised (subscribed or not), and the sender's state, all guarded by ``self._lock``
+        self.webhook_subscriptions: list[dict[str, Any]] = []
+        self.webhook_deliveries: list[dict[str, Any]] = []
+        self.webhook_events: list[dict[str, Any]] = []
+        # Delays before the 1st, 2nd, 3rd retry of one delivery (real Jira spreads them over up to 30 minutes)
+        self.webhook_retry_delays: list[float] = [0.05, 0.2, 0.5]
+        self.webhook_timeout = 10.0  # seconds Jira waits for the app's answer
+        self._webhook_queue: collections.deque[dict[str, Any]] = collections.deque()
+        self._webhook_held: list[dict[str, Any]] | None = None  # a list while webhooks_hold() is on
+        self._webhook_drop = 0
+        self._webhook_paused = False
+        self._webhook_busy: dict[str, Any] | None = None  # the delivery being sent now
+        self._webhook_stopping = False
+        self._webhook_wake = threading.Condition(self._lock)
+        self._webhook_sender: threading.Thread | None = None
+        # attachment bytes are served by the "media" host (``localhost``), never to a request with Authorization
+        self.media_downloads: list[dict[str, Any]] = []
+        self._media_tokens: dict[str, str] = {}  # media token → attachment id
 
     # --- clock and injected failures ----------------------------------------------------------------
     def now(self) -> float:
@@ -272,6 +412,34 @@ class FakeJira(FakeServer):
             self._fail_after_create.append(
                 (status, body if body is not None else {"errorMessages": ["Internal server error"], "errors": {}})
             )
+
+    def stop(self) -> None:
+        with self._webhook_wake:
+            self._webhook_stopping = True
+            self._webhook_wake.notify_all()
+        if self._webhook_sender is not None:
+            self._webhook_sender.join(timeout=5)
+        super().stop()
+
+    def _user_ref(self, account_id: str | None) -> dict[str, Any]:
+        """A user as Jira embeds one (author, ``user`` of a webhook): the app user for ``app_account_id``,
+        else a human (``accountType: atlassian``) — one from ``add_user``, the default human, or unnamed."""
+        account_id = account_id or self.human_account_id
+        if account_id == self.app_account_id:
+            return self._app_user()
+        known = self.users.get(account_id)
+        if known is not None:
+            name = known["displayName"]
+        else:
+            name = self.human_display_name if account_id == self.human_account_id else account_id
+        return {
+            "self": f"{self.url}/rest/api/3/user?accountId={account_id}",
+            "accountId": account_id,
+            "displayName": name,
+            "active": True,
+            "timeZone": "Etc/UTC",
+            "accountType": "atlassian",
+        }
 
     def _app_user(self) -> dict[str, Any]:
         return {
@@ -360,6 +528,8 @@ class FakeJira(FakeServer):
 
     # --- the product side: verify our outbound JWT on every call --------------------------------------
     def before(self, request: FakeRequest):
+        if request.path.startswith("/media/"):
+            return None  # the media host: its own token in the URL, no JWT (see media_file)
         header = request.headers.get("authorization", "")
         if not header.startswith("JWT "):
             self.rejected_auth.append("missing")
@@ -482,6 +652,7 @@ class FakeJira(FakeServer):
             {"id": str(issue_type_id), "name": "Task"},
         )
         workflow = self.workflow_for(project_key, issue_type["id"])
+        stamp = self._stamp()
         issue = {
             "id": issue_id,
             "key": key,
@@ -491,11 +662,15 @@ class FakeJira(FakeServer):
                 "project": project_ref,
                 "issuetype": {"id": issue_type["id"], "name": issue_type["name"]},
                 **({"status": self._status_ref(workflow[0])} if workflow else {}),
+                "created": stamp,
+                "updated": stamp,
+                "attachment": [],
                 **fields,
             },
         }
-        self.issues[issue_id] = issue
-        self._created_at[issue_id] = self.now()
+        with self._lock:
+            self.issues[issue_id] = issue
+            self._created_at[issue_id] = self.now()
         return issue
 
     def workflow_for(self, project_key: str, issue_type_id: str | None) -> list[dict[str, Any]]:
@@ -512,11 +687,23 @@ class FakeJira(FakeServer):
         issue = self._find_issue(request.params["issue"])
         if issue is None:
             return _error(404, "Issue does not exist or you do not have permission to see it.")
+        fields = dict(issue["fields"])
+        fields.setdefault("attachment", [])
+        comments = self.comments.get(issue["id"], [])
+        fields["comment"] = {  # the comment field as GET /issue renders it (ADF bodies, all comments)
+            "comments": [self._render_comment(c, False) for c in comments],
+            "self": f"{self.url}/rest/api/3/issue/{issue['id']}/comment",
+            "maxResults": len(comments),
+            "total": len(comments),
+            "startAt": 0,
+        }
         wanted = request.arg("fields")
-        if wanted:  # like Jira: only the fields asked for (unknown names are ignored)
+        if wanted:  # like Jira: only the fields asked for (unknown names are ignored); *all / *navigable
             names = {f.strip() for f in wanted.split(",")}
-            issue = {**issue, "fields": {k: v for k, v in issue["fields"].items() if k in names}}
-        return 200, issue
+            if "*all" not in names:
+                navigable = "*navigable" in names
+                fields = {k: v for k, v in fields.items() if k in names or (navigable and k != "comment")}
+        return 200, {**issue, "fields": fields}
 
     @staticmethod
     def _status_ref(status: dict[str, Any]) -> dict[str, Any]:
@@ -533,12 +720,19 @@ class FakeJira(FakeServer):
         if issue is None:
             return _error(404, "Issue does not exist or you do not have permission to see it.")
         changes = (request.json() or {}).get("fields", {})
-        known = {f["id"] for f in self.fields}
-        refused = {f: self.NOT_EDITABLE.format(field=f) for f in changes if f not in known or f in self.read_only}
+        refused = self._edit_issue(issue, changes, self.app_account_id)
         if refused:
             return _error(400, errors=refused)
-        issue["fields"].update(changes)
         self.edits.append({"issue": issue["id"], "fields": changes})
+        return 204, b""
+
+    @route("DELETE", r"/rest/api/3/issue/(?P<issue>[^/]+)")
+    def issue_delete(self, request: FakeRequest):
+        """Delete: 204, ``jira:issue_deleted`` (its comments and attachments go with it)."""
+        issue = self._find_issue(request.params["issue"])
+        if issue is None:
+            return _no_issue()
+        self._delete_issue(issue, self.app_account_id)
         return 204, b""
 
     def _transitions(self, issue: dict[str, Any]) -> list[dict[str, Any]]:
@@ -569,7 +763,7 @@ class FakeJira(FakeServer):
         transition = next((t for t in self._transitions(issue) if t["id"] == wanted), None)
         if transition is None:
             return _error(400, f"Transition id '{wanted}' is not valid for this issue.")
-        issue["fields"]["status"] = transition["to"]
+        self._transition_issue(issue, transition, self.app_account_id)
         self.transitions_done.append({"issue": issue["id"], "to": transition["to"]["name"]})
         return 204, b""
 
@@ -883,33 +1077,78 @@ class FakeJira(FakeServer):
         message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
             f"Content-Type: {content_type}\r\n\r\n".encode() + request.body
         )
-        created = []
-        for part in message.iter_parts():
-            if part.get_param("name", header="content-disposition") != "file":
-                continue
-            data = part.get_payload(decode=True) or b""
-            attachment_id = str(next(self._ids))
-            record = {
-                "self": f"{self.url}/rest/api/3/attachment/{attachment_id}",
-                "id": attachment_id,
-                "filename": part.get_filename(),
-                "size": len(data),
-                "mimeType": part.get_content_type(),
-                "content": f"{self.url}/rest/api/3/attachment/content/{attachment_id}",
-                "author": self._app_user(),
-                "created": self._stamp(),
-            }
-            self.attachments[attachment_id] = {**record, "issue_id": issue["id"], "data": data}
-            created.append(record)
-        if not created:
+        files = [
+            (part.get_filename(), part.get_payload(decode=True) or b"", part.get_content_type())
+            for part in message.iter_parts()
+            if part.get_param("name", header="content-disposition") == "file"
+        ]
+        if not files:
             return _error(400, "No file part named 'file' in the request.")
-        issue["fields"].setdefault("attachment", []).extend(copy.deepcopy(created))
-        self._touch(issue)
-        return 200, created
+        return 200, self._attach(issue, files, self.app_account_id)
 
     def _touch(self, issue: dict[str, Any]) -> None:
-        if "updated" in issue["fields"]:
-            issue["fields"]["updated"] = self._stamp()
+        """Every change moves the issue's ``updated`` (on the fake's clock, Jira's format)."""
+        issue["fields"]["updated"] = self._stamp()
+
+    # --- attachment download: 303 to the media host, which refuses Authorization ------------------------
+    def media_url(self, token: str, attachment: dict[str, Any]) -> str:
+        """Where attachment bytes are really served: the same fake on another host name (``localhost`` for
+        ``127.0.0.1``), as Jira redirects ``/attachment/content/{id}`` to ``api.media.atlassian.com`` with a
+        short-lived token in the URL — so HTTP clients drop the JWT on the redirect, and the media host
+        refuses a request that brings it anyway."""
+        assert self._server, "fake server not started"
+        name = quote(attachment["filename"] or "file")
+        return (
+            f"http://localhost:{self._server.server_address[1]}/media/file/{attachment['id']}/binary"
+            f"?token={token}&client={self.client_key}&name={name}&dl=true"
+        )
+
+    @route("GET", r"/rest/api/(?:2|3)/attachment/content/(?P<id>[^/]+)")
+    def attachment_content(self, request: FakeRequest):
+        """App-authenticated (``before``): 303 to the media host; ``?redirect=false`` answers the bytes here.
+        The v2 spelling is served too: webhook payloads link ``/rest/api/2/…``."""
+        record = self.attachments.get(request.params["id"])
+        if record is None:
+            return _error(404, f"The attachment with id '{request.params['id']}' does not exist.")
+        if request.arg("redirect") == "false":
+            return 200, record["data"], {"Content-Type": record["mimeType"]}
+        token = secrets.token_urlsafe(24)
+        self._media_tokens[token] = record["id"]
+        return 303, b"", {"Location": self.media_url(token, record)}
+
+    @route("GET", r"/media/file/(?P<id>[^/]+)/binary")
+    def media_file(self, request: FakeRequest):
+        """The media host: 401 for a request carrying ``Authorization`` (our JWT must not travel to it), 403
+        for a missing or foreign token, else the bytes with their type and length. Logged in
+        ``media_downloads``."""
+        authorization = request.headers.get("authorization")
+        attachment_id = self._media_tokens.get(request.arg("token") or "")
+        record = self.attachments.get(request.params["id"])
+        if authorization is not None:
+            status, body = (
+                401,
+                {"error": "Unauthorized", "message": "Media URLs carry their own token: send no Authorization header."},
+            )
+        elif record is None or attachment_id != request.params["id"]:
+            status, body = (
+                403,
+                {"error": "Forbidden", "message": "The media token is missing, expired or for another file."},
+            )
+        else:
+            status, body = 200, record["data"]
+        self.media_downloads.append(
+            {"attachment_id": request.params["id"], "authorization": authorization, "status": status}
+        )
+        if status != 200:
+            return status, body
+        return (
+            200,
+            body,
+            {
+                "Content-Type": record["mimeType"],
+                "Content-Disposition": f"attachment; filename*=UTF-8''{quote(record['filename'] or 'file')}",
+            },
+        )
 
     # --- comments -------------------------------------------------------------------------------------
     def _render_comment(self, comment: dict[str, Any], with_properties: bool) -> dict[str, Any]:
@@ -949,33 +1188,42 @@ class FakeJira(FakeServer):
             isinstance(p, dict) and isinstance(p.get("key"), str) and p["key"] for p in properties
         ):
             return _error(400, "Property keys must be non-empty strings.")
-        comment_id = str(next(self._ids))
-        stamp = self._stamp()
-        comment: dict[str, Any] = {
-            "self": f"{self.url}/rest/api/3/issue/{issue['id']}/comment/{comment_id}",
-            "id": comment_id,
-            "author": self._app_user(),
-            "body": copy.deepcopy(body),
-            "updateAuthor": self._app_user(),
-            "created": stamp,
-            "updated": stamp,
-            "jsdPublic": True,
-        }
-        if data.get("visibility") is not None:
-            comment["visibility"] = copy.deepcopy(data["visibility"])
-        self.comments.setdefault(issue["id"], []).append(comment)
-        self.comment_properties[comment_id] = {p["key"]: copy.deepcopy(p.get("value")) for p in properties}
+        comment = self._add_comment(
+            issue, body, self.app_account_id, properties=properties, visibility=data.get("visibility")
+        )
         self.comments_added.append(
             {
                 "issue": issue["id"],
-                "id": comment_id,
+                "id": comment["id"],
                 "body": copy.deepcopy(body),
-                "properties": copy.deepcopy(self.comment_properties[comment_id]),
+                "properties": copy.deepcopy(self.comment_properties[comment["id"]]),
                 "visibility": comment.get("visibility"),
             }
         )
-        self._touch(issue)
         return 201, self._render_comment(comment, self._expands(request, "properties"))
+
+    @route("PUT", r"/rest/api/3/issue/(?P<issue>[^/]+)/comment/(?P<comment>[^/]+)")
+    def comment_edit(self, request: FakeRequest):
+        """``{"body": <ADF>}`` → 200 with the comment (same body checks as adding one)."""
+        issue = self._find_issue(request.params["issue"])
+        if issue is None:
+            return _no_issue()
+        comment = next((c for c in self.comments.get(issue["id"], []) if c["id"] == request.params["comment"]), None)
+        if comment is None:
+            return _error(404, "Can not find a comment for the id: " + request.params["comment"] + ".")
+        try:
+            data = request.json()
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "Unexpected character: the request body is not JSON.")
+        body = data.get("body") if isinstance(data, dict) else None
+        if body is None or body == "":
+            return _error(400, errors={"comment": EMPTY_COMMENT})
+        if adf_problem(body) is not None:
+            return _error(400, errors={"comment": INVALID_COMMENT})
+        if adf_is_empty(body):
+            return _error(400, errors={"comment": EMPTY_COMMENT})
+        self._edit_comment(issue, comment, body, self.app_account_id)
+        return 200, self._render_comment(comment, self._expands(request, "properties"))
 
     @route("GET", r"/rest/api/3/issue/(?P<issue>[^/]+)/comment")
     def comment_list(self, request: FakeRequest):
@@ -1133,6 +1381,7 @@ class FakeJira(FakeServer):
                 "properties": {p["key"]: copy.deepcopy(p.get("value")) for p in properties},
             }
         )
+        self._issue_event("issue_created", issue, self.app_account_id, event="jira:issue_created")
         if self._fail_after_create:
             status, body = self._fail_after_create.pop(0)
             return status, body
@@ -1236,15 +1485,19 @@ class FakeJira(FakeServer):
         return 200, body
 
     _JQL_TOKEN = re.compile(
-        r"""\s*(?:(?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(?P<op>!=|=|\(|\)|,)|(?P<word>[^\s=!(),"']+))"""
+        r"""\s*(?:(?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')"""
+        r"""|(?P<op>!=|>=|<=|=|>|<|\(|\)|,)|(?P<word>[^\s=!<>(),"']+))"""
     )
     _PROPERTY = re.compile(r"issue\.property\[(?P<key>[^\]]+)\](?:\.(?P<path>.+))?", re.IGNORECASE)
 
     def _parse_jql(self, jql: str):
         """A minimal JQL: clauses joined by ``AND`` — ``issue.property[<key>].<path> = "<value>"|<number>``,
-        ``project = <key or id>``, ``issuetype = <id or name>``, ``issue|key|issuekey|id in (…)`` or ``= …``
-        — and an optional ``ORDER BY key|id|created|updated [ASC|DESC]``. Anything else is refused with
-        Jira's ``Error in the JQL Query: …`` (400). Returns ``(predicate, order)``."""
+        ``project = <key or id>`` / ``project in (<keys or ids>)``, ``issuetype = <id or name>``,
+        ``issue|key|issuekey|id in (…)`` or ``= …``, ``updated|created >= | > | <= | < | = <date>`` (``"-5m"``,
+        ``-2h``, ``"-1d 2h"`` relative to the fake's clock, or ``"2026/11/21 10:05"``, ``"2026-11-21"`` in the
+        app user's time zone, UTC here) — and an optional ``ORDER BY key|id|created|updated [ASC|DESC]``.
+        Anything else is refused with Jira's ``Error in the JQL Query: …`` (400). Returns
+        ``(predicate, order)``."""
         tokens: list[tuple[str, str]] = []
         position = 0
         text = jql.strip()
@@ -1291,10 +1544,11 @@ class FakeJira(FakeServer):
                 raise JqlError("Error in the JQL Query: Expecting a field name.")
             field = tokens[i][1]
             i += 1
-            if i < len(tokens) and tokens[i] == ("op", "="):
+            if i < len(tokens) and tokens[i][0] == "op" and tokens[i][1] in ("=", ">=", "<=", ">", "<"):
+                operator = tokens[i][1]
                 if i + 1 >= len(tokens) or tokens[i + 1][0] == "op":
-                    raise JqlError(f"Error in the JQL Query: Expecting a value after '{field} ='.")
-                operator, values, quoted = "=", [tokens[i + 1][1]], tokens[i + 1][0] == "str"
+                    raise JqlError(f"Error in the JQL Query: Expecting a value after '{field} {operator}'.")
+                values, quoted = [tokens[i + 1][1]], tokens[i + 1][0] == "str"
                 i += 2
             elif word(i) == "in" and i + 1 < len(tokens) and tokens[i + 1] == ("op", "("):
                 i += 2
@@ -1312,7 +1566,8 @@ class FakeJira(FakeServer):
             else:
                 got = tokens[i][1] if i < len(tokens) else "end of query"
                 raise JqlError(
-                    f"Error in the JQL Query: the fake supports only '=' and 'in' after '{field}', got '{got}'."
+                    f"Error in the JQL Query: the fake supports only '=', 'in' and date comparisons after "
+                    f"'{field}', got '{got}'."
                 )
             predicates.append(self._jql_clause(field, operator, values, quoted))
 
@@ -1323,10 +1578,8 @@ class FakeJira(FakeServer):
             if field in ("key", "issuekey"):
                 project, _, number = issue["key"].rpartition("-")
                 return (project, int(number) if number.isdigit() else 0)
-            if field == "created":
-                return self._created_at.get(issue["id"], 0)
-            if field == "updated":
-                return str(issue["fields"].get("updated") or "")
+            if field in ("created", "updated"):
+                return self._issue_moment(issue, field)
             return int(issue["id"])
 
         def order(issues: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -1337,8 +1590,53 @@ class FakeJira(FakeServer):
 
         return predicate, order
 
+    _JQL_PERIOD = re.compile(r"^\s*(?P<sign>[-+]?)\s*(?P<parts>(?:\d+\s*[wdhm]\s*)+)$", re.IGNORECASE)
+    _JQL_UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60}
+    _JQL_DATE_FORMATS = ("%Y/%m/%d %H:%M", "%Y-%m-%d %H:%M", "%Y/%m/%d", "%Y-%m-%d")
+
+    def _jql_moment(self, field: str, value: str) -> float:
+        """Epoch seconds of a JQL date value: a period relative to now (``-5m``, ``"-1d 2h"``; w/d/h/m) on the
+        fake's clock, or an absolute date (minutes at most) in the user's time zone — UTC for the app user.
+        Anything else: Jira's own message."""
+        period = self._JQL_PERIOD.match(value)
+        if period is not None:
+            seconds = sum(
+                int(n) * self._JQL_UNITS[unit.lower()]
+                for n, unit in re.findall(r"(\d+)\s*([wdhm])", period.group("parts"), re.IGNORECASE)
+            )
+            return self.now() + (-seconds if period.group("sign") == "-" else seconds)
+        for pattern in self._JQL_DATE_FORMATS:
+            try:
+                return datetime.strptime(value.strip(), pattern).replace(tzinfo=UTC).timestamp()
+            except ValueError:
+                continue
+        raise JqlError(
+            f"Date value '{value}' for field '{field}' is invalid. Valid formats include: 'yyyy/MM/dd HH:mm', "
+            "'yyyy-MM-dd HH:mm', 'yyyy/MM/dd', 'yyyy-MM-dd', or a period format e.g. '-5d', '4w 2d'."
+        )
+
+    def _issue_moment(self, issue: dict[str, Any], field: str) -> float:
+        """An issue's ``created``/``updated`` in epoch seconds (its stamp; else when the fake stored it)."""
+        moment = parse_stamp(issue["fields"].get(field))
+        return moment if moment is not None else self._created_at.get(issue["id"], 0.0)
+
     def _jql_clause(self, field: str, operator: str, values: list[str], quoted: bool):
         name = field.lower()
+        if name in ("updated", "updateddate", "created", "createddate"):
+            if operator == "in":
+                raise JqlError(f"Error in the JQL Query: the fake supports only comparisons on '{field}'.")
+            moment = self._jql_moment(field, values[0])
+            which = "updated" if name.startswith("updated") else "created"
+            compare = {
+                ">=": lambda a: a >= moment,
+                ">": lambda a: a > moment,
+                "<=": lambda a: a <= moment,
+                "<": lambda a: a < moment,
+                "=": lambda a: int(a // 60) == int(moment // 60),  # dates are minutes in JQL
+            }[operator]
+            return lambda issue: compare(self._issue_moment(issue, which))
+        if operator not in ("=", "in"):
+            raise JqlError(f"Error in the JQL Query: the fake supports '{operator}' only on dates, not on '{field}'.")
         prop = self._PROPERTY.fullmatch(field)
         if prop is not None:
             if operator != "=":
@@ -1391,3 +1689,534 @@ class FakeJira(FakeServer):
                 ids.add(issue["id"])
             return lambda issue: issue["id"] in ids
         raise JqlError(f"Error in the JQL Query: the fake does not support the field '{field}'.")
+
+    # --- changes shared by the REST handlers (the app, accountType "app") and the user_* helpers (a human):
+    # one code path each for the state change and the webhook events it raises -------------------------------
+    SYSTEM_FIELD_NAMES = {"attachment": "Attachment"}  # changelog ``field``: Jira capitalises only this one
+
+    def _change_value(self, field_id: str, value: Any) -> tuple[str | None, str | None]:
+        """``(from|to, fromString|toString)`` of a changelog item, as Jira writes them: ids where the value has
+        one (priority, status, option, user accountId), display strings; text and labels in the string only."""
+        if value is None or value == [] or value == "":
+            return None, None
+        if is_adf(value):
+            return None, adf_to_wiki(value)
+        if isinstance(value, str):
+            return None, value
+        if isinstance(value, dict):
+            if "accountId" in value:
+                return value["accountId"], self._user_ref(value["accountId"])["displayName"]
+            if field_id == "priority" and "name" not in value:
+                known = next((p for p in self.priorities if p["id"] == str(value.get("id"))), {})
+                return value.get("id"), known.get("name")
+            label = value.get("name") or value.get("value") or value.get("displayName") or value.get("key")
+            return (str(value["id"]) if "id" in value else None), label
+        if isinstance(value, list):
+            refs = [self._change_value(field_id, v) for v in value]
+            ids = [r[0] for r in refs if r[0] is not None]
+            return ("[" + ", ".join(ids) + "]" if ids else None), (" " if field_id == "labels" else ",").join(
+                r[1] or "" for r in refs
+            )
+        return str(value), str(value)
+
+    def _change_item(self, field_id: str, old: Any, new: Any) -> dict[str, Any]:
+        name = self.SYSTEM_FIELD_NAMES.get(field_id)
+        if name is None:
+            known = next((f for f in self.fields if f["id"] == field_id), None)
+            custom = field_id.startswith("customfield_")
+            name = known["name"] if custom and known else field_id  # system fields go by id ("summary", …)
+        before, before_text = self._change_value(field_id, old)
+        after, after_text = self._change_value(field_id, new)
+        return {
+            "field": name,
+            "fieldtype": "custom" if field_id.startswith("customfield_") else "jira",
+            "fieldId": field_id,
+            "from": before,
+            "fromString": before_text,
+            "to": after,
+            "toString": after_text,
+        }
+
+    def _edit_issue(self, issue: dict[str, Any], changes: dict[str, Any], account_id: str) -> dict[str, str]:
+        """Validate and apply an edit; ``{field: message}`` when refused (nothing changes, as in Jira). Fields
+        whose value really changes make one changelog and one ``jira:issue_updated`` (``issue_updated``)."""
+        known = {f["id"] for f in self.fields}
+        refused = {f: self.NOT_EDITABLE.format(field=f) for f in changes if f not in known or f in self.read_only}
+        if refused:
+            return refused
+        items = [
+            self._change_item(field_id, issue["fields"].get(field_id), value)
+            for field_id, value in changes.items()
+            if issue["fields"].get(field_id) != value
+        ]
+        issue["fields"].update(copy.deepcopy(changes))
+        if items:
+            self._touch(issue)
+            self._issue_event("issue_updated", issue, account_id, items=items)
+        return {}
+
+    def _transition_issue(self, issue: dict[str, Any], transition: dict[str, Any], account_id: str) -> None:
+        """A workflow transition: ``jira:issue_updated`` with ``issue_event_type_name: "issue_generic"`` (what
+        a transition without its own event raises) and a ``status`` changelog item."""
+        old = issue["fields"].get("status") or {}
+        issue["fields"]["status"] = copy.deepcopy(transition["to"])
+        self._touch(issue)
+        item = {
+            "field": "status",
+            "fieldtype": "jira",
+            "fieldId": "status",
+            "from": old.get("id"),
+            "fromString": old.get("name"),
+            "to": transition["to"]["id"],
+            "toString": transition["to"]["name"],
+        }
+        self._issue_event("issue_generic", issue, account_id, items=[item])
+
+    def _add_comment(
+        self,
+        issue: dict[str, Any],
+        body: dict[str, Any],
+        account_id: str,
+        *,
+        properties: list[dict[str, Any]] | None = None,
+        visibility: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Store an (ADF) comment; raises ``comment_created`` AND ``jira:issue_updated`` (``issue_commented``),
+        both carrying the comment with its body as a wiki string."""
+        comment_id = str(next(self._ids))
+        stamp = self._stamp()
+        author = self._user_ref(account_id)
+        comment: dict[str, Any] = {
+            "self": f"{self.url}/rest/api/3/issue/{issue['id']}/comment/{comment_id}",
+            "id": comment_id,
+            "author": author,
+            "body": copy.deepcopy(body),
+            "updateAuthor": copy.deepcopy(author),
+            "created": stamp,
+            "updated": stamp,
+            "jsdPublic": True,
+        }
+        if visibility is not None:
+            comment["visibility"] = copy.deepcopy(visibility)
+        self.comments.setdefault(issue["id"], []).append(comment)
+        self.comment_properties[comment_id] = {p["key"]: copy.deepcopy(p.get("value")) for p in properties or []}
+        self._touch(issue)
+        self._comment_events("comment_created", "issue_commented", issue, comment, account_id)
+        return comment
+
+    def _edit_comment(self, issue: dict[str, Any], comment: dict[str, Any], body: dict[str, Any], account_id: str):
+        """Replace a comment's body; raises ``comment_updated`` AND ``jira:issue_updated``
+        (``issue_comment_edited``)."""
+        comment["body"] = copy.deepcopy(body)
+        comment["updateAuthor"] = self._user_ref(account_id)
+        comment["updated"] = self._stamp()
+        self._touch(issue)
+        self._comment_events("comment_updated", "issue_comment_edited", issue, comment, account_id)
+
+    def _attach(self, issue: dict[str, Any], files: list[tuple[str, bytes, str]], account_id: str) -> list[dict]:
+        """Store files ``[(filename, bytes, mime type)]`` on the issue; raises one ``attachment_created`` per
+        file (the attachment only — no issue, see ``_attachment_event``) and one ``jira:issue_updated`` whose
+        changelog has an ``Attachment`` item per file (``to`` = attachment id, ``toString`` = file name)."""
+        created = []
+        for filename, data, mime in files:
+            attachment_id = str(next(self._ids))
+            record = {
+                "self": f"{self.url}/rest/api/3/attachment/{attachment_id}",
+                "id": attachment_id,
+                "filename": filename,
+                "size": len(data),
+                "mimeType": mime,
+                "content": f"{self.url}/rest/api/3/attachment/content/{attachment_id}",
+                "author": self._user_ref(account_id),
+                "created": self._stamp(),
+            }
+            self.attachments[attachment_id] = {**record, "issue_id": issue["id"], "data": data}
+            created.append(record)
+        issue["fields"].setdefault("attachment", []).extend(copy.deepcopy(created))
+        self._touch(issue)
+        for record in created:
+            self._attachment_event(record)
+        items = [self._change_item("attachment", None, {"id": r["id"], "name": r["filename"]}) for r in created]
+        self._issue_event("issue_updated", issue, account_id, items=items)
+        return copy.deepcopy(created)
+
+    def _delete_issue(self, issue: dict[str, Any], account_id: str) -> None:
+        """Remove the issue with its comments, properties and attachments; raises ``jira:issue_deleted``
+        (a last snapshot of the issue)."""
+        snapshot = copy.deepcopy(issue)
+        self.issues.pop(issue["id"], None)
+        self._created_at.pop(issue["id"], None)
+        for comment in self.comments.pop(issue["id"], []):
+            self.comment_properties.pop(comment["id"], None)
+        for key in [k for k in self.properties if k[0] == issue["id"]]:
+            del self.properties[key]
+        for attachment_id in [a for a, r in self.attachments.items() if r["issue_id"] == issue["id"]]:
+            del self.attachments[attachment_id]
+        self._issue_event("issue_deleted", snapshot, account_id, event="jira:issue_deleted")
+
+    # --- webhook payloads, shaped like real Connect deliveries ------------------------------------------------
+    # Sources: Atlassian, "Webhooks" (developer.atlassian.com/cloud/jira/platform/webhooks/) and the Connect
+    # webhook module (…/cloud/jira/platform/modules/webhook/: best effort, JWT in Authorization); the retry
+    # policy (community.developer.atlassian.com/t/new-jira-cloud-webhook-retry-policy/30554: 408, 409, 425,
+    # 429, 5xx and connection failures, X-Atlassian-Webhook-Retry); recorded Cloud payloads, which link
+    # ``/rest/api/2/…`` and carry comment bodies as strings (rixter.atlassian.net/wiki/spaces/RIFJ/pages/
+    # 1937047560 "Issue Events samples"; gist.github.com/patrickng/428ab1ed68fe909261c2b3bf853da7c4,
+    # a comment_created delivery); the jira.js payload types (mrrefactoring.github.io/jira.js/api/interfaces/
+    # webhooks.AttachmentWebhookPayload.html: ``{timestamp, webhookEvent, attachment}``, no issue).
+    def _v2(self, payload: Any) -> Any:
+        """Webhook payloads are rendered like REST v2: every ``/rest/api/3/`` link of this site says ``/2/``."""
+        return json.loads(json.dumps(payload).replace(f"{self.url}/rest/api/3/", f"{self.url}/rest/api/2/"))
+
+    def _webhook_issue(self, issue: dict[str, Any]) -> dict[str, Any]:
+        """The issue in ``jira:issue_*`` payloads: every current field, rich text (ADF) as a wiki string,
+        ``attachment`` always listed. No ``comment`` field (Cloud leaves comments out of issue payloads;
+        unverified either way — do not rely on it: the comment comes as its own object)."""
+        fields = {k: adf_to_wiki(v) for k, v in issue["fields"].items() if k != "comment"}
+        fields.setdefault("attachment", [])
+        return self._v2({"id": issue["id"], "self": issue["self"], "key": issue["key"], "fields": fields})
+
+    def _webhook_comment(self, comment: dict[str, Any]) -> dict[str, Any]:
+        rendered = {k: v for k, v in comment.items() if k != "properties"}
+        rendered["body"] = adf_to_wiki(comment["body"])
+        return self._v2(rendered)
+
+    COMMENT_EVENT_ISSUE_FIELDS = ("summary", "issuetype", "project", "status", "priority", "assignee")
+
+    def _issue_event(
+        self,
+        type_name: str,
+        issue: dict[str, Any],
+        account_id: str,
+        *,
+        items: list[dict[str, Any]] | None = None,
+        comment: dict[str, Any] | None = None,
+        event: str = "jira:issue_updated",
+    ) -> None:
+        payload: dict[str, Any] = {
+            "issue_event_type_name": type_name,
+            "user": self._v2(self._user_ref(account_id)),
+            "issue": self._webhook_issue(issue),
+        }
+        if items:
+            payload["changelog"] = {"id": str(next(self._ids)), "items": items}
+        if comment is not None:
+            payload["comment"] = self._webhook_comment(comment)
+        self._emit(event, payload)
+
+    def _comment_events(
+        self, event: str, type_name: str, issue: dict[str, Any], comment: dict[str, Any], account_id: str
+    ) -> None:
+        """A comment raises two events: ``comment_created|comment_updated`` (comment + an issue with a few
+        fields) and ``jira:issue_updated`` (the full issue + the same comment, no changelog)."""
+        fields = {k: issue["fields"][k] for k in self.COMMENT_EVENT_ISSUE_FIELDS if k in issue["fields"]}
+        short = self._v2({"id": issue["id"], "self": issue["self"], "key": issue["key"], "fields": fields})
+        self._emit(event, {"comment": self._webhook_comment(comment), "issue": short})
+        self._issue_event(type_name, issue, account_id, comment=comment)
+
+    def _attachment_event(self, record: dict[str, Any]) -> None:
+        """``attachment_created`` carries the attachment and NOTHING about its issue (jira.js's payload type
+        has no issue; rocketchat-jira-hook#13 logs "attachment_created. Not enough info on issue"): a receiver
+        learns the issue from the ``jira:issue_updated`` whose changelog has the ``Attachment`` item."""
+        self._emit("attachment_created", {"attachment": self._v2(record)})
+
+    # --- Connect webhook delivery ------------------------------------------------------------------------
+    RETRY_STATUSES = {408, 409, 425, 429}  # and every 5xx
+
+    def webhooks_subscribe(
+        self, descriptor: dict[str, Any], *, client_key: str | None = None, shared_secret: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Read a Connect descriptor's ``modules.webhooks`` (``[{event, url, excludeBody}]``) and deliver those
+        events, and only those, to ``baseUrl + url`` — signed as the installed tenant (this site's
+        ``client_key``/``shared_secret`` unless given). Replaces earlier subscriptions. Returns them."""
+        base = str(descriptor["baseUrl"]).rstrip("/")
+        subscriptions = [
+            {
+                "event": module["event"],
+                "url": base + module["url"],
+                "relative": module["url"],  # what the qsh covers: the path relative to the app's base URL
+                "exclude_body": bool(module.get("excludeBody", False)),
+                "client_key": client_key or self.client_key,
+                "shared_secret": shared_secret or self.shared_secret,
+            }
+            for module in (descriptor.get("modules") or {}).get("webhooks") or []
+        ]
+        with self._webhook_wake:
+            self.webhook_subscriptions = subscriptions
+            if self._webhook_sender is None and subscriptions:
+                self._webhook_sender = threading.Thread(
+                    target=self._webhook_loop, name="fake-jira-webhooks", daemon=True
+                )
+                self._webhook_sender.start()
+        return copy.deepcopy(subscriptions)
+
+    def _emit(self, event: str, payload: dict[str, Any]) -> None:
+        """Raise ``event``: the payload is a snapshot of now; one delivery per subscription to it, queued in
+        the order the changes happen and posted later by the sender thread (never in the request handler)."""
+        body = json.loads(json.dumps({"timestamp": int(self.now() * 1000), "webhookEvent": event, **payload}))
+        with self._webhook_wake:
+            self.webhook_events.append({"event": event, "payload": body})
+            for subscription in self.webhook_subscriptions:
+                if subscription["event"] != event:
+                    continue
+                delivery = {
+                    **subscription,
+                    "identifier": str(uuid.uuid4()),  # one logical delivery: stable across its retries
+                    "payload": body,
+                    "retry": 0,
+                }
+                if self._webhook_drop > 0:  # best effort: this one is lost for good
+                    self._webhook_drop -= 1
+                    self.webhook_deliveries.append(self._webhook_record(delivery, dropped=True))
+                elif self._webhook_held is not None:
+                    self._webhook_held.append(delivery)
+                else:
+                    self._webhook_queue.append(delivery)
+            self._webhook_wake.notify_all()
+
+    def webhook_request(self, delivery: dict[str, Any], retry: int = 0) -> tuple[dict[str, str], bytes]:
+        """Headers and body of one attempt, as Jira sends them: ``Authorization: JWT`` (HS256 with the shared
+        secret, ``iss`` = clientKey, a fresh ``iat``/``exp``, ``qsh`` of ``POST`` + the path relative to the
+        app's base URL), ``X-Atlassian-Webhook-Identifier``, ``-Retry`` (0, 1, …), ``-Flow``."""
+        token = self.sign(
+            "POST",
+            delivery["relative"],
+            account_id=None,
+            secret=delivery["shared_secret"],
+            iss=delivery["client_key"],
+        )
+        headers = {
+            "Authorization": f"JWT {token}",
+            "X-Atlassian-Webhook-Identifier": delivery["identifier"],
+            "X-Atlassian-Webhook-Retry": str(retry),
+            "X-Atlassian-Webhook-Flow": "Primary" if retry == 0 else "Retry",
+            "User-Agent": "Atlassian Webhook HTTP Client",
+        }
+        if delivery["exclude_body"]:
+            return headers, b""
+        headers["Content-Type"] = "application/json"
+        return headers, json.dumps(delivery["payload"]).encode()
+
+    def _webhook_record(self, delivery: dict[str, Any], **outcome: Any) -> dict[str, Any]:
+        return {
+            "identifier": delivery["identifier"],
+            "event": delivery["event"],
+            "url": delivery["url"],
+            "status": None,
+            "statuses": [],  # one per attempt (None: the connection failed)
+            "attempts": 0,
+            "elapsed_ms": None,  # of the last attempt
+            "dropped": False,
+            "taken": False,
+            "payload": delivery["payload"],
+            **outcome,
+        }
+
+    def _webhook_loop(self) -> None:
+        while True:
+            with self._webhook_wake:
+                while not self._webhook_stopping and (self._webhook_paused or not self._webhook_queue):
+                    self._webhook_wake.wait()
+                if self._webhook_stopping:
+                    return
+                delivery = self._webhook_busy = self._webhook_queue.popleft()
+            record = self._deliver(delivery)  # outside the lock: the app may call this site back meanwhile
+            with self._webhook_wake:
+                self.webhook_deliveries.append(record)
+                self._webhook_busy = None
+                self._webhook_wake.notify_all()
+
+    def _deliver(self, delivery: dict[str, Any]) -> dict[str, Any]:
+        """POST one delivery; on 408/409/425/429/5xx or a connection failure retry after each of
+        ``webhook_retry_delays`` (same identifier, Retry header counting up). Other answers end it."""
+        retry, statuses, errors, delays = delivery["retry"], [], [], list(self.webhook_retry_delays)
+        while True:
+            headers, body = self.webhook_request(delivery, retry)
+            started = time.monotonic()
+            try:
+                status = requests.post(
+                    delivery["url"], data=body, headers=headers, timeout=self.webhook_timeout, allow_redirects=False
+                ).status_code
+            except requests.RequestException as exc:
+                status = None
+                errors.append(type(exc).__name__)
+            elapsed_ms = round((time.monotonic() - started) * 1000, 1)
+            statuses.append(status)
+            if not (status is None or status in self.RETRY_STATUSES or status >= 500) or not delays:
+                break
+            time.sleep(delays.pop(0))  # the deliberate retry delay
+            retry += 1
+        return self._webhook_record(
+            delivery, status=status, statuses=statuses, attempts=len(statuses), elapsed_ms=elapsed_ms, errors=errors
+        )
+
+    # --- webhook controls for tests ------------------------------------------------------------------------
+    def webhooks_flush(self, timeout: float = 10) -> list[dict[str, Any]]:
+        """Wait until every queued delivery was sent (retries included); returns ``webhook_deliveries``.
+        Held deliveries are not queued: ``webhooks_release()`` first."""
+        with self._webhook_wake:
+            if self._webhook_paused and self._webhook_queue:
+                raise AssertionError("webhook deliveries are paused: webhooks_resume() before webhooks_flush()")
+            if not self._webhook_wake.wait_for(lambda: not self._webhook_queue and self._webhook_busy is None, timeout):
+                unsent = len(self._webhook_queue) + (self._webhook_busy is not None)
+                raise TimeoutError(f"{unsent} webhook deliveries still unsent after {timeout} s")
+            return list(self.webhook_deliveries)
+
+    def webhooks_drop_next(self, n: int = 1) -> None:
+        """The next ``n`` deliveries are lost for good (recorded with ``dropped: True``): Connect webhooks
+        are best effort, so a change must also be found by reconciliation."""
+        with self._lock:
+            self._webhook_drop += n
+
+    def webhooks_hold(self) -> None:
+        """Keep new deliveries back (``webhooks_release`` or ``webhooks_take`` hands them out)."""
+        with self._lock:
+            if self._webhook_held is None:
+                self._webhook_held = []
+
+    def webhooks_release(self, *, order: str = "as_is", duplicate: bool = False, seed: int | None = None) -> list[str]:
+        """Send the held deliveries and stop holding: ``order`` ``"as_is"``, ``"reverse"`` or ``"shuffle"``
+        (``seed`` for a repeatable order); ``duplicate`` sends each twice with the same identifier, the second
+        as Jira's retry after a lost acknowledgement (``Retry: 1``, ``Flow: Retry``). Returns the identifiers
+        in sending order."""
+        assert order in ("as_is", "reverse", "shuffle"), order
+        with self._webhook_wake:
+            held, self._webhook_held = list(self._webhook_held or []), None
+            if order == "reverse":
+                held.reverse()
+            elif order == "shuffle":
+                random.Random(seed).shuffle(held)
+            sent: list[str] = []
+            for delivery in held:
+                copies = [delivery, {**delivery, "retry": 1}] if duplicate else [delivery]
+                self._webhook_queue.extend(copies)
+                sent += [delivery["identifier"]] * len(copies)
+            self._webhook_wake.notify_all()
+            return sent
+
+    def webhooks_take(self) -> list[dict[str, Any]]:
+        """Hand the held deliveries to the test instead of sending them, signed and ready to POST with
+        Django's test client in the test's own thread (and database transaction): ``[{identifier, event,
+        url, path, headers, body}]`` with ``path`` relative to the app's base URL. Holding is on afterwards
+        (later deliveries are held for the next ``webhooks_take``/``webhooks_release``)."""
+        with self._lock:
+            held, self._webhook_held = list(self._webhook_held or []), []
+            taken = []
+            for delivery in held:
+                headers, body = self.webhook_request(delivery)
+                taken.append(
+                    {
+                        "identifier": delivery["identifier"],
+                        "event": delivery["event"],
+                        "url": delivery["url"],
+                        "path": delivery["relative"],
+                        "headers": headers,
+                        "body": body,
+                    }
+                )
+                self.webhook_deliveries.append(self._webhook_record(delivery, taken=True))
+            return taken
+
+    def webhooks_pause(self) -> None:
+        """Stop sending (deliveries queue up in order) until ``webhooks_resume()``."""
+        with self._lock:
+            self._webhook_paused = True
+
+    def webhooks_resume(self) -> None:
+        with self._webhook_wake:
+            self._webhook_paused = False
+            self._webhook_wake.notify_all()
+
+    def webhook_counts(self, *, delivered: bool = True) -> collections.Counter:
+        """Per event: deliveries answered 2xx (``delivered=False``: events raised, subscribed or not)."""
+        with self._lock:
+            if not delivered:
+                return collections.Counter(e["event"] for e in self.webhook_events)
+            return collections.Counter(
+                d["event"] for d in self.webhook_deliveries if d["status"] is not None and 200 <= d["status"] < 300
+            )
+
+    # --- a human acting in Jira (test helpers; same state changes and webhooks as the REST calls) -----------
+    def _issue_ref(self, issue: dict[str, Any] | str | int) -> dict[str, Any]:
+        ref = issue["id"] if isinstance(issue, dict) else str(issue)
+        found = self._find_issue(str(ref))
+        if found is None:
+            raise KeyError(f"no issue {ref}")
+        return found
+
+    def user_create(
+        self, project: str, summary: str, *, issue_type_id: str = "10001", account_id: str | None = None, **fields
+    ) -> dict[str, Any]:
+        """A human creates an issue (next key of ``project``): ``jira:issue_created``."""
+        with self._lock:
+            issue = self.add_issue(
+                key=self._next_key(project),
+                project=project,
+                summary=summary,
+                issue_type_id=issue_type_id,
+                reporter=self._user_ref(account_id),
+                **fields,
+            )
+            self._issue_event("issue_created", issue, account_id or self.human_account_id, event="jira:issue_created")
+            return copy.deepcopy(issue)
+
+    def user_edit(self, issue: dict | str, fields: dict[str, Any], *, account_id: str | None = None) -> None:
+        """A human edits fields (same checks as ``PUT /issue``; ``ValueError`` with Jira's messages if refused)."""
+        with self._lock:
+            refused = self._edit_issue(self._issue_ref(issue), fields, account_id or self.human_account_id)
+            if refused:
+                raise ValueError(refused)
+
+    def user_transition(self, issue: dict | str, status: str, *, account_id: str | None = None) -> None:
+        """A human moves the issue to a status (its name, case-insensitive, or id; or a transition id)."""
+        with self._lock:
+            found = self._issue_ref(issue)
+            transition = next(
+                (
+                    t
+                    for t in self._transitions(found)
+                    if status in (t["id"], t["to"]["id"]) or t["to"]["name"].lower() == str(status).lower()
+                ),
+                None,
+            )
+            if transition is None:
+                raise ValueError(f"no transition of {found['key']} leads to {status!r}")
+            self._transition_issue(found, transition, account_id or self.human_account_id)
+
+    def user_comment(self, issue: dict | str, body: str | dict, *, account_id: str | None = None) -> dict[str, Any]:
+        """A human comments (plain text becomes ADF, as Jira's editor stores it). Returns the comment (v3)."""
+        adf = text_to_adf(body) if isinstance(body, str) else body
+        if adf_problem(adf) is not None or adf_is_empty(adf):
+            raise ValueError(INVALID_COMMENT)
+        with self._lock:
+            return copy.deepcopy(self._add_comment(self._issue_ref(issue), adf, account_id or self.human_account_id))
+
+    def user_comment_edit(
+        self, issue: dict | str, comment_id: str, body: str | dict, *, account_id: str | None = None
+    ) -> dict[str, Any]:
+        adf = text_to_adf(body) if isinstance(body, str) else body
+        if adf_problem(adf) is not None or adf_is_empty(adf):
+            raise ValueError(INVALID_COMMENT)
+        with self._lock:
+            found = self._issue_ref(issue)
+            comment = next(c for c in self.comments.get(found["id"], []) if c["id"] == str(comment_id))
+            self._edit_comment(found, comment, adf, account_id or self.human_account_id)
+            return copy.deepcopy(comment)
+
+    def user_attach(
+        self,
+        issue: dict | str,
+        filename: str,
+        content: bytes,
+        mime: str = "application/octet-stream",
+        *,
+        account_id: str | None = None,
+    ) -> dict[str, Any]:
+        """A human attaches a file. Returns the attachment (as ``fields.attachment`` lists it)."""
+        with self._lock:
+            found = self._issue_ref(issue)
+            return self._attach(found, [(filename, content, mime)], account_id or self.human_account_id)[0]
+
+    def delete_issue(self, issue: dict | str, *, account_id: str | None = None) -> None:
+        """A human deletes the issue: ``jira:issue_deleted``."""
+        with self._lock:
+            self._delete_issue(self._issue_ref(issue), account_id or self.human_account_id)

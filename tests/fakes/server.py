@@ -38,6 +38,24 @@ class FakeRequest:
         return values[0] if values else default
 
 
+def read_chunked(stream) -> bytes:
+    """The body of a request sent with ``Transfer-Encoding: chunked`` (RFC 9112 §7.1): hex size lines, each
+    chunk followed by CRLF, a zero-size chunk, optional trailers, a blank line."""
+    parts: list[bytes] = []
+    while True:
+        size_line = stream.readline(65537)
+        if not size_line:
+            break  # the client went away mid-body: keep what arrived
+        size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+        if size == 0:
+            while stream.readline(65537) not in (b"\r\n", b"\n", b""):
+                pass  # trailers
+            break
+        parts.append(stream.read(size))
+        stream.readline(65537)  # the CRLF after the chunk
+    return b"".join(parts)
+
+
 def route(method: str, pattern: str):
     def decorate(func):
         func._fake_route = (method.upper(), re.compile(f"^{pattern}$"))
@@ -80,8 +98,11 @@ class FakeServer:
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def _handle(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
+                if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                    body = read_chunked(self.rfile)  # a streamed upload (requests sends a generator so)
+                else:
+                    length = int(self.headers.get("Content-Length") or 0)
+                    body = self.rfile.read(length) if length else b""
                 status, payload, headers = fake.dispatch(self.command, self.path, dict(self.headers), body)
                 if isinstance(payload, (dict, list)):
                     data = json.dumps(payload).encode()

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import base64
 import json
+import random
+import re
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlencode
 
 import jwt as pyjwt
 import pytest
@@ -19,6 +23,7 @@ import requests
 from atlassian_jwt.url_utils import hash_url
 
 from tests.fakes.jira import FakeJira, field_meta
+from tests.fakes.server import FakeServer, route
 from tests.fakes.zendesk import FakeZendesk
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -601,3 +606,282 @@ def test_jira_rate_limit_next_answers_429_with_retry_after(jira):
     assert limited.json() == {"errorMessages": ["Rate limit exceeded."]}
     assert limited.headers["RateLimit-Reason"] == "jira-burst-based"
     assert jira_call(jira, "GET", "/rest/api/3/field").status_code == 200
+
+
+# --- fake Jira: Connect webhooks, human actions, attachment download, JQL on dates ---------------------------
+
+STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000$")
+
+
+class WebhookReceiver(FakeServer):
+    """The app's side of webhooks, on loopback: records every POST (``self.requests``) and answers 204, or
+    what ``fail_next`` injects."""
+
+    name = "webhook-receiver"
+
+    @route("POST", r"/app/jira/webhook")
+    def hook(self, request):
+        return 204, b""
+
+    def deliveries(self) -> list[tuple[dict, dict]]:
+        return [(r.headers, json.loads(r.body) if r.body else None) for r in self.calls("POST")]
+
+
+@pytest.fixture
+def receiver():
+    fake = WebhookReceiver().start()
+    yield fake
+    fake.stop()
+
+
+def subscribe(jira: FakeJira, receiver: WebhookReceiver, *events: str) -> None:
+    descriptor = {
+        "key": jira.app_key,
+        "baseUrl": receiver.url + "/app",
+        "modules": {"webhooks": [{"event": e, "url": "/jira/webhook", "excludeBody": False} for e in events]},
+    }
+    jira.webhooks_subscribe(descriptor)
+
+
+def test_webhooks_are_posted_later_signed_with_the_qsh_of_the_path_under_the_base_url(jira, receiver):
+    subscribe(jira, receiver, "jira:issue_updated")
+    issue = jira.add_issue(key="WH-1")
+    jira.user_edit(issue, {"summary": "Printer on fire", "labels": ["hot"]})
+    jira.user_attach(issue, "a.txt", b"x")  # jira:issue_updated too; attachment_created is not subscribed
+    records = jira.webhooks_flush()
+    assert [(r["event"], r["status"], r["attempts"]) for r in records] == [("jira:issue_updated", 204, 1)] * 2
+    (headers, body), _ = receiver.deliveries()
+    assert headers["content-type"] == "application/json"
+    assert (headers["x-atlassian-webhook-retry"], headers["x-atlassian-webhook-flow"]) == ("0", "Primary")
+    assert headers["x-atlassian-webhook-identifier"] == records[0]["identifier"]
+    scheme, _, token = headers["authorization"].partition(" ")
+    claims = pyjwt.decode(token, jira.shared_secret, algorithms=["HS256"], options={"require": ["exp", "iat"]})
+    assert scheme == "JWT" and claims["iss"] == jira.client_key
+    assert claims["qsh"] == hash_url("POST", "/jira/webhook")  # relative to baseUrl, not the server root
+    assert body["webhookEvent"] == "jira:issue_updated" and body["issue_event_type_name"] == "issue_updated"
+    assert body["user"]["accountType"] == "atlassian" and body["user"]["accountId"] == jira.human_account_id
+    items = {i["field"]: i for i in body["changelog"]["items"]}
+    assert (items["summary"]["fromString"], items["summary"]["toString"]) == ("An issue", "Printer on fire")
+    assert items["labels"]["toString"] == "hot" and items["labels"]["fieldtype"] == "jira"
+    assert body["issue"]["fields"]["summary"] == "Printer on fire" and body["issue"]["self"].endswith(
+        f"/rest/api/2/issue/{issue['id']}"
+    )  # webhook payloads are rendered like REST v2
+    assert STAMP.match(body["issue"]["fields"]["updated"])
+
+    edited = jira_call(jira, "PUT", f"/rest/api/3/issue/{issue['id']}", json={"fields": {"summary": "By the app"}})
+    assert edited.status_code == 204
+    jira.webhooks_flush()
+    _, by_app = receiver.deliveries()[-1]
+    assert by_app["user"]["accountType"] == "app" and by_app["user"]["accountId"] == jira.app_account_id
+
+
+def test_a_delivery_answered_503_is_retried_with_the_same_identifier(jira, receiver):
+    subscribe(jira, receiver, "comment_created")
+    issue = jira.add_issue(key="WH-2")
+    receiver.fail_next(503)
+    jira.user_comment(issue, "Hello")
+    (record,) = jira.webhooks_flush()
+    assert (record["statuses"], record["status"], record["attempts"]) == ([503, 204], 204, 2)
+    (first, _), (second, _) = receiver.deliveries()
+    assert first["x-atlassian-webhook-identifier"] == second["x-atlassian-webhook-identifier"]
+    assert [(h["x-atlassian-webhook-retry"], h["x-atlassian-webhook-flow"]) for h in (first, second)] == [
+        ("0", "Primary"),
+        ("1", "Retry"),
+    ]
+    receiver.fail_next(400)  # other 4xx: Jira gives up at once
+    jira.user_comment(issue, "Again")
+    assert jira.webhooks_flush()[-1]["statuses"] == [400]
+
+
+def test_deliveries_can_be_dropped_held_and_released_reordered_and_twice(jira, receiver):
+    subscribe(jira, receiver, "jira:issue_updated")
+    issue = jira.add_issue(key="WH-3")
+    jira.webhooks_drop_next()
+    jira.user_edit(issue, {"summary": "lost"})
+    jira.webhooks_hold()
+    for summary in ("one", "two", "three"):
+        jira.user_edit(issue, {"summary": summary})
+    assert receiver.deliveries() == [] and [r["dropped"] for r in jira.webhooks_flush()] == [True]
+    sent = jira.webhooks_release(order="reverse", duplicate=True)
+    jira.webhooks_flush()
+    got = receiver.deliveries()
+    assert [b["issue"]["fields"]["summary"] for _, b in got] == ["three", "three", "two", "two", "one", "one"]
+    assert [h["x-atlassian-webhook-identifier"] for h, _ in got] == sent and len(set(sent)) == 3
+    assert [h["x-atlassian-webhook-retry"] for h, _ in got] == ["0", "1"] * 3
+
+    jira.webhooks_hold()
+    for summary in "abcdef":
+        jira.user_edit(issue, {"summary": summary})
+    held = [e["payload"]["issue"]["fields"]["summary"] for e in jira.webhook_events[-6:]]
+    jira.webhooks_release(order="shuffle", seed=7)
+    jira.webhooks_flush()
+    random.Random(7).shuffle(held)
+    assert [b["issue"]["fields"]["summary"] for _, b in receiver.deliveries()[-6:]] == held
+
+
+def test_a_comment_raises_comment_created_and_issue_commented_with_a_plain_text_body(jira, receiver):
+    subscribe(jira, receiver, "comment_created", "comment_updated", "jira:issue_updated")
+    issue = jira.add_issue(key="WH-4", description=ADF)
+    comment = jira.user_comment(issue, "Hello\n\n*there*")
+    assert comment["body"]["type"] == "doc"  # stored as ADF, as Jira's editor does
+    jira.webhooks_flush()
+    (_, created), (_, updated) = receiver.deliveries()
+    assert created["webhookEvent"] == "comment_created" and created["comment"]["id"] == comment["id"]
+    assert created["comment"]["body"] == "Hello\n\n*there*" and created["issue"]["key"] == "WH-4"
+    assert set(created["issue"]["fields"]) <= {"summary", "issuetype", "project", "status", "priority", "assignee"}
+    assert (updated["webhookEvent"], updated["issue_event_type_name"]) == ("jira:issue_updated", "issue_commented")
+    assert updated["comment"] == created["comment"] and "changelog" not in updated
+    assert updated["issue"]["fields"]["description"] == "Hi"  # rich text arrives as a string, not ADF
+
+    path = f"/rest/api/3/issue/{issue['id']}/comment/{comment['id']}"
+    assert jira_call(jira, "PUT", path, json={"body": ADF}).status_code == 200
+    jira.webhooks_flush()
+    (_, edited), (_, edited_issue) = receiver.deliveries()[-2:]
+    assert edited["webhookEvent"] == "comment_updated" and edited["comment"]["body"] == "Hi"
+    assert edited["comment"]["updateAuthor"]["accountType"] == "app"
+    assert edited_issue["issue_event_type_name"] == "issue_comment_edited"
+    assert jira.webhook_counts() == {"comment_created": 1, "comment_updated": 1, "jira:issue_updated": 2}
+
+
+def test_an_attachment_is_an_attachment_changelog_item_and_attachment_created_names_no_issue(jira, receiver):
+    subscribe(jira, receiver, "attachment_created", "jira:issue_updated")
+    issue = jira.add_issue(key="WH-5")
+    before = jira.issues[issue["id"]]["fields"]["updated"]
+    jira.advance(60)
+    attachment = jira.user_attach(issue, "log.txt", b"abc", "text/plain")
+    jira.webhooks_flush()
+    (_, created), (_, updated) = receiver.deliveries()
+    assert created["webhookEvent"] == "attachment_created" and set(created) == {
+        "timestamp",
+        "webhookEvent",
+        "attachment",
+    }
+    assert created["attachment"]["id"] == attachment["id"] and created["attachment"]["size"] == 3
+    assert updated["changelog"]["items"] == [
+        {
+            "field": "Attachment",
+            "fieldtype": "jira",
+            "fieldId": "attachment",
+            "from": None,
+            "fromString": None,
+            "to": attachment["id"],
+            "toString": "log.txt",
+        }
+    ]
+    assert (
+        updated["issue"]["fields"]["updated"] > before
+        and updated["issue"]["fields"]["attachment"][0]["id"] == (attachment["id"])
+    )
+
+
+def test_attachment_content_redirects_to_a_media_host_that_refuses_authorization(jira):
+    issue = jira.add_issue(key="WH-6")
+    jira.user_comment(issue, "see file")
+    attachment = jira.user_attach(issue, "a b.png", b"\x89PNG-bytes", "image/png")
+    assert attachment["content"] == f"{jira.url}/rest/api/3/attachment/content/{attachment['id']}"
+    read = jira_call(jira, "GET", f"/rest/api/3/issue/{issue['id']}?fields=attachment,updated,comment").json()
+    assert set(read["fields"]) == {"attachment", "updated", "comment"} and read["fields"]["comment"]["total"] == 1
+    assert [(a["id"], a["filename"], a["mimeType"], a["size"]) for a in read["fields"]["attachment"]] == [
+        (attachment["id"], "a b.png", "image/png", 10)
+    ]
+    path = f"/rest/api/3/attachment/content/{attachment['id']}"
+    redirect = jira_call(jira, "GET", path, allow_redirects=False)
+    assert redirect.status_code == 303 and redirect.headers["Location"].startswith("http://localhost:")
+    with_jwt = requests.get(redirect.headers["Location"], headers={"Authorization": "JWT x"}, timeout=5)
+    assert with_jwt.status_code == 401 and "Authorization" in with_jwt.json()["message"]
+    followed = jira_call(jira, "GET", path)  # requests drops the JWT on the way to another host
+    assert followed.status_code == 200 and followed.content == b"\x89PNG-bytes"
+    assert followed.headers["Content-Type"] == "image/png" and followed.headers["Content-Length"] == "10"
+    assert [(d["status"], d["authorization"] is not None) for d in jira.media_downloads] == [(401, True), (200, False)]
+    assert requests.get(redirect.headers["Location"].split("?")[0], timeout=5).status_code == 403  # no token
+
+
+def test_jql_finds_issues_updated_since_a_relative_or_absolute_date(jira):
+    hd, ops = jira.add_project("HD", "Helpdesk"), jira.add_project("OPS", "Operations")
+    old, fresh, other = jira.add_issue(key="HD-1"), jira.add_issue(key="OPS-1"), jira.add_issue(key="HD-2")
+    jira.add_issue(key="XX-1")  # another project
+    jira.advance(3600)
+    jira.user_transition(other, "Done")
+    jira.advance(60)
+    jira.user_edit(fresh, {"summary": "changed"})
+    jql = f'project in ({hd["id"]}, {ops["key"]}) AND updated >= "-5m" ORDER BY updated ASC'
+    found = _search(jira, jql, fields="updated").json()["issues"]
+    assert [(i["key"], STAMP.match(i["fields"]["updated"]) is not None) for i in found] == [
+        ("HD-2", True),
+        ("OPS-1", True),
+    ]
+    assert [i["key"] for i in _search(jira, "updated >= -2m AND project = OPS", fields="key").json()["issues"]] == [
+        "OPS-1"
+    ]
+    moment = datetime.fromtimestamp(jira.now() - 30 * 60, UTC).strftime("%Y/%m/%d %H:%M")
+    since = _search(jira, f'updated >= "{moment}" ORDER BY updated DESC', fields="summary").json()["issues"]
+    assert [i["key"] for i in since] == ["OPS-1", "HD-2"] and old["key"] not in [i["key"] for i in since]
+    bad = _search(jira, 'updated >= "yesterday"')
+    assert bad.status_code == 400 and bad.json()["errorMessages"][0].startswith("Date value 'yesterday'")
+
+
+def test_deletes_and_creates_raise_their_events_and_taken_deliveries_are_signed(jira, receiver):
+    subscribe(jira, receiver, "jira:issue_created", "jira:issue_deleted")
+    jira.add_project("HD", "Helpdesk")
+    jira.webhooks_hold()
+    created = jira.user_create("HD", "From a human")
+    assert jira_call(jira, "DELETE", f"/rest/api/3/issue/{created['id']}").status_code == 204
+    taken = jira.webhooks_take()
+    assert [t["event"] for t in taken] == ["jira:issue_created", "jira:issue_deleted"] and receiver.deliveries() == []
+    token = taken[1]["headers"]["Authorization"].removeprefix("JWT ")
+    assert pyjwt.decode(token, jira.shared_secret, algorithms=["HS256"])["qsh"] == hash_url("POST", taken[1]["path"])
+    deleted = json.loads(taken[1]["body"])
+    assert deleted["issue"]["key"] == created["key"] and deleted["user"]["accountType"] == "app"
+    assert created["id"] not in jira.issues
+
+
+def test_jira_myself_is_the_app_user(jira):
+    me = jira_call(jira, "GET", "/rest/api/3/myself").json()
+    assert (me["accountId"], me["accountType"]) == (jira.app_account_id, "app")
+
+
+# --- fake Zendesk: streamed uploads attached by a ticket update, newest-first comments, update counts ----------
+
+
+def test_a_streamed_upload_is_attached_by_an_update_and_listed_newest_first(zendesk):
+    ticket = zendesk.add_ticket("acme")
+    chunks = iter([b"%PDF-", b"1.7 ", b"body"])  # a generator: requests sends it chunked
+    headers = {**token_auth(), "Content-Type": "application/pdf"}
+    upload = zd(zendesk, "POST", "/api/v2/uploads.json?" + urlencode({"filename": "r.pdf"}), headers, data=chunks)
+    assert upload.status_code == 201 and upload.headers["Content-Type"].startswith("text/plain")
+    token = upload.json()["upload"]["token"]
+    second = zd(zendesk, "POST", f"/api/v2/uploads.json?filename=b.txt&token={token}", headers, data=b"bb")
+    assert [a["file_name"] for a in second.json()["upload"]["attachments"]] == ["r.pdf", "b.txt"]
+    path = f"/api/v2/tickets/{ticket['id']}.json"
+    body = {"ticket": {"comment": {"html_body": "<p>See</p>", "public": False, "uploads": [token]}}}
+    assert zd(zendesk, "PUT", path, token_auth(), json=body).status_code == 200
+    for params in ({"sort_order": "desc"}, {"sort": "-created_at", "page[size]": 1}):
+        listed = zd(zendesk, "GET", f"/api/v2/tickets/{ticket['id']}/comments.json", token_auth(), params=params)
+        newest = listed.json()["comments"][0]
+        assert newest["body"] == "See" and [(a["file_name"], a["size"]) for a in newest["attachments"]] == [
+            ("r.pdf", 13),
+            ("b.txt", 2),
+        ]
+    cursor = listed.json()["meta"]["after_cursor"]
+    older = zd(
+        zendesk,
+        "GET",
+        f"/api/v2/tickets/{ticket['id']}/comments.json",
+        token_auth(),
+        params={"sort": "-created_at", "page[size]": 1, "page[after]": cursor},
+    ).json()["comments"]
+    assert older[0]["body"] == "The smoke is very colorful."
+    file_url = newest["attachments"][1]["content_url"]
+    assert requests.get(file_url, headers=token_auth(), timeout=5).content == b"bb"
+    zendesk.advance(61)
+    events = _events(zendesk, start_time=int(zendesk.now()) - 120, include="comment_events").json()["ticket_events"]
+    assert [a["file_name"] for a in events[-1]["child_events"][0]["attachments"]] == ["r.pdf", "b.txt"]
+
+
+def test_ticket_updates_are_counted_per_ticket_and_closed_tickets_refuse_them(zendesk):
+    ticket = zendesk.add_ticket("acme", status="solved")
+    path = f"/api/v2/tickets/{ticket['id']}.json"
+    assert zd(zendesk, "PUT", path, token_auth(), json={"ticket": {"status": "closed"}}).status_code == 200
+    assert zd(zendesk, "PUT", path, token_auth(), json={"ticket": {"comment": {"body": "x"}}}).status_code == 422
+    account = zendesk.accounts["acme"]
+    assert (account.ticket_updates[ticket["id"]], account.ticket_update_attempts[ticket["id"]]) == (1, 2)

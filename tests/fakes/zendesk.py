@@ -33,7 +33,11 @@ in ``tests/fixtures/zendesk/``), because a fake kinder than Zendesk hides bugs:
   ticket events export (``include=comment_events`` for comment bodies; rows at ``end_time`` come again);
 - an attachment's ``content_url`` (authenticated, on the API host) answers 302 to a CDN on another host name
   (``localhost`` instead of ``127.0.0.1``) that refuses a request carrying ``Authorization`` (400) and logs
-  every download in ``fake.cdn_downloads``; ``add_comment(…, attachments=[(name, bytes, type)])`` attaches files.
+  every download in ``fake.cdn_downloads``; ``add_comment(…, attachments=[(name, bytes, type)])`` attaches files;
+- ``uploads.json?filename=`` takes the raw bytes (a chunked, streamed body too) with their real content type,
+  ``&token=`` adds a file to an earlier upload; ``comment.uploads`` attaches every file of each token;
+- ``comments.json`` is oldest first; ``sort_order=desc`` or ``sort=-created_at`` turn it around;
+- ``account.ticket_updates`` / ``account.ticket_update_attempts`` count accepted / all ``PUT`` of each ticket.
 
 Time is ``fake.now()``; ``fake.advance(seconds)`` moves it (rate-limit windows, code and token expiry)
 without sleeping.
@@ -43,6 +47,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import collections
 import html
 import itertools
 import json
@@ -140,6 +145,10 @@ class Account:
     uploads: dict[str, dict[str, Any]] = field(default_factory=dict)
     # every ticket audit (creation, comment, update) with its epoch ``timestamp``: the ticket events export
     audits: list[dict[str, Any]] = field(default_factory=list)
+    # PUT /tickets/{id}.json per ticket id: accepted ones, and every attempt (refused ones too: a closed
+    # ticket's 422, validation errors, conflicts), so tests can count the writes a sync made
+    ticket_updates: collections.Counter = field(default_factory=collections.Counter)
+    ticket_update_attempts: collections.Counter = field(default_factory=collections.Counter)
     api_tokens: set[str] = field(default_factory=set)
     oauth_codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     oauth_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -769,7 +778,10 @@ class FakeZendesk(FakeServer):
                 last_id = int(base64.urlsafe_b64decode(after.encode()).decode().removeprefix("id:"))
             except (ValueError, binascii.Error):
                 return _pagination_error("page[after] is not a valid cursor")
-            start = next((n for n, item in enumerate(items) if item["id"] > last_id), len(items))
+            # after the row the cursor names (lists may run newest first); else the first with a larger id
+            start = next((n + 1 for n, item in enumerate(items) if item["id"] == last_id), None)
+            if start is None:
+                start = next((n for n, item in enumerate(items) if item["id"] > last_id), len(items))
         chunk = items[start : start + size]
         has_more = start + size < len(items)
 
@@ -979,7 +991,9 @@ class FakeZendesk(FakeServer):
         if ticket["_comment_public"] is None:
             ticket["_comment_public"] = bool(public)
             ticket["description"] = body
-        attachments = [account.uploads[t]["attachment"] for t in spec.get("uploads") or [] if t in account.uploads]
+        attachments = [
+            a for t in spec.get("uploads") or [] if t in account.uploads for a in account.uploads[t]["attachments"]
+        ]
         comment = {
             "id": next(self._ids),
             "type": "Comment",
@@ -1137,6 +1151,7 @@ class FakeZendesk(FakeServer):
         ticket = account.tickets.get(int(request.params["id"]))
         if ticket is None:
             return _not_found()
+        account.ticket_update_attempts[ticket["id"]] += 1
         data = (self._json_body(request) or {}).get("ticket")
         if not isinstance(data, dict):
             return 400, {"error": "InvalidValue", "description": "ticket is required"}
@@ -1202,6 +1217,7 @@ class FakeZendesk(FakeServer):
                 "changes": data,
             }
         )
+        account.ticket_updates[ticket["id"]] += 1
         return 200, {
             "ticket": self._render(account, "ticket", ticket),
             "audit": self._audit(ticket, user["id"], events, audit_id=audit_id),
@@ -1229,7 +1245,15 @@ class FakeZendesk(FakeServer):
         ticket_id = int(request.params["id"])
         if ticket_id not in account.tickets:
             return _not_found()
-        return self._list(request, account, "comments", account.comments[ticket_id], "comment")
+        comments = list(account.comments[ticket_id])
+        # Oldest first by default; ``sort_order=desc`` (documented with offset pagination) or
+        # ``sort=-created_at`` (with cursor pagination) turn it around — the fake honours either with both.
+        sort, sort_order = request.arg("sort"), request.arg("sort_order")
+        if sort not in (None, "created_at", "-created_at") or sort_order not in (None, "asc", "desc"):
+            return 400, {"error": "InvalidValue", "description": "sort must be created_at or -created_at"}
+        if sort == "-created_at" or (sort is None and sort_order == "desc"):
+            comments.reverse()
+        return self._list(request, account, "comments", comments, "comment")
 
     # --- search ---------------------------------------------------------------------------------------
     @route("GET", P + r"/api/v2/search\.json")
@@ -1327,22 +1351,48 @@ class FakeZendesk(FakeServer):
         if not filename:
             return 400, {"error": "InvalidValue", "description": "filename is required"}
         content_type = request.headers.get("content-type", "application/binary")
-        stored = self._store_upload(account, filename, request.body, content_type)
-        token, attachment = stored["token"], stored["attachment"]
+        token = request.arg("token")
+        if token is not None and token not in account.uploads:
+            return _not_found()
+        stored = self._store_upload(account, filename, request.body, content_type, token=token)
         body = {
             "upload": {
-                "token": token,
+                "token": stored["token"],
                 "expires_at": None,
-                "attachments": [attachment],
-                "attachment": attachment,
+                "attachments": [dict(a) for a in stored["attachments"]],
+                "attachment": dict(stored["attachments"][-1]),  # the file just added
             }
         }
         # Zendesk was seen labelling this JSON answer text/plain
         return 201, json.dumps(body).encode(), {"Content-Type": "text/plain; charset=utf-8"}
 
-    def _store_upload(self, account: Account, filename: str, content: bytes, content_type: str) -> dict[str, Any]:
-        """Keep an upload; returns ``{"token", "attachment", "content"}``."""
+    def _store_upload(
+        self, account: Account, filename: str, content: bytes, content_type: str, *, token: str | None = None
+    ) -> dict[str, Any]:
+        """Keep an upload; returns ``{"token", "attachment", "content", "attachments", "contents"}``. With the
+        ``token`` of an earlier upload the file joins it (Zendesk's ``uploads.json?token=`` for several files
+        on one comment): ``attachment``/``content`` stay the first file's, ``attachments`` lists them all and
+        ``contents`` maps each attachment id to its bytes."""
+        if token is not None:
+            upload = account.uploads[token]
+            attachment = self._upload_attachment(account, token, filename, content, content_type)
+            upload["attachments"].append(attachment)
+            upload["contents"][attachment["id"]] = content
+            return upload
         token = secrets.token_urlsafe(18)
+        attachment = self._upload_attachment(account, token, filename, content, content_type)
+        account.uploads[token] = {
+            "token": token,
+            "attachment": attachment,
+            "content": content,
+            "attachments": [attachment],
+            "contents": {attachment["id"]: content},
+        }
+        return account.uploads[token]
+
+    def _upload_attachment(
+        self, account: Account, token: str, filename: str, content: bytes, content_type: str
+    ) -> dict[str, Any]:
         attachment_id = next(self._ids)
         content_path = f"/attachments/token/{token}/?name={quote(filename)}"
         attachment = {
@@ -1359,8 +1409,7 @@ class FakeZendesk(FakeServer):
             "deleted": False,
             "thumbnails": [],
         }
-        account.uploads[token] = {"token": token, "attachment": attachment, "content": content}
-        return account.uploads[token]
+        return attachment
 
     def cdn_url(self, token: str, filename: str) -> str:
         """Where attachment bytes are really served: the same fake on another host name (``localhost``
@@ -1376,7 +1425,8 @@ class FakeZendesk(FakeServer):
         upload = account.uploads.get(request.params["token"])
         if upload is None:
             return _not_found()
-        location = self.cdn_url(upload["token"], upload["attachment"]["file_name"])
+        name = request.arg("name") or upload["attachment"]["file_name"]  # one token may hold several files
+        location = self.cdn_url(upload["token"], name)
         return 302, b"", {"Location": location}
 
     @route("GET", r"/cdn/(?P<token>[^/]+)/(?P<name>[^/]+)")
@@ -1386,9 +1436,10 @@ class FakeZendesk(FakeServer):
         token, name = request.params["token"], request.params["name"]
         authorization = request.headers.get("authorization")
         upload = next((a.uploads[token] for a in self.accounts.values() if token in a.uploads), None)
+        files = [a for a in upload["attachments"] if a["file_name"] == name] if upload else []
         if authorization is not None:
             status = 400
-        elif upload is None or upload["attachment"]["file_name"] != name:
+        elif not files:
             status = 404
         else:
             status = 200
@@ -1403,11 +1454,15 @@ class FakeZendesk(FakeServer):
             return 400, body, {"Content-Type": "application/xml"}
         if status == 404:
             return 404, "Not Found", {"Content-Type": "text/plain"}
+        first = files[0]
+        # the first file keeps ``upload["content"]`` (tests may rewrite it); later ones live in ``contents``
+        assert upload is not None
+        content = upload["content"] if first is upload["attachment"] else upload["contents"][first["id"]]
         return (
             200,
-            upload["content"],  # type: ignore[index]
+            content,
             {
-                "Content-Type": upload["attachment"]["content_type"],  # type: ignore[index]
+                "Content-Type": first["content_type"],
                 "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
             },
         )

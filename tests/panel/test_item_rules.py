@@ -206,11 +206,32 @@ def test_jira_field_synchronized_both_ways_is_a_direction_conflict(bearer, conne
 
 
 def test_jira_to_helpdesk_needs_a_two_way_item(bearer, connection):
-    back = {"helpdesk_field": "description", "jira_field": "description", "direction": "to_helpdesk"}
+    back = {"helpdesk_field": "tags", "jira_field": "labels", "direction": "to_helpdesk"}
     error = refused(bearer, ticket_item(mappings=[SUMMARY, back]), "direction_not_allowed", "mappings[1]")
     assert "needs a two-way item" in error["message"]
     two_way = saved(bearer, ticket_item(mode="two_way", mappings=[SUMMARY, back]))["item"]
     assert [m["direction"] for m in two_way["mappings"]] == ["to_jira", "to_helpdesk"]
+
+
+@pytest.mark.parametrize(
+    ("helpdesk_field", "jira_field", "reason"),
+    [
+        ("description", "description", "Zendesk cannot change a ticket's description after it is created"),
+        ("requester.email", "customfield_10060", "The requester's email belongs to their Zendesk user profile"),
+        ("assignee", "assignee", "The assignee cannot be written from Jira"),
+    ],
+)
+def test_jira_cannot_write_a_read_only_helpdesk_field(bearer, connection, helpdesk_field, jira_field, reason):
+    back = {"helpdesk_field": helpdesk_field, "jira_field": jira_field, "direction": "to_helpdesk"}
+    error = refused(bearer, ticket_item(mode="two_way", mappings=[SUMMARY, back]), "field_not_writable", "mappings[1]")
+    assert error["message"].startswith(reason) and error["message"].endswith("map it to Jira only.")
+    # The same pair towards Jira is fine.
+    item = saved(bearer, ticket_item(mode="two_way", mappings=[SUMMARY, {**back, "direction": "to_jira"}]))["item"]
+    assert [(m["helpdesk_field"], m["jira_field"], m["direction"]) for m in item["mappings"]][1] == (
+        helpdesk_field,
+        jira_field,
+        "to_jira",
+    )
 
 
 def test_every_problem_is_reported_at_once(bearer, connection):

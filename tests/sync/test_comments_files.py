@@ -54,8 +54,10 @@ def _text(adf: dict) -> str:
 def test_each_comment_is_copied_once_with_its_author_and_internal_notes_are_marked(connection, linked, jira, zendesk):
     ticket = linked["ticket"]
     zendesk.add_comment(ZD_SUBDOMAIN, ticket["id"], "It smokes again.")
-    agent = next(u for u in zendesk.accounts[ZD_SUBDOMAIN].users.values() if u["email"] == ZD_EMAIL)
-    zendesk.add_comment(ZD_SUBDOMAIN, ticket["id"], "Customer is on the VIP plan.", public=False, author_id=agent["id"])
+    colleague = zendesk.add_agent(ZD_SUBDOMAIN, "bo@example.com", name="Bo Colleague")
+    zendesk.add_comment(
+        ZD_SUBDOMAIN, ticket["id"], "Customer is on the VIP plan.", public=False, author_id=colleague["id"]
+    )
     zendesk.advance(120)
 
     run = _poll(connection)
@@ -66,7 +68,7 @@ def test_each_comment_is_copied_once_with_its_author_and_internal_notes_are_mark
     assert "It smokes again." in public and "[Zendesk internal note]" not in public
     requester = zendesk.accounts[ZD_SUBDOMAIN].users[ticket["requester_id"]]["name"]
     assert requester in public and "UTC" in public
-    assert note.startswith("[Zendesk internal note]") and "Ada Agent" in note and "VIP plan" in note
+    assert note.startswith("[Zendesk internal note]") and "Bo Colleague" in note and "VIP plan" in note
     # the opening message (before the link existed) is not copied
     assert not any("colorful" in _text(c["body"]) for c in comments)
 
@@ -77,6 +79,18 @@ def test_each_comment_is_copied_once_with_its_author_and_internal_notes_are_mark
     zendesk.advance(120)
     run = _poll(connection)
     assert len(_comments(jira, linked["issue"])) == 3 and run.counts["comments"] == 0
+
+
+def test_comments_by_deskbridges_own_agent_are_never_copied(connection, linked, jira, zendesk):
+    """Echo guard 1 on the helpdesk side: what the connected agent writes (Deskbridge's own copies of Jira
+    comments, link notes) is not a source."""
+    agent = next(u for u in zendesk.accounts[ZD_SUBDOMAIN].users.values() if u["email"] == ZD_EMAIL)
+    zendesk.add_comment(ZD_SUBDOMAIN, linked["ticket"]["id"], "Written by Deskbridge.", author_id=agent["id"])
+    zendesk.add_comment(ZD_SUBDOMAIN, linked["ticket"]["id"], "Written by the customer.")
+    zendesk.advance(120)
+    run = _poll(connection)
+    texts = [_text(c["body"]) for c in _comments(jira, linked["issue"])]
+    assert len(texts) == 1 and "Written by the customer." in texts[0] and run.counts["comments"] == 1
 
 
 def test_an_idle_poll_reads_no_comment_stream(connection, linked, jira, zendesk):

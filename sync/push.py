@@ -1,0 +1,786 @@
+"""The push engine (Jira → helpdesk): processes the webhook inbox, one issue at a time, in order.
+
+A task takes the issue's lease (one worker per issue; other issues run in parallel in other tasks) and
+takes every pending event of the issue as one batch. Events our own app account caused are never sources
+(echo guard 1). Deliveries come late, twice and out of order, so a batch acts on the issue's *current*
+state, read once: the mapped fields' values, its status and its files (one ``GET issue``), and its comments
+when an event speaks of comments (one ``GET comments``). Per linked record it then writes, in one update,
+every mapped value that differs from what we last wrote (echo guard 3, per-field hashes) and the status
+the issue's category calls for; then each new comment and file, exactly once (``CommentMap`` /
+``AttachmentMap`` rows written before the helpdesk call, echo guard 2).
+
+Errors: a rate limit (Jira's 429/503 with Retry-After, the helpdesk's 429) puts the batch back for after
+the wait; other transient errors retry with backoff, up to ``MAX_ATTEMPTS``, then the events are marked
+failed with the error; a refusal is recorded and the events marked failed at once. Nothing sleeps, and a
+failing issue never holds up another's events.
+
+The reconcile (``reconcile``), run by every poll of a connection, finds changes whose webhook Jira never
+delivered (delivery is best effort): one JQL search for recently updated issues of the two-way items'
+projects, compared with the ``updated`` of the last change processed per issue.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django_q.models import Schedule
+
+from connector.adf import adf_to_html, adf_to_text
+from connector.clients.base import (
+    ApiBadRequest,
+    ApiError,
+    ApiNotFound,
+    ApiRateLimited,
+    ApiServerError,
+    DownloadRefused,
+    DownloadTooLarge,
+)
+from connector.clients.files import file_size, spool
+from connector.clients.jira import JiraClient
+from connector.clients.zendesk import TicketClosed
+from connector.mapping import ValueNotMapped, helpdesk_value, rule_for
+from connector.models import ConnectedItem
+from connector.providers import provider_for
+from tenants.models import Tenant
+
+from .descriptor import SOURCE_PROPERTY
+from .engine import (
+    HELPDESK_STATUS_KEY,
+    JIRA_STATUS_KEY,
+    SIDE,
+    STATUS_KEY,
+    _hash,
+    _mb,
+    _owner,
+    _owner_is_dead,
+    _Run,
+    _run_guarded,
+    halt_reason,
+    state_pass_begin,
+    state_save,
+)
+from .inbox import (
+    COMMENT_CREATED,
+    COMMENT_UPDATED,
+    ISSUE_DELETED,
+    RECONCILE,
+    RETRY,
+    issue_events_enqueue,
+    synthetic_event,
+)
+from .models import AttachmentMap, CommentMap, IssueState, Link, SyncEvent, SyncRun, SyncState, WebhookEvent
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 200
+ROUNDS_PER_TASK = 10
+MAX_ATTEMPTS = 5
+BACKOFF_SECONDS = (10, 60, 300, 900)  # before the 2nd, 3rd, 4th and 5th attempt
+ISSUE_LEASE_SECONDS = 120
+HD_PREFIX = "hd:"  # field_state key of a helpdesk field we write: the hash of the value we last wrote
+COMMENT_EVENT_TYPES = ("issue_commented", "issue_comment_edited", "issue_comment_deleted")
+STATUS = WebhookEvent.Status
+
+
+# --- the task's frame: lease, batch, outcome -----------------------------------------------------------
+def issue_events_process(*, tenant_id: int, issue_id: str) -> str:
+    """Process the issue's pending events (a task per issue; a second task for a busy issue returns). The
+    lease is released *before* looking for events that came meanwhile, so none is ever left behind."""
+    outcome = "nothing to do"
+    for _ in range(ROUNDS_PER_TASK):
+        owner = _owner()
+        state = _lease_take(tenant_id, issue_id, owner)
+        if state is None:
+            return "busy: another worker is processing this issue"
+        try:
+            outcome = _batch(state, owner)
+        finally:
+            IssueState.objects.filter(pk=state.pk, lease_owner=owner).update(lease_owner="", lease_expires_at=None)
+        if not _due(tenant_id, issue_id).exists():
+            return outcome
+    issue_events_enqueue(tenant_id=tenant_id, issue_id=issue_id)
+    return outcome + "; more events queued"
+
+
+def _due(tenant_id: int, issue_id: str):
+    return WebhookEvent.objects.filter(
+        tenant_id=tenant_id, issue_id=issue_id, status=STATUS.PENDING, process_after__lte=timezone.now()
+    )
+
+
+def _lease_take(tenant_id: int, issue_id: str, owner: str) -> IssueState | None:
+    IssueState.objects.get_or_create(tenant_id=tenant_id, jira_issue_id=issue_id)
+    now = timezone.now()
+    with transaction.atomic():
+        state = (
+            IssueState.objects.select_for_update(skip_locked=True)
+            .filter(tenant_id=tenant_id, jira_issue_id=issue_id)
+            .first()
+        )
+        if state is None:
+            return None
+        live = state.lease_owner and state.lease_expires_at and state.lease_expires_at > now
+        if live and not _owner_is_dead(state.lease_owner):
+            return None
+        state.lease_owner, state.lease_expires_at = owner, now + timedelta(seconds=ISSUE_LEASE_SECONDS)
+        state.save(update_fields=["lease_owner", "lease_expires_at"])
+    return state
+
+
+def _finish(events: list[WebhookEvent], status: str, error: str = "") -> None:
+    WebhookEvent.objects.filter(pk__in=[e.pk for e in events]).update(
+        status=status, last_error=error[:2000], processed_at=timezone.now()
+    )
+
+
+def _reschedule(events: list[WebhookEvent], exc: Exception | None, reason: str) -> str:
+    """After an error: wait out a rate limit, retry a transient error with backoff, or fail the events."""
+    now = timezone.now()
+    retry_after = getattr(exc, "retry_after", None)
+    if isinstance(exc, ApiRateLimited | ApiServerError) and (isinstance(exc, ApiRateLimited) or retry_after):
+        wait = int(retry_after or 60)
+        WebhookEvent.objects.filter(pk__in=[e.pk for e in events]).update(
+            process_after=now + timedelta(seconds=wait), last_error=reason[:2000]
+        )
+        _wake_later(events[0], wait)
+        return f"rate limited: retry in {wait} s"
+    attempts = max(e.attempts for e in events) + 1
+    if isinstance(exc, ApiError) and exc.transient and attempts < MAX_ATTEMPTS:
+        wait = BACKOFF_SECONDS[min(attempts, len(BACKOFF_SECONDS)) - 1]
+        WebhookEvent.objects.filter(pk__in=[e.pk for e in events]).update(
+            attempts=attempts, process_after=now + timedelta(seconds=wait), last_error=reason[:2000]
+        )
+        _wake_later(events[0], wait)
+        return f"retry {attempts + 1} of {MAX_ATTEMPTS} in {wait} s"
+    WebhookEvent.objects.filter(pk__in=[e.pk for e in events]).update(
+        attempts=attempts, status=STATUS.FAILED, last_error=reason[:2000], processed_at=now
+    )
+    return f"failed: {reason}"
+
+
+def _wake_later(event: WebhookEvent, seconds: int) -> None:
+    """A one-off schedule to process the issue after the wait (the dispatcher's sweep is the safety net)."""
+    Schedule.objects.create(
+        name=f"deskbridge-once.push.{event.issue_id}.{uuid.uuid4().hex[:12]}",
+        func="sync.tasks.issue_events_task",
+        args=f"({int(event.tenant_id)}, {str(event.issue_id)!r})",
+        schedule_type=Schedule.ONCE,
+        next_run=timezone.now() + timedelta(seconds=seconds),
+        repeats=1,
+    )
+
+
+def _updated_of(payload: dict[str, Any]) -> datetime | None:
+    fields = ((payload or {}).get("issue") or {}).get("fields") or {}
+    return _parse_time(fields.get("updated"))
+
+
+def _parse_time(value: Any) -> datetime | None:
+    """Jira's timestamps (``2026-11-21T10:00:00.000+0000``) as aware datetimes."""
+    if not value:
+        return None
+    text = str(value)
+    if len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
+        text = f"{text[:-2]}:{text[-2:]}"
+    try:
+        return parse_datetime(text)
+    except ValueError:
+        return None
+
+
+def _note_seen(state: IssueState, *moments: datetime | None) -> None:
+    latest = max([m for m in moments if m is not None], default=None)
+    if latest is not None and (state.seen_updated is None or latest > state.seen_updated):
+        state.seen_updated = latest
+        IssueState.objects.filter(pk=state.pk).update(seen_updated=latest)
+
+
+def app_account_id(tenant: Tenant) -> str:
+    """Our app user's accountId on the site (``GET /myself`` with the app's credentials), learnt once."""
+    if not tenant.app_account_id:
+        me = JiraClient(tenant).myself()
+        tenant.app_account_id = str(me.get("accountId") or "")
+        Tenant.objects.filter(pk=tenant.pk).update(app_account_id=tenant.app_account_id)
+    return tenant.app_account_id
+
+
+def _push_links(tenant_id: int, issue_id: str) -> list[Link]:
+    return list(
+        Link.objects.filter(
+            tenant_id=tenant_id,
+            jira_issue_id=issue_id,
+            item__mode=ConnectedItem.Mode.TWO_WAY,
+            item__is_paused=False,
+            sync_stopped_at__isnull=True,
+            issue_deleted_at__isnull=True,
+        )
+        .select_related("item__connection__tenant")
+        .prefetch_related("item__mappings")
+        .order_by("id")
+    )
+
+
+def _batch(state: IssueState, owner: str) -> str:
+    tenant_id, issue_id = state.tenant_id, state.jira_issue_id
+    events = list(_due(tenant_id, issue_id).order_by("id")[:BATCH_SIZE])
+    if not events:
+        return "nothing to do"
+    tenant = Tenant.objects.get(pk=tenant_id)
+    _note_seen(state, *(_updated_of(e.payload) for e in events))
+    if not tenant.is_active:
+        _finish(events, STATUS.IGNORED, "The app is disabled or uninstalled on this Jira site.")
+        return "ignored: tenant inactive"
+    if any(e.event_type == ISSUE_DELETED for e in events):
+        _issue_deleted(tenant, issue_id, events[-1].issue_key)
+        _finish(events, STATUS.DONE)
+        return "issue deleted: links marked broken"
+    try:
+        ours = app_account_id(tenant)
+    except ApiError as exc:
+        return _reschedule(events, exc, f"Could not learn the app's own Jira account: {exc.message}")
+    sources = [e for e in events if not (ours and e.actor_account_id == ours)]
+    if not sources:
+        _finish(events, STATUS.IGNORED, "Made by Deskbridge itself: never copied back.")
+        return "ignored: our own changes"
+    links = _push_links(tenant_id, issue_id)
+    if not links:
+        _finish(events, STATUS.IGNORED, "No two-way link syncs this issue.")
+        return "ignored: no two-way link"
+    by_connection: dict[int, list[Link]] = defaultdict(list)
+    for link in links:
+        by_connection[link.item.connection_id].append(link)
+    problems: list[str] = []
+    for group in by_connection.values():
+        connection = group[0].item.connection
+        halted = halt_reason(connection)
+        if halted is not None:
+            problems.append(halted[1])
+            continue
+        run = _Run(
+            SyncRun.objects.create(tenant_id=tenant_id, connection=connection, trigger=SyncRun.Trigger.WEBHOOK),
+            connection,
+            provider_for(connection.provider),
+            direction="to_helpdesk",
+        )
+        _run_guarded(run, lambda run=run, group=group: _push_issue(run, state, group, sources), {}, summarize=False)
+        if run.error is not None and run.run.outcome != SyncRun.Outcome.SUCCESS:
+            return _reschedule(events, run.error, run.run.reason)
+        errors = dict(
+            SyncEvent.objects.filter(run=run.run, result=SyncEvent.Result.ERROR)
+            .order_by("id")
+            .values_list("item_id", "message")
+        )
+        for item_id, message in errors.items():
+            if item_id:
+                ConnectedItem.objects.filter(pk=item_id, tenant_id=tenant_id).update(last_error=message[:1000])
+        problems += list(errors.values())
+    if problems:
+        _finish(events, STATUS.FAILED, " ".join(dict.fromkeys(problems)))
+        return "failed: " + problems[0]
+    _finish(events, STATUS.DONE)
+    return f"done: {len(events)} event(s)"
+
+
+def _issue_deleted(tenant: Tenant, issue_id: str, issue_key: str) -> None:
+    """The issue is gone: every link to it is marked broken (shown on the admin page); nothing is deleted
+    in the helpdesk."""
+    links = list(
+        Link.objects.filter(tenant_id=tenant.pk, jira_issue_id=issue_id, issue_deleted_at__isnull=True)
+        .select_related("item__connection")
+        .order_by("id")
+    )
+    if not links:
+        return
+    now = timezone.now()
+    Link.objects.filter(pk__in=[link.pk for link in links]).update(issue_deleted_at=now, sync_stopped_at=now)
+    by_connection: dict[int, list[Link]] = defaultdict(list)
+    for link in links:
+        by_connection[link.item.connection_id].append(link)
+    for group in by_connection.values():
+        connection = group[0].item.connection
+        run = SyncRun.objects.create(
+            tenant_id=tenant.pk,
+            connection=connection,
+            trigger=SyncRun.Trigger.WEBHOOK,
+            outcome=SyncRun.Outcome.SUCCESS,
+            finished_at=now,
+        )
+        SyncEvent.objects.bulk_create(
+            SyncEvent(
+                tenant_id=tenant.pk,
+                run=run,
+                link=link,
+                item_id=link.item_id,
+                action="deleted",
+                direction="to_helpdesk",
+                result=SyncEvent.Result.SKIPPED,
+                message=f"{issue_key or link.jira_issue_key} was deleted in Jira: the link to "
+                f"{link.record_id} is broken. Nothing was deleted in {connection.get_provider_display()}.",
+            )
+            for link in group
+        )
+
+
+# --- one issue, its links ------------------------------------------------------------------------------
+def _wants_comments(events: list[WebhookEvent]) -> bool:
+    for event in events:
+        if event.event_type in (COMMENT_CREATED, COMMENT_UPDATED, RECONCILE, RETRY):
+            return True
+        if str((event.payload or {}).get("issue_event_type_name") or "") in COMMENT_EVENT_TYPES:
+            return True
+    return False
+
+
+def _push_issue(run: _Run, state: IssueState, links: list[Link], events: list[WebhookEvent]) -> None:
+    items = {link.item_id: link.item for link in links}
+    mappings = [m for item in items.values() for m in item.mappings.all() if m.direction == "to_helpdesk"]
+    want_files = any(item.attachment_sync for item in items.values())
+    want_comments = any(item.comment_sync for item in items.values()) and _wants_comments(events)
+    fields = {m.jira_field for m in mappings} | {"status", "updated"} | ({"attachment"} if want_files else set())
+    issue_id = state.jira_issue_id
+    try:
+        issue = run.jira().issue_get(issue_id, fields=sorted(fields))
+    except ApiNotFound:
+        _issue_deleted(run.connection.tenant, issue_id, links[0].jira_issue_key)  # its delete webhook was lost
+        return
+    key = str(issue.get("key") or links[0].jira_issue_key)
+    if any(link.jira_issue_key != key for link in links):  # the issue moved project: its key changed
+        Link.objects.filter(tenant_id=run.connection.tenant_id, jira_issue_id=issue_id).update(jira_issue_key=key)
+        for link in links:
+            link.jira_issue_key = key
+    comments = run.jira().comments(issue_id, expand_properties=True) if want_comments else []
+    edited = [e for e in events if e.event_type == COMMENT_UPDATED]
+    for link in links:
+        link_state = state_pass_begin(link)
+        try:
+            _link_push(run, link, issue, comments, edited, link_state)
+        finally:
+            link.field_state = link_state
+            state_save(link, {"sync_stopped_at": link.sync_stopped_at} if link.sync_stopped_at else None)
+    _note_seen(state, _parse_time((issue.get("fields") or {}).get("updated")))
+
+
+def _link_push(run: _Run, link: Link, issue: dict, comments: list[dict], edited: list[WebhookEvent], state) -> None:
+    item = link.item
+    try:
+        _push_values(run, link, issue, state)
+        if item.comment_sync:
+            _push_comments(run, link, issue, comments, edited)
+        if item.attachment_sync:
+            _push_files(run, link, issue)
+    except TicketClosed:
+        link.sync_stopped_at = timezone.now()
+        run.event(
+            link,
+            "closed",
+            SyncEvent.Result.SKIPPED,
+            f"Ticket {link.record_id} is closed in {run.provider.brand}: a closed ticket cannot be changed or "
+            f"reopened, so changes of {link.jira_issue_key} are no longer sent to it.",
+        )
+
+
+def _helpdesk_fields(run: _Run, item: ConnectedItem) -> dict[str, dict[str, Any]]:
+    return {f["id"]: f for f in run.helpdesk_fields(run.connection, item.helpdesk_object)}
+
+
+def _push_values(run: _Run, link: Link, issue: dict, state: dict) -> None:
+    """Mapped fields whose value differs from what we last wrote, and the status, in one update."""
+    item, fields = link.item, issue.get("fields") or {}
+    values: dict[str, Any] = {}
+    digests: dict[str, str] = {}
+    mappings = [m for m in item.mappings.all() if m.direction == "to_helpdesk"]
+    if mappings:
+        jira_types = run.jira_types(run.connection)
+        helpdesk = _helpdesk_fields(run, item)
+        for mapping in mappings:
+            target = helpdesk.get(mapping.helpdesk_field) or {"type": "text"}
+            jira_type = jira_types.get(mapping.jira_field, "text")
+            rule = rule_for("to_helpdesk", target["type"], jira_type) or "copy"
+            raw = fields.get(mapping.jira_field)
+            key = HD_PREFIX + mapping.helpdesk_field
+            try:
+                value = helpdesk_value(
+                    rule=rule,
+                    value=raw,
+                    jira_type=jira_type,
+                    helpdesk_type=target["type"],
+                    value_map=mapping.value_map or {},
+                )
+            except ValueError as exc:
+                marker = f"skip:{_hash(raw)}"
+                if state.get(key) != marker:  # said once per value, not on every event
+                    run.event(link, "fields", SyncEvent.Result.SKIPPED, f"{mapping.jira_field}: {exc}")
+                    state[key] = marker
+                continue
+            digest = _hash(value)
+            if state.get(key) != digest:
+                values[mapping.helpdesk_field], digests[key] = value, digest
+    body: dict[str, Any] = {}
+    if values:
+        try:
+            body = run.provider.update_payload(item.helpdesk_object, values)
+        except ValueNotMapped as exc:
+            run.event(link, "fields", SyncEvent.Result.ERROR, str(exc))
+            return
+    status = _status_target(run, link, fields, state) if item.status_sync else None
+    if status:
+        body.update(run.provider.status_payload(status))
+    if not body:
+        return
+    try:
+        record = run.provider.record_update(run.helpdesk(), item.helpdesk_object, link.record_id, body)
+    except ApiBadRequest as exc:
+        if isinstance(exc, TicketClosed):
+            raise
+        for key, digest in digests.items():
+            state[key] = f"refused:{digest}"
+        run.event(link, "fields", SyncEvent.Result.ERROR, f"{run.provider.brand} refused the update: {exc.message}")
+        return
+    state.update(digests)
+    words = sorted(values)
+    if status:
+        seen = str((record or {}).get("status") or status)
+        state[HELPDESK_STATUS_KEY] = seen
+        state[STATUS_KEY] = run.provider.status_category({"status": seen}) or state.get(STATUS_KEY)
+        words.append(f"status → {seen}")
+        run.add("transitions")
+    run.add("tickets_updated")
+    run.event(link, "fields", SyncEvent.Result.OK, f"Updated {', '.join(words)} on {link.record_id}")
+
+
+def _status_target(run: _Run, link: Link, fields: dict, state: dict) -> str | None:
+    """The record status the issue's status category calls for, or None. Only a status change made in Jira
+    is pushed: a status equal to the one we last knew (our own move, or the one seen when linked) is not."""
+    status = fields.get("status") or {}
+    category = str((status.get("statusCategory") or {}).get("key") or "")
+    if not category:
+        return None
+    known = state.get(JIRA_STATUS_KEY) or {}
+    now = {"id": str(status.get("id", "")), "category": category}
+    state[JIRA_STATUS_KEY] = now
+    if known.get("category") == category:
+        return None
+    current = state.get(HELPDESK_STATUS_KEY)
+    if not current:  # never seen (linked, not yet pulled): read the record once
+        record = run.provider.fetch_record(run.helpdesk(), link.item.helpdesk_object, link.record_id)
+        current = state[HELPDESK_STATUS_KEY] = str(record.get("status") or "")
+    return run.provider.status_for_category(current, category)
+
+
+# --- comments and files -------------------------------------------------------------------------------
+def _author(node: dict | None) -> tuple[str, str]:
+    node = node or {}
+    return str(node.get("accountId") or ""), str(node.get("displayName") or "A Jira user")
+
+
+def _is_restricted(comment: dict) -> bool:
+    """A comment Jira shows to a role or group only, or a Jira Service Management internal note."""
+    if comment.get("visibility"):
+        return True
+    for prop in comment.get("properties") or []:
+        if prop.get("key") == "sd.public.comment" and (prop.get("value") or {}).get("internal"):
+            return True
+    return comment.get("jsdPublic") is False
+
+
+def _copied_from_helpdesk(comment: dict) -> bool:
+    return any(p.get("key") == SOURCE_PROPERTY for p in comment.get("properties") or [])
+
+
+def _push_comments(run: _Run, link: Link, issue: dict, comments: list[dict], edited: list[WebhookEvent]) -> None:
+    """New Jira comments (made after the link) become helpdesk comments, oldest first, each exactly once.
+    Comments our app wrote (copies of helpdesk comments) are never copied back."""
+    ours = run.connection.tenant.app_account_id
+    ids = [str(c.get("id")) for c in comments]
+    done = dict(
+        CommentMap.objects.filter(link=link, source_side=SIDE.JIRA, source_id__in=ids).values_list(
+            "source_id", "target_id"
+        )
+    )
+    copies = set(
+        CommentMap.objects.filter(
+            tenant_id=link.tenant_id,
+            link__jira_issue_id=link.jira_issue_id,
+            source_side=SIDE.HELPDESK,
+            target_id__in=ids,
+        ).values_list("target_id", flat=True)
+    )
+    for event in edited:
+        comment_id = str(((event.payload or {}).get("comment") or {}).get("id") or "")
+        if done.get(comment_id) and done[comment_id] not in ("failed", "skipped"):
+            run.event(
+                link,
+                "comment",
+                SyncEvent.Result.SKIPPED,
+                f"Comment {comment_id} on {link.jira_issue_key} was edited in Jira; {run.provider.brand} comments "
+                "cannot be changed, so the edit was not copied.",
+            )
+    fresh = [
+        c
+        for c in comments
+        if (_parse_time(c.get("created")) or link.created_at) >= link.created_at
+        and _author(c.get("author"))[0] != ours
+        and not _copied_from_helpdesk(c)
+        and str(c.get("id")) not in copies
+        and not done.get(str(c.get("id")))
+    ]
+    base = run.connection.tenant.display_url or run.connection.tenant.base_url
+    for comment in sorted(fresh, key=lambda c: (str(c.get("created")), int(str(c.get("id")) or 0))):
+        comment_id = str(comment.get("id"))
+        _, name = _author(comment.get("author"))
+        url = f"{base}/browse/{link.jira_issue_key}?focusedCommentId={comment_id}"
+        head = f"{name} commented on {link.jira_issue_key}:"
+        text = f"{head}\n\n{adf_to_text(comment.get('body'))}"
+        html = f'<p><a href="{url}">{_escape(head)}</a></p>{adf_to_html(comment.get("body"))}'
+        row, done = _map_row(CommentMap, link, comment_id, f"focusedCommentId={comment_id}", run)
+        if not done and _post(run, link, row, text=text, html=html, public=not _is_restricted(comment)):
+            run.add("comments")
+            run.event(link, "comment", SyncEvent.Result.OK, f"Copied comment {comment_id} to {link.record_id}")
+
+
+def _escape(text: str) -> str:
+    from html import escape
+
+    return escape(text)
+
+
+def _map_row(model, link: Link, source_id: str, marker: str, run: _Run):
+    """The map row of one Jira comment or file, written before the helpdesk is called. Returns (row, done):
+    done when it was copied before, or when a pending row (a write cut short) turns out to have landed —
+    found among our agent's recent comments by ``marker``, the link back to the Jira comment or file."""
+    row, created = model.objects.get_or_create(
+        tenant_id=link.tenant_id, link=link, source_side=SIDE.JIRA, source_id=source_id
+    )
+    if row.target_id:
+        return row, True
+    if not created:
+        found = run.provider.agent_comment_find(run.helpdesk(), link.record_id, run.connection.agent_id, marker)
+        if found is not None:
+            model.objects.filter(pk=row.pk).update(target_id=str(found))
+            return row, True
+    return row, False
+
+
+def _post(run: _Run, link: Link, row, *, text: str, html: str, public: bool, uploads: list[str] | None = None) -> bool:
+    """Write the helpdesk comment of a pending map row and complete the row. True when written."""
+    model = type(row)
+    try:
+        found = run.provider.comment_add(
+            run.helpdesk(), link.record_id, text=text, html=html, public=public, uploads=uploads or []
+        )
+    except TicketClosed:
+        model.objects.filter(pk=row.pk).delete()
+        raise
+    except ApiBadRequest as exc:
+        model.objects.filter(pk=row.pk).update(target_id="failed", note=exc.message[:200])
+        run.event(link, "comment", SyncEvent.Result.ERROR, f"{run.provider.brand} refused it: {exc.message}")
+        return False
+    model.objects.filter(pk=row.pk).update(target_id=str(found or "unknown"))
+    return True
+
+
+def _push_files(run: _Run, link: Link, issue: dict) -> None:
+    """New Jira attachments (added after the link, not ones we copied from the helpdesk) are downloaded
+    (Jira's redirect to its media host is followed without our JWT), uploaded to the helpdesk, and attached
+    to an internal note naming the file and the issue."""
+    ours = run.connection.tenant.app_account_id
+    files = (issue.get("fields") or {}).get("attachment") or []
+    ids = [str(a.get("id")) for a in files]
+    if not ids:
+        return
+    done = dict(
+        AttachmentMap.objects.filter(link=link, source_side=SIDE.JIRA, source_id__in=ids).values_list(
+            "source_id", "target_id"
+        )
+    )
+    copies = set(
+        AttachmentMap.objects.filter(
+            tenant_id=link.tenant_id,
+            link__jira_issue_id=link.jira_issue_id,
+            source_side=SIDE.HELPDESK,
+            target_id__in=ids,
+        ).values_list("target_id", flat=True)
+    )
+    base = run.connection.tenant.display_url or run.connection.tenant.base_url
+    for attachment in sorted(files, key=lambda a: int(str(a.get("id")) or 0)):
+        attachment_id = str(attachment.get("id"))
+        if done.get(attachment_id) or attachment_id in copies or _author(attachment.get("author"))[0] == ours:
+            continue
+        if (_parse_time(attachment.get("created")) or link.created_at) < link.created_at:
+            continue
+        _push_file(run, link, attachment, base)
+
+
+def _push_file(run: _Run, link: Link, attachment: dict, base: str) -> None:
+    attachment_id, name = str(attachment.get("id")), str(attachment.get("filename") or "file")
+    size, limit = int(attachment.get("size") or 0), int(settings.ATTACHMENT_MAX_BYTES)
+    url = f"{base}/secure/attachment/{attachment_id}/"
+    marker = f"/secure/attachment/{attachment_id}/"
+    row, done = _map_row(AttachmentMap, link, attachment_id, marker, run)
+    if done:
+        return
+
+    def skip(why: str) -> None:
+        AttachmentMap.objects.filter(pk=row.pk).update(target_id="skipped", note=why[:200])
+        run.event(link, "attachment", SyncEvent.Result.SKIPPED, f"{name} was not copied: {why} (ATTACHMENT_MAX_BYTES).")
+
+    if size > limit:
+        skip(f"it is {_mb(size)}, over the {_mb(limit)} limit")
+        return
+    with spool() as buffer:
+        try:
+            run.jira().attachment_download(
+                attachment_id, buffer, max_bytes=limit, allowed_hosts=list(settings.JIRA_DOWNLOAD_ALLOWED_HOSTS)
+            )
+        except DownloadTooLarge:
+            skip(f"it is over the {_mb(limit)} limit")
+            return
+        except DownloadRefused as exc:
+            AttachmentMap.objects.filter(pk=row.pk).update(target_id="refused", note=exc.message[:200])
+            run.event(link, "attachment", SyncEvent.Result.ERROR, f"{name} was not copied: {exc.message}.")
+            return
+        except ApiNotFound:
+            AttachmentMap.objects.filter(pk=row.pk).update(target_id="failed", note="gone from Jira")
+            run.event(
+                link, "attachment", SyncEvent.Result.SKIPPED, f"{name} was deleted from Jira before it was copied."
+            )
+            return
+        buffer.seek(0)
+        token = run.provider.upload(
+            run.helpdesk(),
+            filename=name,
+            content_type=str(attachment.get("mimeType") or "application/octet-stream"),
+            fileobj=buffer,
+            size=file_size(buffer),
+        )
+    _, author = _author(attachment.get("author"))
+    head = f"{author} attached {name} to {link.jira_issue_key}."
+    html = f'<p><a href="{url}">{_escape(head)}</a></p>'
+    if _post(run, link, row, text=head, html=html, public=False, uploads=[token]):
+        run.add("attachments")
+        run.event(link, "attachment", SyncEvent.Result.OK, f"Copied {name} to {link.record_id}")
+
+
+# --- reconcile: changes whose webhook never came --------------------------------------------------------
+def reconcile(run: _Run, sync_state: SyncState) -> int:
+    """One JQL search for issues of the two-way items' projects updated since the last reconcile (less a
+    margin); each linked issue whose change we have not processed gets an inbox event, as if its webhook
+    had come. Changes younger than ``SYNC_RECONCILE_GRACE_SECONDS`` are left to their webhook (the next
+    poll looks again). Returns how many issues were queued."""
+    items = list(
+        ConnectedItem.objects.filter(
+            tenant_id=run.connection.tenant_id,
+            connection=run.connection,
+            mode=ConnectedItem.Mode.TWO_WAY,
+            is_paused=False,
+        )
+    )
+    if not items:
+        return 0
+    now = timezone.now()
+    grace = timedelta(seconds=settings.SYNC_RECONCILE_GRACE_SECONDS)
+    since = sync_state.reconciled_at or min(i.created_at for i in items)
+    minutes = max(1, math.ceil((now - since).total_seconds() / 60)) + 2  # margin for clock skew
+    projects = ", ".join(sorted({i.jira_project_id for i in items}))
+    found = run.jira().search_jql(
+        f'project in ({projects}) AND updated >= "-{minutes}m" ORDER BY updated ASC',
+        fields=["updated"],
+        limit=settings.SYNC_RECONCILE_MAX_ISSUES,
+    )
+    updated = {str(i["id"]): (i.get("fields") or {}).get("updated") for i in found}
+    queued = 0
+    if updated:
+        linked = dict(
+            Link.objects.filter(
+                tenant_id=run.connection.tenant_id,
+                item__in=items,
+                jira_issue_id__in=list(updated),
+                sync_stopped_at__isnull=True,
+                issue_deleted_at__isnull=True,
+            ).values_list("jira_issue_id", "jira_issue_key")
+        )
+        seen = dict(
+            IssueState.objects.filter(tenant_id=run.connection.tenant_id, jira_issue_id__in=list(linked)).values_list(
+                "jira_issue_id", "seen_updated"
+            )
+        )
+        pending = set(
+            WebhookEvent.objects.filter(
+                tenant_id=run.connection.tenant_id, issue_id__in=list(linked), status=STATUS.PENDING
+            ).values_list("issue_id", flat=True)
+        )
+        for issue_id, key in linked.items():
+            moment = _parse_time(updated[issue_id])
+            if moment is None or issue_id in pending or (seen.get(issue_id) and moment <= seen[issue_id]):
+                continue
+            if moment > now - grace:
+                continue  # its webhook may still be on its way; the next poll looks again
+            if synthetic_event(
+                tenant_id=run.connection.tenant_id,
+                issue_id=issue_id,
+                issue_key=key,
+                kind=RECONCILE,
+                key=str(updated[issue_id]),
+                updated=str(updated[issue_id]),
+            ):
+                queued += 1
+                transaction.on_commit(
+                    lambda i=issue_id: issue_events_enqueue(tenant_id=run.connection.tenant_id, issue_id=i)
+                )
+    SyncState.objects.filter(pk=sync_state.pk).update(reconciled_at=now - grace)
+    run.add("reconciled", queued)
+    return queued
+
+
+def pending_sweep(*, now: datetime | None = None) -> int:
+    """The dispatcher's safety net: issues with due pending events and no live lease (a worker died, a
+    wake-up was lost) get a task. Returns how many were enqueued."""
+    now = now or timezone.now()
+    due = (
+        WebhookEvent.objects.filter(status=STATUS.PENDING, process_after__lte=now - timedelta(seconds=30))
+        .values_list("tenant_id", "issue_id")
+        .distinct()[:1000]
+    )
+    count = 0
+    for tenant_id, issue_id in due:
+        busy = IssueState.objects.filter(tenant_id=tenant_id, jira_issue_id=issue_id, lease_expires_at__gt=now).exclude(
+            lease_owner=""
+        )
+        if busy.exists():
+            continue
+        issue_events_enqueue(tenant_id=tenant_id, issue_id=issue_id)
+        count += 1
+    return count
+
+
+def events_retry(*, tenant_id: int, event_ids: list[int]) -> int:
+    """An admin's retry of failed inbox events: back to pending (attempts reset), their refused writes
+    forgotten, and the issues queued. Returns how many were queued again."""
+    events = list(WebhookEvent.objects.filter(tenant_id=tenant_id, pk__in=event_ids, status=STATUS.FAILED))
+    issues = {e.issue_id for e in events if e.issue_id}
+    for issue_id in issues:
+        links = Link.objects.filter(tenant_id=tenant_id, jira_issue_id=issue_id)
+        for model in (CommentMap, AttachmentMap):
+            model.objects.filter(link__in=links, source_side=SIDE.JIRA, target_id__in=["failed", "refused"]).delete()
+        for link in links:
+            state = {
+                k: v
+                for k, v in (link.field_state or {}).items()
+                if not (k.startswith(HD_PREFIX) and str(v).startswith(("refused:", "skip:")))
+            }
+            Link.objects.filter(pk=link.pk).update(field_state=state)
+    WebhookEvent.objects.filter(pk__in=[e.pk for e in events]).update(
+        status=STATUS.PENDING, attempts=0, process_after=timezone.now(), last_error="", processed_at=None
+    )
+    for issue_id in issues:
+        transaction.on_commit(lambda i=issue_id: issue_events_enqueue(tenant_id=tenant_id, issue_id=i))
+    return len(events)
