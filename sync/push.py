@@ -496,24 +496,28 @@ def _copied_from_helpdesk(comment: dict) -> bool:
     return any(p.get("key") == SOURCE_PROPERTY for p in comment.get("properties") or [])
 
 
-def _push_comments(run: _Run, link: Link, issue: dict, comments: list[dict], edited: list[WebhookEvent]) -> None:
-    """New Jira comments (made after the link) become helpdesk comments, oldest first, each exactly once.
-    Comments our app wrote (copies of helpdesk comments) are never copied back."""
-    ours = run.connection.tenant.app_account_id
-    ids = [str(c.get("id")) for c in comments]
+def _mapped(model, link: Link, ids: list[str]) -> tuple[dict[str, str], set[str]]:
+    """For these Jira comment (or file) ids: what each already became in the helpdesk (the exactly-once
+    record), and which ones are themselves our copies of helpdesk comments or files (the echo guard)."""
     done = dict(
-        CommentMap.objects.filter(link=link, source_side=SIDE.JIRA, source_id__in=ids).values_list(
-            "source_id", "target_id"
-        )
+        model.objects.filter(link=link, source_side=SIDE.JIRA, source_id__in=ids).values_list("source_id", "target_id")
     )
     copies = set(
-        CommentMap.objects.filter(
+        model.objects.filter(
             tenant_id=link.tenant_id,
             link__jira_issue_id=link.jira_issue_id,
             source_side=SIDE.HELPDESK,
             target_id__in=ids,
         ).values_list("target_id", flat=True)
     )
+    return done, copies
+
+
+def _push_comments(run: _Run, link: Link, issue: dict, comments: list[dict], edited: list[WebhookEvent]) -> None:
+    """New Jira comments (made after the link) become helpdesk comments, oldest first, each exactly once.
+    Comments our app wrote (copies of helpdesk comments) are never copied back."""
+    ours = run.connection.tenant.app_account_id
+    done, copies = _mapped(CommentMap, link, [str(c.get("id")) for c in comments])
     for event in edited:
         comment_id = str(((event.payload or {}).get("comment") or {}).get("id") or "")
         if done.get(comment_id) and done[comment_id] not in ("failed", "skipped"):
@@ -597,19 +601,7 @@ def _push_files(run: _Run, link: Link, issue: dict) -> None:
     ids = [str(a.get("id")) for a in files]
     if not ids:
         return
-    done = dict(
-        AttachmentMap.objects.filter(link=link, source_side=SIDE.JIRA, source_id__in=ids).values_list(
-            "source_id", "target_id"
-        )
-    )
-    copies = set(
-        AttachmentMap.objects.filter(
-            tenant_id=link.tenant_id,
-            link__jira_issue_id=link.jira_issue_id,
-            source_side=SIDE.HELPDESK,
-            target_id__in=ids,
-        ).values_list("target_id", flat=True)
-    )
+    done, copies = _mapped(AttachmentMap, link, ids)
     base = run.connection.tenant.display_url or run.connection.tenant.base_url
     for attachment in sorted(files, key=lambda a: int(str(a.get("id")) or 0)):
         attachment_id = str(attachment.get("id"))

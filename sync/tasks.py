@@ -125,11 +125,14 @@ def link_pass_task(link_id: int, trigger: str = "refresh", tries: int = 1) -> st
 
 
 def runs_prune() -> int:
-    """Daily: delete runs (and their events) older than SYNC_RUN_RETENTION_DAYS."""
+    """Daily: delete runs (and their events) older than SYNC_RUN_RETENTION_DAYS, and processed inbox events
+    as old (failed ones stay until an admin retries them)."""
     from django.conf import settings
 
-    from .models import SyncRun
+    from .models import SyncRun, WebhookEvent
 
     cutoff = timezone.now() - timedelta(days=settings.SYNC_RUN_RETENTION_DAYS)
     deleted, _ = SyncRun.objects.filter(started_at__lt=cutoff).delete()
-    return deleted
+    finished = (WebhookEvent.Status.DONE, WebhookEvent.Status.IGNORED, WebhookEvent.Status.REJECTED)
+    inbox, _ = WebhookEvent.objects.filter(status__in=finished, received_at__lt=cutoff).delete()
+    return deleted + inbox

@@ -703,3 +703,46 @@ def test_a_bad_subdomain_for_oauth_is_shown_and_starts_nothing(admin_page, oauth
     response = admin_page.post("oauth_start", {"subdomain": "not a subdomain!"})
     assert response.status_code == 400 and "Enter the part before .zendesk.com" in page_text(response)
     assert not OAuthState.objects.exists()
+
+
+# --- Jira changes that need attention (push) ----------------------------------------------------------------
+
+
+def test_failed_jira_changes_and_broken_links_are_listed_and_a_failed_event_can_be_retried(
+    connected, tenant, jira, zendesk, django_capture_on_commit_callbacks
+):
+    from django.utils import timezone
+
+    from sync.models import Link, WebhookEvent
+    from tests.panel.links_helpers import make_item, raw_link
+
+    connection = HelpdeskConnection.objects.get(tenant=tenant)
+    item = make_item(tenant, connection, name="Two-way", mode=ConnectedItem.Mode.TWO_WAY, jira_issue_type_id="10001")
+    issue = jira.add_issue(key="SUP-7", summary="x")
+    raw_link(tenant, item, issue["id"], "41", key="SUP-7")
+    gone = raw_link(tenant, item, "99999", "42", key="SUP-9", issue_deleted_at=timezone.now())
+    failed = WebhookEvent.objects.create(
+        tenant=tenant,
+        delivery_id="d-1",
+        event_type="jira:issue_updated",
+        issue_id=str(issue["id"]),
+        issue_key="SUP-7",
+        status=WebhookEvent.Status.FAILED,
+        attempts=5,
+        last_error="Zendesk answered HTTP 500",
+    )
+    page = connected.open()
+    assert has_testid(page, "failed-events") and has_testid(page, "broken-links")
+    text = page_text(page)
+    assert "Zendesk answered HTTP 500" in text and "SUP-9" in text and gone.record_id in text
+
+    with django_capture_on_commit_callbacks() as queued:
+        response = connected.post("event_retry", {"event_id": str(failed.pk)})
+    assert response.status_code == 200 and "Queued again" in page_text(response)
+    failed.refresh_from_db()
+    assert failed.status == WebhookEvent.Status.PENDING and failed.attempts == 0 and len(queued) == 1
+    assert not has_testid(response, "failed-events")
+    # Retrying an event that is not failed (or another site's) is refused with words.
+    again = connected.post("event_retry", {"event_id": str(failed.pk)})
+    assert again.status_code == 404 and "not a failed event" in page_text(again)
+    assert Link.objects.filter(issue_deleted_at__isnull=False).count() == 1

@@ -207,6 +207,20 @@ def test_old_runs_are_pruned_after_the_retention(tenant, connection, settings):
     assert list(SyncRun.objects.values_list("pk", flat=True)) == [recent.pk]
 
 
+def test_processed_inbox_events_are_pruned_but_failed_ones_stay(tenant, settings):
+    from sync.models import WebhookEvent
+
+    settings.SYNC_RUN_RETENTION_DAYS = 30
+    old = timezone.now() - timedelta(days=31)
+    for n, status in enumerate(["done", "ignored", "rejected", "failed", "pending"]):
+        WebhookEvent.objects.create(
+            tenant=tenant, delivery_id=f"d{n}", event_type="jira:issue_updated", status=status, received_at=old
+        )
+    WebhookEvent.objects.create(tenant=tenant, delivery_id="new", event_type="jira:issue_updated", status="done")
+    runs_prune()
+    assert sorted(WebhookEvent.objects.values_list("delivery_id", flat=True)) == ["d3", "d4", "new"]
+
+
 def test_the_run_of_a_killed_worker_is_closed_when_its_lease_is_taken_over(
     tenant,
     connection,

@@ -154,3 +154,11 @@ def test_a_disabled_site_is_refused(client, jira, two_way, tenant):
 
 def test_get_is_not_allowed(client):
     assert client.get(URL).status_code == 405
+
+
+def test_the_endpoint_is_in_the_openapi_schema(client):
+    schema = client.get("/api/schema/", data={"format": "json"}).json()
+    operation = schema["paths"]["/jira/webhook"]["post"]
+    assert set(operation["responses"]) == {"204", "400", "401", "403"}
+    assert {p["name"] for p in operation["parameters"]} >= {"X-Atlassian-Webhook-Identifier", "Authorization"}
+    assert "runs" in schema["paths"]["/api/v1/runs"]["get"]["operationId"] or schema["paths"]["/api/v1/runs"]
