@@ -738,17 +738,20 @@ def pending_sweep(*, now: datetime | None = None) -> int:
     wake-up was lost) get a task. Returns how many were enqueued."""
     now = now or timezone.now()
     due = (
-        WebhookEvent.objects.filter(status=STATUS.PENDING, process_after__lte=now - timedelta(seconds=30))
+        WebhookEvent.objects.filter(status=STATUS.PENDING, process_after__lte=now - timedelta(seconds=10))
         .values_list("tenant_id", "issue_id")
         .distinct()[:1000]
     )
     count = 0
     for tenant_id, issue_id in due:
-        busy = IssueState.objects.filter(tenant_id=tenant_id, jira_issue_id=issue_id, lease_expires_at__gt=now).exclude(
-            lease_owner=""
+        owner = (
+            IssueState.objects.filter(tenant_id=tenant_id, jira_issue_id=issue_id, lease_expires_at__gt=now)
+            .exclude(lease_owner="")
+            .values_list("lease_owner", flat=True)
+            .first()
         )
-        if busy.exists():
-            continue
+        if owner and not _owner_is_dead(owner):
+            continue  # a live worker has it (a dead one's lease is taken over by the task)
         issue_events_enqueue(tenant_id=tenant_id, issue_id=issue_id)
         count += 1
     return count

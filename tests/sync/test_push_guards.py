@@ -183,6 +183,15 @@ def test_the_dispatchers_sweep_requeues_waiting_events_unless_a_worker_holds_the
         lease_expires_at=timezone.now() + timedelta(seconds=60),
     )
     assert pending_sweep() == 0  # a live worker has it
-    IssueState.objects.filter(pk=state.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    import socket
+
+    dead = f"{socket.gethostname()[:30]}:999999:dead"  # a worker of this machine that is gone
+    IssueState.objects.filter(pk=state.pk).update(lease_owner=dead)
     assert pending_sweep() == 1  # (the test settings run the queued task at once)
+    assert WebhookEvent.objects.get().status == WebhookEvent.Status.DONE
+    WebhookEvent.objects.update(status=WebhookEvent.Status.PENDING)
+    IssueState.objects.filter(pk=state.pk).update(
+        lease_owner="another-host:1:abc", lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert pending_sweep() == 1  # an expired lease
     assert WebhookEvent.objects.get().status == WebhookEvent.Status.DONE
