@@ -150,7 +150,9 @@ def lease_take(*, connection: HelpdeskConnection, owner: str) -> SyncState | Non
         if live and not _owner_is_dead(state.lease_owner):
             return None
         if state.lease_owner:  # an expired lease: its worker died mid-run (kill -9, lost machine)
-            SyncRun.objects.filter(connection=connection, outcome=SyncRun.Outcome.RUNNING).update(
+            SyncRun.objects.filter(connection=connection, outcome=SyncRun.Outcome.RUNNING).exclude(
+                trigger=SyncRun.Trigger.WEBHOOK  # those belong to issue leases (sync.push)
+            ).update(
                 outcome=SyncRun.Outcome.FAILED,
                 reason="The worker running this poll stopped before it finished; the next poll resumed from the "
                 "last saved position.",

@@ -251,6 +251,9 @@ class IssueState(TenantOwnedModel):
     )
     lease_owner = models.CharField(max_length=64, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    lease_runs = models.JSONField(
+        default=list, blank=True, help_text="Runs the lease holder started (closed on takeover)."
+    )
 
     class Meta:
         constraints = [

@@ -104,7 +104,9 @@ def issue_events_process(*, tenant_id: int, issue_id: str) -> str:
         try:
             outcome = _batch(state, owner)
         finally:
-            IssueState.objects.filter(pk=state.pk, lease_owner=owner).update(lease_owner="", lease_expires_at=None)
+            IssueState.objects.filter(pk=state.pk, lease_owner=owner).update(
+                lease_owner="", lease_expires_at=None, lease_runs=[]
+            )
         if not _due(tenant_id, issue_id).exists():
             return outcome
     issue_events_enqueue(tenant_id=tenant_id, issue_id=issue_id)
@@ -131,8 +133,16 @@ def _lease_take(tenant_id: int, issue_id: str, owner: str) -> IssueState | None:
         live = state.lease_owner and state.lease_expires_at and state.lease_expires_at > now
         if live and not _owner_is_dead(state.lease_owner):
             return None
+        if state.lease_owner and state.lease_runs:  # its worker died mid-batch: close the runs it left open
+            SyncRun.objects.filter(pk__in=state.lease_runs, outcome=SyncRun.Outcome.RUNNING).update(
+                outcome=SyncRun.Outcome.FAILED,
+                reason="The worker processing these Jira changes stopped before it finished; they were processed "
+                "again from the inbox.",
+                finished_at=now,
+            )
         state.lease_owner, state.lease_expires_at = owner, now + timedelta(seconds=ISSUE_LEASE_SECONDS)
-        state.save(update_fields=["lease_owner", "lease_expires_at"])
+        state.lease_runs = []
+        state.save(update_fields=["lease_owner", "lease_expires_at", "lease_runs"])
     return state
 
 
@@ -271,6 +281,8 @@ def _batch(state: IssueState, owner: str) -> str:
             provider_for(connection.provider),
             direction="to_helpdesk",
         )
+        state.lease_runs = [*state.lease_runs, run.run.pk]
+        IssueState.objects.filter(pk=state.pk, lease_owner=owner).update(lease_runs=state.lease_runs)
         _run_guarded(run, lambda run=run, group=group: _push_issue(run, state, group, sources), {}, summarize=False)
         if run.error is not None and run.run.outcome != SyncRun.Outcome.SUCCESS:
             return _reschedule(events, run.error, run.run.reason)

@@ -169,7 +169,11 @@ def test_an_admin_retry_touches_only_its_own_sites_events(tenant, two_way):  # n
 
 
 def test_the_dispatchers_sweep_requeues_waiting_events_unless_a_worker_holds_the_issue(
-    client, tenant, jira, zendesk, two_way  # noqa: F811
+    client,
+    tenant,
+    jira,
+    zendesk,
+    two_way,  # noqa: F811
 ):
     from sync.push import pending_sweep
 
@@ -195,3 +199,27 @@ def test_the_dispatchers_sweep_requeues_waiting_events_unless_a_worker_holds_the
     )
     assert pending_sweep() == 1  # an expired lease
     assert WebhookEvent.objects.get().status == WebhookEvent.Status.DONE
+
+
+def test_taking_over_a_dead_workers_issue_closes_the_runs_it_left_open(client, tenant, jira, zendesk, two_way):  # noqa: F811
+    import socket
+
+    jira.user_edit(two_way["issue"], {"priority": {"name": "High"}})
+    deliver(client, jira)
+    left = SyncRun.objects.create(tenant=tenant, connection=two_way["item"].connection, trigger=SyncRun.Trigger.WEBHOOK)
+    other = SyncRun.objects.create(
+        tenant=tenant, connection=two_way["item"].connection, trigger=SyncRun.Trigger.WEBHOOK
+    )
+    IssueState.objects.create(
+        tenant=tenant,
+        jira_issue_id=str(two_way["issue"]["id"]),
+        lease_owner=f"{socket.gethostname()[:30]}:999999:dead",
+        lease_expires_at=timezone.now() + timedelta(seconds=60),
+        lease_runs=[left.pk],
+    )
+    assert issue_events_process(tenant_id=tenant.pk, issue_id=str(two_way["issue"]["id"])).startswith("done")
+    left.refresh_from_db()
+    other.refresh_from_db()
+    assert left.outcome == SyncRun.Outcome.FAILED and "stopped before it finished" in left.reason
+    assert other.outcome == SyncRun.Outcome.RUNNING  # another worker's run is not touched
+    assert IssueState.objects.get().lease_runs == []
