@@ -635,11 +635,16 @@ def _link_pass(run: _Run, link: Link, record, values, comments: list[HelpdeskCom
     state = state_pass_begin(link)
     try:
         if record is not None:
+            previous = state.get(HELPDESK_STATUS_KEY)
             state[HELPDESK_STATUS_KEY] = str(record.get("status") or "")
             desired = _desired_fields(run, item, link, values, state)
             if desired:
                 _write_fields(run, link, desired, state)
             if item.status_sync:
+                if previous is not None and previous != state[HELPDESK_STATUS_KEY]:
+                    # Someone changed the record's status: apply its category even if it is the one last
+                    # applied (Jira may have left it since, e.g. to a status the record already satisfied).
+                    state.pop(STATUS_KEY, None)
                 _sync_status(run, link, record, state)
         if comments and (item.comment_sync or item.attachment_sync):
             _sync_comments(run, link, comments, state)

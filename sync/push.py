@@ -189,11 +189,6 @@ def _wake_later(event: WebhookEvent, seconds: int) -> None:
     )
 
 
-def _updated_of(payload: dict[str, Any]) -> datetime | None:
-    fields = ((payload or {}).get("issue") or {}).get("fields") or {}
-    return _parse_time(fields.get("updated"))
-
-
 def _parse_time(value: Any) -> datetime | None:
     """Jira's timestamps (``2026-11-21T10:00:00.000+0000``) as aware datetimes."""
     if not value:
@@ -245,7 +240,8 @@ def _batch(state: IssueState, owner: str) -> str:
     if not events:
         return "nothing to do"
     tenant = Tenant.objects.get(pk=tenant_id)
-    _note_seen(state, *(_updated_of(e.payload) for e in events))
+    # ``seen_updated`` moves only with a pass that read the issue (``_push_issue``): a batch of our own events
+    # must not hide an earlier change whose delivery Jira lost (the reconcile compares against it).
     if not tenant.is_active:
         _finish(events, STATUS.IGNORED, "The app is disabled or uninstalled on this Jira site.")
         return "ignored: tenant inactive"
