@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install browser lint fmt migrate schedules bench clean
+.PHONY: run test install browser lint fmt migrate schedules bench bench-push clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Deskbridge needs Python 3.11"'
@@ -61,6 +61,10 @@ fmt: install
 
 bench: install
 	@for script in tests/bench/bench_*.py; do $(BIN)/python $$script || exit 1; done
+
+# The push benchmark alone (Jira webhooks → Zendesk through `manage.py serve`); `make bench` runs it too.
+bench-push: install
+	$(BIN)/python tests/bench/bench_push.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 .pytest_cache .ruff_cache staticfiles
