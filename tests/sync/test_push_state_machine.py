@@ -16,10 +16,11 @@ What the design guarantees, and so what is asserted:
    copy is never copied back: no Zendesk comment or note points at a Jira comment or file our app account
    made, and no Jira comment or file comes from a Zendesk comment Deskbridge's agent wrote.
 2. No write caused only by our own writes (after every step). Once the link is quiet (``settle``: every
-   delivery in, every event processed, polls until a whole round writes nothing), deliveries, push batches,
-   polls and crashes write nothing to either side — no Zendesk ticket update of ours (every one but the
-   colleague's), no Jira edit, transition, comment or file — until a person changes something. A settle
-   still writing after six rounds is an echo loop, and fails too.
+   delivery in, every event processed, polls until a whole round writes nothing), Deskbridge writes to a side
+   only after a person changed the other side: no Zendesk ticket update of ours (every one but the
+   colleague's) until a Jira user changed the issue, no Jira edit, transition, comment or file until the
+   colleague changed the ticket — whatever deliveries, push batches, polls and crashes come meanwhile. A
+   settle still writing after six rounds is an echo loop, and fails too.
 3. Both sides agree when quiet (``settle``, and at the end of every example). Fields go one way each, so
    last-writer-wins never arises for them: Zendesk priority == Jira priority as mapped (Highest → urgent,
    Medium → normal, …), Zendesk tags == Jira labels as tags (lower case, blanks to ``_``, each once), Jira
@@ -62,7 +63,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 from connector.clients.zendesk import ZendeskClient
 from connector.mapping import JIRA_PRIORITY_TO_ZENDESK, ZENDESK_STATUS_CATEGORY
@@ -164,8 +165,9 @@ def two_way_sync(settings, client, tenant, connection, project, jira, zendesk, a
             self.link = raw_link(tenant, item, self.issue_id, self.ticket_id, key=key, created_at=linked_at)
             self.backlog: list[dict[str, Any]] = []  # deliveries Jira sent that have not reached us yet
             self.colleague_updates = 0  # ticket updates the colleague made (the others are ours)
-            self.human_changed = True  # the link's first sync writes: it starts "not quiet"
-            self.quiet_writes: tuple[int, ...] | None = None
+            # Sides a person changed since the link was last quiet (its first sync writes both ways).
+            self.changed = {"jira": True, "zendesk": True}
+            self.quiet_writes: dict[str, tuple[int, ...]] | None = None
             self.jira_comment_ids: list[str] = []  # what people made, to find on the other side when quiet
             self.jira_file_ids: list[str] = []
             self.zendesk_comment_ids: list[str] = []
@@ -197,16 +199,18 @@ def two_way_sync(settings, client, tenant, connection, project, jira, zendesk, a
             props = [jira.comment_properties.get(c["id"], {}) for c in self.jira_comments()]
             return [str((p[SOURCE_PROPERTY] or {}).get("key") or "") for p in props if SOURCE_PROPERTY in p]
 
-        def our_writes(self) -> tuple[int, ...]:
-            """Writes Deskbridge made: Zendesk ticket updates (comments are updates too), Jira edits,
-            transitions, comments and files."""
-            return (
-                account.ticket_updates[self.ticket_id] - self.colleague_updates,
-                sum(1 for e in jira.edits if e["issue"] == self.issue_id),
-                sum(1 for t in jira.transitions_done if t["issue"] == self.issue_id),
-                sum(1 for c in jira.comments_added if c["issue"] == self.issue_id),
-                sum(1 for f in self.jira_files() if f["author"]["accountId"] == jira.app_account_id),
-            )
+        def our_writes(self) -> dict[str, tuple[int, ...]]:
+            """Writes Deskbridge made, per side: Zendesk ticket updates (a comment is an update too); Jira
+            edits, transitions, comments and files."""
+            return {
+                "zendesk": (account.ticket_updates[self.ticket_id] - self.colleague_updates,),
+                "jira": (
+                    sum(1 for e in jira.edits if e["issue"] == self.issue_id),
+                    sum(1 for t in jira.transitions_done if t["issue"] == self.issue_id),
+                    sum(1 for c in jira.comments_added if c["issue"] == self.issue_id),
+                    sum(1 for f in self.jira_files() if f["author"]["accountId"] == jira.app_account_id),
+                ),
+            }
 
         # --- people ------------------------------------------------------------------------------------------
         @rule(
@@ -220,21 +224,21 @@ def two_way_sync(settings, client, tenant, connection, project, jira, zendesk, a
                 fields["labels"] = labels
             if fields and any(self.issue.get(f) != v for f, v in fields.items()):
                 jira.user_edit(self.issue_id, fields)
-                self.human_changed = True
+                self.changed["jira"] = True
 
         @rule(status=st.sampled_from(JIRA_STATUSES))
         def jira_transition(self, status):
             self.broken = True
             if self.issue["status"]["name"] != status:
                 jira.user_transition(self.issue_id, status)
-                self.human_changed = True
+                self.changed["jira"] = True
 
         @rule()
         def jira_comment(self):
             self.broken = True
             comment = jira.user_comment(self.issue_id, f"Jira says {next(numbers)}.")
             self.jira_comment_ids.append(str(comment["id"]))
-            self.human_changed = True
+            self.changed["jira"] = True
 
         @rule()
         def jira_attach(self):
@@ -242,7 +246,7 @@ def two_way_sync(settings, client, tenant, connection, project, jira, zendesk, a
             n = next(numbers)
             attachment = jira.user_attach(self.issue_id, f"jira-{n}.log", b"j" * (100 + n), "text/plain")
             self.jira_file_ids.append(str(attachment["id"]))
-            self.human_changed = True
+            self.changed["jira"] = True
 
         @rule(subject=st.sampled_from([None, *SUBJECTS]), status=st.sampled_from([None, *TICKET_STATUSES]))
         def zendesk_edit(self, subject, status):
@@ -254,7 +258,7 @@ def two_way_sync(settings, client, tenant, connection, project, jira, zendesk, a
             changed = any(self.ticket.get(k) != v for k, v in body.items())
             colleague_api.ticket_update(self.ticket_id, body)
             self.colleague_updates += 1
-            self.human_changed = self.human_changed or changed
+            self.changed["zendesk"] = self.changed["zendesk"] or changed
 
         @rule(public=st.booleans(), with_file=st.booleans())
         def zendesk_comment(self, public, with_file):
@@ -271,7 +275,7 @@ def two_way_sync(settings, client, tenant, connection, project, jira, zendesk, a
             )
             self.zendesk_comment_ids.append(str(comment["id"]))
             self.zendesk_files += [name for name, _, _ in files]
-            self.human_changed = True
+            self.changed["zendesk"] = True
 
         # --- the machinery -----------------------------------------------------------------------------------
         @rule(
@@ -393,6 +397,13 @@ def two_way_sync(settings, client, tenant, connection, project, jira, zendesk, a
             last = events.exclude(processed_at=None).order_by("-processed_at").values_list("processed_at", flat=True)
             return events.filter(processed_at=last[0]) if last else events.none()
 
+        @initialize(synced=st.booleans())
+        def start(self, synced):
+            """A link made just now (its first sync still to come), or one that has synced and is quiet."""
+            self.broken = True
+            if synced:
+                self.settle_and_check()
+
         @rule()
         def settle(self):
             self.broken = True
@@ -406,13 +417,15 @@ def two_way_sync(settings, client, tenant, connection, project, jira, zendesk, a
                 before = self.our_writes()
                 for step in (lambda: self.deliver(**ALL), self.process, self.poll, lambda: self.deliver(**ALL)):
                     step()
+                    self.check_no_echo()
                 self.process()
+                self.check_no_echo()
                 if self.our_writes() == before:
                     break
             else:
                 raise AssertionError(f"the two sides keep writing to each other: {before} → {self.our_writes()}")
             self.check_agreement()
-            self.human_changed = False
+            self.changed = {"jira": False, "zendesk": False}
             self.quiet_writes = self.our_writes()
 
         def check_agreement(self) -> None:
@@ -469,13 +482,20 @@ def two_way_sync(settings, client, tenant, connection, project, jira, zendesk, a
             ours = Counter(f["filename"] for f in self.jira_files() if f["author"]["accountId"] == app)
             for name, times in ours.items():
                 assert times == 1 and name in self.zendesk_files, f"{name} is in Jira {times} times"
-            # 2. No write caused only by our own writes.
-            if not self.human_changed and self.quiet_writes is not None:
-                assert self.our_writes() == self.quiet_writes, (
-                    f"wrote {self.our_writes()} (was {self.quiet_writes}) with no change by a person since the "
-                    "link was last quiet: an echo of our own writes"
-                )
+            self.check_no_echo()
             self.broken = False
+
+        def check_no_echo(self) -> None:
+            """2. No write caused only by our own writes: we write to a side only for a person's change on the
+            other side since the link was last quiet (checked after every step, and within ``settle``)."""
+            if self.quiet_writes is None:
+                return
+            writes = self.our_writes()
+            for side, other in (("jira", "zendesk"), ("zendesk", "jira")):
+                assert self.changed[other] or writes[side] == self.quiet_writes[side], (
+                    f"wrote to {side} {writes[side]} (quiet: {self.quiet_writes[side]}) though no person changed "
+                    f"{other} since the link was last quiet: an echo of our own writes"
+                )
 
         def teardown(self):
             if not self.broken:
