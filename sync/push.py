@@ -439,9 +439,11 @@ def _push_values(run: _Run, link: Link, issue: dict, state: dict) -> None:
         except ValueNotMapped as exc:
             run.event(link, "fields", SyncEvent.Result.ERROR, str(exc))
             return
-    status = _status_target(run, link, fields, state) if item.status_sync else None
+    status, jira_status = _status_target(run, link, fields, state) if item.status_sync else (None, None)
     if status:
         body.update(run.provider.status_payload(status))
+    elif jira_status:  # the ticket already sits where Jira's category wants it
+        state[JIRA_STATUS_KEY] = jira_status
     if not body:
         return
     try:
@@ -456,6 +458,7 @@ def _push_values(run: _Run, link: Link, issue: dict, state: dict) -> None:
     state.update(digests)
     words = sorted(values)
     if status:
+        state[JIRA_STATUS_KEY] = jira_status  # known only once the ticket holds it: a failed write retries it
         seen = str((record or {}).get("status") or status)
         state[HELPDESK_STATUS_KEY] = seen
         state[STATUS_KEY] = run.provider.status_category({"status": seen}) or state.get(STATUS_KEY)
@@ -465,23 +468,26 @@ def _push_values(run: _Run, link: Link, issue: dict, state: dict) -> None:
     run.event(link, "fields", SyncEvent.Result.OK, f"Updated {', '.join(words)} on {link.record_id}")
 
 
-def _status_target(run: _Run, link: Link, fields: dict, state: dict) -> str | None:
-    """The record status the issue's status category calls for, or None. Only a status change made in Jira
-    is pushed: a status equal to the one we last knew (our own move, or the one seen when linked) is not."""
+def _status_target(run: _Run, link: Link, fields: dict, state: dict) -> tuple[str | None, dict | None]:
+    """The record status the issue's status category calls for (or None), and Jira's status to remember
+    once that is settled (or None: nothing changed). Only a status change made in Jira is pushed: a status
+    equal to the one we last knew (our own move, or the one seen when linked) is not. The caller records
+    Jira's status as known only after the write succeeded (or when none is needed), so a failed write is
+    retried with its status."""
     status = fields.get("status") or {}
     category = str((status.get("statusCategory") or {}).get("key") or "")
     if not category:
-        return None
+        return None, None
     known = state.get(JIRA_STATUS_KEY) or {}
     now = {"id": str(status.get("id", "")), "category": category}
-    state[JIRA_STATUS_KEY] = now
     if known.get("category") == category:
-        return None
+        state[JIRA_STATUS_KEY] = now
+        return None, None
     current = state.get(HELPDESK_STATUS_KEY)
     if not current:  # never seen (linked, not yet pulled): read the record once
         record = run.provider.fetch_record(run.helpdesk(), link.item.helpdesk_object, link.record_id)
         current = state[HELPDESK_STATUS_KEY] = str(record.get("status") or "")
-    return run.provider.status_for_category(current, category)
+    return run.provider.status_for_category(current, category), now
 
 
 # --- comments and files -------------------------------------------------------------------------------

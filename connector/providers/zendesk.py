@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from datetime import datetime
 from typing import Any
 
@@ -483,7 +484,8 @@ class ZendeskProvider(HelpdeskProvider):
     def agent_comment_find(self, client, record_id: str, agent_id: str, marker: str) -> str | None:
         for comment in client.ticket_comments_recent(record_id, limit=100):
             body = f"{comment.get('html_body') or ''} {comment.get('body') or ''}"
-            if str(comment.get("author_id")) == str(agent_id) and marker in body:
+            # the marker ends an id: "focusedCommentId=1001" must not match a copy of comment 10012
+            if str(comment.get("author_id")) == str(agent_id) and re.search(re.escape(marker) + r"(?!\d)", body):
                 return str(comment["id"])
         return None
 

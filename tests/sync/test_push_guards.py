@@ -223,3 +223,20 @@ def test_taking_over_a_dead_workers_issue_closes_the_runs_it_left_open(client, t
     assert left.outcome == SyncRun.Outcome.FAILED and "stopped before it finished" in left.reason
     assert other.outcome == SyncRun.Outcome.RUNNING  # another worker's run is not touched
     assert IssueState.objects.get().lease_runs == []
+
+
+def test_a_pending_comment_is_not_matched_by_a_copy_of_a_longer_comment_id(zendesk, connection):
+    """``focusedCommentId=1001`` names comment 1001, not a copy of 10012."""
+    from connector.clients.zendesk import ZendeskClient
+    from connector.providers import provider_for
+    from tests.conftest import ZD_EMAIL, ZD_TOKEN
+
+    ticket = zendesk.add_ticket(ZD_SUBDOMAIN, subject="x")
+    api = ZendeskClient(subdomain=ZD_SUBDOMAIN, email=ZD_EMAIL, api_token=ZD_TOKEN)
+    api.ticket_update(
+        ticket["id"], {"comment": {"html_body": '<a href="https://j/browse/A-1?focusedCommentId=10012">x</a>'}}
+    )
+    provider = provider_for("zendesk")
+    assert provider.agent_comment_find(api, str(ticket["id"]), connection.agent_id, "focusedCommentId=1001") is None
+    found = provider.agent_comment_find(api, str(ticket["id"]), connection.agent_id, "focusedCommentId=10012")
+    assert found is not None
