@@ -26,6 +26,7 @@ import math
 import uuid
 from collections import defaultdict
 from datetime import datetime, timedelta
+from html import escape
 from typing import Any
 
 from django.conf import settings
@@ -558,17 +559,11 @@ def _push_comments(run: _Run, link: Link, issue: dict, comments: list[dict], edi
         url = f"{base}/browse/{link.jira_issue_key}?focusedCommentId={comment_id}"
         head = f"{name} commented on {link.jira_issue_key}:"
         text = f"{head}\n\n{adf_to_text(comment.get('body'))}"
-        html = f'<p><a href="{url}">{_escape(head)}</a></p>{adf_to_html(comment.get("body"))}'
+        html = f'<p><a href="{escape(url)}">{escape(head)}</a></p>{adf_to_html(comment.get("body"))}'
         row, done = _map_row(CommentMap, link, comment_id, f"focusedCommentId={comment_id}", run)
         if not done and _post(run, link, row, text=text, html=html, public=not _is_restricted(comment)):
             run.add("comments")
             run.event(link, "comment", SyncEvent.Result.OK, f"Copied comment {comment_id} to {link.record_id}")
-
-
-def _escape(text: str) -> str:
-    from html import escape
-
-    return escape(text)
 
 
 def _map_row(model, link: Link, source_id: str, marker: str, run: _Run):
@@ -670,7 +665,7 @@ def _push_file(run: _Run, link: Link, attachment: dict, base: str) -> None:
         )
     _, author = _author(attachment.get("author"))
     head = f"{author} attached {name} to {link.jira_issue_key}."
-    html = f'<p><a href="{url}">{_escape(head)}</a></p>'
+    html = f'<p><a href="{escape(url)}">{escape(head)}</a></p>'
     if _post(run, link, row, text=head, html=html, public=False, uploads=[token]):
         run.add("attachments")
         run.event(link, "attachment", SyncEvent.Result.OK, f"Copied {name} to {link.record_id}")

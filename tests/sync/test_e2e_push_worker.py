@@ -22,7 +22,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,7 +32,6 @@ import psutil
 import pytest
 import requests
 from django.core.management import call_command
-from django.db import connection as db
 from django.utils import timezone
 
 from connector.models import ConnectedItem
@@ -41,21 +39,11 @@ from sync.models import CommentMap, IssueState, SyncRun, WebhookEvent
 from tenants.descriptor import build_descriptor
 from tests.conftest import ZD_SUBDOMAIN, postgres_only
 from tests.panel.links_helpers import make_item, raw_link
+from tests.sync.processes import database_url, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TICKET_PATH = r"/api/v2/tickets/\d+\.json$"  # GET and PUT of one ticket (a field update or a comment)
 pytestmark = [postgres_only, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _database_url() -> str:
-    s = db.settings_dict
-    return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
 class Proc:
@@ -107,11 +95,11 @@ class Stack:
     """The web server (Jira posts its webhooks to it) and one qcluster at a time, as an operator runs them."""
 
     def __init__(self, zendesk, tmp_path: Path):
-        self.port = _free_port()
+        self.port = free_port()
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "config.settings.test",
-            "DATABASE_URL": _database_url(),
+            "DATABASE_URL": database_url(),
             # config.settings.test pins APP_BASE_URL (https://deskbridge.test); the webhook qsh still matches as
             # neither URL has a path. Set anyway, for settings that read it.
             "APP_BASE_URL": self.url,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from django.db import connection as db
 from django.utils import timezone
 
 from connector.models import ConnectedItem
@@ -24,31 +22,21 @@ from sync.descriptor import SOURCE_PROPERTY
 from sync.models import Link, SyncRun
 from tests.conftest import ZD_SUBDOMAIN, postgres_only
 from tests.panel.links_helpers import make_item
+from tests.sync.processes import database_url, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [postgres_only, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _database_url() -> str:
-    s = db.settings_dict
-    return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
 class Service:
     """`manage.py serve` in its own process group (web + qcluster), as an operator runs it."""
 
     def __init__(self, zendesk, tmp_path: Path):
-        self.port = _free_port()
+        self.port = free_port()
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "config.settings.test",
-            "DATABASE_URL": _database_url(),
+            "DATABASE_URL": database_url(),
             "Q_SYNC": "false",
             "Q_WORKERS": "1",
             "ZENDESK_URL_TEMPLATE": zendesk.url_template,
