@@ -101,6 +101,12 @@ class ConnectedItem(TenantOwnedModel):
     link_note = models.BooleanField(default=False, help_text="Post an internal note on the record when linked.")
     links_api_enabled = models.BooleanField(default=True, help_text="Allow link automation through the links API.")
     status_field = models.CharField(max_length=100, blank=True, help_text="Zoho Desk: the status field to use.")
+    status_map = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Zoho Desk: status value → Jira status category (new, indeterminate, done); the first value of a "
+        "category is what Jira's moves into it write.",
+    )
     auto_create_conditions = models.JSONField(default=dict, blank=True)
     auto_create_baseline = models.DateTimeField(null=True, blank=True)
     external_id = models.CharField(max_length=64, unique=True, default=_external_id)

@@ -221,6 +221,10 @@ class _Run:
             totals[key] += client.calls
         return totals
 
+    def credits(self) -> int:
+        """Helpdesk API credits spent (clients that bill credits count them; others spend none)."""
+        return sum(getattr(c, "credits", 0) for c in self.clients if not isinstance(c, JiraClient))
+
     def key_lock(self, key: Any) -> threading.Lock:
         with self.lock:
             return self.memo.setdefault(("lock", key), threading.Lock())
@@ -320,23 +324,26 @@ def connection_poll(*, connection_id: int, trigger: str = SyncRun.Trigger.SCHEDU
 
     def work() -> None:
         _intents_sweep(run)
-        for _ in range(PAGES_PER_RUN):
-            page = provider.changes(
-                run.helpdesk(), cursor=state.cursor or None, start_time=None if state.cursor else state.start_time
-            )
-            run.add("tickets_seen", len(page.records))
-            events_time, events_behind = _apply_page(run, page.records, state, owner)
-            with transaction.atomic():
-                run.flush_events()
-                state.cursor = page.cursor or ""
-                changes = {"cursor": state.cursor}
-                if events_time is not None:
-                    state.events_time, state.events_behind = events_time, events_behind
-                    changes.update(events_time=events_time, events_behind=events_behind)
-                SyncState.objects.filter(pk=state.pk, lease_owner=owner).update(**changes)
-            _lease_extend(state, owner, force=True)
-            if page.done:
-                break
+        objects = set(synchronized_items(connection).values_list("helpdesk_object", flat=True))
+        for stream in provider.streams(objects):  # one change stream (and cursor) per synchronized object
+            for _ in range(PAGES_PER_RUN):
+                cursor = (state.cursors or {}).get(stream) or None
+                page = provider.changes(
+                    run.helpdesk(), stream, cursor=cursor, start_time=None if cursor else state.start_time
+                )
+                run.add("tickets_seen", len(page.records))
+                events_time, events_behind = _apply_page(run, stream, page.records, state, owner)
+                with transaction.atomic():
+                    run.flush_events()
+                    state.cursors = {**(state.cursors or {}), stream: page.cursor or ""}
+                    changes: dict[str, Any] = {"cursors": state.cursors}
+                    if events_time is not None:
+                        state.events_time, state.events_behind = events_time, events_behind
+                        changes.update(events_time=events_time, events_behind=events_behind)
+                    SyncState.objects.filter(pk=state.pk, lease_owner=owner).update(**changes)
+                _lease_extend(state, owner, force=True)
+                if page.done:
+                    break
         reconcile(run, state)
         synchronized_items(connection).update(last_sync_at=timezone.now())
 
@@ -391,6 +398,7 @@ def _run_guarded(run: _Run, work, release: dict[str, Any], *, summarize: bool = 
         run.run.finished_at = timezone.now()
         run.run.counts = {key: run.counts.get(key, 0) for key in COUNT_KEYS}
         run.run.api_calls = run.api_calls()
+        run.run.credits = run.credits()
         run.run.save()
         if summarize:
             _items_summary(run)
@@ -445,7 +453,7 @@ def link_pass(*, link_id: int, trigger: str = SyncRun.Trigger.REFRESH) -> SyncRu
         field_ids = {m.helpdesk_field for m in item.mappings.all() if m.direction == "to_jira"}
         values = provider.record_values(run.helpdesk(), connection, [record], field_ids) if field_ids else {}
         comments = (
-            provider.record_comments(run.helpdesk(), link.record_id)
+            provider.record_comments(run.helpdesk(), item.helpdesk_object, link.record_id, files=item.attachment_sync)
             if item.comment_sync or item.attachment_sync
             else []
         )
@@ -476,11 +484,12 @@ def _record_halt(connection, state, trigger, code: str, reason: str) -> SyncRun 
     )
 
 
-def _sync_links(connection, record_ids) -> list[Link]:
+def _sync_links(connection, helpdesk_object: str, record_ids) -> list[Link]:
     return list(
         Link.objects.filter(
             tenant_id=connection.tenant_id,
             item__connection=connection,
+            item__helpdesk_object=helpdesk_object,
             item__mode__in=SYNCHRONIZED,
             item__is_paused=False,
             record_id__in=list(record_ids),
@@ -492,17 +501,19 @@ def _sync_links(connection, record_ids) -> list[Link]:
     )
 
 
-def _apply_page(run: _Run, records, state: SyncState, owner: str) -> tuple[int | None, bool]:
-    """Apply one page of changed records: auto-create, then every linked issue's pass (fields, status,
-    comments, files, preview). Returns where the comment stream now stands (None: not read)."""
+def _apply_page(run: _Run, stream: str, records, state: SyncState, owner: str) -> tuple[int | None, bool]:
+    """Apply one page of changed records of one object: auto-create, then every linked issue's pass (fields,
+    status, comments, files, preview). Returns where the comment stream now stands (None: not read)."""
     connection, provider = run.connection, run.provider
     by_id = {str(r["id"]): r for r in records}
-    created = _auto_create(run, records) if records else []
-    links = _sync_links(connection, by_id) if by_id else []
+    created = _auto_create(run, stream, records) if records else []
+    links = _sync_links(connection, stream, by_id) if by_id else []
     wants_comments = any(link.item.comment_sync or link.item.attachment_sync for link in links)
     comments: dict[str, list[HelpdeskComment]] = defaultdict(list)
     events_time, events_behind = None, False
-    if wants_comments or created or state.events_behind:
+    if provider.comments_per_record:
+        comments = _record_comments(run, stream, links)
+    elif wants_comments or created or state.events_behind:
         start = state.events_time or state.start_time or int(timezone.now().timestamp()) - 3600
         for _ in range(EVENT_PAGES_PER_RUN):
             page = provider.comments_since(run.helpdesk(), start_time=start)
@@ -516,7 +527,9 @@ def _apply_page(run: _Run, records, state: SyncState, owner: str) -> tuple[int |
         extra = set(comments) - set(by_id)
         if extra:  # comments on linked tickets whose other changes this page did not carry
             links += [
-                link for link in _sync_links(connection, extra) if link.item.comment_sync or link.item.attachment_sync
+                link
+                for link in _sync_links(connection, stream, extra)
+                if link.item.comment_sync or link.item.attachment_sync
             ]
     if not links:
         return events_time, events_behind
@@ -537,6 +550,25 @@ def _apply_page(run: _Run, records, state: SyncState, owner: str) -> tuple[int |
 
     _in_parallel(issue_pass, list(groups.values()))
     return events_time, events_behind
+
+
+def _record_comments(run: _Run, stream: str, links: list[Link]) -> dict[str, list[HelpdeskComment]]:
+    """Comments (and files) of the changed records whose links copy them, read once per record, in parallel
+    (a helpdesk without an account-wide comment stream)."""
+    wanted: dict[str, bool] = {}
+    for link in links:
+        if link.item.comment_sync or link.item.attachment_sync:
+            wanted[link.record_id] = wanted.get(link.record_id, False) or link.item.attachment_sync
+    found: dict[str, list[HelpdeskComment]] = {}
+
+    def read(record_ids: list[str]) -> None:
+        for record_id in record_ids:
+            comments = run.provider.record_comments(run.helpdesk(), stream, record_id, files=wanted[record_id])
+            with run.lock:
+                found[record_id] = comments
+
+    _in_parallel(read, [[record_id] for record_id in sorted(wanted)])
+    return found
 
 
 def _link_save(run: _Run, link: Link, record, preview: dict | None) -> None:
@@ -636,7 +668,7 @@ def _link_pass(run: _Run, link: Link, record, values, comments: list[HelpdeskCom
     try:
         if record is not None:
             previous = state.get(HELPDESK_STATUS_KEY)
-            state[HELPDESK_STATUS_KEY] = str(record.get("status") or "")
+            state[HELPDESK_STATUS_KEY] = run.provider.record_status(record, item)
             desired = _desired_fields(run, item, link, values, state)
             if desired:
                 _write_fields(run, link, desired, state)
@@ -760,7 +792,7 @@ def _sync_status(run: _Run, link: Link, record, state) -> None:
     through an available transition (one whose target status is named like the record's status first).
     The issue's status is remembered from our last look or move, and the workflow's transitions are
     cached, so a move costs one Jira call; a refused move looks at the issue itself and tries once more."""
-    category = run.provider.status_category(record)
+    category = run.provider.status_category(record, link.item)
     if not category or state.get(STATUS_KEY) == category:
         return
     known = state.get(JIRA_STATUS_KEY) or _issue_status(run, link, state)
@@ -823,6 +855,9 @@ def _comment_adf(run: _Run, comment: HelpdeskComment, author: str) -> dict[str, 
 
 
 def _authors(run: _Run, comments: list[HelpdeskComment]) -> dict[str, str]:
+    for comment in comments:  # names the helpdesk gave with the comments
+        if comment.author_id and comment.author_name:
+            run.memo.setdefault(("author", comment.author_id), comment.author_name)
     missing = {c.author_id for c in comments if c.author_id and ("author", c.author_id) not in run.memo}
     if missing:
         names = run.provider.author_names(run.helpdesk(), missing)
@@ -894,11 +929,11 @@ def _sync_comments(run: _Run, link: Link, comments: list[HelpdeskComment], state
         )
     describes = any(m.helpdesk_field == "description" for m in item.mappings.all() if m.direction == "to_jira")
     todo = [c for c in wanted if c.id not in echoes]
-    authors = _authors(run, [c for c in todo if c.id not in done]) if item.comment_sync else {}
+    authors = _authors(run, [c for c in todo if c.id not in done and not c.files_only]) if item.comment_sync else {}
     for comment in todo:
         if item.attachment_sync and comment.files:
             _sync_files(run, link, comment)
-        if comment.id in done:
+        if comment.id in done or comment.files_only:
             continue
         opening = bool(opened) and comment.created <= int(opened) + 1
         if not item.comment_sync or (opening and describes):
@@ -1008,18 +1043,18 @@ def _skip_file(run: _Run, link: Link, comment: HelpdeskComment, file: HelpdeskFi
 
 
 # --- auto-create ------------------------------------------------------------------------------------------
-def _auto_items(connection) -> list[ConnectedItem]:
+def _auto_items(connection, helpdesk_object: str) -> list[ConnectedItem]:
     return list(
         synchronized_items(connection)
-        .filter(auto_create=True, auto_create_baseline__isnull=False)
+        .filter(auto_create=True, auto_create_baseline__isnull=False, helpdesk_object=helpdesk_object)
         .prefetch_related("mappings")
     )
 
 
-def _auto_create(run: _Run, records) -> list[Link]:
+def _auto_create(run: _Run, stream: str, records) -> list[Link]:
     """One issue per new record (created after the item's baseline, meeting its conditions) for every
-    auto-create item; an intent row is written before Jira is called."""
-    items = _auto_items(run.connection)
+    auto-create item of the object; an intent row is written before Jira is called."""
+    items = _auto_items(run.connection, stream)
     if not items:
         return []
     provider, made = run.provider, []
@@ -1132,7 +1167,7 @@ def _create_issue(run: _Run, item: ConnectedItem, intent: AutoCreate, record, *,
 def _link_created(run: _Run, item, intent, record, issue_id: str, issue_key: str, state, *, adopted: bool) -> Link:
     state = dict(state)
     state[OPENING_KEY] = run.provider.created_epoch(record)
-    category = run.provider.status_category(record)
+    category = run.provider.status_category(record, item)
     if category:
         state[STATUS_KEY] = category  # a new issue stays in its first status on its first pass
     with transaction.atomic():

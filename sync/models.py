@@ -55,7 +55,9 @@ class SyncState(TenantOwnedModel):
     next, and who holds the lease (one worker at a time; an expired lease is taken over)."""
 
     connection = models.OneToOneField(HelpdeskConnection, on_delete=models.CASCADE, related_name="sync_state")
-    cursor = models.TextField(blank=True, help_text="The helpdesk's change-stream cursor (opaque).")
+    cursors = models.JSONField(
+        default=dict, blank=True, help_text="Where each change stream stands: helpdesk object → cursor (opaque)."
+    )
     start_time = models.BigIntegerField(null=True, blank=True, help_text="Where the first poll starts (epoch s).")
     last_poll_at = models.DateTimeField(null=True, blank=True)
     next_poll_at = models.DateTimeField(null=True, blank=True, help_text="Not before (rate-limit back-off).")
@@ -100,6 +102,9 @@ class SyncRun(TenantOwnedModel):
     finished_at = models.DateTimeField(null=True, blank=True)
     counts = models.JSONField(default=dict, blank=True)
     api_calls = models.JSONField(default=dict, blank=True)
+    credits = models.PositiveIntegerField(
+        default=0, help_text="Helpdesk API credits the run spent (Zoho Desk bills a daily credit budget)."
+    )
 
     class Meta:
         ordering = ["-started_at", "-id"]

@@ -44,10 +44,10 @@ from connector.clients.base import (
     ApiServerError,
     DownloadRefused,
     DownloadTooLarge,
+    RecordClosed,
 )
 from connector.clients.files import file_size, spool
 from connector.clients.jira import JiraClient
-from connector.clients.zendesk import TicketClosed
 from connector.mapping import ValueNotMapped, helpdesk_value, rule_for
 from connector.models import ConnectedItem
 from connector.providers import provider_for
@@ -386,7 +386,7 @@ def _link_push(run: _Run, link: Link, issue: dict, comments: list[dict], edited:
             _push_comments(run, link, issue, comments, edited)
         if item.attachment_sync:
             _push_files(run, link, issue)
-    except TicketClosed:
+    except RecordClosed:
         link.sync_stopped_at = timezone.now()
         run.event(
             link,
@@ -442,7 +442,7 @@ def _push_values(run: _Run, link: Link, issue: dict, state: dict) -> None:
             return
     status, jira_status = _status_target(run, link, fields, state) if item.status_sync else (None, None)
     if status:
-        body.update(run.provider.status_payload(status))
+        body = _merged(body, run.provider.status_payload(status, item))
     elif jira_status:  # the ticket already sits where Jira's category wants it
         state[JIRA_STATUS_KEY] = jira_status
     if not body:
@@ -450,7 +450,7 @@ def _push_values(run: _Run, link: Link, issue: dict, state: dict) -> None:
     try:
         record = run.provider.record_update(run.helpdesk(), item.helpdesk_object, link.record_id, body)
     except ApiBadRequest as exc:
-        if isinstance(exc, TicketClosed):
+        if isinstance(exc, RecordClosed):
             raise
         for key, digest in digests.items():
             state[key] = f"refused:{digest}"
@@ -460,13 +460,24 @@ def _push_values(run: _Run, link: Link, issue: dict, state: dict) -> None:
     words = sorted(values)
     if status:
         state[JIRA_STATUS_KEY] = jira_status  # known only once the ticket holds it: a failed write retries it
-        seen = str((record or {}).get("status") or status)
+        seen = run.provider.record_status(record or {}, item) or status
         state[HELPDESK_STATUS_KEY] = seen
-        state[STATUS_KEY] = run.provider.status_category({"status": seen}) or state.get(STATUS_KEY)
+        state[STATUS_KEY] = run.provider.status_value_category(seen, item) or state.get(STATUS_KEY)
         words.append(f"status → {seen}")
         run.add("transitions")
     run.add("tickets_updated")
     run.event(link, "fields", SyncEvent.Result.OK, f"Updated {', '.join(words)} on {link.record_id}")
+
+
+def _merged(body: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
+    """``body`` with ``part`` merged in, nested objects (Zoho's ``cf``) key by key."""
+    merged = dict(body)
+    for key, value in part.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
 
 
 def _status_target(run: _Run, link: Link, fields: dict, state: dict) -> tuple[str | None, dict | None]:
@@ -487,8 +498,8 @@ def _status_target(run: _Run, link: Link, fields: dict, state: dict) -> tuple[st
     current = state.get(HELPDESK_STATUS_KEY)
     if not current:  # never seen (linked, not yet pulled): read the record once
         record = run.provider.fetch_record(run.helpdesk(), link.item.helpdesk_object, link.record_id)
-        current = state[HELPDESK_STATUS_KEY] = str(record.get("status") or "")
-    return run.provider.status_for_category(current, category), now
+        current = state[HELPDESK_STATUS_KEY] = run.provider.record_status(record, link.item)
+    return run.provider.status_for_category(current, category, link.item), now
 
 
 # --- comments and files -------------------------------------------------------------------------------
@@ -576,7 +587,9 @@ def _map_row(model, link: Link, source_id: str, marker: str, run: _Run):
     if row.target_id:
         return row, True
     if not created:
-        found = run.provider.agent_comment_find(run.helpdesk(), link.record_id, run.connection.agent_id, marker)
+        found = run.provider.agent_comment_find(
+            run.helpdesk(), link.item.helpdesk_object, link.record_id, run.connection.agent_id, marker
+        )
         if found is not None:
             model.objects.filter(pk=row.pk).update(target_id=str(found))
             return row, True
@@ -588,9 +601,15 @@ def _post(run: _Run, link: Link, row, *, text: str, html: str, public: bool, upl
     model = type(row)
     try:
         found = run.provider.comment_add(
-            run.helpdesk(), link.record_id, text=text, html=html, public=public, uploads=uploads or []
+            run.helpdesk(),
+            link.item.helpdesk_object,
+            link.record_id,
+            text=text,
+            html=html,
+            public=public,
+            uploads=uploads or [],
         )
-    except TicketClosed:
+    except RecordClosed:
         model.objects.filter(pk=row.pk).delete()
         raise
     except ApiBadRequest as exc:

@@ -46,6 +46,12 @@ ZENDESK_URL_TEMPLATE = env("ZENDESK_URL_TEMPLATE", default="https://{subdomain}.
 # Zendesk OAuth client (Admin Center → Apps and integrations → OAuth Clients); enables "Connect with OAuth".
 ZENDESK_OAUTH_CLIENT_ID = env("ZENDESK_OAUTH_CLIENT_ID", default="")
 ZENDESK_OAUTH_CLIENT_SECRET = env("ZENDESK_OAUTH_CLIENT_SECRET", default="")
+# Zoho Desk: unset in production (each data center's hosts come from connector.clients.zoho_desk); tests and
+# the demo point them at a local fake ("{dc}" is replaced by the data-center key).
+ZOHO_ACCOUNTS_URL_OVERRIDE = env("ZOHO_ACCOUNTS_URL_OVERRIDE", default="")
+ZOHO_DESK_URL_OVERRIDE = env("ZOHO_DESK_URL_OVERRIDE", default="")
+# Zoho's search index lags behind writes: a poll reads changes up to this many seconds ago, no later.
+ZOHO_SEARCH_SETTLE_SECONDS = env.int("ZOHO_SEARCH_SETTLE_SECONDS", default=30)
 # How often each connection with synchronized items is polled for helpdesk changes (seconds).
 SYNC_POLL_SECONDS = env.int("SYNC_POLL_SECONDS", default=300)
 # A poll's lease on its connection expires this long after its last sign of life (a killed worker's poll is

@@ -35,6 +35,10 @@ class ApiBadRequest(ApiError):
     """400 / 422: the service refused what we sent."""
 
 
+class RecordClosed(ApiBadRequest):
+    """The helpdesk refuses every change of the record for good (a closed Zendesk ticket)."""
+
+
 class ApiUnauthorized(ApiError):
     """401: credentials missing, wrong or revoked."""
 

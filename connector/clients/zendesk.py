@@ -19,7 +19,7 @@ from urllib.parse import quote, urlencode
 import requests
 from django.conf import settings
 
-from .base import ApiBadRequest, ApiError, ApiUnexpectedResponse, BaseClient, Response
+from .base import ApiError, ApiUnexpectedResponse, BaseClient, RecordClosed, Response
 
 SUBDOMAIN_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
 CLOSED_TICKET_MARKER = "closed prevents ticket update"
@@ -28,7 +28,7 @@ SEARCH_MAX_RESULTS = 1000  # search.json answers 422 past the 1000th result
 SHOW_MANY_MAX_IDS = 100
 
 
-class TicketClosed(ApiBadRequest):
+class TicketClosed(RecordClosed):
     """422: the ticket is closed; Zendesk refuses every update and comment (there is no reopening)."""
 
 

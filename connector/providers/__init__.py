@@ -5,8 +5,9 @@ from __future__ import annotations
 from ..models import HelpdeskConnection, Provider
 from .base import HelpdeskProvider
 from .zendesk import ZendeskProvider
+from .zoho_desk import ZohoDeskProvider
 
-_PROVIDERS: dict[str, HelpdeskProvider] = {Provider.ZENDESK: ZendeskProvider()}
+_PROVIDERS: dict[str, HelpdeskProvider] = {Provider.ZENDESK: ZendeskProvider(), Provider.ZOHO_DESK: ZohoDeskProvider()}
 
 
 def provider_for(key: str) -> HelpdeskProvider:

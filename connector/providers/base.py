@@ -56,6 +56,8 @@ class HelpdeskComment:
     public: bool
     created: int  # epoch seconds
     files: tuple[HelpdeskFile, ...] = ()
+    author_name: str = ""  # when the helpdesk says it with the comment (else ``author_names`` is asked)
+    files_only: bool = False  # files of the record itself or of an email thread: copied, no comment made
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,32 @@ class HelpdeskProvider(abc.ABC):
     objects: dict[str, str]
     #: objects that may be synchronized (others are display-only)
     syncable_objects: frozenset[str]
+    #: auto-create condition key → label (the record values an item may require)
+    condition_keys: dict[str, str] = {}
+    #: False: comments come from one account-wide stream, ``comments_since(client, *, start_time) -> CommentPage``
+    #: (comments made on any record since then), which such a provider implements; True: they are read per
+    #: changed record (``record_comments``), the helpdesk having no such stream
+    comments_per_record: bool = False
+
+    #: True: an item chooses its status field and maps the field's values to Jira categories (``status_map``)
+    status_field_choice: bool = False
+
+    def default_status_field(self, helpdesk_object: str) -> str:
+        """The object's own status field ("" when it has none); only with ``status_field_choice``."""
+        return ""
+
+    def status_map_default(self, fields: list[dict[str, Any]], status_field: str) -> dict[str, str]:
+        """The default value → Jira category table of a status field; only with ``status_field_choice``."""
+        return {}
+
+    def streams(self, objects: set[str]) -> list[str]:
+        """The change streams a poll reads for items of these objects (one cursor each)."""
+        return sorted(set(objects) & self.syncable_objects)
+
+    @abc.abstractmethod
+    def identity(self, client) -> Identity:
+        """Who the client acts as; raises connector.errors.HelpdeskError (code ``helpdesk_auth_failed`` when the
+        credentials are refused)."""
 
     def object_label(self, helpdesk_object: str) -> str:
         return self.objects.get(helpdesk_object, helpdesk_object)
@@ -118,8 +146,8 @@ class HelpdeskProvider(abc.ABC):
 
     # --- the pull engine's hooks -----------------------------------------------------------------------
     @abc.abstractmethod
-    def changes(self, client, *, cursor: str | None, start_time: int | None) -> ChangePage:
-        """Records of the syncable object changed since ``cursor`` (or ``start_time`` on the first poll)."""
+    def changes(self, client, helpdesk_object: str, *, cursor: str | None, start_time: int | None) -> ChangePage:
+        """Records of ``helpdesk_object`` changed since ``cursor`` (or ``start_time`` on the first poll)."""
 
     @abc.abstractmethod
     def record_values(
@@ -129,20 +157,28 @@ class HelpdeskProvider(abc.ABC):
         (people, organizations) in batches when a field needs them."""
 
     @abc.abstractmethod
-    def status_category(self, record: dict[str, Any]) -> str | None:
-        """The Jira status category (new / indeterminate / done) the record's status corresponds to."""
+    def record_status(self, record: dict[str, Any], item=None) -> str:
+        """The record's raw status (in the status field the item chose, where the helpdesk has a choice)."""
+
+    @abc.abstractmethod
+    def status_value_category(self, status: str, item=None) -> str | None:
+        """The Jira status category (new / indeterminate / done) a raw status value corresponds to."""
+
+    def status_category(self, record: dict[str, Any], item=None) -> str | None:
+        """The Jira status category the record's status corresponds to."""
+        status = self.record_status(record, item)
+        return self.status_value_category(status, item) if status else None
 
     @abc.abstractmethod
     def is_closed(self, record: dict[str, Any]) -> bool:
         """A record that can never change again (Zendesk: closed): the link stops syncing after it."""
 
     @abc.abstractmethod
-    def comments_since(self, client, *, start_time: int) -> CommentPage:
-        """Comments made on any record since ``start_time`` (one stream for the whole account)."""
-
-    @abc.abstractmethod
-    def record_comments(self, client, record_id: str) -> list[HelpdeskComment]:
-        """Every comment of one record (the panel's Refresh and retries)."""
+    def record_comments(
+        self, client, helpdesk_object: str, record_id: str, *, files: bool = True
+    ) -> list[HelpdeskComment]:
+        """Every comment of one record (with ``files``: also files attached outside comments, as
+        ``files_only`` entries)."""
 
     @abc.abstractmethod
     def author_names(self, client, author_ids: set[str]) -> dict[str, str]:
@@ -176,20 +212,22 @@ class HelpdeskProvider(abc.ABC):
         """Ids of the object's fields that cannot be written from Jira (items refuse to map Jira to them)."""
 
     @abc.abstractmethod
-    def status_for_category(self, current: str | None, category: str) -> str | None:
+    def status_for_category(self, current: str | None, category: str, item=None) -> str | None:
         """The record status a Jira status category (new / indeterminate / done) calls for, given the
         record's ``current`` status (None: unknown), or None when the record already sits where it should."""
 
     @abc.abstractmethod
-    def status_payload(self, status: str) -> dict[str, Any]:
-        """The part of a record update that sets its status."""
+    def status_payload(self, status: str, item=None) -> dict[str, Any]:
+        """The part of a record update that sets its status (merged into ``update_payload``'s body)."""
 
     @abc.abstractmethod
     def record_update(self, client, helpdesk_object: str, record_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """Apply one update (``update_payload`` + ``status_payload``) and return the record as it now is."""
 
     @abc.abstractmethod
-    def comment_add(self, client, record_id: str, *, text: str, html: str, public: bool, uploads: list[str]) -> str:
+    def comment_add(
+        self, client, helpdesk_object: str, record_id: str, *, text: str, html: str, public: bool, uploads: list[str]
+    ) -> str:
         """Add a comment (HTML when the helpdesk takes it, else ``text``) with uploaded files; returns its id."""
 
     @abc.abstractmethod
@@ -197,6 +235,8 @@ class HelpdeskProvider(abc.ABC):
         """Upload a file (streamed) for a later ``comment_add``; returns the upload's token."""
 
     @abc.abstractmethod
-    def agent_comment_find(self, client, record_id: str, agent_id: str, marker: str) -> str | None:
+    def agent_comment_find(
+        self, client, helpdesk_object: str, record_id: str, agent_id: str, marker: str
+    ) -> str | None:
         """The id of a recent comment by ``agent_id`` whose body contains ``marker`` (a write that may have
         landed before a crash), or None."""

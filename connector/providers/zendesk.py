@@ -166,6 +166,19 @@ class ZendeskProvider(HelpdeskProvider):
     brand = "Zendesk"
     objects = {"ticket": "Tickets", "user": "Customers", "organization": "Organizations"}
     syncable_objects = frozenset({"ticket"})
+    condition_keys = {
+        "tags": "Tags",
+        "priority": "Priorities",
+        "ticket_type": "Ticket types",
+        "group": "Group ids",
+        "brand": "Brand ids",
+        "form": "Ticket form ids",
+    }
+
+    def identity(self, client):
+        from ..services.connections import _zendesk_identity
+
+        return _zendesk_identity(client, client.subdomain)
 
     def client(self, connection):
         from ..clients.zendesk import ZendeskClient
@@ -316,7 +329,7 @@ class ZendeskProvider(HelpdeskProvider):
         return _display(value, field["type"], labels)
 
     # --- the pull engine's hooks -----------------------------------------------------------------------
-    def changes(self, client, *, cursor: str | None, start_time: int | None) -> ChangePage:
+    def changes(self, client, helpdesk_object: str, *, cursor: str | None, start_time: int | None) -> ChangePage:
         page = client.incremental_tickets(cursor=cursor, start_time=start_time)
         # The export may repeat a ticket within a page (equal timestamps) and across pages: keep the last.
         latest = {str(t["id"]): t for t in page["tickets"]}
@@ -349,13 +362,16 @@ class ZendeskProvider(HelpdeskProvider):
             return next((c.get("value") for c in record.get("custom_fields") or [] if c.get("id") == target), None)
         return record.get({"type": "type", "group": "group_id", "brand": "brand_id"}.get(fid, fid))
 
-    def status_category(self, record):
-        return ZENDESK_STATUS_CATEGORY.get(str(record.get("status") or ""))
+    def record_status(self, record, item=None):
+        return str(record.get("status") or "")
+
+    def status_value_category(self, status, item=None):
+        return ZENDESK_STATUS_CATEGORY.get(str(status or ""))
 
     def is_closed(self, record):
         return record.get("status") == "closed"
 
-    # Ticket field each auto-create condition reads (connector.services.items.CONDITION_KEYS).
+    # Ticket field each auto-create condition reads (``condition_keys``).
     CONDITION_FIELDS = {
         "tags": "tags",
         "priority": "priority",
@@ -381,7 +397,7 @@ class ZendeskProvider(HelpdeskProvider):
         next_time = int(end_time) if end_time is not None else int(start_time)
         return CommentPage(list(comments.values()), max(next_time, int(start_time)), page["end_of_stream"])
 
-    def record_comments(self, client, record_id: str) -> list[HelpdeskComment]:
+    def record_comments(self, client, helpdesk_object: str, record_id: str, *, files: bool = True):
         return [_comment(str(record_id), c, _epoch(c.get("created_at"))) for c in client.ticket_comments(record_id)]
 
     def author_names(self, client, author_ids: set[str]) -> dict[str, str]:
@@ -457,19 +473,21 @@ class ZendeskProvider(HelpdeskProvider):
         "done": {"solved", "closed"},
     }
 
-    def status_for_category(self, current: str | None, category: str) -> str | None:
+    def status_for_category(self, current: str | None, category: str, item=None) -> str | None:
         target = self.PUSH_STATUS.get(category)
         if target is None or (current or "").lower() in self.PUSH_SATISFIED[category]:
             return None
         return target  # a closed ticket answers 422 and the engine stops the link
 
-    def status_payload(self, status: str) -> dict[str, Any]:
+    def status_payload(self, status: str, item=None) -> dict[str, Any]:
         return {"status": status}
 
     def record_update(self, client, helpdesk_object: str, record_id: str, body: dict[str, Any]) -> dict[str, Any]:
         return client.ticket_write(record_id, body)["ticket"]
 
-    def comment_add(self, client, record_id: str, *, text: str, html: str, public: bool, uploads: list[str]) -> str:
+    def comment_add(
+        self, client, helpdesk_object: str, record_id: str, *, text: str, html: str, public: bool, uploads: list[str]
+    ) -> str:
         comment: dict[str, Any] = {"public": public}
         comment.update({"html_body": html} if html else {"body": text})
         if uploads:
@@ -481,7 +499,7 @@ class ZendeskProvider(HelpdeskProvider):
     def upload(self, client, *, filename: str, content_type: str, fileobj, size: int) -> str:
         return client.upload(filename=filename, content_type=content_type, fileobj=fileobj, size=size)
 
-    def agent_comment_find(self, client, record_id: str, agent_id: str, marker: str) -> str | None:
+    def agent_comment_find(self, client, helpdesk_object: str, record_id: str, agent_id: str, marker: str):
         for comment in client.ticket_comments_recent(record_id, limit=100):
             body = f"{comment.get('html_body') or ''} {comment.get('body') or ''}"
             # the marker ends an id: "focusedCommentId=1001" must not match a copy of comment 10012

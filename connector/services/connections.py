@@ -130,21 +130,52 @@ def _zendesk_identity(client, subdomain: str) -> Identity:
     )
 
 
+def _account_key(provider: str, settings_: dict) -> tuple:
+    if provider == Provider.ZOHO_DESK:
+        return (settings_.get("data_center"), settings_.get("org_id"))
+    return (settings_.get("subdomain"),)
+
+
+def _account_words(provider: str, settings_: dict) -> str:
+    if provider == Provider.ZOHO_DESK:
+        return f"Zoho Desk organization {settings_.get('org_name') or settings_.get('org_id')}"
+    return f"{settings_.get('subdomain')}.zendesk.com"
+
+
 def _refuse_account_switch(*, tenant: Tenant, provider: str, settings_: dict) -> None:
     """Links hold record ids of one helpdesk account: pointing the connection at another account would
     make every link (and later every sync) address the wrong records."""
     current = HelpdeskConnection.objects.filter(tenant=tenant, provider=provider).first()
-    if current is None or current.settings.get("subdomain") == settings_.get("subdomain"):
+    if current is None or not _account_key(provider, current.settings)[0]:
+        return
+    if _account_key(provider, current.settings) == _account_key(provider, settings_):
         return
     if ConnectedItem.objects.filter(tenant=tenant, connection=current, links__isnull=False).exists():
-        old = current.settings.get("subdomain")
+        old, new = _account_words(provider, current.settings), _account_words(provider, settings_)
         raise HelpdeskError(
-            f"This Jira site has links to records of {old}.zendesk.com. Connecting {settings_.get('subdomain')} "
-            f"instead would point them at the wrong records. Reconnect to {old}, or delete the items that hold "
-            "links first.",
+            f"This Jira site has links to records of {old}. Connecting {new} instead would point them at the "
+            f"wrong records. Reconnect to {old}, or delete the items that hold links first.",
             code="helpdesk_account_switch",
             status_code=409,
-            extra={"fields": {"subdomain": [f"Links exist for {old}.zendesk.com."]}},
+            extra={"fields": {"subdomain" if provider == Provider.ZENDESK else "org_id": [f"Links exist for {old}."]}},
+        )
+
+
+def _refuse_other_provider(*, tenant: Tenant, provider: str) -> None:
+    """A Jira site works with one helpdesk at a time: another one must be disconnected (Revoke) first."""
+    other = (
+        HelpdeskConnection.objects.filter(tenant=tenant)
+        .exclude(provider=provider)
+        .exclude(status=HelpdeskConnection.Status.REVOKED)
+        .first()
+    )
+    if other is not None:
+        raise HelpdeskError(
+            f"This Jira site is connected to {other.get_provider_display()}. A site works with one helpdesk at a "
+            f"time: disconnect {other.get_provider_display()} (Revoke) first, then connect "
+            f"{Provider(provider).label}.",
+            code="helpdesk_other_connected",
+            status_code=409,
         )
 
 
@@ -156,6 +187,7 @@ def _save_connection(
         connection, _ = HelpdeskConnection.objects.select_for_update().get_or_create(
             tenant=tenant, provider=provider, defaults={"settings": settings_}
         )
+        _refuse_other_provider(tenant=tenant, provider=provider)
         _refuse_account_switch(tenant=tenant, provider=provider, settings_=settings_)
         connection.settings = settings_
         connection.auth_type = auth_type
@@ -198,6 +230,7 @@ def zendesk_connect(*, tenant: Tenant, subdomain: str, email: str, api_token: st
             code="credentials_missing",
             extra={"fields": field_errors},
         )
+    _refuse_other_provider(tenant=tenant, provider=Provider.ZENDESK)
     _refuse_account_switch(tenant=tenant, provider=Provider.ZENDESK, settings_={"subdomain": subdomain})
     identity = _zendesk_identity(ZendeskClient(subdomain=subdomain, email=email, api_token=api_token), subdomain)
     return _save_connection(
@@ -251,6 +284,7 @@ def zendesk_oauth_start(*, tenant: Tenant, account_id: str, subdomain: str) -> s
     if not zendesk_oauth_available():
         raise _oauth_not_configured()
     subdomain = zendesk_subdomain_clean(subdomain)
+    _refuse_other_provider(tenant=tenant, provider=Provider.ZENDESK)
     _refuse_account_switch(tenant=tenant, provider=Provider.ZENDESK, settings_={"subdomain": subdomain})
     attempt = OAuthState.objects.create(
         tenant=tenant, account_id=account_id or "", subdomain=subdomain, nonce=secrets.token_urlsafe(32)
@@ -473,17 +507,26 @@ def connection_auth_failure_confirm(*, connection: HelpdeskConnection) -> bool:
     if connection.status != HelpdeskConnection.Status.CONNECTED:
         return connection.status == HelpdeskConnection.Status.AUTH_FAILED
     try:
-        if connection.auth_type == HelpdeskConnection.AuthType.OAUTH and connection.secret().get("refresh_token"):
+        from ..providers import client_for, provider_for
+
+        if (
+            connection.provider == Provider.ZENDESK
+            and connection.auth_type == HelpdeskConnection.AuthType.OAUTH
+            and connection.secret().get("refresh_token")
+        ):
             zendesk_oauth_access_token(connection, force=True)
             return False
-        from ..providers import client_for
-
-        _zendesk_identity(client_for(connection), connection.subdomain)
+        # One confirming call; a Zoho client renews its access token once on INVALID_OAUTH before refusing.
+        provider_for(connection.provider).identity(client_for(connection))
         return False
     except HelpdeskError as exc:
         if exc.code != "helpdesk_auth_failed":
             return False  # rate limited, unreachable: nothing is confirmed
-        connection_mark_auth_failed(connection=connection, message="Zendesk rejected the stored credentials.")
+        brand = connection.get_provider_display()
+        connection_mark_auth_failed(
+            connection=connection,
+            message=f"{brand} rejected the stored credentials; connect again on the Deskbridge admin page.",
+        )
         return True
     except (ApiBadRequest, ApiUnauthorized):
         return True  # the refresh was refused and has marked the connection

@@ -21,7 +21,6 @@ from ..models import ConnectedItem, FieldMapping, HelpdeskConnection
 from ..providers import provider_for
 from ..schema import helpdesk_fields, jira_create_fields, jira_issue_types, jira_priorities, jira_project
 
-CONDITION_KEYS = ("tags", "priority", "ticket_type", "group", "brand", "form")
 TOGGLES = ("auto_create", "status_sync", "comment_sync", "attachment_sync")
 
 
@@ -74,6 +73,7 @@ class ItemSpec:
     links_api_enabled: bool = True
     auto_create_conditions: dict[str, list[str]] = field(default_factory=dict)
     status_field: str = ""
+    status_map: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_item(cls, item: ConnectedItem) -> ItemSpec:
@@ -102,6 +102,7 @@ class ItemSpec:
             links_api_enabled=item.links_api_enabled,
             auto_create_conditions=dict(item.auto_create_conditions or {}),
             status_field=item.status_field,
+            status_map=dict(item.status_map or {}),
         )
 
     @classmethod
@@ -111,6 +112,7 @@ class ItemSpec:
         values = {k: v for k, v in data.items() if k in names}
         values["mappings"] = [dict(m) for m in values.get("mappings") or []]
         values["auto_create_conditions"] = dict(values.get("auto_create_conditions") or {})
+        values["status_map"] = dict(values.get("status_map") or {})
         return cls(**values)
 
 
@@ -169,13 +171,13 @@ def _check(*, tenant: Tenant, connection: HelpdeskConnection, spec: ItemSpec, ex
                 "mappings",
                 "Display-only items have no field mappings; pick display fields.",
             )
-    unknown_conditions = set(spec.auto_create_conditions or {}) - set(CONDITION_KEYS)
+    unknown_conditions = set(spec.auto_create_conditions or {}) - set(provider.condition_keys)
     if unknown_conditions:
         p.error(
             "conditions_invalid",
             "auto_create_conditions",
             f"Unknown auto-create conditions: {', '.join(sorted(unknown_conditions))}. "
-            f"Use {', '.join(CONDITION_KEYS)}.",
+            f"Use {', '.join(provider.condition_keys)}.",
         )
     if spec.auto_create_conditions and not spec.auto_create:
         p.warn(
@@ -218,6 +220,7 @@ def _check(*, tenant: Tenant, connection: HelpdeskConnection, spec: ItemSpec, ex
         unknown = [f for f in spec.display_fields if f not in hd_fields]
         if unknown:
             p.error("unknown_field", "display_fields", f"Unknown {provider.label} fields: {', '.join(unknown)}.")
+    status_field, status_map = _check_status(provider=provider, spec=spec, hd_fields=hd_fields, p=p)
 
     mappings = _check_mappings(
         tenant=tenant,
@@ -229,7 +232,58 @@ def _check(*, tenant: Tenant, connection: HelpdeskConnection, spec: ItemSpec, ex
         p=p,
     )
     p.raise_if_any()
+    spec.status_field, spec.status_map = status_field, status_map
     return CheckedItem(spec, project, issue_type_name, mappings, p.warnings)
+
+
+def _check_status(*, provider, spec: ItemSpec, hd_fields, p: Problems) -> tuple[str, dict[str, str]]:
+    """The status field and its value → Jira category table (helpdesks whose status field an item chooses:
+    Zoho Desk). The table starts from the provider's defaults (by status type and name); the spec's entries
+    override them and must name values of the field and categories Jira has."""
+    if not provider.status_field_choice:
+        if spec.status_field or spec.status_map:
+            p.error(
+                "status_field_fixed",
+                "status_field",
+                f"{provider.label} has one status field with a fixed status table; leave status_field and "
+                "status_map empty.",
+            )
+        return "", {}
+    if spec.helpdesk_object not in provider.objects or not hd_fields:
+        return spec.status_field or "", dict(spec.status_map or {})
+    chosen = spec.status_field or provider.default_status_field(spec.helpdesk_object)
+    field_ = hd_fields.get(chosen) if chosen else None
+    if chosen and (field_ is None or field_["type"] != "dropdown"):
+        p.error(
+            "status_field_invalid",
+            "status_field",
+            f"{chosen!r} is not a pick-list field of {provider.object_label(spec.helpdesk_object)}; choose the "
+            "field that holds the record's status.",
+        )
+        return spec.status_field or "", {}
+    if field_ is None:
+        if spec.status_sync:
+            p.error(
+                "status_field_required",
+                "status_field",
+                f"{provider.object_label(spec.helpdesk_object)} have no status field of their own; choose a "
+                "pick-list field for status sync, or switch status sync off.",
+            )
+        return "", {}
+    values = {o["value"] for o in field_["options"]}
+    table = {**provider.status_map_default(list(hd_fields.values()), chosen)}
+    for value, category in (spec.status_map or {}).items():
+        if str(value) not in values:
+            p.error("status_value_unknown", "status_map", f"{value!r} is not a value of {field_['label']}.")
+        elif category not in ("new", "indeterminate", "done"):
+            p.error(
+                "status_category_invalid",
+                "status_map",
+                f"{value}: choose new (To Do), indeterminate (In Progress) or done (Done), not {category!r}.",
+            )
+        else:
+            table[str(value)] = category
+    return spec.status_field or "", table
 
 
 def _check_mappings(*, tenant, provider, spec, project, issue_type_ok, hd_fields, p: Problems) -> list[dict[str, Any]]:
@@ -357,12 +411,13 @@ def _not_writable_reason(provider, helpdesk_object: str, hd: dict[str, Any]) -> 
 
 def _complete_value_map(*, tenant, direction, rule, hd, jf, value_map, where, p: Problems) -> dict[str, str]:
     source, target = (hd, jf) if direction == "to_jira" else (jf, hd)
+    if jf["type"] == "priority" and not jf["options"] and (direction == "to_jira" or rule == "options"):
+        # Jira's priorities by name (the field lists none)
+        options = [{"value": pr["id"], "label": pr["name"]} for pr in jira_priorities(tenant=tenant)]
+        jf = {**jf, "options": options}
+        source, target = (hd, jf) if direction == "to_jira" else (jf, hd)
     target_values = {o["value"] for o in target["options"]}
-    if rule == "priority" and direction == "to_jira" and not target["options"]:
-        target_options = [{"value": pr["id"], "label": pr["name"]} for pr in jira_priorities(tenant=tenant)]
-        target_values = {o["value"] for o in target_options}
-    else:
-        target_options = target["options"]
+    target_options = target["options"]
     suggested = rules.suggest_value_map(source["options"], target_options)
     if rule == "priority" and direction == "to_jira":
         suggested = {
@@ -460,7 +515,8 @@ def connected_item_save(
         "attachment_sync": spec.attachment_sync,
         "link_note": spec.link_note,
         "links_api_enabled": spec.links_api_enabled,
-        "status_field": spec.status_field or "",
+        "status_field": checked.spec.status_field or "",
+        "status_map": dict(checked.spec.status_map or {}),
         "auto_create_conditions": _conditions(spec),
     }
     with transaction.atomic():

@@ -113,7 +113,7 @@ def test_a_crash_after_jira_answered_never_duplicates_a_comment(connection, link
     monkeypatch.setattr(JiraClient, "comment_add", answered_then_crashed)
     run = _poll(connection)
     assert run.outcome == SyncRun.Outcome.FAILED
-    assert SyncState.objects.get().cursor == ""  # the page is read again
+    assert SyncState.objects.get().cursors.get("ticket", "") == ""  # the page is read again
     assert CommentMap.objects.get().target_id == ""  # pending: we may have written it
     monkeypatch.setattr(JiraClient, "comment_add", real)
 
@@ -239,7 +239,7 @@ def test_a_rate_limited_comment_stream_keeps_both_positions(connection, linked, 
     run = _poll(connection)
     assert run.outcome == SyncRun.Outcome.HALTED and "30 s" in run.reason
     state = SyncState.objects.get(connection=connection)
-    assert state.cursor == "" and state.events_time in (None, state.start_time)  # neither stream moved
+    assert state.cursors.get("ticket", "") == "" and state.events_time in (None, state.start_time)  # neither stream moved
     assert _comments(jira, linked["issue"]) == []
     monkeypatch.setattr(ZendeskClient, "incremental_ticket_events", real)
     SyncState.objects.filter(pk=state.pk).update(next_poll_at=None)

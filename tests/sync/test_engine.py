@@ -73,7 +73,7 @@ def test_a_changed_ticket_updates_its_issue_fields_and_status_once(connection, s
     idle = _poll(connection)
     assert idle.outcome == SyncRun.Outcome.SUCCESS and idle.api_calls == {"zendesk": 1, "jira": 0}
     exports = zendesk.calls("GET", r"/incremental/tickets/cursor\.json$")
-    assert "start_time" in exports[0].query and exports[1].query["cursor"] == [SyncState.objects.get().cursor]
+    assert "start_time" in exports[0].query and exports[1].query["cursor"] == [SyncState.objects.get().cursors["ticket"]]
     assert idle.counts["tickets_seen"] == 0  # the cursor moved past the ticket
     assert len(jira.edits) == 1 and len(jira.transitions_done) == 1
 
@@ -126,7 +126,7 @@ def test_a_rate_limit_halts_the_run_keeps_the_cursor_and_sets_the_next_poll(conn
     run = _poll(connection)
     assert run.outcome == SyncRun.Outcome.HALTED and "42 s" in run.reason
     state = SyncState.objects.get()
-    assert state.cursor == "" and state.next_poll_at is not None and state.lease_owner == ""
+    assert state.cursors.get("ticket", "") == "" and state.next_poll_at is not None and state.lease_owner == ""
     assert connection.pk not in connections_due()  # not before Retry-After
     state.next_poll_at = None
     state.save()

@@ -374,6 +374,6 @@ def test_credentials_revoked_in_zendesk_mid_run_halt_the_run_and_keep_the_cursor
     monkeypatch.setattr(ZendeskClient, "incremental_ticket_events", revoked_meanwhile)
     run = _poll(connection)
     assert run.outcome == SyncRun.Outcome.HALTED and "credentials" in run.reason
-    assert SyncState.objects.get().cursor == "" and jira.comments.get(issue["id"], []) == []
+    assert SyncState.objects.get().cursors.get("ticket", "") == "" and jira.comments.get(issue["id"], []) == []
     connection.refresh_from_db()
     assert connection.status == "auth_failed"  # confirmed by a second call, then shown on the admin page

@@ -1,0 +1,410 @@
+"""Zoho Desk REST client for one organization of one data center.
+
+Zoho runs separate data centers, each with its own accounts server (OAuth) and Desk API host; a token from
+one is unknown to the others. The token answer's ``api_domain`` (``www.zohoapis.*``) is not the Desk host,
+so the hosts come from our own table (``DATA_CENTERS``). Tests point both at a local fake with
+``ZOHO_ACCOUNTS_URL_OVERRIDE`` / ``ZOHO_DESK_URL_OVERRIDE`` (``{dc}`` in them is replaced by the key).
+
+Every Desk call carries ``Authorization: Zoho-oauthtoken <access token>`` and ``orgId`` (except
+``/organizations``). Ids and counts come back as strings; an empty list may be 204 with no body; lists page
+with ``from``/``limit`` (``limit`` ≤ 100). Errors are ``{"errorCode", "message"}`` and come out as the typed
+errors of ``base.py`` (Zoho's codes in ``ZOHO_ERRORS``). A refused access token (``INVALID_OAUTH``) is
+renewed once through ``token_source`` and the call repeated; a second refusal is ``ApiUnauthorized``.
+Sources: https://desk.zoho.com/DeskAPIDocument (Authentication, Errors, OAuth Scopes) and
+https://www.zoho.com/accounts/protocol/oauth/self-client/overview.html (Self Client).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import requests
+from django.conf import settings
+
+from .base import (
+    ApiBadRequest,
+    ApiConnectionError,
+    ApiError,
+    ApiForbidden,
+    ApiRateLimited,
+    ApiServerError,
+    ApiTimeout,
+    ApiUnauthorized,
+    ApiUnexpectedResponse,
+    BaseClient,
+    Response,
+)
+
+
+@dataclass(frozen=True)
+class DataCenter:
+    key: str
+    label: str
+    accounts_host: str
+    desk_host: str
+
+
+# The hosts of each Zoho data center. Sources: Zoho's "Multi-DC support" page
+# (https://www.zoho.com/accounts/protocol/oauth/multi-dc.html) and Desk's API document; ca is zohocloud.ca,
+# not zoho.ca. The uk Desk host is the one clients use (Zoho has not documented it).
+DATA_CENTERS: dict[str, DataCenter] = {
+    dc.key: dc
+    for dc in (
+        DataCenter("us", "United States (zoho.com)", "accounts.zoho.com", "desk.zoho.com"),
+        DataCenter("eu", "Europe (zoho.eu)", "accounts.zoho.eu", "desk.zoho.eu"),
+        DataCenter("in", "India (zoho.in)", "accounts.zoho.in", "desk.zoho.in"),
+        DataCenter("au", "Australia (zoho.com.au)", "accounts.zoho.com.au", "desk.zoho.com.au"),
+        DataCenter("jp", "Japan (zoho.jp)", "accounts.zoho.jp", "desk.zoho.jp"),
+        DataCenter("cn", "China (zoho.com.cn)", "accounts.zoho.com.cn", "desk.zoho.com.cn"),
+        DataCenter("uk", "United Kingdom (zoho.uk)", "accounts.zoho.uk", "desk.zoho.uk"),
+        DataCenter("ca", "Canada (zohocloud.ca)", "accounts.zohocloud.ca", "desk.zohocloud.ca"),
+        DataCenter("sa", "Saudi Arabia (zoho.sa)", "accounts.zoho.sa", "desk.zoho.sa"),
+    )
+}
+
+# The scopes a Self Client must be generated with (the admin page shows this string for copying).
+REQUIRED_SCOPES = (
+    "Desk.search.READ,Desk.tickets.CREATE,Desk.tickets.READ,Desk.tickets.UPDATE,Desk.contacts.READ,"
+    "Desk.contacts.UPDATE,Desk.tasks.READ,Desk.tasks.UPDATE,Desk.basic.READ,Desk.settings.READ,"
+    "Desk.settings.UPDATE,Desk.events.READ,Desk.events.UPDATE,Desk.articles.READ,Desk.articles.UPDATE,"
+    "Desk.calls.READ,Desk.calls.UPDATE,Desk.settings.ALL"
+)
+
+MAX_LIMIT = 100  # list and search pages
+MAX_FROM = 999  # search stops here: page by narrowing the time range instead
+COMMENT_MAX_CHARS = 32000
+ACCESS_TOKEN_SECONDS = 3600
+
+
+def accounts_url(dc: str) -> str:
+    override = settings.ZOHO_ACCOUNTS_URL_OVERRIDE
+    if override:
+        return override.format(dc=dc).rstrip("/")
+    return f"https://{DATA_CENTERS[dc].accounts_host}"
+
+
+def desk_url(dc: str) -> str:
+    override = settings.ZOHO_DESK_URL_OVERRIDE
+    if override:
+        return override.format(dc=dc).rstrip("/")
+    return f"https://{DATA_CENTERS[dc].desk_host}"
+
+
+def zoho_time(epoch_ms: int) -> str:
+    """``yyyy-MM-ddTHH:mm:ss.SSSZ`` (UTC), the form Zoho's time ranges take and its records carry."""
+    stamp = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+
+
+def zoho_epoch_ms(value: Any) -> int | None:
+    """A Zoho time (``2026-11-22T10:00:00.000Z``, or with an offset) in epoch milliseconds."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp() * 1000)
+
+
+# --- typed errors -----------------------------------------------------------------------------------------
+class ZohoScopeMismatch(ApiForbidden):
+    """``SCOPE_MISMATCH``: the Self Client's code was generated without a scope this call needs."""
+
+
+class ZohoOrgMismatch(ApiForbidden):
+    """``OAUTH_ORG_MISMATCH``: the organization is not one the token's user belongs to."""
+
+
+class ZohoLicenseLimited(ApiForbidden):
+    """``LICENSE_ACCESS_LIMITED``: the organization's edition does not include this feature."""
+
+
+class ZohoCreditsExhausted(ApiRateLimited):
+    """``THRESHOLD_EXCEEDED``: the organization's daily API credits are spent (they renew the next day)."""
+
+
+class ZohoOAuthError(ApiBadRequest):
+    """The accounts server refused a token request; ``code`` is its ``error`` (``invalid_code``, …)."""
+
+    def __init__(self, message: str, *, code: str, **kwargs):
+        super().__init__(message, **kwargs)
+        self.code = code
+
+
+class ZohoTokenLimit(ApiRateLimited):
+    """The accounts server refused a refresh because too many access tokens were made recently (Zoho allows
+    10 per refresh token per 10 minutes): keep using the current token; renew later."""
+
+
+def _seconds_to_utc_midnight() -> int:
+    now = datetime.now(UTC)
+    tomorrow = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return max(60, int((tomorrow - now).total_seconds()))
+
+
+def _error_words(data: Any) -> str:
+    if not isinstance(data, dict):
+        return ""
+    words = str(data.get("message") or "")
+    details = []
+    for error in data.get("errors") or []:
+        if isinstance(error, dict):
+            field = error.get("fieldName") or error.get("field") or ""
+            text = error.get("errorMessage") or error.get("errorType") or ""
+            details.append(f"{field}: {text}".strip(": "))
+    if details:
+        words = f"{words} ({'; '.join(details)})" if words else "; ".join(details)
+    return words
+
+
+class ZohoDeskClient(BaseClient):
+    service = "Zoho Desk"
+
+    ORGANIZATIONS = "/api/v1/organizations"
+    MYINFO = "/api/v1/myinfo"
+    ORGANIZATION_FIELDS = "/api/v1/organizationFields"
+    RECORD = "/api/v1/{module}/{record_id}"
+    RECORDS = "/api/v1/{module}"
+    SEARCH = "/api/v1/{module}/search"
+    COMMENTS = "/api/v1/{module}/{record_id}/comments"
+    THREADS = "/api/v1/tickets/{ticket_id}/threads"
+    THREAD = "/api/v1/tickets/{ticket_id}/threads/{thread_id}"
+    TICKET_ATTACHMENTS = "/api/v1/tickets/{ticket_id}/attachments"
+    UPLOADS = "/api/v1/uploads"
+    AGENT = "/api/v1/agents/{agent_id}"
+    TOKEN = "/oauth/v2/token"
+
+    def __init__(
+        self,
+        *,
+        dc: str,
+        org_id: str | None = None,
+        access_token: str | None = None,
+        token_source: Callable[[str], str] | None = None,
+        session: requests.Session | None = None,
+    ):
+        if dc not in DATA_CENTERS:
+            raise ValueError(f"not a Zoho data center: {dc!r}")
+        super().__init__(session=session)
+        self.dc = dc
+        self.org_id = str(org_id) if org_id else None
+        self.access_token = access_token or ""
+        # Called with the token a call was refused with; returns a renewed one (shared by every worker).
+        self.token_source = token_source
+        self.credits = 0  # Desk API credits spent through this client (each Desk call costs one)
+
+    def base_url(self) -> str:
+        return desk_url(self.dc)
+
+    def authenticate(self, method: str, path: str, query: str, headers: dict[str, str]) -> None:
+        if self.access_token:
+            headers["Authorization"] = f"Zoho-oauthtoken {self.access_token}"
+        if self.org_id and path != self.ORGANIZATIONS:
+            headers["orgId"] = self.org_id
+
+    def error_message(self, status: int, data: Any, text: str) -> str:
+        code = data.get("errorCode") if isinstance(data, dict) else None
+        words = _error_words(data)
+        if code:
+            return f"Zoho Desk answered {code}" + (f": {words}" if words else "")
+        return f"Zoho Desk answered HTTP {status}" + (f": {words}" if words else "")
+
+    def classify(self, status: int, data: Any) -> type[ApiError] | None:
+        code = data.get("errorCode") if isinstance(data, dict) else None
+        return {
+            "INVALID_OAUTH": ApiUnauthorized,
+            "SCOPE_MISMATCH": ZohoScopeMismatch,
+            "OAUTH_ORG_MISMATCH": ZohoOrgMismatch,
+            "LICENSE_ACCESS_LIMITED": ZohoLicenseLimited,
+            "UNPROCESSABLE_ENTITY": ApiBadRequest,
+            "INVALID_DATA": ApiBadRequest,
+        }.get(code or "")
+
+    def request(self, method: str, path: str, **kwargs) -> Response:
+        """One Desk call; an ``INVALID_OAUTH`` refusal renews the token once and repeats the call."""
+        try:
+            return self._request_once(method, path, **kwargs)
+        except ApiUnauthorized:
+            if self.token_source is None:
+                raise
+            refused = self.access_token
+            self.access_token = self.token_source(refused)
+            if not self.access_token or self.access_token == refused:
+                raise
+            return self._request_once(method, path, **kwargs)
+
+    def _request_once(self, method: str, path: str, **kwargs) -> Response:
+        self.credits += 1
+        try:
+            return super().request(method, path, **kwargs)
+        except ApiRateLimited as exc:
+            code = exc.body.get("errorCode") if isinstance(exc.body, dict) else None
+            if code == "THRESHOLD_EXCEEDED":
+                raise ZohoCreditsExhausted(
+                    "Zoho Desk's daily API credits of this organization are spent (THRESHOLD_EXCEEDED); they "
+                    "renew tomorrow",
+                    retry_after=_seconds_to_utc_midnight(),
+                    status=exc.status,
+                    body=exc.body,
+                    service=self.service,
+                ) from None
+            if exc.retry_after is None:
+                exc.retry_after = 10  # TOO_MANY_REQUESTS: too many calls in flight; a moment later is enough
+            raise
+
+    # --- lists ----------------------------------------------------------------------------------------
+    def _data(self, response: Response) -> list[dict[str, Any]]:
+        if response.status == 204 or response.data is None:
+            return []  # an empty list is 204 with no body
+        if isinstance(response.data, dict) and isinstance(response.data.get("data"), list):
+            return response.data["data"]
+        raise ApiUnexpectedResponse("Zoho Desk returned a list in an unknown shape", service=self.service)
+
+    def _pages(self, path: str, params: dict[str, Any] | None = None, *, limit: int = MAX_LIMIT) -> Iterator[dict]:
+        start = 0
+        while True:
+            rows = self._data(self.request("GET", path, params={**(params or {}), "from": start, "limit": limit}))
+            yield from rows
+            if len(rows) < limit:
+                return
+            start += len(rows)
+
+    # --- organization and identity ----------------------------------------------------------------------
+    def organizations(self) -> list[dict[str, Any]]:
+        return self._data(self.request("GET", self.ORGANIZATIONS))
+
+    def myinfo(self) -> dict[str, Any]:
+        return self.request("GET", self.MYINFO).data or {}
+
+    def organization_fields(self, module: str) -> list[dict[str, Any]]:
+        return self._data(self.request("GET", self.ORGANIZATION_FIELDS, params={"module": module}))
+
+    # --- records ----------------------------------------------------------------------------------------
+    def record_get(self, module: str, record_id: str) -> dict[str, Any]:
+        return self.request("GET", self.RECORD.format(module=module, record_id=record_id)).data or {}
+
+    def record_update(self, module: str, record_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.request("PATCH", self.RECORD.format(module=module, record_id=record_id), json_body=body).data or {}
+
+    def search(self, module: str, params: dict[str, Any], *, start: int = 0, limit: int = MAX_LIMIT) -> list[dict]:
+        query = {**params, "from": start, "limit": min(limit, MAX_LIMIT)}
+        return self._data(self.request("GET", self.SEARCH.format(module=module), params=query))
+
+    def modified_since(self, module: str, since_ms: int, until_ms: int, *, start: int = 0) -> list[dict[str, Any]]:
+        """Records modified in ``[since, until]``, oldest first (one page of ≤ 100)."""
+        params = {"modifiedTimeRange": f"{zoho_time(since_ms)},{zoho_time(until_ms)}", "sortBy": "modifiedTime"}
+        return self.search(module, params, start=start)
+
+    # --- comments, threads, files -----------------------------------------------------------------------
+    def comments(self, module: str, record_id: str) -> list[dict[str, Any]]:
+        path = self.COMMENTS.format(module=module, record_id=record_id)
+        return list(self._pages(path, {"sortBy": "commentedTime"}))
+
+    def comments_recent(self, module: str, record_id: str, *, limit: int = MAX_LIMIT) -> list[dict[str, Any]]:
+        path = self.COMMENTS.format(module=module, record_id=record_id)
+        params = {"sortBy": "-commentedTime", "from": 0, "limit": min(limit, MAX_LIMIT)}
+        return self._data(self.request("GET", path, params=params))
+
+    def comment_add(self, module: str, record_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        path = self.COMMENTS.format(module=module, record_id=record_id)
+        return self.request("POST", path, json_body=body).data or {}
+
+    def threads(self, ticket_id: str) -> list[dict[str, Any]]:
+        return list(self._pages(self.THREADS.format(ticket_id=ticket_id)))
+
+    def thread(self, ticket_id: str, thread_id: str) -> dict[str, Any]:
+        return self.request("GET", self.THREAD.format(ticket_id=ticket_id, thread_id=thread_id)).data or {}
+
+    def ticket_attachments(self, ticket_id: str) -> list[dict[str, Any]]:
+        return list(self._pages(self.TICKET_ATTACHMENTS.format(ticket_id=ticket_id)))
+
+    def upload(self, *, filename: str, content_type: str, fileobj, size: int) -> dict[str, Any]:
+        """``POST /uploads`` (multipart part ``file``): the upload's id goes into a comment's
+        ``attachmentIds``."""
+        files = {"file": (filename, fileobj, content_type or "application/octet-stream")}
+        return self.request("POST", self.UPLOADS, files=files).data or {}
+
+    def agent_get(self, agent_id: str) -> dict[str, Any]:
+        return self.request("GET", self.AGENT.format(agent_id=agent_id)).data or {}
+
+    # --- OAuth (accounts server) -----------------------------------------------------------------------------
+    def _token_request(self, form: dict[str, str]) -> dict[str, Any]:
+        """``POST {accounts}/oauth/v2/token``: Zoho answers most refusals with HTTP 200 and ``{"error": …}``."""
+        url = accounts_url(self.dc) + self.TOKEN
+        self.calls += 1
+        try:
+            raw = self.session.post(url, data=form, timeout=self.timeout(), allow_redirects=False)
+        except requests.Timeout as exc:
+            raise ApiTimeout(f"Zoho accounts ({self.dc}) did not answer in time", service=self.service) from exc
+        except requests.RequestException as exc:
+            raise ApiConnectionError(
+                f"Zoho accounts ({self.dc}) could not be reached ({type(exc).__name__})", service=self.service
+            ) from exc
+        try:
+            data = raw.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            if raw.status_code >= 500:
+                raise ApiServerError(f"Zoho accounts answered HTTP {raw.status_code}", service=self.service)
+            raise ApiUnexpectedResponse(
+                f"Zoho accounts answered HTTP {raw.status_code} without JSON",
+                status=raw.status_code,
+                service=self.service,
+            )
+        error = data.get("error")
+        if error or not data.get("access_token"):
+            code = str(error or "no_access_token")
+            words = str(data.get("error_description") or code)
+            if code.lower() == "access denied" or "too many requests" in words.lower():
+                raise ZohoTokenLimit(
+                    f"Zoho accounts refused to issue another access token now ({words})",
+                    retry_after=60,
+                    status=raw.status_code,
+                    body=data,
+                    service=self.service,
+                )
+            raise ZohoOAuthError(
+                f"Zoho accounts refused the request ({code})",
+                code=code,
+                status=raw.status_code,
+                body=data,
+                service=self.service,
+            )
+        return data
+
+    def oauth_exchange(self, *, client_id: str, client_secret: str, code: str) -> dict[str, Any]:
+        return self._token_request(
+            {
+                "grant_type": "authorization_code",
+                "client_id": client_id,
+                "client_secret": client_secret,
+                "code": code,
+            }
+        )
+
+    def oauth_refresh(self, *, client_id: str, client_secret: str, refresh_token: str) -> dict[str, Any]:
+        return self._token_request(
+            {
+                "grant_type": "refresh_token",
+                "client_id": client_id,
+                "client_secret": client_secret,
+                "refresh_token": refresh_token,
+            }
+        )
+
+
+def token_expiry(answer: dict[str, Any]) -> int:
+    """Epoch seconds at which an access token of this answer expires."""
+    try:
+        seconds = int(answer.get("expires_in") or ACCESS_TOKEN_SECONDS)
+    except (TypeError, ValueError):
+        seconds = ACCESS_TOKEN_SECONDS
+    return int(time.time()) + seconds

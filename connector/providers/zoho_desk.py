@@ -1,0 +1,559 @@
+"""Zoho Desk: nine modules, fields from ``organizationFields``, change detection by modified time, comments
+read per changed record, status by the item's status field and its value → category table."""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from ..clients.base import ApiNotFound, is_numeric_id
+from ..clients.zoho_desk import (
+    COMMENT_MAX_CHARS,
+    MAX_FROM,
+    MAX_LIMIT,
+    ZohoDeskClient,
+    desk_url,
+    zoho_epoch_ms,
+)
+from ..mapping import ValueNotMapped
+from .base import ChangePage, HelpdeskComment, HelpdeskFile, HelpdeskProvider, Identity, RecordSummary
+
+CATEGORIES = ("new", "indeterminate", "done")
+
+
+@dataclass(frozen=True)
+class Module:
+    label: str
+    singular: str
+    title: tuple[str, ...]  # record keys joined into its title
+    text_param: str  # the search parameter a typed word goes to
+    status_field: str = ""  # the module's own status field ("" = none)
+    comments: bool = True  # the module has a comments thread (link notes and comment sync)
+    email_param: str = ""  # the search parameter an email goes to
+
+
+# The nine modules Deskbridge links and synchronizes. Paths are the module names; the search parameters are
+# those of each module's ``…/search`` endpoint (https://desk.zoho.com/DeskAPIDocument, per module "Search").
+MODULES: dict[str, Module] = {
+    "tickets": Module("Tickets", "ticket", ("subject",), "subject", "status", True, "email"),
+    "contacts": Module("Contacts", "contact", ("firstName", "lastName"), "fullName", "", True, "email"),
+    "accounts": Module("Accounts", "account", ("accountName",), "accountName", "", True),
+    "tasks": Module("Tasks", "task", ("subject",), "subject", "status", True),
+    "calls": Module("Calls", "call", ("subject",), "subject", "status", True),
+    "events": Module("Events", "event", ("subject",), "subject", "status", True),
+    "timeEntry": Module("Time entries", "time entry", ("description",), "description", "", False),
+    "products": Module("Products", "product", ("productName",), "productName", "", False),
+    "contracts": Module("Contracts", "contract", ("contractName",), "contractName", "contractStatus", False),
+}
+
+# Zoho field ``type`` → our normalised type (connector.mapping.TYPES).
+_TYPES = {
+    "Text": "text",
+    "Email": "text",
+    "Phone": "text",
+    "URL": "text",
+    "Textarea": "textarea",
+    "Picklist": "dropdown",
+    "Multiselect": "multiselect",
+    "Date": "date",
+    "DateTime": "datetime",
+    "Number": "number",
+    "Decimal": "number",
+    "Currency": "number",
+    "Percent": "number",
+    "Boolean": "checkbox",
+    "LookUp": "unsupported",
+}
+
+# Fields Zoho sets itself (never written from Jira), with the reason an admin reads when a mapping is refused.
+_SYSTEM_READONLY = {
+    "id": "Zoho sets a record's id.",
+    "ticketNumber": "Zoho numbers tickets itself.",
+    "createdTime": "Zoho records when a record was created.",
+    "modifiedTime": "Zoho records when a record was last modified.",
+    "createdBy": "Zoho records who created a record.",
+    "modifiedBy": "Zoho records who last modified a record.",
+    "statusType": "The status type follows the status; map the status field instead.",
+    "webUrl": "Zoho sets a record's URL.",
+    "commentCount": "Zoho counts comments itself.",
+    "threadCount": "Zoho counts threads itself.",
+}
+# Virtual fields every record offers (not in organizationFields).
+_VIRTUAL = [
+    {"id": "webUrl", "label": "Zoho Desk URL", "type": "text"},
+    {"id": "createdTime", "label": "Created", "type": "datetime"},
+    {"id": "modifiedTime", "label": "Modified", "type": "datetime"},
+]
+# Status names that say their category whatever their Zoho status type (defaults of an item's table).
+_NEW_NAMES = {"new", "not started", "open"}
+_DONE_TYPES = {"closed"}
+
+
+def _options(raw: dict[str, Any]) -> list[dict[str, str]]:
+    options = []
+    for value in raw.get("allowedValues") or []:
+        if isinstance(value, dict):
+            text = value.get("value") or value.get("name")
+            if text is None:
+                continue
+            option = {"value": str(text), "label": str(value.get("displayValue") or text)}
+            if value.get("statusType"):
+                option["status_type"] = str(value["statusType"])
+        else:
+            option = {"value": str(value), "label": str(value)}
+        if option["value"] not in ("-None-", ""):
+            options.append(option)
+    return options
+
+
+def normalise_fields(raw_fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    fields = []
+    seen = set()
+    for raw in raw_fields:
+        api_name = str(raw.get("apiName") or "")
+        if not api_name or api_name in seen:
+            continue
+        seen.add(api_name)
+        custom = bool(raw.get("isCustomField")) or api_name.startswith("cf_")
+        fields.append(
+            {
+                "id": api_name,
+                "label": str(raw.get("displayLabel") or api_name),
+                "type": _TYPES.get(str(raw.get("type") or ""), "unsupported"),
+                "options": _options(raw),
+                "system": not custom,
+                "required": bool(raw.get("isMandatory")),
+                "has_default": False,
+            }
+        )
+    for virtual in _VIRTUAL:
+        if virtual["id"] not in seen:
+            fields.append({**virtual, "options": [], "system": True, "required": False, "has_default": False})
+    return fields
+
+
+def _value(record: dict[str, Any], field_id: str) -> Any:
+    if field_id in record:
+        return record.get(field_id)
+    return (record.get("cf") or {}).get(field_id)
+
+
+def _ms(value: Any) -> int:
+    return zoho_epoch_ms(value) or 0
+
+
+class ZohoDeskProvider(HelpdeskProvider):
+    key = "zoho_desk"
+    label = "Zoho Desk"
+    brand = "Zoho Desk"
+    objects = {key: m.label for key, m in MODULES.items()}
+    syncable_objects = frozenset(MODULES)
+    condition_keys = {
+        "departmentId": "Department ids",
+        "priority": "Priorities",
+        "status": "Statuses",
+        "channel": "Channels",
+        "classification": "Classifications",
+        "category": "Categories",
+    }
+    comments_per_record = True
+    status_field_choice = True
+
+    def default_status_field(self, helpdesk_object: str) -> str:
+        return self._module(helpdesk_object).status_field
+
+    def status_map_default(self, fields, status_field):
+        return status_map_default(fields, status_field)
+
+    def client(self, connection):
+        from ..services.zoho import zoho_access_token
+
+        secret = connection.secret()
+        return ZohoDeskClient(
+            dc=connection.settings.get("data_center", "us"),
+            org_id=connection.settings.get("org_id"),
+            access_token=secret.get("access_token", ""),
+            token_source=lambda refused: zoho_access_token(connection, refused),
+        )
+
+    def identity(self, client) -> Identity:
+        from ..services.zoho import zoho_identity
+
+        return zoho_identity(client)
+
+    def fields(self, client, helpdesk_object: str) -> list[dict[str, Any]]:
+        self._module(helpdesk_object)
+        return normalise_fields(client.organization_fields(helpdesk_object))
+
+    @staticmethod
+    def _module(helpdesk_object: str) -> Module:
+        try:
+            return MODULES[helpdesk_object]
+        except KeyError:
+            raise ValueError(f"Zoho Desk has no module {helpdesk_object!r}") from None
+
+    def record_url(self, connection, helpdesk_object: str, record_id: str) -> str:
+        portal = connection.settings.get("portal") or connection.settings.get("org_id", "")
+        base = desk_url(connection.settings.get("data_center", "us"))
+        return f"{base}/agent/{portal}/all/{helpdesk_object}/details/{record_id}"
+
+    # --- records -------------------------------------------------------------------------------------
+    def fetch_record(self, client, helpdesk_object: str, record_id: str) -> dict[str, Any]:
+        self._module(helpdesk_object)
+        if not is_numeric_id(record_id):
+            raise ApiNotFound(f"{record_id!r} is not a Zoho Desk id", status=404, service="Zoho Desk")
+        return client.record_get(helpdesk_object, record_id)
+
+    def search(self, client, helpdesk_object: str, query: str, *, limit: int = 10) -> list[RecordSummary]:
+        """A number is tried as a record id (and, for tickets, as a ticket number); words go to the module's
+        title parameter as a prefix (``word*``), an email to its email parameter."""
+        module = self._module(helpdesk_object)
+        query = " ".join(query.split())
+        if not query:
+            return []
+        hits: dict[str, RecordSummary] = {}
+        direct = query.removeprefix("#")
+        if is_numeric_id(direct):
+            with contextlib.suppress(ApiNotFound):
+                record = client.record_get(helpdesk_object, direct)
+                if record.get("id"):
+                    hits[str(record["id"])] = self._summary(helpdesk_object, record)
+            if helpdesk_object == "tickets":
+                for record in client.search("tickets", {"ticketNumber": direct}, limit=limit):
+                    hits.setdefault(str(record["id"]), self._summary(helpdesk_object, record))
+        if "@" in query and module.email_param:
+            params = {module.email_param: query}
+        else:
+            params = {module.text_param: f"{query.replace('*', '')}*"}
+        for record in client.search(helpdesk_object, params, limit=limit):
+            hits.setdefault(str(record["id"]), self._summary(helpdesk_object, record))
+        return list(hits.values())[:limit]
+
+    def _summary(self, helpdesk_object: str, record: dict[str, Any]) -> RecordSummary:
+        module = MODULES[helpdesk_object]
+        title = " ".join(str(record.get(k) or "") for k in module.title).strip() or str(record.get("id"))
+        if helpdesk_object == "tickets":
+            number = record.get("ticketNumber") or record.get("id")
+            return RecordSummary(str(record["id"]), f"#{number} {title}".strip(), str(record.get("status") or ""))
+        subtitle = str(record.get("email") or (record.get(module.status_field) if module.status_field else "") or "")
+        return RecordSummary(str(record["id"]), title, subtitle)
+
+    def previews(self, client, connection, helpdesk_object, records, fields, display_fields):
+        by_id = {f["id"]: f for f in fields}
+        chosen = [by_id[f] for f in display_fields if f in by_id]
+        result = []
+        for record in records:
+            summary = self._summary(helpdesk_object, record)
+            record_id = str(record["id"])
+            result.append(
+                {
+                    "id": record_id,
+                    "title": summary.title,
+                    "subtitle": summary.subtitle,
+                    "url": record.get("webUrl") or self.record_url(connection, helpdesk_object, record_id),
+                    "fields": [
+                        {"id": f["id"], "label": f["label"], "value": _display(_value(record, f["id"]), f)}
+                        for f in chosen
+                    ],
+                }
+            )
+        return result
+
+    def post_internal_note(self, client, helpdesk_object: str, record_id: str, text: str) -> None:
+        if not self._module(helpdesk_object).comments:
+            return  # the module has no comments thread
+        client.comment_add(
+            helpdesk_object,
+            record_id,
+            {"content": text[:COMMENT_MAX_CHARS], "contentType": "plainText", "isPublic": False},
+        )
+
+    # --- the pull engine's hooks -----------------------------------------------------------------------
+    def changes(self, client, helpdesk_object: str, *, cursor: str | None, start_time: int | None) -> ChangePage:
+        """Records modified since the cursor, oldest first, up to ``ZOHO_SEARCH_SETTLE_SECONDS`` ago (Zoho's
+        search index lags behind writes). The cursor is ``{"t": ms, "ids": [...]}``: the next read starts at
+        ``t`` (inclusive, as Zoho's range is) and leaves out the records already taken at exactly ``t``.
+        A full page moves the range's start to its last time instead of paging with ``from`` (which stops at
+        999); only a page of records all at one millisecond pages with ``from``."""
+        import time
+
+        self._module(helpdesk_object)
+        state = json.loads(cursor) if cursor else {"t": int((start_time or 0) * 1000), "ids": [], "from": 0}
+        since, taken, start = int(state["t"]), set(state.get("ids") or []), int(state.get("from") or 0)
+        until = int((time.time() - settings.ZOHO_SEARCH_SETTLE_SECONDS) * 1000)
+        if until <= since:
+            return ChangePage([], cursor or json.dumps(state), True)
+        rows = client.modified_since(helpdesk_object, since, until, start=start)
+        full = len(rows) >= MAX_LIMIT
+        records = [r for r in rows if not (_ms(r.get("modifiedTime")) == since and str(r.get("id")) in taken)]
+        last = max((_ms(r.get("modifiedTime")) for r in rows), default=since)
+        if full and last == since and start + MAX_LIMIT <= MAX_FROM:
+            # a whole page at one millisecond: step through it with ``from``
+            ids = sorted(taken | {str(r.get("id")) for r in rows})
+            return ChangePage(records, json.dumps({"t": since, "ids": ids, "from": start + MAX_LIMIT}), False)
+        at_last = {str(r.get("id")) for r in rows if _ms(r.get("modifiedTime")) == last}
+        if last == since:
+            at_last |= taken
+        next_state = {"t": last, "ids": sorted(at_last), "from": 0}
+        return ChangePage(records, json.dumps(next_state), not full)
+
+    def record_values(self, client, connection, records, field_ids):
+        values = {}
+        for record in records:
+            row = {}
+            for fid in field_ids:
+                if fid == "webUrl":
+                    row[fid] = record.get("webUrl") or ""
+                else:
+                    row[fid] = _value(record, fid)
+            values[str(record["id"])] = row
+        return values
+
+    # --- status ------------------------------------------------------------------------------------------
+    def _status_field(self, item, helpdesk_object: str | None = None) -> str:
+        module = MODULES.get(helpdesk_object or (item.helpdesk_object if item is not None else ""))
+        chosen = getattr(item, "status_field", "") if item is not None else ""
+        return chosen or (module.status_field if module else "status") or "status"
+
+    def record_status(self, record, item=None):
+        value = _value(record, self._status_field(item))
+        return "" if value is None else str(value)
+
+    def status_value_category(self, status, item=None):
+        """The item's table first; else by name and Zoho's status type (Closed → done, a "New"/"Open"/"Not
+        started" status → new, every other → in progress)."""
+        if not status:
+            return None
+        table = getattr(item, "status_map", None) or {}
+        if status in table and table[status] in CATEGORIES:
+            return table[status]
+        return default_category(status, "")
+
+    def is_closed(self, record):
+        return False  # a closed Zoho record can be reopened: syncing goes on
+
+    def status_for_category(self, current, category, item=None):
+        if category not in CATEGORIES:
+            return None
+        if current and self.status_value_category(current, item) == category:
+            return None
+        table = getattr(item, "status_map", None) or {}
+        return next((value for value, cat in table.items() if cat == category), None) or DEFAULT_TARGETS[category]
+
+    def status_payload(self, status, item=None):
+        field = self._status_field(item)
+        return {"cf": {field: status}} if field.startswith("cf_") else {field: status}
+
+    # --- comments and files ---------------------------------------------------------------------------------
+    def record_comments(self, client, helpdesk_object: str, record_id: str, *, files: bool = True):
+        module = self._module(helpdesk_object)
+        comments = (
+            [_comment(record_id, c) for c in client.comments(helpdesk_object, record_id)] if module.comments else []
+        )
+        if files and helpdesk_object == "tickets":
+            in_comments = {f.id for c in comments for f in c.files}
+            for thread in client.threads(record_id):
+                if not thread.get("hasAttach") and not int(thread.get("attachmentCount") or 0):
+                    continue
+                full = client.thread(record_id, str(thread["id"]))
+                comments.extend(_files_only(record_id, full, prefix="thread", exclude=in_comments))
+            for attachment in client.ticket_attachments(record_id):
+                entry = _attachment_entry(record_id, attachment, exclude=in_comments)
+                if entry is not None:
+                    comments.append(entry)
+        return comments
+
+    def author_names(self, client, author_ids: set[str]) -> dict[str, str]:
+        names = {}
+        for author_id in sorted(a for a in author_ids if is_numeric_id(a)):
+            with contextlib.suppress(ApiNotFound):
+                agent = client.agent_get(author_id)
+                names[author_id] = str(agent.get("name") or agent.get("emailId") or author_id)
+        return names
+
+    def download_hosts(self, connection) -> list[str]:
+        return []  # attachment hrefs are on the Desk API host itself
+
+    def created_epoch(self, record):
+        return _ms(record.get("createdTime")) // 1000
+
+    def matches_conditions(self, record, conditions):
+        for key, wanted in (conditions or {}).items():
+            wanted_set = {str(w).lower() for w in wanted or []}
+            if not wanted_set:
+                continue
+            value = _value(record, key)
+            values = (
+                {str(v).lower() for v in value}
+                if isinstance(value, list)
+                else ({str(value).lower()} if value else set())
+            )
+            if not values & wanted_set:
+                return False
+        return True
+
+    def default_title(self, record):
+        if "ticketNumber" in record:
+            return f"[Zoho Desk #{record.get('ticketNumber')}] {record.get('subject') or ''}".strip()
+        title = record.get("subject") or record.get("accountName") or record.get("productName") or ""
+        title = title or " ".join(str(record.get(k) or "") for k in ("firstName", "lastName")).strip()
+        return f"[Zoho Desk {record.get('id')}] {title}".strip()
+
+    # --- the push engine's hooks -----------------------------------------------------------------------
+    def update_payload(self, helpdesk_object: str, values: dict[str, Any]) -> dict[str, Any]:
+        self._module(helpdesk_object)
+        payload: dict[str, Any] = {}
+        custom: dict[str, Any] = {}
+        for field_id, value in values.items():
+            if field_id in _SYSTEM_READONLY:
+                raise ValueNotMapped(f"{_SYSTEM_READONLY[field_id]} Map it to Jira only.")
+            if field_id.startswith("cf_"):
+                custom[field_id] = value
+            elif re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", field_id):
+                payload[field_id] = value
+            else:
+                raise ValueNotMapped(f"Zoho Desk field {field_id!r} cannot be written from Jira")
+        if custom:
+            payload["cf"] = custom
+        return payload
+
+    def readonly_fields(self, helpdesk_object: str) -> set[str]:
+        self._module(helpdesk_object)
+        return set(_SYSTEM_READONLY)
+
+    def record_update(self, client, helpdesk_object, record_id, body):
+        return client.record_update(helpdesk_object, record_id, body)
+
+    def comment_add(self, client, helpdesk_object, record_id, *, text, html, public, uploads):
+        body: dict[str, Any] = {"isPublic": public}
+        if html:
+            body.update(content=html[:COMMENT_MAX_CHARS], contentType="html")
+        else:
+            body.update(content=text[:COMMENT_MAX_CHARS], contentType="plainText")
+        if uploads:
+            body["attachmentIds"] = list(uploads)
+        return str(client.comment_add(helpdesk_object, record_id, body).get("id") or "")
+
+    def upload(self, client, *, filename, content_type, fileobj, size):
+        return str(client.upload(filename=filename, content_type=content_type, fileobj=fileobj, size=size).get("id"))
+
+    def agent_comment_find(self, client, helpdesk_object, record_id, agent_id, marker):
+        if not self._module(helpdesk_object).comments:
+            return None
+        for comment in client.comments_recent(helpdesk_object, record_id, limit=MAX_LIMIT):
+            content = html.unescape(str(comment.get("content") or ""))
+            if str(comment.get("commenterId")) == str(agent_id) and re.search(re.escape(marker) + r"(?!\d)", content):
+                return str(comment["id"])
+        return None
+
+
+DEFAULT_TARGETS = {"new": "Open", "indeterminate": "Open", "done": "Closed"}
+
+
+def default_category(status: str, status_type: str) -> str:
+    """A Zoho status value's Jira category by its status type and name."""
+    if (status_type or "").lower() in _DONE_TYPES or status.lower() in ("closed", "completed", "resolved"):
+        return "done"
+    if status.lower() in ("new", "not started"):
+        return "new"
+    return "indeterminate"
+
+
+def status_map_default(fields: list[dict[str, Any]], status_field: str) -> dict[str, str]:
+    """An item's status table from the status field's values: by Zoho status type and name."""
+    field = next((f for f in fields if f["id"] == status_field), None)
+    if field is None:
+        return {}
+    return {o["value"]: default_category(o["value"], o.get("status_type", "")) for o in field.get("options") or []}
+
+
+def _display(value: Any, field: dict[str, Any]) -> str:
+    if value is None or value == "" or value == []:
+        return ""
+    if field.get("type") == "checkbox":
+        return "Yes" if value in (True, "true") else "No"
+    labels = {o["value"]: o["label"] for o in field.get("options") or []}
+    if isinstance(value, list):
+        return ", ".join(labels.get(str(v), str(v)) for v in value)
+    if isinstance(value, dict):
+        return str(value.get("name") or value.get("value") or value.get("id") or "")
+    return labels.get(str(value), str(value))
+
+
+def _file(raw: dict[str, Any]) -> HelpdeskFile:
+    return HelpdeskFile(
+        id=str(raw.get("id")),
+        name=str(raw.get("name") or f"attachment-{raw.get('id')}"),
+        url=str(raw.get("href") or ""),
+        content_type=str(raw.get("contentType") or raw.get("type") or "application/octet-stream"),
+        size=int(raw.get("size") or 0),
+    )
+
+
+def _comment(record_id: str, raw: dict[str, Any]) -> HelpdeskComment:
+    content = str(raw.get("content") or "")
+    if str(raw.get("contentType") or "").lower() == "html" or "<" in content:
+        content = _html_text(content)
+    commenter = raw.get("commenter") or {}
+    name = commenter.get("name") or " ".join(p for p in (commenter.get("firstName"), commenter.get("lastName")) if p)
+    return HelpdeskComment(
+        record_id=str(record_id),
+        id=str(raw["id"]),
+        author_id=str(raw.get("commenterId") or commenter.get("id") or ""),
+        body=content,
+        public=str(raw.get("isPublic")).lower() == "true",
+        created=_ms(raw.get("commentedTime")) // 1000,
+        files=tuple(_file(a) for a in raw.get("attachments") or [] if a.get("id")),
+        author_name=str(name or ""),
+    )
+
+
+def _files_only(record_id: str, thread: dict[str, Any], *, prefix: str, exclude: set[str]) -> list[HelpdeskComment]:
+    author = thread.get("author") or {}
+    files = tuple(_file(a) for a in thread.get("attachments") or [] if a.get("id") and str(a["id"]) not in exclude)
+    if not files:
+        return []
+    return [
+        HelpdeskComment(
+            record_id=str(record_id),
+            id=f"{prefix}:{thread.get('id')}",
+            author_id=str(author.get("id") or ""),
+            body="",
+            public=str(thread.get("visibility") or "public") == "public",
+            created=_ms(thread.get("createdTime")) // 1000,
+            files=files,
+            author_name=str(author.get("name") or ""),
+            files_only=True,
+        )
+    ]
+
+
+def _attachment_entry(record_id: str, attachment: dict[str, Any], *, exclude: set[str]) -> HelpdeskComment | None:
+    if not attachment.get("id") or str(attachment["id"]) in exclude:
+        return None
+    creator = attachment.get("creator") or {}
+    return HelpdeskComment(
+        record_id=str(record_id),
+        id=f"attachment:{attachment['id']}",
+        author_id=str(attachment.get("creatorId") or creator.get("id") or ""),
+        body="",
+        public=str(attachment.get("isPublic")).lower() != "false",
+        created=_ms(attachment.get("createdTime")) // 1000,
+        files=(_file(attachment),),
+        author_name=str(creator.get("name") or ""),
+        files_only=True,
+    )
+
+
+_TAG = re.compile(r"<[^>]+>")
+_BREAK = re.compile(r"<\s*(br|/p|/div|/li)\s*/?\s*>", re.I)
+
+
+def _html_text(content: str) -> str:
+    return html.unescape(_TAG.sub("", _BREAK.sub("\n", content))).strip()
