@@ -238,6 +238,37 @@ JIRA_PRIORITY_TO_ZENDESK = {
 }
 
 
+# Priority names by urgency (0 most urgent), to pair Jira's priorities with a helpdesk's pick-list by rank.
+PRIORITY_RANKS = {
+    "urgent": 0,
+    "highest": 0,
+    "blocker": 0,
+    "critical": 0,
+    "high": 1,
+    "major": 1,
+    "medium": 2,
+    "normal": 2,
+    "low": 3,
+    "minor": 3,
+    "lowest": 4,
+    "trivial": 4,
+}
+
+
+def nearest_priorities(jira_options: list[dict], helpdesk_options: list[dict]) -> dict[str, str]:
+    """Jira priority id → the helpdesk priority value of the nearest urgency (both ranked by name); names
+    neither side knows are left for the admin to map."""
+    ranked = [
+        (PRIORITY_RANKS[_norm(o["label"])], o["value"]) for o in helpdesk_options if _norm(o["label"]) in PRIORITY_RANKS
+    ]
+    result = {}
+    for option in jira_options:
+        rank = PRIORITY_RANKS.get(_norm(option["label"]))
+        if rank is not None and ranked:
+            result[option["value"]] = min(ranked, key=lambda r: (abs(r[0] - rank), r[0]))[1]
+    return result
+
+
 def _is_empty(value: Any) -> bool:
     if value is None or value == "" or value == []:
         return True

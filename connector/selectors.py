@@ -31,6 +31,18 @@ def connection_active(*, tenant: Tenant) -> HelpdeskConnection | None:
     )
 
 
+def connection_current(*, tenant: Tenant) -> HelpdeskConnection | None:
+    """The helpdesk the site works with (one at a time): the connection that is not revoked, else the one
+    revoked last (its items wait, paused, for a reconnect)."""
+    return (
+        HelpdeskConnection.objects.filter(tenant=tenant)
+        .exclude(status=HelpdeskConnection.Status.REVOKED)
+        .order_by("id")
+        .first()
+        or HelpdeskConnection.objects.filter(tenant=tenant, revoked_at__isnull=False).order_by("-revoked_at").first()
+    )
+
+
 def connection_require(*, tenant: Tenant) -> HelpdeskConnection:
     connection = connection_active(tenant=tenant)
     if connection is None:

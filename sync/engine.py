@@ -40,6 +40,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, connections, transaction
 from django.db import connection as db_connection
+from django.db.models import F, Q
 from django.utils import timezone
 
 from connector import schema as schema_service
@@ -344,6 +345,8 @@ def connection_poll(*, connection_id: int, trigger: str = SyncRun.Trigger.SCHEDU
                 _lease_extend(state, owner, force=True)
                 if page.done:
                     break
+        if provider.comments_per_record:
+            _comment_sweep(run, state, owner)
         reconcile(run, state)
         synchronized_items(connection).update(last_sync_at=timezone.now())
 
@@ -568,7 +571,56 @@ def _record_comments(run: _Run, stream: str, links: list[Link]) -> dict[str, lis
                 found[record_id] = comments
 
     _in_parallel(read, [[record_id] for record_id in sorted(wanted)])
+    Link.objects.filter(pk__in=[link.pk for link in links if link.record_id in found]).update(
+        comments_read_at=timezone.now()
+    )
     return found
+
+
+def _comment_sweep(run: _Run, state: SyncState, owner: str) -> None:
+    """A helpdesk without a comment stream does not always mark a record modified when a comment is added:
+    each poll also reads the comments of up to ``SYNC_COMMENT_SWEEP_LINKS`` linked records that copy comments
+    or files and were not read for ``SYNC_COMMENT_SWEEP_SECONDS``, least recently read first. Between sweeps an
+    idle poll stays one call per polled object."""
+    limit = int(settings.SYNC_COMMENT_SWEEP_LINKS)
+    if limit <= 0:
+        return
+    links = list(
+        Link.objects.filter(
+            tenant_id=run.connection.tenant_id,
+            item__connection=run.connection,
+            item__mode__in=SYNCHRONIZED,
+            item__is_paused=False,
+            item__helpdesk_object__in=sorted(run.provider.syncable_objects),
+            sync_stopped_at__isnull=True,
+        )
+        .filter(Q(item__comment_sync=True) | Q(item__attachment_sync=True))
+        .filter(
+            Q(comments_read_at__isnull=True)
+            | Q(comments_read_at__lt=timezone.now() - timedelta(seconds=settings.SYNC_COMMENT_SWEEP_SECONDS))
+        )
+        .select_related("item")
+        .prefetch_related("item__mappings")
+        .order_by(F("comments_read_at").asc(nulls_first=True), "id")[:limit]
+    )
+    by_object: dict[str, list[Link]] = defaultdict(list)
+    for link in links:
+        by_object[link.item.helpdesk_object].append(link)
+    for stream, group in by_object.items():
+        comments = _record_comments(run, stream, group)
+        issues: dict[str, list[Link]] = defaultdict(list)
+        for link in group:
+            if comments.get(link.record_id):
+                issues[link.jira_issue_id].append(link)
+
+        def issue_pass(batch: list[Link], comments=comments) -> None:
+            for link in batch:
+                _link_pass(run, link, None, {}, comments[link.record_id])
+                _link_save(run, link, None, None)
+            _lease_extend(state, owner)
+
+        _in_parallel(issue_pass, list(issues.values()))
+    run.flush_events()
 
 
 def _link_save(run: _Run, link: Link, record, preview: dict | None) -> None:

@@ -30,6 +30,11 @@ class Link(TenantOwnedModel):
     preview_updated_at = models.DateTimeField(null=True, blank=True)
     field_state = models.JSONField(default=dict, blank=True, help_text="Per-field last-synced value hashes.")
     sync_stopped_at = models.DateTimeField(null=True, blank=True, help_text="The ticket was closed: no more sync.")
+    comments_read_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the record's comments were last read (helpdesks without a comment stream: oldest first).",
+    )
     issue_deleted_at = models.DateTimeField(
         null=True,
         blank=True,

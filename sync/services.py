@@ -242,10 +242,32 @@ def after_link_created(*, link: Link, client: JiraClient | None = None) -> None:
         _post_link_note(tenant=item.tenant, item=item, link=link)
 
 
+def sync_words(item: ConnectedItem) -> str:
+    """What a link of the item keeps in step, in words for agents ("display only" when nothing)."""
+    if not item.is_synchronized:
+        return "display only: nothing is synchronized"
+    parts = []
+    directions = {m.direction for m in item.mappings.all()}
+    if directions:
+        parts.append(
+            "fields " + ("both ways" if len(directions) == 2 else "to Jira" if "to_jira" in directions else "from Jira")
+        )
+    parts += [
+        what
+        for flag, what in (
+            (item.status_sync, "status"),
+            (item.comment_sync, "comments"),
+            (item.attachment_sync, "attachments"),
+        )
+        if flag
+    ]
+    way = "two-way sync" if item.mode == ConnectedItem.Mode.TWO_WAY else "one-way sync to Jira"
+    return f"{way} of {', '.join(parts)}" if parts else f"{way} (nothing mapped yet)"
+
+
 def _post_link_note(*, tenant: Tenant, item: ConnectedItem, link: Link) -> None:
     url = f"{tenant.display_url or tenant.base_url}/browse/{link.jira_issue_key}"
-    mode = item.get_mode_display()
-    text = f"Linked to Jira issue {link.jira_issue_key}: {url}\nDeskbridge item: {item.name} ({mode})."
+    text = f"Linked to Jira issue {link.jira_issue_key}: {url}\nDeskbridge item: {item.name} — {sync_words(item)}."
     try:
         provider_for(item.connection.provider).post_internal_note(
             client_for(item.connection), item.helpdesk_object, link.record_id, text

@@ -89,6 +89,45 @@ def zendesk(settings):
     fake.stop()
 
 
+ZOHO_DC = "eu"
+ZOHO_CLIENT_ID = "1000.DESKBRIDGETESTCLIENT01"
+ZOHO_SECRET = "zoho-self-client-secret-0123456789"
+
+
+@pytest.fixture
+def zoho(settings):
+    """The fake Zoho Desk (every data center), one organization in ``eu`` with an agent and a Self Client.
+    ``zoho.org`` and ``zoho.agent`` are the seeded organization and agent."""
+    from tests.fakes.zoho_desk import FakeZohoDesk
+
+    fake = FakeZohoDesk().start()
+    settings.ZOHO_ACCOUNTS_URL_OVERRIDE = fake.accounts_url_template
+    settings.ZOHO_DESK_URL_OVERRIDE = fake.desk_url_template
+    settings.ZOHO_SEARCH_SETTLE_SECONDS = 0  # the fake's search has no index lag
+    fake.org = fake.add_org(ZOHO_DC, name="Acme Support", portal_name="acmesupport")
+    fake.agent = fake.add_agent(fake.org.id, name="Zoe Agent", email="zoe@acme.test")
+    fake.add_self_client(
+        ZOHO_DC, client_id=ZOHO_CLIENT_ID, client_secret=ZOHO_SECRET, user=fake.agent, orgs=[fake.org.id]
+    )
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def zoho_code(zoho):
+    """A fresh Self Client code (keyword arguments go to ``FakeZohoDesk.self_client_code``)."""
+    return lambda **kwargs: zoho.self_client_code(ZOHO_CLIENT_ID, **kwargs)
+
+
+@pytest.fixture
+def zoho_connection(tenant, zoho, zoho_code, project):
+    from connector.services.zoho import zoho_connect
+
+    return zoho_connect(
+        tenant=tenant, data_center=ZOHO_DC, client_id=ZOHO_CLIENT_ID, client_secret=ZOHO_SECRET, code=zoho_code()
+    )
+
+
 @pytest.fixture
 def project(jira):
     """Jira project SUP with the fake's default issue types and create screens; ADMIN_ACCOUNT is a Jira admin."""

@@ -52,6 +52,11 @@ ZOHO_ACCOUNTS_URL_OVERRIDE = env("ZOHO_ACCOUNTS_URL_OVERRIDE", default="")
 ZOHO_DESK_URL_OVERRIDE = env("ZOHO_DESK_URL_OVERRIDE", default="")
 # Zoho's search index lags behind writes: a poll reads changes up to this many seconds ago, no later.
 ZOHO_SEARCH_SETTLE_SECONDS = env.int("ZOHO_SEARCH_SETTLE_SECONDS", default=30)
+# Helpdesks without an account-wide comment stream (Zoho Desk): besides the records a poll finds modified, it
+# reads the comments of up to this many linked records not read for SYNC_COMMENT_SWEEP_SECONDS, least recently
+# read first (a comment does not always change the record's modified time).
+SYNC_COMMENT_SWEEP_LINKS = env.int("SYNC_COMMENT_SWEEP_LINKS", default=10)
+SYNC_COMMENT_SWEEP_SECONDS = env.int("SYNC_COMMENT_SWEEP_SECONDS", default=900)
 # How often each connection with synchronized items is polled for helpdesk changes (seconds).
 SYNC_POLL_SECONDS = env.int("SYNC_POLL_SECONDS", default=300)
 # A poll's lease on its connection expires this long after its last sign of life (a killed worker's poll is

@@ -177,6 +177,8 @@ class ZohoDeskClient(BaseClient):
     THREADS = "/api/v1/tickets/{ticket_id}/threads"
     THREAD = "/api/v1/tickets/{ticket_id}/threads/{thread_id}"
     TICKET_ATTACHMENTS = "/api/v1/tickets/{ticket_id}/attachments"
+    TIME_ENTRIES = "/api/v1/tickets/{ticket_id}/timeEntry"
+    TIME_ENTRY = "/api/v1/tickets/{ticket_id}/timeEntry/{entry_id}"
     UPLOADS = "/api/v1/uploads"
     AGENT = "/api/v1/agents/{agent_id}"
     TOKEN = "/oauth/v2/token"
@@ -198,7 +200,7 @@ class ZohoDeskClient(BaseClient):
         self.access_token = access_token or ""
         # Called with the token a call was refused with; returns a renewed one (shared by every worker).
         self.token_source = token_source
-        self.credits = 0  # Desk API credits spent through this client (each Desk call costs one)
+        self.credits = 0  # Desk API credits spent through this client (see ``_cost``)
 
     def base_url(self) -> str:
         return desk_url(self.dc)
@@ -240,8 +242,18 @@ class ZohoDeskClient(BaseClient):
                 raise
             return self._request_once(method, path, **kwargs)
 
+    @staticmethod
+    def _cost(params: Any) -> int:
+        """Credits of one Desk call: 1, or 3 for a range fetch (a list, search or comments page: ``from`` /
+        ``limit``) starting within the first 2,000 (Zoho Desk API document, "Credit Consumption Model")."""
+        keys = {k for k, _ in params} if isinstance(params, list) else set(params or {})
+        if not keys & {"from", "limit"}:
+            return 1
+        start = dict(params).get("from", 0) if not isinstance(params, list) else 0
+        return 3 if int(start or 0) <= 2000 else 5
+
     def _request_once(self, method: str, path: str, **kwargs) -> Response:
-        self.credits += 1
+        self.credits += self._cost(kwargs.get("params"))
         try:
             return super().request(method, path, **kwargs)
         except ApiRateLimited as exc:
@@ -285,6 +297,12 @@ class ZohoDeskClient(BaseClient):
 
     def organization_fields(self, module: str) -> list[dict[str, Any]]:
         return self._data(self.request("GET", self.ORGANIZATION_FIELDS, params={"module": module}))
+
+    def time_entries(self, ticket_id: str) -> list[dict[str, Any]]:
+        return list(self._pages(self.TIME_ENTRIES.format(ticket_id=ticket_id)))
+
+    def time_entry_get(self, ticket_id: str, entry_id: str) -> dict[str, Any]:
+        return self.request("GET", self.TIME_ENTRY.format(ticket_id=ticket_id, entry_id=entry_id)).data or {}
 
     # --- records ----------------------------------------------------------------------------------------
     def record_get(self, module: str, record_id: str) -> dict[str, Any]:

@@ -17,9 +17,13 @@ def provider_for(key: str) -> HelpdeskProvider:
         raise ValueError(f"unknown helpdesk provider {key!r}") from None
 
 
+def all_providers() -> list[HelpdeskProvider]:
+    return list(_PROVIDERS.values())
+
+
 def client_for(connection: HelpdeskConnection):
     """An API client for a connected connection (credentials decrypted here, never elsewhere)."""
     return provider_for(connection.provider).client(connection)
 
 
-__all__ = ["HelpdeskProvider", "client_for", "provider_for"]
+__all__ = ["HelpdeskProvider", "all_providers", "client_for", "provider_for"]

@@ -85,6 +85,8 @@ class HelpdeskProvider(abc.ABC):
     #: changed record (``record_comments``), the helpdesk having no such stream
     comments_per_record: bool = False
 
+    #: whether new items post a link note on the record unless told otherwise
+    link_note_default: bool = False
     #: True: an item chooses its status field and maps the field's values to Jira categories (``status_map``)
     status_field_choice: bool = False
 

@@ -36,6 +36,7 @@ class Module:
     status_field: str = ""  # the module's own status field ("" = none)
     comments: bool = True  # the module has a comments thread (link notes and comment sync)
     email_param: str = ""  # the search parameter an email goes to
+    searchable: bool = True  # has ``…/search`` (text and modified-time search): may be synchronized
 
 
 # The nine modules Deskbridge links and synchronizes. Paths are the module names; the search parameters are
@@ -47,9 +48,12 @@ MODULES: dict[str, Module] = {
     "tasks": Module("Tasks", "task", ("subject",), "subject", "status", True),
     "calls": Module("Calls", "call", ("subject",), "subject", "status", True),
     "events": Module("Events", "event", ("subject",), "subject", "status", True),
-    "timeEntry": Module("Time entries", "time entry", ("description",), "description", "", False),
+    # Time entries live under their ticket (``/tickets/{id}/timeEntry/{entry}``): our record id is
+    # ``<ticket id>:<entry id>``, and the panel finds them by their ticket's id or number.
+    "timeEntry": Module("Time entries", "time entry", ("description",), "", "", False, searchable=False),
     "products": Module("Products", "product", ("productName",), "productName", "", False),
-    "contracts": Module("Contracts", "contract", ("contractName",), "contractName", "contractStatus", False),
+    # Contracts have no search endpoint (no text search, no change detection): display only, found by id.
+    "contracts": Module("Contracts", "contract", ("contractName",), "", "contractStatus", False, searchable=False),
 }
 
 # Zoho field ``type`` → our normalised type (connector.mapping.TYPES).
@@ -153,7 +157,8 @@ class ZohoDeskProvider(HelpdeskProvider):
     label = "Zoho Desk"
     brand = "Zoho Desk"
     objects = {key: m.label for key, m in MODULES.items()}
-    syncable_objects = frozenset(MODULES)
+    # Synchronizing needs change detection by modified time (``…/search``): time entries and contracts have none.
+    syncable_objects = frozenset(key for key, m in MODULES.items() if m.searchable)
     condition_keys = {
         "departmentId": "Department ids",
         "priority": "Priorities",
@@ -164,6 +169,7 @@ class ZohoDeskProvider(HelpdeskProvider):
     }
     comments_per_record = True
     status_field_choice = True
+    link_note_default = True  # agents see which Jira issue a record is linked to
 
     def default_status_field(self, helpdesk_object: str) -> str:
         return self._module(helpdesk_object).status_field
@@ -206,6 +212,13 @@ class ZohoDeskProvider(HelpdeskProvider):
     # --- records -------------------------------------------------------------------------------------
     def fetch_record(self, client, helpdesk_object: str, record_id: str) -> dict[str, Any]:
         self._module(helpdesk_object)
+        if helpdesk_object == "timeEntry":
+            ticket_id, _, entry_id = str(record_id).partition(":")
+            if not (is_numeric_id(ticket_id) and is_numeric_id(entry_id)):
+                raise ApiNotFound(
+                    f"{record_id!r} is not a time entry id (ticket:entry)", status=404, service="Zoho Desk"
+                )
+            return _time_entry(ticket_id, client.time_entry_get(ticket_id, entry_id))
         if not is_numeric_id(record_id):
             raise ApiNotFound(f"{record_id!r} is not a Zoho Desk id", status=404, service="Zoho Desk")
         return client.record_get(helpdesk_object, record_id)
@@ -219,6 +232,8 @@ class ZohoDeskProvider(HelpdeskProvider):
             return []
         hits: dict[str, RecordSummary] = {}
         direct = query.removeprefix("#")
+        if helpdesk_object == "timeEntry":  # the entries of the ticket named by its id or number
+            return self._time_entries(client, direct, limit) if is_numeric_id(direct) else []
         if is_numeric_id(direct):
             with contextlib.suppress(ApiNotFound):
                 record = client.record_get(helpdesk_object, direct)
@@ -227,6 +242,8 @@ class ZohoDeskProvider(HelpdeskProvider):
             if helpdesk_object == "tickets":
                 for record in client.search("tickets", {"ticketNumber": direct}, limit=limit):
                     hits.setdefault(str(record["id"]), self._summary(helpdesk_object, record))
+        if not module.searchable:
+            return list(hits.values())[:limit]
         if "@" in query and module.email_param:
             params = {module.email_param: query}
         else:
@@ -234,6 +251,18 @@ class ZohoDeskProvider(HelpdeskProvider):
         for record in client.search(helpdesk_object, params, limit=limit):
             hits.setdefault(str(record["id"]), self._summary(helpdesk_object, record))
         return list(hits.values())[:limit]
+
+    def _time_entries(self, client, ticket: str, limit: int) -> list[RecordSummary]:
+        ticket_ids = []
+        with contextlib.suppress(ApiNotFound):
+            if client.record_get("tickets", ticket).get("id"):
+                ticket_ids.append(ticket)
+        ticket_ids += [str(t["id"]) for t in client.search("tickets", {"ticketNumber": ticket}, limit=1)]
+        hits = []
+        for ticket_id in dict.fromkeys(ticket_ids):
+            for entry in client.time_entries(ticket_id):
+                hits.append(self._summary("timeEntry", _time_entry(ticket_id, entry)))
+        return hits[:limit]
 
     def _summary(self, helpdesk_object: str, record: dict[str, Any]) -> RecordSummary:
         module = MODULES[helpdesk_object]
@@ -268,11 +297,10 @@ class ZohoDeskProvider(HelpdeskProvider):
     def post_internal_note(self, client, helpdesk_object: str, record_id: str, text: str) -> None:
         if not self._module(helpdesk_object).comments:
             return  # the module has no comments thread
-        client.comment_add(
-            helpdesk_object,
-            record_id,
-            {"content": text[:COMMENT_MAX_CHARS], "contentType": "plainText", "isPublic": False},
-        )
+        body: dict[str, Any] = {"content": text[:COMMENT_MAX_CHARS]}
+        if helpdesk_object == "tickets":  # only ticket comments have visibility and a content type
+            body.update(contentType="plainText", isPublic=False)
+        client.comment_add(helpdesk_object, record_id, body)
 
     # --- the pull engine's hooks -----------------------------------------------------------------------
     def changes(self, client, helpdesk_object: str, *, cursor: str | None, start_time: int | None) -> ChangePage:
@@ -431,11 +459,15 @@ class ZohoDeskProvider(HelpdeskProvider):
         return client.record_update(helpdesk_object, record_id, body)
 
     def comment_add(self, client, helpdesk_object, record_id, *, text, html, public, uploads):
-        body: dict[str, Any] = {"isPublic": public}
-        if html:
-            body.update(content=html[:COMMENT_MAX_CHARS], contentType="html")
+        if not self._module(helpdesk_object).comments:
+            raise ValueNotMapped(f"Zoho Desk {self.object_label(helpdesk_object).lower()} have no comments")
+        body: dict[str, Any] = {}
+        if helpdesk_object != "tickets":  # other modules' comments are plain, with no visibility
+            body["content"] = text[:COMMENT_MAX_CHARS]
+        elif html:
+            body.update(content=html[:COMMENT_MAX_CHARS], contentType="html", isPublic=public)
         else:
-            body.update(content=text[:COMMENT_MAX_CHARS], contentType="plainText")
+            body.update(content=text[:COMMENT_MAX_CHARS], contentType="plainText", isPublic=public)
         if uploads:
             body["attachmentIds"] = list(uploads)
         return str(client.comment_add(helpdesk_object, record_id, body).get("id") or "")
@@ -486,6 +518,15 @@ def _display(value: Any, field: dict[str, Any]) -> str:
     return labels.get(str(value), str(value))
 
 
+def _time_entry(ticket_id: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """A time entry with our composite id (``<ticket>:<entry>``) and a title."""
+    hours = entry.get("hoursSpent") or entry.get("totalTime") or ""
+    title = entry.get("description") or (
+        f"{hours} h on ticket {ticket_id}" if hours else f"Time entry {entry.get('id')}"
+    )
+    return {**entry, "entryId": entry.get("id"), "id": f"{ticket_id}:{entry.get('id')}", "description": title}
+
+
 def _file(raw: dict[str, Any]) -> HelpdeskFile:
     return HelpdeskFile(
         id=str(raw.get("id")),
@@ -507,7 +548,7 @@ def _comment(record_id: str, raw: dict[str, Any]) -> HelpdeskComment:
         id=str(raw["id"]),
         author_id=str(raw.get("commenterId") or commenter.get("id") or ""),
         body=content,
-        public=str(raw.get("isPublic")).lower() == "true",
+        public=str(raw.get("isPublic", "false")).lower() == "true",
         created=_ms(raw.get("commentedTime")) // 1000,
         files=tuple(_file(a) for a in raw.get("attachments") or [] if a.get("id")),
         author_name=str(name or ""),

@@ -69,7 +69,7 @@ class ItemSpec:
     status_sync: bool = False
     comment_sync: bool = False
     attachment_sync: bool = False
-    link_note: bool = False
+    link_note: bool | None = None  # None: the helpdesk's default (on for Zoho Desk, off for Zendesk)
     links_api_enabled: bool = True
     auto_create_conditions: dict[str, list[str]] = field(default_factory=dict)
     status_field: str = ""
@@ -424,6 +424,8 @@ def _complete_value_map(*, tenant, direction, rule, hd, jf, value_map, where, p:
             **suggested,
             **rules.priority_value_map([{"id": o["value"], "name": o["label"]} for o in target_options]),
         }
+    if rule == "options" and direction == "to_helpdesk" and jf["type"] == "priority":  # by urgency, then name
+        suggested = {**rules.nearest_priorities(source["options"], target_options), **suggested}
     if rule == "priority" and direction == "to_helpdesk":  # Jira's priorities onto Zendesk's four, by name
         normalised = {
             o["value"]: rules.JIRA_PRIORITY_TO_ZENDESK.get(" ".join(o["label"].lower().split()))
@@ -513,7 +515,7 @@ def connected_item_save(
         "status_sync": spec.status_sync,
         "comment_sync": spec.comment_sync,
         "attachment_sync": spec.attachment_sync,
-        "link_note": spec.link_note,
+        "link_note": provider_for(connection.provider).link_note_default if spec.link_note is None else spec.link_note,
         "links_api_enabled": spec.links_api_enabled,
         "status_field": checked.spec.status_field or "",
         "status_map": dict(checked.spec.status_map or {}),

@@ -30,6 +30,7 @@ from connector.services import (
     zendesk_oauth_start,
 )
 from connector.services.connections import API_TOKEN_ACCOUNT_PREFIX, OAUTH_STATE_MAX_AGE
+from connector.services.zoho import zoho_connect, zoho_organization_choose, zoho_pending
 from sync.models import SyncRun
 from sync.services import item_delete, sync_now
 from tenants.api import TenantScopedMixin
@@ -70,6 +71,48 @@ class ConnectionViewSet(ConfigMixin, mixins.ListModelMixin, mixins.RetrieveModel
         url = zendesk_oauth_start(tenant=request.tenant, account_id=account, subdomain=data.validated_data["subdomain"])
         body = {"authorize_url": url, "expires_in": OAUTH_STATE_MAX_AGE}
         return Response(body, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
+
+    @extend_schema(
+        request=s.ZohoConnectSerializer,
+        responses={201: s.ConnectionSerializer, 202: s.ZohoPendingSerializer, 400: s.ErrorSerializer},
+    )
+    @action(detail=False, methods=["post"], url_path="zoho")
+    def zoho(self, request):
+        """Connect (or reconnect) Zoho Desk with a Self Client: its data center, Client ID, Client Secret and a
+        code generated with the required scopes (``GET /api/v1/connections/zoho/scopes``). 201 with the
+        connection; 202 with the organizations when the Zoho user belongs to several and ``org_id`` was not
+        given: choose one with ``POST /api/v1/connections/zoho/organization`` within 15 minutes."""
+        data = s.ZohoConnectSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        connection = zoho_connect(tenant=request.tenant, **data.validated_data)
+        return self._zoho_answer(connection)
+
+    @extend_schema(
+        request=s.ZohoOrganizationSerializer, responses={201: s.ConnectionSerializer, 400: s.ErrorSerializer}
+    )
+    @action(detail=False, methods=["post"], url_path="zoho/organization")
+    def zoho_organization(self, request):
+        """Finish a pending Zoho Desk connection with one of the organizations it listed."""
+        data = s.ZohoOrganizationSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        connection = zoho_organization_choose(tenant=request.tenant, org_id=data.validated_data["org_id"])
+        return self._zoho_answer(connection)
+
+    @extend_schema(responses={200: s.ZohoScopesSerializer})
+    @action(detail=False, methods=["get"], url_path="zoho/scopes")
+    def zoho_scopes(self, request):
+        """The scopes a Self Client code must be generated with, and the data centers."""
+        from connector.clients.zoho_desk import DATA_CENTERS, REQUIRED_SCOPES
+
+        centers = [{"key": dc.key, "label": dc.label, "desk_host": dc.desk_host} for dc in DATA_CENTERS.values()]
+        return Response({"scopes": REQUIRED_SCOPES, "data_centers": centers})
+
+    def _zoho_answer(self, connection):
+        pending = zoho_pending(connection)  # tokens waiting for the organization choice
+        if pending is not None:
+            body = {"pending": True, **pending}
+            return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Cache-Control": "no-store"})
+        return Response(s.ConnectionSerializer(connection).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=s.ZendeskConnectSerializer, responses={201: s.ConnectionSerializer})
     def create(self, request):

@@ -14,6 +14,9 @@ class ConnectionSerializer(serializers.ModelSerializer):
     subdomain = serializers.CharField(read_only=True)
     token_stored = serializers.SerializerMethodField(help_text="True while credentials are stored (encrypted).")
     provider_label = serializers.CharField(source="get_provider_display", read_only=True)
+    zoho = serializers.SerializerMethodField(
+        help_text="Zoho Desk: data center, Desk host, organization and the Self Client's Client ID (null otherwise)."
+    )
 
     class Meta:
         model = HelpdeskConnection
@@ -33,11 +36,20 @@ class ConnectionSerializer(serializers.ModelSerializer):
             "connected_at",
             "revoked_at",
             "token_stored",
+            "zoho",
         ]
         read_only_fields = fields
 
     def get_token_stored(self, obj) -> bool:
-        return bool(obj.credentials)
+        return bool(obj.credentials) and obj.status != HelpdeskConnection.Status.REVOKED
+
+    def get_zoho(self, obj) -> dict | None:
+        if obj.provider != "zoho_desk" or not obj.settings.get("data_center"):
+            return None
+        from connector.clients.zoho_desk import desk_url
+
+        keys = ("data_center", "org_id", "org_name", "portal", "edition", "client_id")
+        return {**{k: obj.settings.get(k, "") for k in keys}, "desk_host": desk_url(obj.settings["data_center"])}
 
 
 class ZendeskConnectSerializer(serializers.Serializer):
@@ -47,6 +59,33 @@ class ZendeskConnectSerializer(serializers.Serializer):
     api_token = serializers.CharField(max_length=255, write_only=True, trim_whitespace=True)
 
 
+class ZohoConnectSerializer(serializers.Serializer):
+    data_center = serializers.CharField(max_length=8, help_text="us, eu, in, au, jp, cn, uk, ca or sa.")
+    client_id = serializers.CharField(max_length=200, help_text="The Self Client's Client ID (1000.…).")
+    client_secret = serializers.CharField(max_length=200, write_only=True)
+    code = serializers.CharField(
+        max_length=500, write_only=True, help_text="A code generated in the Self Client with the required scopes."
+    )
+    org_id = serializers.CharField(
+        max_length=40, required=False, allow_blank=True, default="", help_text="Optional: the organization to use."
+    )
+
+
+class ZohoPendingSerializer(serializers.Serializer):
+    pending = serializers.BooleanField()
+    data_center = serializers.CharField()
+    organizations = serializers.ListField(child=serializers.DictField(child=serializers.CharField()))
+
+
+class ZohoScopesSerializer(serializers.Serializer):
+    scopes = serializers.CharField()
+    data_centers = serializers.ListField(child=serializers.DictField(child=serializers.CharField()))
+
+
+class ZohoOrganizationSerializer(serializers.Serializer):
+    org_id = serializers.CharField(max_length=40)
+
+
 class MappingSerializer(serializers.Serializer):
     helpdesk_field = serializers.CharField(max_length=100)
     jira_field = serializers.CharField(max_length=100)
@@ -54,20 +93,25 @@ class MappingSerializer(serializers.Serializer):
     value_map = serializers.DictField(child=serializers.CharField(), required=False, default=dict)
 
 
-class ConditionsSerializer(serializers.Serializer):
-    tags = serializers.ListField(child=serializers.CharField(), required=False)
-    priority = serializers.ListField(child=serializers.CharField(), required=False)
-    ticket_type = serializers.ListField(child=serializers.CharField(), required=False)
-    group = serializers.ListField(child=serializers.CharField(), required=False)
-    brand = serializers.ListField(child=serializers.CharField(), required=False)
-    form = serializers.ListField(child=serializers.CharField(), required=False)
+def _condition_keys() -> list[str]:
+    from connector.providers import all_providers
+
+    return list(dict.fromkeys(key for p in all_providers() for key in p.condition_keys))
+
+
+class ConditionsSerializer(serializers.DictField):
+    """Auto-create conditions: key → values (Zendesk: tags, priority, ticket_type, group, brand, form; Zoho
+    Desk: departmentId, priority, status, channel, classification, category). Which keys an item may use
+    depends on its helpdesk (checked when it is saved)."""
+
+    child = serializers.ListField(child=serializers.CharField())
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
-            unknown = set(data) - set(self.fields)
+            unknown = set(data) - set(_condition_keys())
             if unknown:
                 raise serializers.ValidationError(
-                    f"Unknown conditions: {', '.join(sorted(unknown))}; use {', '.join(self.fields)}."
+                    f"Unknown conditions: {', '.join(sorted(unknown))}; use {', '.join(_condition_keys())}."
                 )
         return super().to_internal_value(data)
 
@@ -77,16 +121,34 @@ class ItemInputSerializer(serializers.Serializer):
     mode = serializers.ChoiceField(choices=ConnectedItem.Mode.values)
     jira_project = serializers.CharField(max_length=32, help_text="Project id or key.")
     jira_issue_type_id = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
-    helpdesk_object = serializers.CharField(max_length=32, help_text="Zendesk: ticket, user, organization.")
+    helpdesk_object = serializers.CharField(
+        max_length=32,
+        help_text="Zendesk: ticket, user, organization. Zoho Desk: tickets, contacts, accounts, tasks, calls, events, "
+        "timeEntry, products, contracts.",
+    )
     display_fields = serializers.ListField(child=serializers.CharField(max_length=100), required=False, default=list)
     mappings = MappingSerializer(many=True, required=False, default=list)
     auto_create = serializers.BooleanField(required=False, default=False)
     status_sync = serializers.BooleanField(required=False, default=False)
     comment_sync = serializers.BooleanField(required=False, default=False)
     attachment_sync = serializers.BooleanField(required=False, default=False)
-    link_note = serializers.BooleanField(required=False, default=False)
+    link_note = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Post a note on the record when linked; default: on for Zoho Desk, off for Zendesk.",
+    )
     links_api_enabled = serializers.BooleanField(required=False, default=True)
     auto_create_conditions = ConditionsSerializer(required=False, default=dict)
+    status_field = serializers.CharField(
+        max_length=100, required=False, allow_blank=True, default="", help_text="Zoho Desk: the status field."
+    )
+    status_map = serializers.DictField(
+        child=serializers.ChoiceField(choices=["new", "indeterminate", "done"]),
+        required=False,
+        default=dict,
+        help_text="Zoho Desk: status value → Jira status category; unnamed values keep their defaults.",
+    )
 
 
 class FieldMappingOutSerializer(serializers.ModelSerializer):
@@ -126,6 +188,8 @@ class ItemSerializer(serializers.ModelSerializer):
             "links_api_enabled",
             "auto_create_conditions",
             "auto_create_baseline",
+            "status_field",
+            "status_map",
             "is_paused",
             "linked_count",
             "last_error",

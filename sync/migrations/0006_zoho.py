@@ -38,6 +38,16 @@ class Migration(migrations.Migration):
                 blank=True, default=dict, help_text="Where each change stream stands: helpdesk object → cursor (opaque)."
             ),
         ),
+        migrations.AddField(
+            model_name="link",
+            name="comments_read_at",
+            field=models.DateTimeField(
+                blank=True,
+                null=True,
+                help_text="When the record's comments were last read (helpdesks without a comment stream: oldest "
+                "first).",
+            ),
+        ),
         migrations.RunPython(cursors_forward, cursors_backward),
         migrations.RemoveField(model_name="syncstate", name="cursor"),
     ]
