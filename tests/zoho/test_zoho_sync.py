@@ -129,6 +129,7 @@ def test_comments_threads_and_ticket_files_reach_jira_once_and_ours_never_come_b
 
 def test_jira_changes_reach_the_ticket_with_status_by_the_items_table(client, zoho_connection, zsynced, jira, zoho):
     issue, tid = zsynced["issue"], zsynced["ticket"]["id"]
+    assert poll(zoho_connection).outcome == SyncRun.Outcome.SUCCESS  # the link's first pass
     high = next(p for p in jira.priorities if p["name"] == "High")
     jira.user_edit(issue, {"priority": {"id": high["id"], "name": "High"}})  # as Jira returns it: id and name
     jira.user_transition(issue, "Done")
@@ -146,7 +147,8 @@ def test_jira_changes_reach_the_ticket_with_status_by_the_items_table(client, zo
     ours = [c for c in posted if "We shipped a fix." in c["content"]]
     assert len(ours) == 1 and ours[0]["isPublic"] is True and ours[0]["commenterId"] == zoho.agent["id"]
 
-    run = poll(zoho_connection)  # the pull sees our own comment and our own edit: nothing goes back
+    run = poll(zoho_connection)  # the pull sees our own edit and our own comment: nothing goes back
+    assert run.counts["tickets_seen"] == 1  # our update modified the ticket
     assert run.outcome == SyncRun.Outcome.SUCCESS, run.reason
     assert len(jira.comments[issue["id"]]) == 1  # only the person's comment: our copy in Zoho is not copied back
     assert run.counts["comments"] == 0 and run.counts["issues_updated"] == 0
