@@ -367,16 +367,20 @@ def zoho_access_token(connection: HelpdeskConnection, refused: str | None = None
         except ZohoOAuthError as exc:
             from .connections import _mark_auth_failed
 
+            # Marked under the lock and committed before the refusal is raised (outside the transaction).
             _mark_auth_failed(
                 stored,
                 f"Zoho refused to renew the access token ({exc.code}): the Self Client or its authorization was "
                 "deleted or revoked. Generate a new code in the Self Client and connect again.",
             )
-            connection.credentials, connection.status = stored.credentials, stored.status
-            raise ApiUnauthorized(f"Zoho refused to renew the access token ({exc.code})", service="Zoho Desk") from exc
-        current.update(access_token=token["access_token"], expires_at=token_expiry(token), refreshes=[*recent, now])
-        stored.set_secret(current)
-        stored.save(update_fields=["credentials", "updated_at"])
-    connection.credentials = stored.credentials
+            failure = ApiUnauthorized(f"Zoho refused to renew the access token ({exc.code})", service="Zoho Desk")
+        else:
+            failure = None
+            current.update(access_token=token["access_token"], expires_at=token_expiry(token), refreshes=[*recent, now])
+            stored.set_secret(current)
+            stored.save(update_fields=["credentials", "updated_at"])
+    connection.credentials, connection.status = stored.credentials, stored.status
+    if failure is not None:
+        raise failure
     logger.info("zoho access token renewed: connection=%s", connection.pk)
     return current["access_token"]
