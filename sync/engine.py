@@ -1111,11 +1111,12 @@ def _auto_create(run: _Run, stream: str, records) -> list[Link]:
         return []
     provider, made = run.provider, []
     for item in items:
-        baseline = int(item.auto_create_baseline.timestamp())
+        baseline = item.auto_create_baseline.timestamp()
         candidates = {
             str(r["id"]): r
             for r in records
-            if provider.created_epoch(r) >= baseline
+            # created at or after the baseline, to the precision the helpdesk's times have
+            if provider.created_epoch(r) + provider.time_precision > baseline
             and provider.matches_conditions(r, item.auto_create_conditions or {})
             and not provider.is_closed(r)
         }

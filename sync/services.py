@@ -245,7 +245,7 @@ def after_link_created(*, link: Link, client: JiraClient | None = None) -> None:
 def sync_words(item: ConnectedItem) -> str:
     """What a link of the item keeps in step, in words for agents ("display only" when nothing)."""
     if not item.is_synchronized:
-        return "display only: nothing is synchronized"
+        return "Display only: nothing is synchronized"
     parts = []
     directions = {m.direction for m in item.mappings.all()}
     if directions:
@@ -261,7 +261,7 @@ def sync_words(item: ConnectedItem) -> str:
         )
         if flag
     ]
-    way = "two-way sync" if item.mode == ConnectedItem.Mode.TWO_WAY else "one-way sync to Jira"
+    way = "Two-way sync" if item.mode == ConnectedItem.Mode.TWO_WAY else "One-way sync to Jira"
     return f"{way} of {', '.join(parts)}" if parts else f"{way} (nothing mapped yet)"
 
 

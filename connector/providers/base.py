@@ -85,6 +85,8 @@ class HelpdeskProvider(abc.ABC):
     #: changed record (``record_comments``), the helpdesk having no such stream
     comments_per_record: bool = False
 
+    #: the precision of the helpdesk's record times in seconds (``created_epoch`` is a multiple of it)
+    time_precision: float = 1.0
     #: whether new items post a link note on the record unless told otherwise
     link_note_default: bool = False
     #: True: an item chooses its status field and maps the field's values to Jira categories (``status_map``)
@@ -191,8 +193,8 @@ class HelpdeskProvider(abc.ABC):
         """Hosts (patterns) files of this helpdesk are served from, besides its API host."""
 
     @abc.abstractmethod
-    def created_epoch(self, record: dict[str, Any]) -> int:
-        """When the record was created (epoch seconds)."""
+    def created_epoch(self, record: dict[str, Any]) -> float:
+        """When the record was created (epoch seconds, to ``time_precision``)."""
 
     @abc.abstractmethod
     def matches_conditions(self, record: dict[str, Any], conditions: dict[str, list[str]]) -> bool:

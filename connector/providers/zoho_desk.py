@@ -170,6 +170,7 @@ class ZohoDeskProvider(HelpdeskProvider):
     comments_per_record = True
     status_field_choice = True
     link_note_default = True  # agents see which Jira issue a record is linked to
+    time_precision = 0.001  # Zoho's times have milliseconds
 
     def default_status_field(self, helpdesk_object: str) -> str:
         return self._module(helpdesk_object).status_field
@@ -409,7 +410,7 @@ class ZohoDeskProvider(HelpdeskProvider):
         return []  # attachment hrefs are on the Desk API host itself
 
     def created_epoch(self, record):
-        return _ms(record.get("createdTime")) // 1000
+        return _ms(record.get("createdTime")) / 1000
 
     def matches_conditions(self, record, conditions):
         for key, wanted in (conditions or {}).items():

@@ -251,6 +251,8 @@ def _check_status(*, provider, spec: ItemSpec, hd_fields, p: Problems) -> tuple[
         return "", {}
     if spec.helpdesk_object not in provider.objects or not hd_fields:
         return spec.status_field or "", dict(spec.status_map or {})
+    if not spec.status_sync and not spec.status_field and not spec.status_map:
+        return "", {}  # no status sync: nothing to check or store
     chosen = spec.status_field or provider.default_status_field(spec.helpdesk_object)
     field_ = hd_fields.get(chosen) if chosen else None
     if chosen and (field_ is None or field_["type"] != "dropdown"):

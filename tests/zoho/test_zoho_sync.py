@@ -66,9 +66,7 @@ def test_item_defaults_for_zoho(zsynced):
     assert item.status_map["Closed"] == "done" and item.status_map["Open"] == "indeterminate"
 
 
-def test_a_changed_ticket_updates_its_issue_once_and_an_idle_poll_is_one_search(
-    zoho_connection, zsynced, jira, zoho
-):
+def test_a_changed_ticket_updates_its_issue_once_and_an_idle_poll_is_one_search(zoho_connection, zsynced, jira, zoho):
     zoho.user_update(zoho.org.id, "tickets", zsynced["ticket"]["id"], subject="Printer really on fire")
     run = poll(zoho_connection)
     assert run.outcome == SyncRun.Outcome.SUCCESS, run.reason
