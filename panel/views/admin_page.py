@@ -6,24 +6,29 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import asdict
+from datetime import UTC
 from urllib.parse import parse_qs, urlsplit
 
 from django.core import signing
+from django.db.models import Sum
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 
-from config.errors import ApplicationError, NotFoundError, ValidationFailed
+from config.errors import ApplicationError, ConflictError, NotFoundError, ValidationFailed
 from connector import schema as schema_service
+from connector.clients.zoho_desk import DATA_CENTERS, REQUIRED_SCOPES, desk_url
 from connector.errors import NotConnected
 from connector.mapping import standard_ticket_preset
 from connector.models import ConnectedItem, HelpdeskConnection, Provider
 from connector.providers import provider_for
-from connector.selectors import connection_for_provider, item_get, items_list
+from connector.providers.base import HelpdeskProvider
+from connector.selectors import connection_current, connection_for_provider, item_get, items_list
 from connector.services import (
     ItemSpec,
     connected_item_save,
@@ -37,6 +42,8 @@ from connector.services import (
     zendesk_oauth_start,
 )
 from connector.services.connections import API_TOKEN_ACCOUNT_PREFIX, OAUTH_COOKIE, OAUTH_STATE_MAX_AGE
+from connector.services.zoho import zoho_connect, zoho_organization_choose, zoho_pending
+from sync.models import SyncRun
 from sync.push import events_retry
 from sync.selectors import links_broken, webhook_events_failed
 from sync.services import item_delete, sync_now
@@ -50,40 +57,108 @@ logger = logging.getLogger(__name__)
 
 MAPPING_ROWS_EXTRA = 3
 MAX_MAPPING_ROWS = 200
-CONDITION_KEYS = ("tags", "priority", "ticket_type", "group", "brand", "form")
+MAX_STATUS_ROWS = 200
+# Jira status categories an item's status table maps helpdesk status values to (key → what Jira calls it).
+JIRA_CATEGORIES = (("new", "To Do"), ("indeterminate", "In Progress"), ("done", "Done"))
+# Named when no helpdesk is connected yet (the page offers both).
+NO_PROVIDER_WORDS = "Zendesk is not connected. Connect it on this page (or connect Zoho Desk instead)"
+
+
+def _current(tenant) -> tuple[HelpdeskConnection | None, HelpdeskProvider | None]:
+    """The site's helpdesk connection (one at a time; see ``connection_current``) and its provider."""
+    connection = connection_current(tenant=tenant)
+    return connection, provider_for(connection.provider) if connection else None
+
+
+def _not_connected_words(provider: HelpdeskProvider | None) -> str:
+    if provider is None:
+        return NO_PROVIDER_WORDS
+    return f"{provider.brand} is not connected. Connect it on this page"
+
+
+def _console_host(dc) -> str:
+    """The Zoho API console of a data center (api-console.zoho.eu, api-console.zohocloud.ca, …)."""
+    return dc.accounts_host.replace("accounts.", "api-console.", 1)
+
+
+def _credits_today(*, tenant, connection) -> int:
+    """Helpdesk API credits the connection's sync runs started today (UTC) spent."""
+    midnight = timezone.now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    spent = SyncRun.objects.filter(tenant=tenant, connection=connection, started_at__gte=midnight).aggregate(
+        total=Sum("credits")
+    )
+    return spent["total"] or 0
 
 
 def _base_context(request, **extra):
     tenant = request.tenant
-    connection = connection_for_provider(tenant=tenant, provider=Provider.ZENDESK)
-    return {
+    connection, provider = _current(tenant)
+    is_zendesk = bool(connection and connection.provider == Provider.ZENDESK)
+    is_zoho = bool(connection and connection.provider == Provider.ZOHO_DESK)
+    # No connection, revoked, or the helpdesk stopped accepting the credentials: show the (re)connect forms.
+    needs_credentials = connection is None or connection.status != HelpdeskConnection.Status.CONNECTED
+    # While a connection is not revoked (auth failed), only its own helpdesk can be reconnected.
+    open_choice = connection is None or connection.status == HelpdeskConnection.Status.REVOKED
+    zoho_row = connection if is_zoho else connection_for_provider(tenant=tenant, provider=Provider.ZOHO_DESK)
+    zoho_settings = zoho_row.settings if zoho_row else {}
+    context = {
         "tenant": tenant,
         "session": request.page_session,
         "connection": connection,
+        "provider": provider,
+        "is_zendesk": is_zendesk,
+        "is_zoho": is_zoho,
         "connected": bool(connection and connection.status != HelpdeskConnection.Status.REVOKED),
-        # No connection, revoked, or Zendesk stopped accepting the token: show the (re)connect form.
-        "needs_credentials": connection is None or connection.status != HelpdeskConnection.Status.CONNECTED,
+        "needs_credentials": needs_credentials,
+        "show_zendesk_connect": needs_credentials and (open_choice or is_zendesk),
+        "show_zoho_connect": needs_credentials and (open_choice or is_zoho),
+        # Zoho first when the site's (revoked or failing) helpdesk is Zoho Desk or a Zoho form was just posted.
+        "zoho_first": is_zoho or request.POST.get("action") in ("zoho_connect", "zoho_org"),
         "prefill": {
-            "subdomain": connection.subdomain if connection else "",
-            "email": connection.agent_email if connection else "",
+            "subdomain": connection.subdomain if is_zendesk else "",
+            "email": connection.agent_email if is_zendesk else "",
+            "data_center": zoho_settings.get("data_center", ""),
+            "client_id": zoho_settings.get("client_id", ""),
         },
         "oauth_available": zendesk_oauth_available(),
         # The email + API token form is the secondary path: open when OAuth is not set up here, when the
         # connection already uses a token, or when the admin just submitted it.
         "token_form_open": not zendesk_oauth_available()
-        or bool(connection and connection.auth_type == HelpdeskConnection.AuthType.API_TOKEN)
+        or bool(is_zendesk and connection.auth_type == HelpdeskConnection.AuthType.API_TOKEN)
         or request.POST.get("action") == "connect",
+        "zoho_data_centers": [{"key": dc.key, "label": dc.label} for dc in DATA_CENTERS.values()],
+        "zoho_consoles": {dc.key: _console_host(dc) for dc in DATA_CENTERS.values()},
+        "zoho_scopes": REQUIRED_SCOPES,
+        "zoho_pending": zoho_pending(zoho_row) if needs_credentials and zoho_row else None,
         **extra,
     }
+    if context["zoho_pending"]:
+        dc = DATA_CENTERS.get(context["zoho_pending"]["data_center"])
+        context["zoho_pending"]["data_center_label"] = dc.label if dc else context["zoho_pending"]["data_center"]
+    if is_zoho and context["connected"]:
+        dc_key = connection.settings.get("data_center", "")
+        dc = DATA_CENTERS.get(dc_key)
+        context["zoho_summary"] = {
+            "data_center": dc.label if dc else dc_key,
+            "client_id": connection.settings.get("client_id", ""),
+            "desk_host": desk_url(dc_key) if dc else "",
+            "org_name": connection.settings.get("org_name", ""),
+            "org_id": connection.settings.get("org_id", ""),
+            "portal": connection.settings.get("portal", ""),
+            "edition": connection.settings.get("edition", ""),
+            "credits_today": _credits_today(tenant=tenant, connection=connection),
+        }
+    return context
 
 
 def _render_home(request, *, message="", error=None, status=200, **extra):
     context = _base_context(request, message=message, error=error, **extra)
     if context["connected"]:
-        provider = provider_for(context["connection"].provider)
-        items = list(items_list(tenant=request.tenant))
+        connection = context["connection"]
+        # Only the current helpdesk's items: those of a helpdesk the site left wait, paused, for a reconnect.
+        items = list(items_list(tenant=request.tenant).filter(connection=connection))
         for item in items:
-            item.object_label = provider.object_label(item.helpdesk_object)
+            item.object_label = provider_for(item.connection.provider).object_label(item.helpdesk_object)
             item.mapping_summary = ", ".join(str(m) for m in item.mappings.all()) or "—"
         context["items"] = items
         context["failed_events"] = webhook_events_failed(tenant=request.tenant)
@@ -106,7 +181,7 @@ def _admin_only(view):
 
 
 @require_http_methods(["GET", "POST"])
-@sensitive_post_parameters("api_token", "session")
+@sensitive_post_parameters("api_token", "client_secret", "code", "session")
 @jira_page
 @_admin_only
 def admin_page(request):
@@ -132,7 +207,7 @@ def _render_error(request, action, exc: ApplicationError):
     }
     if isinstance(exc, NotConnected):
         return _render_home(request, error=error, status=exc.status_code)
-    if action in ("item_step2", "item_save", "item_preset"):
+    if action in ("item_step2", "item_save", "item_preset", "item_status_reload"):
         return _render_item_form(request, step=2, error=error, status=exc.status_code if exc.status_code < 500 else 400)
     if action == "item_step1":
         return _render_item_form(request, step=1, error=error, status=400)
@@ -154,8 +229,42 @@ def _connect(request):
     return _render_home(request, message=f"Connected to Zendesk as {connection.agent_name or connection.agent_email}.")
 
 
+@sensitive_variables("connection")
+def _zoho_connect(request):
+    connection = zoho_connect(
+        tenant=request.tenant,
+        data_center=request.POST.get("data_center", ""),
+        client_id=request.POST.get("client_id", ""),
+        client_secret=request.POST.get("client_secret", ""),
+        code=request.POST.get("code", ""),
+    )
+    if zoho_pending(connection):
+        return _render_home(
+            request,
+            message="This Zoho user belongs to several Zoho Desk organizations: choose the one to connect.",
+        )
+    return _render_home(request, message=_zoho_connected_words(connection))
+
+
+def _zoho_org(request):
+    org_id = request.POST.get("org_id", "")
+    if not org_id:
+        raise ValidationFailed(
+            "Choose the Zoho Desk organization to connect.",
+            code="zoho_org_required",
+            extra={"fields": {"org_id": ["Choose an organization."]}},
+        )
+    connection = zoho_organization_choose(tenant=request.tenant, org_id=org_id)
+    return _render_home(request, message=_zoho_connected_words(connection))
+
+
+def _zoho_connected_words(connection: HelpdeskConnection) -> str:
+    org = connection.settings.get("org_name") or connection.settings.get("org_id", "")
+    return f"Connected to Zoho Desk ({org}) as {connection.agent_name or connection.agent_email}."
+
+
 def _revoke(request):
-    connection = connection_for_provider(tenant=request.tenant, provider=Provider.ZENDESK)
+    connection, _ = _current(request.tenant)
     if connection is not None:
         connection_revoke(tenant=request.tenant, connection=connection)
     return _render_home(request, message="Disconnected. Credentials were deleted and every item is paused.")
@@ -175,11 +284,13 @@ def _oauth_start(request):
 
 
 def _sync_now(request):
-    connection = connection_for_provider(tenant=request.tenant, provider=Provider.ZENDESK)
+    connection, provider = _current(request.tenant)
     if connection is None:
-        raise NotConnected("Zendesk is not connected. Connect it on this page first.")
+        raise NotConnected(f"{_not_connected_words(provider)} first.")
     sync_now(tenant=request.tenant, connection=connection)
-    return _render_home(request, message="Sync queued: Zendesk changes are being pulled into linked issues now.")
+    return _render_home(
+        request, message=f"Sync queued: {provider.brand} changes are being pulled into linked issues now."
+    )
 
 
 def _refresh(request):
@@ -190,16 +301,20 @@ def _refresh(request):
 # --- items -------------------------------------------------------------------------------------------------
 
 
-def _form_values(post) -> dict:
-    """Read the item form (both steps carry every value forward in hidden fields)."""
-    # An unticked checkbox is not submitted: once step 2 (where the box is shown) is posted, absent is off.
-    step2_posted = post.get("action") in ("item_save", "item_preset")
-    mappings = []
+def _bounded_rows(value, limit: int) -> int:
     try:
-        rows = min(max(int(post.get("mapping_rows", "0") or 0), 0), MAX_MAPPING_ROWS)
-    except ValueError:
-        rows = 0
-    for index in range(rows):
+        return min(max(int(value or 0), 0), limit)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _form_values(post, provider: HelpdeskProvider | None = None) -> dict:
+    """Read the item form (both steps carry every value forward in hidden fields). Auto-create conditions
+    are read for the provider's condition keys (without one: every ``cond_…`` field posted)."""
+    # An unticked checkbox is not submitted: once step 2 (where the box is shown) is posted, absent is off.
+    step2_posted = post.get("action") in ("item_save", "item_preset", "item_status_reload")
+    mappings = []
+    for index in range(_bounded_rows(post.get("mapping_rows", "0"), MAX_MAPPING_ROWS)):
         hd, jf = post.get(f"m{index}_helpdesk", ""), post.get(f"m{index}_jira", "")
         if not hd and not jf:
             continue
@@ -216,13 +331,28 @@ def _form_values(post) -> dict:
                 "value_map": value_map,
             }
         )
+    # The status table: one row per value of the status field it was shown for. A table shown for another
+    # field than the one now chosen (changed without reloading the table) is dropped: the defaults apply.
+    status_field = post.get("status_field", "")
+    status_map = {}
+    for index in range(_bounded_rows(post.get("status_rows", "0"), MAX_STATUS_ROWS)):
+        value, category = post.get(f"sm{index}_value", ""), post.get(f"sm{index}_category", "")
+        if value and category:
+            status_map[value] = category
+    if post.get("status_map_field", status_field) != status_field:
+        status_map = {}
+    if provider is not None:
+        condition_keys = list(provider.condition_keys)
+    else:
+        condition_keys = sorted(key[5:] for key in post if key.startswith("cond_") and key[5:])
+    default_object = next(iter(provider.objects)) if provider is not None else "ticket"
     return {
         "item_id": post.get("item_id", ""),
         "name": post.get("name", ""),
         "mode": post.get("mode", ConnectedItem.Mode.DISPLAY),
         "jira_project": post.get("jira_project", ""),
         "jira_issue_type_id": post.get("jira_issue_type_id", ""),
-        "helpdesk_object": post.get("helpdesk_object", "ticket"),
+        "helpdesk_object": post.get("helpdesk_object", "") or default_object,
         "display_fields": post.getlist("display_fields"),
         "mappings": mappings,
         **{
@@ -231,8 +361,10 @@ def _form_values(post) -> dict:
         },
         "links_api_enabled": post.get("links_api_enabled", "off" if step2_posted else "on") == "on",
         "auto_create_conditions": {
-            key: [v.strip() for v in post.get(f"cond_{key}", "").split(",") if v.strip()] for key in CONDITION_KEYS
+            key: [v.strip() for v in post.get(f"cond_{key}", "").split(",") if v.strip()] for key in condition_keys
         },
+        "status_field": status_field,
+        "status_map": status_map,
     }
 
 
@@ -240,11 +372,38 @@ def _values_from_item(item: ConnectedItem) -> dict:
     return {"item_id": str(item.pk), **asdict(ItemSpec.from_item(item))}
 
 
+def _status_context(provider: HelpdeskProvider, values: dict, helpdesk_fields: list[dict]) -> dict:
+    """The status-field picker and the value → Jira category table (helpdesks with ``status_field_choice``)."""
+    choices = [f for f in helpdesk_fields if f.get("type") == "dropdown"]
+    ids = {f["id"] for f in choices}
+    default = provider.default_status_field(values["helpdesk_object"])
+    default = default if default in ids else ""
+    chosen = values.get("status_field") if values.get("status_field") in ids else default
+    rows = []
+    if chosen:
+        field = next(f for f in choices if f["id"] == chosen)
+        defaults = provider.status_map_default(helpdesk_fields, chosen)
+        current = values.get("status_map") or {}
+        for option in field.get("options") or []:
+            category = current.get(option["value"]) or defaults.get(option["value"]) or "indeterminate"
+            label = option.get("label") or option["value"]
+            rows.append({"value": option["value"], "label": label, "category": category})
+    return {
+        "status_choice": True,
+        "status_fields": choices,
+        "status_field": chosen,
+        "status_field_default": default,
+        "status_rows": rows,
+        "jira_categories": JIRA_CATEGORIES,
+    }
+
+
 def _render_item_form(request, *, step: int, values: dict | None = None, error=None, status=200, message=""):
     tenant: Tenant = request.tenant
-    values = values if values is not None else _form_values(request.POST)
-    connection = connection_for_provider(tenant=tenant, provider=Provider.ZENDESK)
-    provider = provider_for(Provider.ZENDESK)
+    connection, provider = _current(tenant)
+    # Without any connection (a form left open elsewhere) the page still renders; saving says to connect.
+    provider = provider or provider_for(Provider.ZENDESK)
+    values = values if values is not None else _form_values(request.POST, provider)
     context = _base_context(
         request,
         step=step,
@@ -253,13 +412,14 @@ def _render_item_form(request, *, step: int, values: dict | None = None, error=N
         message=message,
         objects=provider.objects,
         modes=ConnectedItem.Mode.choices,
+        item_provider=provider,
     )
     # A schema that cannot be loaded is shown on the form (this also renders errors: it must not raise).
     try:
         context["projects"] = schema_service.jira_projects(tenant=tenant)
         if values["jira_project"]:
             context["issue_types"] = schema_service.jira_issue_types(tenant=tenant, project=values["jira_project"])
-        if step == 2 and connection is not None:
+        if step == 2 and connection is not None and values["helpdesk_object"] in provider.objects:
             context["helpdesk_fields"] = schema_service.helpdesk_fields(
                 tenant=tenant, connection=connection, helpdesk_object=values["helpdesk_object"]
             )
@@ -273,6 +433,8 @@ def _render_item_form(request, *, step: int, values: dict | None = None, error=N
                 ]
     except ApplicationError as exc:
         context["schema_error"] = exc.message
+    if step == 2 and provider.status_field_choice and "helpdesk_fields" in context:
+        context.update(_status_context(provider, values, context["helpdesk_fields"]))
     project = next((p for p in context.get("projects", []) if values["jira_project"] in (p["id"], p["key"])), None)
     issue_type = next(
         (t["name"] for t in context.get("issue_types", []) if t["id"] == values["jira_issue_type_id"]), ""
@@ -293,28 +455,54 @@ def _render_item_form(request, *, step: int, values: dict | None = None, error=N
             {"helpdesk_field": "", "jira_field": "", "direction": "to_jira", "values_text": ""}
         ] * MAPPING_ROWS_EXTRA
     context["mapping_rows"] = rows
+    conditions = values.get("auto_create_conditions") or {}
     context["conditions"] = [
-        (key, ", ".join((values.get("auto_create_conditions") or {}).get(key, []))) for key in CONDITION_KEYS
+        (key, label, ", ".join(conditions.get(key, []))) for key, label in provider.condition_keys.items()
     ]
+    context["carried_status_map"] = list((values.get("status_map") or {}).items())
     return render(request, "panel/admin_item_form.html", context, status=status)
 
 
 def _item_new(request):
-    values = _form_values(request.POST)
-    values.update(name="", mode=ConnectedItem.Mode.DISPLAY, jira_project="", jira_issue_type_id="", mappings=[])
+    _, provider = _current(request.tenant)
+    values = _form_values(request.POST, provider)
+    values.update(
+        name="",
+        mode=ConnectedItem.Mode.DISPLAY,
+        jira_project="",
+        jira_issue_type_id="",
+        mappings=[],
+        status_field="",
+        status_map={},
+    )
+    if provider is not None:
+        values["helpdesk_object"] = next(iter(provider.objects))
     return _render_item_form(request, step=1, values=values)
+
+
+def _other_connection_refusal(item: ConnectedItem) -> ConflictError:
+    brand = provider_for(item.connection.provider).brand
+    return ConflictError(
+        f"{item.name} belongs to the {brand} connection, which this site no longer uses: reconnect {brand} to "
+        "edit it, or delete it.",
+        code="item_other_connection",
+    )
 
 
 def _item_edit(request):
     item = item_get(tenant=request.tenant, item_id=_int(request.POST.get("item_id")))
     if item is None:
         return _render_home(request, error={"message": "That item no longer exists."}, status=404)
+    connection, _ = _current(request.tenant)
+    if connection is not None and item.connection_id != connection.pk:
+        raise _other_connection_refusal(item)
     return _render_item_form(request, step=1, values=_values_from_item(item))
 
 
 def _item_step1(request):
     """Scope submitted: check what step 2 needs before showing it."""
-    values = _form_values(request.POST)
+    _, provider = _current(request.tenant)
+    values = _form_values(request.POST, provider)
     fields = {}
     if not values["name"].strip():
         fields["name"] = ["Give the item a name."]
@@ -334,7 +522,8 @@ def _item_step1(request):
 
 
 def _item_preset(request):
-    values = _form_values(request.POST)
+    _, provider = _current(request.tenant)
+    values = _form_values(request.POST, provider)
     fields = schema_service.jira_create_fields(
         tenant=request.tenant, project=values["jira_project"], issue_type_id=values["jira_issue_type_id"]
     )
@@ -345,11 +534,13 @@ def _item_preset(request):
 
 
 def _item_save(request):
-    values = _form_values(request.POST)
-    connection = connection_for_provider(tenant=request.tenant, provider=Provider.ZENDESK)
+    connection, provider = _current(request.tenant)
+    values = _form_values(request.POST, provider)
     if connection is None or connection.status == HelpdeskConnection.Status.REVOKED:
-        raise NotConnected("Zendesk is not connected. Connect it on this page, then create or edit items.")
+        raise NotConnected(f"{_not_connected_words(provider)}, then create or edit items.")
     item = item_get(tenant=request.tenant, item_id=_int(values["item_id"])) if values["item_id"] else None
+    if item is not None and item.connection_id != connection.pk:
+        raise _other_connection_refusal(item)
     spec = ItemSpec.from_data(values)
     saved, warnings = connected_item_save(tenant=request.tenant, connection=connection, spec=spec, item=item)
     note = " ".join(w["message"] for w in warnings)
@@ -394,7 +585,9 @@ def _event_retry(request):
     queued = events_retry(tenant_id=request.tenant.pk, event_ids=[_int(request.POST.get("event_id"))])
     if not queued:
         raise NotFoundError("That event is not a failed event of this site (it may have been retried already).")
-    return _render_home(request, message="Queued again: the issue's current state is being sent to Zendesk.")
+    _, provider = _current(request.tenant)
+    brand = provider.brand if provider else "the helpdesk"
+    return _render_home(request, message=f"Queued again: the issue's current state is being sent to {brand}.")
 
 
 def _int(value) -> int:
@@ -408,6 +601,8 @@ _ACTIONS = {
     "connect": _connect,
     "revoke": _revoke,
     "oauth_start": _oauth_start,
+    "zoho_connect": _zoho_connect,
+    "zoho_org": _zoho_org,
     "refresh": _refresh,
     "sync_now": _sync_now,
     "item_new": _item_new,
@@ -415,6 +610,7 @@ _ACTIONS = {
     "item_step1": _item_step1,
     "item_reload": lambda request: _render_item_form(request, step=1),
     "item_step2": _item_step1,
+    "item_status_reload": lambda request: _render_item_form(request, step=2),
     "item_preset": _item_preset,
     "item_save": _item_save,
     "item_delete": _item_delete,

@@ -239,7 +239,10 @@ def test_a_rate_limited_comment_stream_keeps_both_positions(connection, linked, 
     run = _poll(connection)
     assert run.outcome == SyncRun.Outcome.HALTED and "30 s" in run.reason
     state = SyncState.objects.get(connection=connection)
-    assert state.cursors.get("ticket", "") == "" and state.events_time in (None, state.start_time)  # neither stream moved
+    assert state.cursors.get("ticket", "") == "" and state.events_time in (
+        None,
+        state.start_time,
+    )  # neither stream moved
     assert _comments(jira, linked["issue"]) == []
     monkeypatch.setattr(ZendeskClient, "incremental_ticket_events", real)
     SyncState.objects.filter(pk=state.pk).update(next_poll_at=None)

@@ -73,7 +73,9 @@ def test_a_changed_ticket_updates_its_issue_fields_and_status_once(connection, s
     idle = _poll(connection)
     assert idle.outcome == SyncRun.Outcome.SUCCESS and idle.api_calls == {"zendesk": 1, "jira": 0}
     exports = zendesk.calls("GET", r"/incremental/tickets/cursor\.json$")
-    assert "start_time" in exports[0].query and exports[1].query["cursor"] == [SyncState.objects.get().cursors["ticket"]]
+    assert "start_time" in exports[0].query and exports[1].query["cursor"] == [
+        SyncState.objects.get().cursors["ticket"]
+    ]
     assert idle.counts["tickets_seen"] == 0  # the cursor moved past the ticket
     assert len(jira.edits) == 1 and len(jira.transitions_done) == 1
 

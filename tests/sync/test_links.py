@@ -251,7 +251,7 @@ def test_link_note_names_the_sync_mode_of_a_synchronized_item(tenant, connection
     link_create(tenant=tenant, item=item, issue_id=issue["id"], issue_key="SUP-1", record_id=str(ticket["id"]))
     note = zendesk.accounts[ZD_SUBDOMAIN].comments[ticket["id"]][-1]
     assert note["public"] is False
-    assert "One-way sync (helpdesk → Jira)" in note["body"]
+    assert "One-way sync to Jira (nothing mapped yet)" in note["body"]  # what syncs, in words
 
 
 # --- readable previews ---------------------------------------------------------------------------------

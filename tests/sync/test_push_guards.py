@@ -237,6 +237,9 @@ def test_a_pending_comment_is_not_matched_by_a_copy_of_a_longer_comment_id(zende
         ticket["id"], {"comment": {"html_body": '<a href="https://j/browse/A-1?focusedCommentId=10012">x</a>'}}
     )
     provider = provider_for("zendesk")
-    assert provider.agent_comment_find(api, "ticket", str(ticket["id"]), connection.agent_id, "focusedCommentId=1001") is None
+    assert (
+        provider.agent_comment_find(api, "ticket", str(ticket["id"]), connection.agent_id, "focusedCommentId=1001")
+        is None
+    )
     found = provider.agent_comment_find(api, "ticket", str(ticket["id"]), connection.agent_id, "focusedCommentId=10012")
     assert found is not None

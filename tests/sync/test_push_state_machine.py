@@ -360,7 +360,7 @@ def two_way_sync(settings, client, tenant, connection, project, jira, zendesk, a
 
         def poll_once(self) -> None:
             state = SyncState.objects.filter(connection=connection).first()
-            keys = ("cursor", "events_time", "events_behind", "reconciled_at")
+            keys = ("cursors", "events_time", "events_behind", "reconciled_at")
             self.poll_before = None if state is None else {k: getattr(state, k) for k in keys}
             done_before = set(self.pulled_rows())
             outage = bool(zendesk._injected or jira._injected)

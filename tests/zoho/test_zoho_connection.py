@@ -207,7 +207,7 @@ def test_parallel_workers_renew_one_token(tenant, zoho_connection, zoho):
 
         try:
             tokens.append(zoho_access_token(HelpdeskConnection.objects.get(pk=zoho_connection.pk)))
-        except Exception as exc:  # noqa: BLE001 - reported below
+        except Exception as exc:
             errors.append(exc)
         finally:
             db.close()

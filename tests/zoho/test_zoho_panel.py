@@ -40,7 +40,7 @@ def titles(response) -> list[str]:
 def test_search_every_searchable_module_by_words_email_and_id(panel, tenant, zoho_connection, zoho, issue):
     org = zoho.org.id
     contact = zoho.add_contact(org, firstName="Grace", lastName="Hopper", email="grace@navy.test")
-    account = zoho.add_account(org, accountName="Navy Yard")
+    zoho.add_account(org, accountName="Navy Yard")
     ticket = zoho.add_ticket(org, subject="Compiler crashes", contactId=contact["id"])
     task = zoho.add_record(org, "tasks", subject="Call Grace back")
     cases = [

@@ -8,9 +8,9 @@ import pytest
 from django.utils import timezone
 
 from connector.models import ConnectedItem
-from tenants.descriptor import build_descriptor
 from sync.engine import connection_poll
 from sync.models import CommentMap, Link, SyncRun, SyncState
+from tenants.descriptor import build_descriptor
 from tests.panel.links_helpers import make_item, raw_link
 from tests.sync.test_push import deliver, process
 

@@ -1,0 +1,253 @@
+"""End to end, from outside, with Zoho Desk: the real web server (``runserver``) and a real ``manage.py
+qcluster`` (ORM broker) in their own process groups, on PostgreSQL, against the loopback fake Jira and fake
+Zoho Desk. Zoho is connected, the item made and a ticket linked through the HTTP APIs with a tenant API token,
+as an admin's script would; then, acting only as people in Zoho and in Jira and watching the fakes:
+
+a. a ticket's subject and status, a colleague's internal comment and an email reply with a file reach the
+   linked issue on Sync now, each exactly once;
+b. a Jira priority edit and a comment, delivered as the fake Jira's signed webhooks to the server, reach the
+   ticket once (one update, one public comment by our agent);
+c. the worker is SIGKILLed (its whole process group) while a poll copies comments; a new worker and one more
+   Sync now copy every comment exactly once and close the dead run as failed;
+and once everything has settled an idle poll costs exactly one Zoho search call (and Jira's reconcile JQL).
+"""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import pytest
+import requests
+
+from sync.models import SyncRun
+from tenants.descriptor import build_descriptor
+from tests.conftest import ZOHO_CLIENT_ID, ZOHO_DC, ZOHO_SECRET, postgres_only
+from tests.sync.test_e2e_push_worker import Stack, _logs_on_failure, _settled, _wait
+from tests.sync.test_e2e_worker import _sync_now
+
+pytestmark = [postgres_only, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+class ZohoStack(Stack):
+    """The push e2e tests' web server and workers, pointed at the fake Zoho Desk instead of Zendesk."""
+
+    def __init__(self, zoho, tmp_path):
+        super().__init__(SimpleNamespace(url_template=""), tmp_path)
+        del self.env["ZENDESK_URL_TEMPLATE"]  # the processes share this dict: change it in place
+        self.env.update(
+            ZOHO_ACCOUNTS_URL_OVERRIDE=zoho.accounts_url_template,
+            ZOHO_DESK_URL_OVERRIDE=zoho.desk_url_template,
+            ZOHO_SEARCH_SETTLE_SECONDS="0",  # the fake's search has no index lag
+        )
+
+
+class Api:
+    """The app's HTTP APIs with the tenant API token, as a script calls them."""
+
+    def __init__(self, base: str, token: str):
+        self.base, self.headers = base, {"Authorization": f"Bearer {token}"}
+
+    def post(self, path: str, body: dict | None = None, expect: int = 201) -> dict:
+        response = requests.post(f"{self.base}{path}", json=body or {}, headers=self.headers, timeout=15)
+        assert response.status_code == expect, (path, response.status_code, response.text)
+        return response.json()
+
+
+@pytest.fixture
+def stack(tenant, project, jira, zoho, zoho_code, tmp_path):
+    """The web server up, the fake Jira subscribed to the app's webhooks, Zoho connected and a two-way
+    tickets item made over HTTP; no worker yet."""
+    from tenants.services import api_token_create
+
+    _, token = api_token_create(tenant=tenant, name="e2e", created_by="test")
+    service = ZohoStack(zoho, tmp_path)
+    try:
+        service.start_web()
+        jira.webhooks_subscribe({**build_descriptor(), "baseUrl": service.url})
+        api = Api(service.url, token)
+        connection = api.post(
+            "/api/v1/connections/zoho",
+            {"data_center": ZOHO_DC, "client_id": ZOHO_CLIENT_ID, "client_secret": ZOHO_SECRET, "code": zoho_code()},
+        )
+        assert connection["provider"] == "zoho_desk", connection
+        item = api.post(
+            "/api/v1/items",
+            {
+                "name": "Zoho tickets",
+                "mode": "two_way",
+                "jira_project": "SUP",
+                "jira_issue_type_id": "10001",
+                "helpdesk_object": "tickets",
+                "display_fields": ["status", "priority"],
+                "status_sync": True,
+                "comment_sync": True,
+                "attachment_sync": True,
+                "mappings": [
+                    {"helpdesk_field": "subject", "jira_field": "summary", "direction": "to_jira", "value_map": {}},
+                    {
+                        "helpdesk_field": "priority",
+                        "jira_field": "priority",
+                        "direction": "to_helpdesk",
+                        "value_map": {},
+                    },
+                ],
+            },
+        )["item"]
+        yield {
+            "stack": service,
+            "service": service,  # the name tests.sync.test_e2e_worker's _sync_now uses
+            "api": api,
+            "token": token,
+            "connection": SimpleNamespace(pk=connection["id"]),
+            "item": item,
+        }
+    finally:
+        service.stop()
+
+
+# --- helpers ------------------------------------------------------------------------------------------------
+def _link(stack, issue: dict, ticket: dict) -> None:
+    """Link through the links REST API (Zendesk's Jira-links API shape), as a script does."""
+    body = {"link": {"issue_id": issue["id"], "issue_key": issue["key"], "ticket_id": ticket["id"]}}
+    answer = stack["api"].post(f"/api/v2/integrations/jira/{stack['item']['external_id']}/links", body)
+    assert answer["link"]["ticket_id"] == ticket["id"]
+
+
+def _next_second() -> None:
+    """What is said in Zoho after the second a link was made is copied: step into the next second."""
+    time.sleep(1.05 - time.time() % 1)
+
+
+def _manual_runs(after: int):
+    return SyncRun.objects.filter(id__gt=after, trigger=SyncRun.Trigger.MANUAL).order_by("id")
+
+
+def _poll(stack, timeout: float = 45) -> SyncRun:
+    """Sync now over HTTP; the first manual run after it, once finished (webhook runs are not polls)."""
+    before = _sync_now(stack)
+    _wait(
+        lambda: _manual_runs(before).exclude(outcome="running").exists(),
+        timeout,
+        "the poll to finish",
+        stack=stack["stack"],
+    )
+    return _manual_runs(before).exclude(outcome="running").first()
+
+
+def _desk(zoho, since: int = 0, method: str | None = None, path: str = "") -> list:
+    return [
+        r
+        for r in zoho.requests[since:]
+        if "/desk/" in r.path and path in r.path and (method is None or r.method == method)
+    ]
+
+
+def _zoho_comments(zoho, ticket: dict, text: str) -> list[dict]:
+    return [c for c in zoho.orgs[zoho.org.id].comments[("tickets", ticket["id"])] if text in c["content"]]
+
+
+def _jira_texts(jira, issue: dict) -> list[str]:
+    return [str(c["body"]) for c in jira.comments.get(issue["id"], [])]
+
+
+def _files(jira, issue: dict) -> list[str]:
+    return sorted(a["filename"] for a in jira.issues[issue["id"]]["fields"]["attachment"])
+
+
+# --- the test ----------------------------------------------------------------------------------------------
+@_logs_on_failure
+def test_zoho_both_ways_through_the_worker_and_a_kill_mid_poll(stack, jira, zoho):
+    service, org = stack["stack"], zoho.org.id
+    colleague = zoho.add_agent(org, name="Carl Colleague", email="carl@acme.test")
+    issue = jira.add_issue(key="SUP-1", summary="Printer on fire")
+    ticket = zoho.add_ticket(org, subject="Printer on fire", priority="Low", status="Open")
+    _link(stack, issue, ticket)
+    assert len(_zoho_comments(zoho, ticket, "Linked to Jira issue SUP-1")) == 1  # the link note, by our agent
+    service.start_worker()
+
+    # a. Zoho → Jira on Sync now: fields, status, a colleague's internal comment, an email reply's file
+    _next_second()
+    zoho.user_update(org, "tickets", ticket["id"], subject="Printer really on fire", status="On Hold")
+    zoho.add_comment(
+        org, "tickets", ticket["id"], content="<div>Customer called <b>again</b></div>", is_public=False,
+        commenter=colleague,
+    )  # fmt: skip
+    zoho.add_thread(org, ticket["id"], content="Here is a log", attachments=[("log.txt", b"log\n", "text/plain")])
+    run = _poll(stack)
+    assert run.outcome == "success", run.reason
+    fields = jira.issues[issue["id"]]["fields"]
+    assert fields["summary"] == "Printer really on fire"
+    assert fields["status"]["statusCategory"]["key"] == "indeterminate"  # On Hold → In Progress
+    (text,) = _jira_texts(jira, issue)
+    assert "Customer called" in text and "Zoho Desk internal note" in text and "Carl Colleague" in text
+    assert _files(jira, issue) == ["log.txt"]
+    assert (run.counts["comments"], run.counts["attachments"], run.counts["transitions"]) == (1, 1, 1)
+    assert run.api_calls["zoho_desk"] >= 1 and run.credits > 0
+
+    # b. Jira → Zoho through signed webhooks: one update with the priority, one public comment, once each
+    _wait(lambda: _settled(jira), 30, "the echoes of the poll's Jira writes", stack=service)
+    since = len(zoho.requests)
+    high = next(p for p in jira.priorities if p["name"] == "High")
+    jira.user_edit(issue, {"priority": {"id": high["id"], "name": "High"}})
+    jira.user_comment(issue, "We shipped a fix.")
+    record = zoho.orgs[org].records["tickets"][ticket["id"]]
+    _wait(
+        lambda: record["priority"] == "High" and _zoho_comments(zoho, ticket, "We shipped a fix.") and _settled(jira),
+        45,
+        "the Jira changes in Zoho",
+        stack=service,
+    )
+    (copy,) = _zoho_comments(zoho, ticket, "We shipped a fix.")
+    assert copy["isPublic"] is True and copy["commenterId"] == zoho.agent["id"]
+    assert len(_desk(zoho, since, "PATCH", f"/tickets/{ticket['id']}")) == 1  # the fields in one update
+    assert len(_desk(zoho, since, "POST", "/comments")) == 1
+    assert record["subject"] == "Printer really on fire"  # Jira's summary is not mapped to Zoho
+    assert all(r.outcome == "success" for r in SyncRun.objects.filter(trigger="webhook"))
+
+    # c. twelve more linked tickets get a comment each; the worker is killed while the poll copies them
+    pairs = []
+    for n in range(12):
+        i = jira.add_issue(key=f"SUP-{n + 10}", summary=f"Ticket {n}")
+        t = zoho.add_ticket(org, subject=f"Ticket {n}")
+        _link(stack, i, t)
+        pairs.append((i, t))
+    _next_second()
+    for _, t in pairs:
+        zoho.user_update(org, "tickets", t["id"], subject=f"{t['subject']} (escalated)")
+        zoho.add_comment(org, "tickets", t["id"], content=f"Update on {t['id']}", commenter=colleague)
+    jira.add_latency(0.3, path=r"/comment$")
+    before = _sync_now(stack)
+    _wait(lambda: len(jira.comments_added) >= 1 + 4, 45, "the poll to be under way", stack=service)
+    service.worker.kill()
+    copied_before_kill = sum(len(jira.comments.get(i["id"], [])) for i, _ in pairs)
+    assert 0 < copied_before_kill < len(pairs)
+    assert _manual_runs(before).filter(outcome="running").exists()
+
+    service.start_worker()
+    run = _poll(stack, timeout=60)
+    assert run.outcome == "success", run.reason
+    for i, t in pairs:
+        texts = _jira_texts(jira, i)
+        assert len(texts) == 1 and f"Update on {t['id']}" in texts[0], (i["key"], texts)
+        assert jira.issues[i["id"]]["fields"]["summary"] == f"{t['subject']} (escalated)"
+    dead = _manual_runs(before).get(id__lt=run.pk)
+    assert dead.outcome == "failed" and "stopped before it finished" in dead.reason
+    assert len(_jira_texts(jira, issue)) == 2  # SUP-1: the colleague's comment and Jira's own, nothing more
+    assert _files(jira, issue) == ["log.txt"]
+
+    # Settled: one more poll takes in what the kill and the pushes left (our own writes), then an idle poll
+    # is one Zoho search call and one Jira JQL (the two-way item's reconcile).
+    _wait(lambda: _settled(jira), 30, "the webhooks of the poll's writes", stack=service)
+    assert _poll(stack).outcome == "success"
+    _wait(lambda: _settled(jira), 30, "nothing left to do", stack=service)
+    zoho_before, jira_before = len(zoho.requests), len(jira.requests)
+    run = _poll(stack)
+    assert run.outcome == "success", run.reason
+    calls = _desk(zoho, zoho_before)
+    assert [(r.method, r.path.rsplit("/", 2)[-2:]) for r in calls] == [("GET", ["tickets", "search"])]
+    assert len(zoho.requests) - zoho_before == 1  # no token refresh either
+    assert len(jira.requests) - jira_before == 1
+    assert run.api_calls == {"zoho_desk": 1, "jira": 1} and run.credits == 3
+    assert run.counts["tickets_seen"] == 0
+    assert not SyncRun.objects.filter(outcome="running").exists()
