@@ -17,10 +17,11 @@ from __future__ import annotations
 import time
 from types import SimpleNamespace
 
+import psutil
 import pytest
 import requests
 
-from sync.models import SyncRun
+from sync.models import SyncRun, SyncState
 from tenants.descriptor import build_descriptor
 from tests.conftest import ZOHO_CLIENT_ID, ZOHO_DC, ZOHO_SECRET, postgres_only
 from tests.sync.test_e2e_push_worker import Stack, _logs_on_failure, _settled, _wait
@@ -214,7 +215,7 @@ def test_zoho_both_ways_through_the_worker_and_a_kill_mid_poll(stack, jira, zoho
         pairs.append((i, t))
     _next_second()
     for _, t in pairs:
-        zoho.user_update(org, "tickets", t["id"], subject=f"{t['subject']} (escalated)")
+        zoho.user_update(org, "tickets", t["id"], subject=f"Ticket {t['id']} (escalated)")
         zoho.add_comment(org, "tickets", t["id"], content=f"Update on {t['id']}", commenter=colleague)
     jira.add_latency(0.3, path=r"/comment$")
     before = _sync_now(stack)
@@ -223,6 +224,11 @@ def test_zoho_both_ways_through_the_worker_and_a_kill_mid_poll(stack, jira, zoho
     copied_before_kill = sum(len(jira.comments.get(i["id"], [])) for i, _ in pairs)
     assert 0 < copied_before_kill < len(pairs)
     assert _manual_runs(before).filter(outcome="running").exists()
+    # The lease is taken over at once when its owner's process is gone from this machine (the killed
+    # cluster's workers are reaped by init, not by us): wait for that, as the push kill test does.
+    owner = SyncState.objects.get().lease_owner
+    dead_pid = int(owner.split(":")[1])
+    _wait(lambda: not psutil.pid_exists(dead_pid), 10, f"the killed poll's process {dead_pid} to be gone")
 
     service.start_worker()
     run = _poll(stack, timeout=60)
@@ -230,7 +236,7 @@ def test_zoho_both_ways_through_the_worker_and_a_kill_mid_poll(stack, jira, zoho
     for i, t in pairs:
         texts = _jira_texts(jira, i)
         assert len(texts) == 1 and f"Update on {t['id']}" in texts[0], (i["key"], texts)
-        assert jira.issues[i["id"]]["fields"]["summary"] == f"{t['subject']} (escalated)"
+        assert jira.issues[i["id"]]["fields"]["summary"] == f"Ticket {t['id']} (escalated)"
     dead = _manual_runs(before).get(id__lt=run.pk)
     assert dead.outcome == "failed" and "stopped before it finished" in dead.reason
     assert len(_jira_texts(jira, issue)) == 2  # SUP-1: the colleague's comment and Jira's own, nothing more
