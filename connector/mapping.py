@@ -116,8 +116,10 @@ def standard_ticket_preset(
     jira_fields: list[dict[str, Any]],
     jira_priorities: list[dict[str, str]],
     targets: dict[str, str] | None = None,
+    provider_key: str = "zendesk",
 ) -> list[dict[str, Any]]:
-    """The standard Zendesk ticket → Jira issue mappings for a create screen.
+    """The standard ticket → Jira issue mappings for a create screen (Zendesk; Zoho Desk: subject, description
+    and priority).
 
     ``targets`` names the Jira text fields chosen for ticket type, requester name/email, organization name
     and ticket URL (keys ``type``, ``requester.name``, ``requester.email``, ``organization.name``,
@@ -139,6 +141,9 @@ def standard_ticket_preset(
 
     add("subject", "summary")
     add("description", "description")
+    if provider_key == "zoho_desk":
+        add("priority", "priority")  # a pick-list: its values are paired with Jira's by name when saved
+        return mappings
     add("priority", "priority", priority_value_map(jira_priorities))
     add("tags", "labels")
     for helpdesk_field, jira_field in (targets or {}).items():

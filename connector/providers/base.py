@@ -78,6 +78,8 @@ class HelpdeskProvider(abc.ABC):
     objects: dict[str, str]
     #: objects that may be synchronized (others are display-only)
     syncable_objects: frozenset[str]
+    #: the helpdesk's ticket object (the standard preset maps it; other objects have none)
+    ticket_object: str = ""
     #: auto-create condition key → label (the record values an item may require)
     condition_keys: dict[str, str] = {}
     #: False: comments come from one account-wide stream, ``comments_since(client, *, start_time) -> CommentPage``

@@ -166,6 +166,7 @@ class ZendeskProvider(HelpdeskProvider):
     brand = "Zendesk"
     objects = {"ticket": "Tickets", "user": "Customers", "organization": "Organizations"}
     syncable_objects = frozenset({"ticket"})
+    ticket_object = "ticket"  # the object the standard ticket preset maps
     condition_keys = {
         "tags": "Tags",
         "priority": "Priorities",

@@ -159,6 +159,7 @@ class ZohoDeskProvider(HelpdeskProvider):
     objects = {key: m.label for key, m in MODULES.items()}
     # Synchronizing needs change detection by modified time (``…/search``): time entries and contracts have none.
     syncable_objects = frozenset(key for key, m in MODULES.items() if m.searchable)
+    ticket_object = "tickets"  # the object the standard ticket preset maps
     condition_keys = {
         "departmentId": "Department ids",
         "priority": "Priorities",

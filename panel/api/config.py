@@ -21,7 +21,7 @@ from connector import schema as schema_service
 from connector.errors import ItemChanged
 from connector.mapping import standard_ticket_preset
 from connector.models import ConnectedItem, HelpdeskConnection
-from connector.selectors import connection_require
+from connector.selectors import connection_active, connection_require
 from connector.services import (
     ItemSpec,
     connected_item_save,
@@ -214,7 +214,8 @@ class ItemViewSet(ConfigMixin, viewsets.ModelViewSet):
     )
     @action(detail=False, methods=["get"])
     def preset(self, request):
-        """The standard Zendesk ticket → Jira issue mappings for a project's create screen, to edit and save."""
+        """The standard ticket → Jira issue mappings of the connected helpdesk for a project's create screen,
+        to edit and save."""
         project, issue_type = request.query_params.get("project"), request.query_params.get("issue_type")
         missing = {
             name: ["This parameter is required."]
@@ -238,6 +239,7 @@ class ItemViewSet(ConfigMixin, viewsets.ModelViewSet):
                 jira_fields=fields,
                 jira_priorities=schema_service.jira_priorities(tenant=request.tenant),
                 targets=targets,
+                provider_key=getattr(connection_active(tenant=request.tenant), "provider", "zendesk"),
             )
         )
 

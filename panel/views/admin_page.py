@@ -413,6 +413,7 @@ def _render_item_form(request, *, step: int, values: dict | None = None, error=N
         objects=provider.objects,
         modes=ConnectedItem.Mode.choices,
         item_provider=provider,
+        preset_available=values["helpdesk_object"] == provider.ticket_object,
     )
     # A schema that cannot be loaded is shown on the form (this also renders errors: it must not raise).
     try:
@@ -528,7 +529,9 @@ def _item_preset(request):
         tenant=request.tenant, project=values["jira_project"], issue_type_id=values["jira_issue_type_id"]
     )
     values["mappings"] = standard_ticket_preset(
-        jira_fields=fields, jira_priorities=schema_service.jira_priorities(tenant=request.tenant)
+        jira_fields=fields,
+        jira_priorities=schema_service.jira_priorities(tenant=request.tenant),
+        provider_key=provider.key if provider else "zendesk",
     )
     return _render_item_form(request, step=2, values=values, message="Standard mapping applied; review and save.")
 

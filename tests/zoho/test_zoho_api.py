@@ -119,3 +119,26 @@ def test_another_sites_zoho_items_are_invisible(client, settings, install_keys, 
         assert other.post(f"/api/v1/connections/{zoho_connection.pk}/sync", {}).status_code == 404
     finally:
         second.jira.stop()
+
+
+def test_the_standard_preset_for_zoho_tickets_saves_as_is(admin_api, zoho_connection, zoho, project):
+    preset = admin_api.get("/api/v1/items/preset?project=SUP&issue_type=10001")
+    assert preset.status_code == 200, preset.content
+    mappings = preset.json()
+    assert [(m["helpdesk_field"], m["jira_field"]) for m in mappings] == [
+        ("subject", "summary"),
+        ("description", "description"),
+        ("priority", "priority"),
+    ]
+    item = {
+        "name": "Zoho preset",
+        "mode": "one_way",
+        "jira_project": "SUP",
+        "jira_issue_type_id": "10001",
+        "helpdesk_object": "tickets",
+        "mappings": mappings,
+    }
+    response = admin_api.post("/api/v1/items", item)
+    assert response.status_code == 201, response.content
+    priority = next(m for m in response.json()["item"]["mappings"] if m["jira_field"] == "priority")
+    assert set(priority["value_map"]) == {"High", "Medium", "Low"}  # paired with Jira's priorities by name
