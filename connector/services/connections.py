@@ -179,6 +179,7 @@ def _refuse_other_provider(*, tenant: Tenant, provider: str) -> None:
         )
 
 
+@sensitive_variables("secret")
 def _save_connection(
     *, tenant: Tenant, provider: str, settings_: dict, auth_type: str, secret: dict, identity: Identity
 ) -> HelpdeskConnection:

@@ -232,6 +232,7 @@ def zoho_connect(
     return _complete(tenant=tenant, dc=dc, secret=secret, organizations=organizations, org_id=org_id)
 
 
+@sensitive_variables("secret", "current")
 def _pending_store(*, tenant, dc, secret, organizations) -> HelpdeskConnection:
     """Keep the exchanged tokens until the admin picks an organization (nothing else on the row changes)."""
     with transaction.atomic():
@@ -282,6 +283,7 @@ def zoho_organization_choose(*, tenant: Tenant, org_id: str) -> HelpdeskConnecti
     )
 
 
+@sensitive_variables("secret", "client")
 def _complete(*, tenant, dc, secret, organizations, org_id) -> HelpdeskConnection:
     from .connections import _save_connection
 

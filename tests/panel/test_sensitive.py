@@ -130,3 +130,30 @@ def test_a_crash_while_creating_a_token_reports_no_token(tenant, monkeypatch):
     except RuntimeError:
         report = ExceptionReporter(None, *sys.exc_info()).get_traceback_html()
     assert "insert exploded" in report and SECRET_TOKEN not in report
+
+
+def test_a_crash_while_connecting_zoho_reports_no_secret_and_no_code(tenant, jira, project, zoho, monkeypatch, caplog):
+    from connector.services import zoho as zoho_service
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("Zoho client exploded")
+
+    monkeypatch.setattr(zoho_service, "zoho_identity", crash)  # inside the organization step, tokens in hand
+    session = page_session_issue(JiraPrincipal(tenant, ADMIN_ACCOUNT))
+    secret = "zoho-secret-" + secrets.token_hex(8)  # made at run time (see above)
+    zoho.add_self_client("eu", client_id="1000.SENSITIVETEST0001", client_secret=secret, user=zoho.agent)
+    code = zoho.self_client_code("1000.SENSITIVETEST0001")
+    request = RequestFactory().post(
+        "/jira/admin",
+        {
+            "session": session,
+            "action": "zoho_connect",
+            "data_center": "eu",
+            "client_id": "1000.SENSITIVETEST0001",
+            "client_secret": secret,
+            "code": code,
+        },
+    )
+    report = _crash_report(request, caplog)
+    assert "Zoho client exploded" in report and "zoho_connect" in report  # the report is real
+    assert secret not in report and code not in report and session not in report
