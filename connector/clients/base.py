@@ -184,8 +184,8 @@ class BaseClient(abc.ABC):
         all_headers.update(headers or {})
         self.authenticate(method, path, query, all_headers)
         self.calls += 1
-        try:
-            raw = self.session.request(
+        raw = self.send(
+            lambda: self.session.request(
                 method,
                 url,
                 json=json_body,
@@ -195,13 +195,20 @@ class BaseClient(abc.ABC):
                 timeout=self.timeout(),
                 allow_redirects=allow_redirects,
             )
+        )
+        return self._handle(raw, expect_json=expect_json)
+
+    def send(self, call, *, who: str | None = None) -> requests.Response:
+        """Run one ``requests`` call; a timeout or a failed connection becomes the typed error."""
+        who = who or self.service
+        try:
+            return call()
         except requests.Timeout as exc:
-            raise ApiTimeout(f"{self.service} did not answer in time", service=self.service) from exc
+            raise ApiTimeout(f"{who} did not answer in time", service=self.service) from exc
         except requests.RequestException as exc:
             raise ApiConnectionError(
-                f"{self.service} could not be reached ({type(exc).__name__})", service=self.service
+                f"{who} could not be reached ({type(exc).__name__})", service=self.service
             ) from exc
-        return self._handle(raw, expect_json=expect_json)
 
     def download(self, url: str, sink, *, max_bytes: int, allowed_hosts: list[str]) -> int:
         """Stream ``url`` into ``sink`` (a file), following redirects by hand: every hop must be on an allowed
@@ -225,14 +232,11 @@ class BaseClient(abc.ABC):
             if is_own:
                 self.authenticate("GET", parts.path, parts.query, headers)
                 self.calls += 1
-            try:
-                raw = self.session.get(url, headers=headers, timeout=self.timeout(), allow_redirects=False, stream=True)
-            except requests.Timeout as exc:
-                raise ApiTimeout(f"{self.service} did not answer in time", service=self.service) from exc
-            except requests.RequestException as exc:
-                raise ApiConnectionError(
-                    f"{self.service} could not be reached ({type(exc).__name__})", service=self.service
-                ) from exc
+            raw = self.send(
+                lambda url=url, headers=headers: self.session.get(
+                    url, headers=headers, timeout=self.timeout(), allow_redirects=False, stream=True
+                )
+            )
             with raw:
                 if raw.status_code in (301, 302, 303, 307, 308) and raw.headers.get("Location"):
                     url = urljoin(url, raw.headers["Location"])

@@ -27,12 +27,10 @@ from django.conf import settings
 
 from .base import (
     ApiBadRequest,
-    ApiConnectionError,
     ApiError,
     ApiForbidden,
     ApiRateLimited,
     ApiServerError,
-    ApiTimeout,
     ApiUnauthorized,
     ApiUnexpectedResponse,
     BaseClient,
@@ -357,14 +355,10 @@ class ZohoDeskClient(BaseClient):
         """``POST {accounts}/oauth/v2/token``: Zoho answers most refusals with HTTP 200 and ``{"error": …}``."""
         url = accounts_url(self.dc) + self.TOKEN
         self.calls += 1
-        try:
-            raw = self.session.post(url, data=form, timeout=self.timeout(), allow_redirects=False)
-        except requests.Timeout as exc:
-            raise ApiTimeout(f"Zoho accounts ({self.dc}) did not answer in time", service=self.service) from exc
-        except requests.RequestException as exc:
-            raise ApiConnectionError(
-                f"Zoho accounts ({self.dc}) could not be reached ({type(exc).__name__})", service=self.service
-            ) from exc
+        raw = self.send(
+            lambda: self.session.post(url, data=form, timeout=self.timeout(), allow_redirects=False),
+            who=f"Zoho accounts ({self.dc})",
+        )
         try:
             data = raw.json()
         except ValueError:
