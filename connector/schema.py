@@ -231,7 +231,7 @@ def jira_statuses(*, tenant: Tenant, project: str, refresh: bool = False) -> lis
 
 
 def helpdesk_fields(
-    *, tenant: Tenant, connection: HelpdeskConnection, helpdesk_object: str, refresh: bool = False
+    *, tenant: Tenant, connection: HelpdeskConnection, helpdesk_object: str, refresh: bool = False, client=None
 ) -> list[dict[str, Any]]:
     provider = provider_for(connection.provider)
     if helpdesk_object not in provider.objects:
@@ -240,7 +240,7 @@ def helpdesk_fields(
         )
 
     def load():
-        return provider.fields(client_for(connection), helpdesk_object)
+        return provider.fields(client or client_for(connection), helpdesk_object)
 
     return _cached(
         tenant,

@@ -94,7 +94,11 @@ def _owner_is_dead(owner: str) -> bool:
     pid = rest.partition(":")[0]
     if host != socket.gethostname()[:30] or not pid.isdigit():
         return False
-    return not psutil.pid_exists(int(pid))
+    try:
+        # a killed worker not yet reaped by its parent is a zombie: dead all the same
+        return psutil.Process(int(pid)).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def _hash(value: Any) -> str:
@@ -236,17 +240,22 @@ class _Run:
 
     # memos ------------------------------------------------------------------------------------------
     def jira_types(self, connection) -> dict[str, str]:
-        if "jira" not in self.schemas:
-            fields = schema_service.jira_fields(tenant=connection.tenant)
-            self.schemas["jira"] = {f["id"]: f["type"] for f in fields}
+        with self.key_lock("schema:jira"):  # parallel threads read Jira's fields once per run
+            if "jira" not in self.schemas:
+                fields = schema_service.jira_fields(tenant=connection.tenant)
+                self.schemas["jira"] = {f["id"]: f["type"] for f in fields}
         return self.schemas["jira"]
 
     def helpdesk_fields(self, connection, helpdesk_object: str) -> list[dict[str, Any]]:
         key = f"helpdesk:{helpdesk_object}"
-        if key not in self.schemas:
-            self.schemas[key] = schema_service.helpdesk_fields(
-                tenant=connection.tenant, connection=connection, helpdesk_object=helpdesk_object
-            )
+        with self.key_lock(f"schema:{key}"):
+            if key not in self.schemas:
+                self.schemas[key] = schema_service.helpdesk_fields(
+                    tenant=connection.tenant,
+                    connection=connection,
+                    helpdesk_object=helpdesk_object,
+                    client=self.helpdesk(),  # the run's client: its calls count in the run
+                )
         return self.schemas[key]
 
     def create_fields(self, item: ConnectedItem) -> dict[str, dict[str, Any]]:
@@ -551,7 +560,7 @@ def _apply_page(run: _Run, stream: str, records, state: SyncState, owner: str) -
             _link_save(run, link, record, previews.get((link.item_id, link.record_id)))
         _lease_extend(state, owner)
 
-    _in_parallel(issue_pass, list(groups.values()))
+    _in_parallel(issue_pass, list(groups.values()), cap=provider.max_parallel)
     return events_time, events_behind
 
 
@@ -570,7 +579,7 @@ def _record_comments(run: _Run, stream: str, links: list[Link]) -> dict[str, lis
             with run.lock:
                 found[record_id] = comments
 
-    _in_parallel(read, [[record_id] for record_id in sorted(wanted)])
+    _in_parallel(read, [[record_id] for record_id in sorted(wanted)], cap=run.provider.max_parallel)
     Link.objects.filter(pk__in=[link.pk for link in links if link.record_id in found]).update(
         comments_read_at=timezone.now()
     )
@@ -619,7 +628,7 @@ def _comment_sweep(run: _Run, state: SyncState, owner: str) -> None:
                 _link_save(run, link, None, None)
             _lease_extend(state, owner)
 
-        _in_parallel(issue_pass, list(issues.values()))
+        _in_parallel(issue_pass, list(issues.values()), cap=run.provider.max_parallel)
     run.flush_events()
 
 
@@ -676,11 +685,11 @@ def _parallelism() -> int:
     return max(1, int(settings.SYNC_PARALLEL_ISSUES))
 
 
-def _in_parallel(func, groups: list) -> None:
-    """``func(group)`` for every group, in up to SYNC_PARALLEL_ISSUES threads (each group in one thread).
-    The first error is raised after every started group finished; each thread closes its own database
-    connection."""
-    workers = min(_parallelism(), len(groups))
+def _in_parallel(func, groups: list, *, cap: int | None = None) -> None:
+    """``func(group)`` for every group, in up to SYNC_PARALLEL_ISSUES threads (and no more than ``cap``: the
+    helpdesk's limit of calls in flight), each group in one thread. The first error is raised after every
+    started group finished; each thread closes its own database connection."""
+    workers = min(_parallelism(), len(groups), cap or len(groups))
     if workers <= 1:
         for group in groups:
             func(group)

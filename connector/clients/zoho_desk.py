@@ -240,20 +240,22 @@ class ZohoDeskClient(BaseClient):
                 raise
             return self._request_once(method, path, **kwargs)
 
-    @staticmethod
-    def _cost(params: Any) -> int:
-        """Credits of one Desk call: 1, or 3 for a range fetch (a list, search or comments page: ``from`` /
-        ``limit``) starting within the first 2,000 (Zoho Desk API document, "Credit Consumption Model")."""
+    # Lists answered whole (no ``from``/``limit``) are range fetches all the same.
+    RANGE_PATHS = frozenset({ORGANIZATIONS, ORGANIZATION_FIELDS})
+
+    def _cost(self, path: str, params: Any) -> int:
+        """Credits of one Desk call: 1, or 3 for a range fetch (a list, search, comments or fields page)
+        starting within the first 2,000, 5 past it (Zoho Desk API document, "Credit Consumption Model")."""
         keys = {k for k, _ in params} if isinstance(params, list) else set(params or {})
         if not keys & {"from", "limit"}:
-            return 1
+            return 3 if path in self.RANGE_PATHS else 1
         start = dict(params).get("from", 0) if not isinstance(params, list) else 0
         return 3 if int(start or 0) <= 2000 else 5
 
     def _request_once(self, method: str, path: str, **kwargs) -> Response:
-        self.credits += self._cost(kwargs.get("params"))
+        cost = self._cost(path, kwargs.get("params"))
         try:
-            return super().request(method, path, **kwargs)
+            response = super().request(method, path, **kwargs)
         except ApiRateLimited as exc:
             code = exc.body.get("errorCode") if isinstance(exc.body, dict) else None
             if code == "THRESHOLD_EXCEEDED":
@@ -267,7 +269,21 @@ class ZohoDeskClient(BaseClient):
                 ) from None
             if exc.retry_after is None:
                 exc.retry_after = 10  # TOO_MANY_REQUESTS: too many calls in flight; a moment later is enough
+            raise  # a refused call is not billed
+        except ApiError as exc:
+            if exc.status is not None:
+                self.credits += cost  # answered (even with an error): billed
             raise
+        self.credits += cost
+        return response
+
+    def download(self, url: str, sink, *, max_bytes: int, allowed_hosts: list[str]) -> int:
+        """Attachment downloads from the Desk host cost a credit each, like any call."""
+        before = self.calls
+        try:
+            return super().download(url, sink, max_bytes=max_bytes, allowed_hosts=allowed_hosts)
+        finally:
+            self.credits += self.calls - before
 
     # --- lists ----------------------------------------------------------------------------------------
     def _data(self, response: Response) -> list[dict[str, Any]]:

@@ -87,6 +87,8 @@ class HelpdeskProvider(abc.ABC):
     #: changed record (``record_comments``), the helpdesk having no such stream
     comments_per_record: bool = False
 
+    #: helpdesk calls one poll may have in flight at once (the helpdesk's concurrency limit, shared)
+    max_parallel: int = 64
     #: the precision of the helpdesk's record times in seconds (``created_epoch`` is a multiple of it)
     time_precision: float = 1.0
     #: whether new items post a link note on the record unless told otherwise

@@ -172,6 +172,9 @@ class ZohoDeskProvider(HelpdeskProvider):
     status_field_choice = True
     link_note_default = True  # agents see which Jira issue a record is linked to
     time_precision = 0.001  # Zoho's times have milliseconds
+    # Zoho refuses calls past an edition's concurrency limit (TOO_MANY_REQUESTS: Free 5, Standard 10,
+    # Professional 15, Enterprise 25), shared with the organization's other integrations.
+    max_parallel = 4
 
     def default_status_field(self, helpdesk_object: str) -> str:
         return self._module(helpdesk_object).status_field

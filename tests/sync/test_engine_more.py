@@ -377,3 +377,23 @@ def test_credentials_revoked_in_zendesk_mid_run_halt_the_run_and_keep_the_cursor
     assert SyncState.objects.get().cursors.get("ticket", "") == "" and jira.comments.get(issue["id"], []) == []
     connection.refresh_from_db()
     assert connection.status == "auth_failed"  # confirmed by a second call, then shown on the admin page
+
+
+def test_a_killed_worker_not_yet_reaped_is_a_dead_lease_owner():
+    """A worker killed on this machine stays a zombie until its parent reaps it: its lease is free at once."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from sync.engine import _owner_is_dead
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    time.sleep(0.5)  # it has exited; not waited for, it is a zombie
+    host = socket.gethostname()[:30]
+    try:
+        assert _owner_is_dead(f"{host}:{child.pid}:abcd1234")
+        assert not _owner_is_dead(f"{host}:{os.getpid()}:abcd1234")  # this process is alive
+        assert not _owner_is_dead(f"another-host:{child.pid}:abcd1234")  # never judged elsewhere
+    finally:
+        child.wait()

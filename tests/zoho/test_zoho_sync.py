@@ -150,3 +150,38 @@ def test_jira_changes_reach_the_ticket_with_status_by_the_items_table(client, zo
     assert run.outcome == SyncRun.Outcome.SUCCESS, run.reason
     assert len(jira.comments[issue["id"]]) == 1  # only the person's comment: our copy in Zoho is not copied back
     assert run.counts["comments"] == 0 and run.counts["issues_updated"] == 0
+
+
+def test_a_runs_credits_are_what_zoho_charged(zoho_connection, zsynced, jira, zoho):
+    tid = zsynced["ticket"]["id"]
+    colleague = zoho.add_agent(zoho.org.id, name="Carl Colleague", email="carl@acme.test")
+    zoho.advance(5)
+    zoho.add_thread(zoho.org.id, tid, content="A log", attachments=[("log.txt", b"log\n", "text/plain")])
+    zoho.add_comment(zoho.org.id, "tickets", tid, content="Called", commenter=colleague)
+    zoho.user_update(zoho.org.id, "tickets", tid, subject="Printer really on fire")
+    from connector.schema import schema_cache_clear
+
+    schema_cache_clear(tenant=zoho_connection.tenant)  # the fields are read in the run, and billed to it
+    before = zoho.org.credits_used
+    run = poll(zoho_connection)
+    assert run.outcome == SyncRun.Outcome.SUCCESS, run.reason
+    assert run.counts["attachments"] == 1  # a download is among the calls
+    assert run.credits == zoho.org.credits_used - before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_work_stays_within_zohos_concurrency_limit(settings, zoho_connection, zsynced, jira, zoho):
+    from django.db import connection as db
+
+    if db.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (threads with their own database connections)")
+    settings.SYNC_PARALLEL_ISSUES = 16
+    zoho.org.concurrency = 4  # the fake refuses a fifth call in flight with TOO_MANY_REQUESTS
+    zoho.add_latency(0.05, path=r"/comments$")
+    for n in range(12):
+        issue = jira.add_issue(key=f"SUP-{n + 2}", summary=f"Issue {n}")
+        ticket = zoho.add_ticket(zoho.org.id, subject=f"Ticket {n}")
+        raw_link(zoho_connection.tenant, zsynced["item"], issue["id"], ticket["id"], key=issue["key"])
+    run = poll(zoho_connection)
+    assert run.outcome == SyncRun.Outcome.SUCCESS, run.reason
+    assert run.counts["tickets_seen"] == 13
