@@ -377,7 +377,8 @@ class ZohoDeskProvider(HelpdeskProvider):
         if current and self.status_value_category(current, item) == category:
             return None
         table = getattr(item, "status_map", None) or {}
-        return next((value for value, cat in table.items() if cat == category), None) or DEFAULT_TARGETS[category]
+        target = next((value for value, cat in table.items() if cat == category), None) or DEFAULT_TARGETS[category]
+        return None if target == current else target  # already there: no write
 
     def status_payload(self, status, item=None):
         field = self._status_field(item)

@@ -185,3 +185,22 @@ def test_parallel_work_stays_within_zohos_concurrency_limit(settings, zoho_conne
     run = poll(zoho_connection)
     assert run.outcome == SyncRun.Outcome.SUCCESS, run.reason
     assert run.counts["tickets_seen"] == 13
+
+
+def test_a_jira_file_reaches_the_ticket_once_as_an_internal_comment(client, zoho_connection, zsynced, jira, zoho):
+    issue, tid = zsynced["issue"], zsynced["ticket"]["id"]
+    jira.user_attach(issue, "trace.log", b"x" * 2048, "text/plain")
+    deliver(client, jira, twice=True)  # a redelivery changes nothing
+    process(zoho_connection.tenant, issue)
+    from connector.providers import client_for
+
+    posted = client_for(zoho_connection).comments("tickets", tid)  # as Zoho's API shows them
+    with_files = [c for c in posted if c.get("attachments")]
+    assert len(with_files) == 1 and with_files[0]["isPublic"] is False
+    assert [a["name"] for a in with_files[0]["attachments"]] == ["trace.log"]
+    assert "trace.log" in with_files[0]["content"] and "SUP-1" in with_files[0]["content"]
+    assert sum(1 for r in zoho.requests if r.method == "POST" and r.path.endswith("/uploads")) == 1
+    patches = [r.body for r in zoho.requests if r.method == "PATCH"]
+    assert all(b'"status"' not in body for body in patches)  # To Do ↔ an Open ticket: no status write
+    run = poll(zoho_connection)  # our comment and its file are never copied back
+    assert run.counts["attachments"] == 0 and len(jira.issues[issue["id"]]["fields"]["attachment"]) == 1
