@@ -204,3 +204,18 @@ def test_a_jira_file_reaches_the_ticket_once_as_an_internal_comment(client, zoho
     assert all(b'"status"' not in body for body in patches)  # To Do ↔ an Open ticket: no status write
     run = poll(zoho_connection)  # our comment and its file are never copied back
     assert run.counts["attachments"] == 0 and len(jira.issues[issue["id"]]["fields"]["attachment"]) == 1
+
+
+def test_a_custom_status_field_and_custom_fields_go_in_one_cf_object():
+    from connector.providers import provider_for
+    from sync.push import _merged
+
+    provider = provider_for("zoho_desk")
+
+    class Item:
+        helpdesk_object, status_field, status_map = "tickets", "cf_stage", {"Fixed": "done", "Triage": "new"}
+
+    body = provider.update_payload("tickets", {"cf_team": "Core", "subject": "Hi"})
+    merged = _merged(body, provider.status_payload(provider.status_for_category("Triage", "done", Item), Item))
+    assert merged == {"subject": "Hi", "cf": {"cf_team": "Core", "cf_stage": "Fixed"}}  # neither cf value lost
+    assert provider.status_for_category("Fixed", "done", Item) is None  # already there
