@@ -84,27 +84,53 @@ def main() -> int:
     parser.add_argument("--changed", type=int, default=1_000)
     args = parser.parse_args()
 
-    os.environ.update(ENV)
-    ensure_database(ENV["DATABASE_URL"])
-    from tests.fakes.jira import FakeJira
     from tests.fakes.zendesk import FakeZendesk
 
-    zendesk = FakeZendesk().start()
-    os.environ["ZENDESK_URL_TEMPLATE"] = zendesk.url_template
+    def start_zendesk():
+        zendesk = FakeZendesk().start()
+        return zendesk, {"ZENDESK_URL_TEMPLATE": zendesk.url_template}
 
-    import django
+    return bench_run(ENV, start_zendesk, lambda zendesk, jira: _bench(args, zendesk, jira))
 
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
 
-    call_command("migrate", verbosity=0)
-    jira = FakeJira(app_key=settings.ATLASSIAN_APP_KEY).start()
+def bench_run(env: dict[str, str], start_helpdesk, bench) -> int:
+    """The benchmarks' stack: ``env`` applied, its database created when missing and migrated, the helpdesk
+    fake (``start_helpdesk()`` → the fake and the settings pointing at it) and a fake Jira started; then
+    ``bench(helpdesk, jira)``, and both fakes stopped."""
+    os.environ.update(env)
+    ensure_database(env["DATABASE_URL"])
+    from tests.fakes.jira import FakeJira
+
+    helpdesk, helpdesk_env = start_helpdesk()
+    os.environ.update(helpdesk_env)
     try:
-        return _bench(args, zendesk, jira)
+        import django
+
+        django.setup()
+        from django.conf import settings
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        jira = FakeJira(app_key=settings.ATLASSIAN_APP_KEY).start()
+        try:
+            return bench(helpdesk, jira)
+        finally:
+            jira.stop()
     finally:
-        zendesk.stop()
-        jira.stop()
+        helpdesk.stop()
+
+
+def bench_tenant(jira):
+    """The licensed tenant of the fake Jira site (as its install would have made it)."""
+    from tenants.models import Tenant
+
+    return Tenant.objects.create(
+        client_key=jira.client_key,
+        app_key=jira.app_key,
+        base_url=jira.url,
+        shared_secret=jira.shared_secret,
+        license=Tenant.License.ACTIVE,
+    )
 
 
 def _setup(args, zendesk, jira):
@@ -113,7 +139,6 @@ def _setup(args, zendesk, jira):
     from connector.services import ItemSpec, connected_item_save, zendesk_connect
     from sync.engine import JIRA_STATUS_KEY, sync_state_get
     from sync.models import Link, SyncState
-    from tenants.models import Tenant
 
     zendesk.add_account(SUBDOMAIN, rate_limit=1_000_000)  # the agents making the changes are not us
     zendesk.add_agent(SUBDOMAIN, AGENT_EMAIL, AGENT_TOKEN, name="Bench Admin")
@@ -121,13 +146,7 @@ def _setup(args, zendesk, jira):
         if user["email"] == AGENT_EMAIL:
             user["role"] = "admin"  # reading the incremental exports needs an admin
     jira.add_project("SUP", "Support")
-    tenant = Tenant.objects.create(
-        client_key=jira.client_key,
-        app_key=jira.app_key,
-        base_url=jira.url,
-        shared_secret=jira.shared_secret,
-        license=Tenant.License.ACTIVE,
-    )
+    tenant = bench_tenant(jira)
     connection = zendesk_connect(tenant=tenant, subdomain=SUBDOMAIN, email=AGENT_EMAIL, api_token=AGENT_TOKEN)
     priorities = {p["name"]: p["id"] for p in schema.jira_priorities(tenant=tenant)}
     item, _ = connected_item_save(

@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.bench.bench_sync import ENV, _sync_now_and_wait, ensure_database  # noqa: E402
+from tests.bench.bench_sync import ENV, _sync_now_and_wait, bench_run, bench_tenant  # noqa: E402
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/deskbridge_bench_zoho")
 DC = "eu"
@@ -54,28 +54,17 @@ def main() -> int:
     parser.add_argument("--changed", type=int, default=200)
     args = parser.parse_args()
 
-    os.environ.update({**ENV, "DATABASE_URL": DATABASE_URL, "ZOHO_SEARCH_SETTLE_SECONDS": "0"})
-    ensure_database(DATABASE_URL)
-    from tests.fakes.jira import FakeJira
     from tests.fakes.zoho_desk import FakeZohoDesk
 
-    zoho = FakeZohoDesk().start()
-    os.environ["ZOHO_ACCOUNTS_URL_OVERRIDE"] = zoho.accounts_url_template
-    os.environ["ZOHO_DESK_URL_OVERRIDE"] = zoho.desk_url_template
+    def start_zoho():
+        zoho = FakeZohoDesk().start()
+        return zoho, {
+            "ZOHO_ACCOUNTS_URL_OVERRIDE": zoho.accounts_url_template,
+            "ZOHO_DESK_URL_OVERRIDE": zoho.desk_url_template,
+        }
 
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    jira = FakeJira(app_key=settings.ATLASSIAN_APP_KEY).start()
-    try:
-        return _bench(args, zoho, jira)
-    finally:
-        zoho.stop()
-        jira.stop()
+    env = {**ENV, "DATABASE_URL": DATABASE_URL, "ZOHO_SEARCH_SETTLE_SECONDS": "0"}
+    return bench_run(env, start_zoho, lambda zoho, jira: _bench(args, zoho, jira))
 
 
 def _setup(args, zoho, jira):
@@ -86,19 +75,12 @@ def _setup(args, zoho, jira):
     from connector.services.zoho import zoho_connect
     from sync.engine import JIRA_STATUS_KEY, sync_state_get
     from sync.models import Link, SyncState
-    from tenants.models import Tenant
 
     org = zoho.add_org(DC, name="Bench Support", edition=EDITION, agents=AGENTS)
     agent = zoho.add_agent(org.id, name="Bench Admin", email="admin@bench.test")
     zoho.add_self_client(DC, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, user=agent, orgs=[org.id])
     jira.add_project("SUP", "Support")
-    tenant = Tenant.objects.create(
-        client_key=jira.client_key,
-        app_key=jira.app_key,
-        base_url=jira.url,
-        shared_secret=jira.shared_secret,
-        license=Tenant.License.ACTIVE,
-    )
+    tenant = bench_tenant(jira)
     connection = zoho_connect(
         tenant=tenant,
         data_center=DC,
