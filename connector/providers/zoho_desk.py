@@ -7,6 +7,7 @@ import contextlib
 import html
 import json
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +31,6 @@ CATEGORIES = ("new", "indeterminate", "done")
 @dataclass(frozen=True)
 class Module:
     label: str
-    singular: str
     title: tuple[str, ...]  # record keys joined into its title
     text_param: str  # the search parameter a typed word goes to
     status_field: str = ""  # the module's own status field ("" = none)
@@ -42,18 +42,18 @@ class Module:
 # The nine modules Deskbridge links and synchronizes. Paths are the module names; the search parameters are
 # those of each module's ``…/search`` endpoint (https://desk.zoho.com/DeskAPIDocument, per module "Search").
 MODULES: dict[str, Module] = {
-    "tickets": Module("Tickets", "ticket", ("subject",), "subject", "status", True, "email"),
-    "contacts": Module("Contacts", "contact", ("firstName", "lastName"), "fullName", "", True, "email"),
-    "accounts": Module("Accounts", "account", ("accountName",), "accountName", "", True),
-    "tasks": Module("Tasks", "task", ("subject",), "subject", "status", True),
-    "calls": Module("Calls", "call", ("subject",), "subject", "status", True),
-    "events": Module("Events", "event", ("subject",), "subject", "status", True),
+    "tickets": Module("Tickets", ("subject",), "subject", "status", True, "email"),
+    "contacts": Module("Contacts", ("firstName", "lastName"), "fullName", "", True, "email"),
+    "accounts": Module("Accounts", ("accountName",), "accountName", "", True),
+    "tasks": Module("Tasks", ("subject",), "subject", "status", True),
+    "calls": Module("Calls", ("subject",), "subject", "status", True),
+    "events": Module("Events", ("subject",), "subject", "status", True),
     # Time entries live under their ticket (``/tickets/{id}/timeEntry/{entry}``): our record id is
     # ``<ticket id>:<entry id>``, and the panel finds them by their ticket's id or number.
-    "timeEntry": Module("Time entries", "time entry", ("description",), "", "", False, searchable=False),
-    "products": Module("Products", "product", ("productName",), "productName", "", False),
+    "timeEntry": Module("Time entries", ("description",), "", "", False, searchable=False),
+    "products": Module("Products", ("productName",), "productName", "", False),
     # Contracts have no search endpoint (no text search, no change detection): display only, found by id.
-    "contracts": Module("Contracts", "contract", ("contractName",), "", "contractStatus", False, searchable=False),
+    "contracts": Module("Contracts", ("contractName",), "", "contractStatus", False, searchable=False),
 }
 
 # Zoho field ``type`` → our normalised type (connector.mapping.TYPES).
@@ -314,8 +314,6 @@ class ZohoDeskProvider(HelpdeskProvider):
         ``t`` (inclusive, as Zoho's range is) and leaves out the records already taken at exactly ``t``.
         A full page moves the range's start to its last time instead of paging with ``from`` (which stops at
         999); only a page of records all at one millisecond pages with ``from``."""
-        import time
-
         self._module(helpdesk_object)
         state = json.loads(cursor) if cursor else {"t": int((start_time or 0) * 1000), "ids": [], "from": 0}
         since, taken, start = int(state["t"]), set(state.get("ids") or []), int(state.get("from") or 0)

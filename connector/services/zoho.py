@@ -45,6 +45,7 @@ from ..clients.zoho_desk import (
 from ..errors import HelpdeskError, HelpdeskRateLimited, HelpdeskUnavailable
 from ..models import HelpdeskConnection, Provider
 from ..providers.base import Identity
+from .connections import _mark_auth_failed, _refuse_other_provider, _save_connection
 
 logger = logging.getLogger(__name__)
 
@@ -186,8 +187,6 @@ def zoho_connect(
 ) -> HelpdeskConnection:
     """Exchange a Self Client's code and connect, or — when the Zoho user belongs to several organizations and
     none was named — keep the tokens pending and return the connection with ``pending_organizations``."""
-    from .connections import _refuse_other_provider
-
     dc = _dc_clean(data_center)
     client_id, client_secret, code = (client_id or "").strip(), (client_secret or "").strip(), (code or "").strip()
     fields = {}
@@ -285,8 +284,6 @@ def zoho_organization_choose(*, tenant: Tenant, org_id: str) -> HelpdeskConnecti
 
 @sensitive_variables("secret", "client")
 def _complete(*, tenant, dc, secret, organizations, org_id) -> HelpdeskConnection:
-    from .connections import _save_connection
-
     org = next((o for o in organizations if o["id"] == org_id), None)
     if org is None:
         raise HelpdeskError(
@@ -367,8 +364,6 @@ def zoho_access_token(connection: HelpdeskConnection, refused: str | None = None
                 refresh_token=current["refresh_token"],
             )
         except ZohoOAuthError as exc:
-            from .connections import _mark_auth_failed
-
             # Marked under the lock and committed before the refusal is raised (outside the transaction).
             _mark_auth_failed(
                 stored,
