@@ -386,10 +386,12 @@ def _run_guarded(run: _Run, work, release: dict[str, Any], *, summarize: bool = 
             run.run.reason = f"{exc.service or 'The service'} is rate limiting this site; the next poll is in {wait} s."
     except ApiForbidden as exc:
         run.run.outcome = SyncRun.Outcome.HALTED
-        run.run.reason = (
-            f"{exc.service} refused access ({exc.message}). Reading changes needs a Zendesk admin: reconnect "
-            "Deskbridge as an admin on the Deskbridge admin page."
+        help_ = (
+            "Check that Deskbridge's app is installed with its permissions in Jira."
+            if exc.service == "Jira"
+            else run.provider.access_help
         )
+        run.run.reason = f"{exc.service} refused access ({exc.message}). {help_}"
     except ApiUnauthorized as exc:
         confirmed = exc.service != "Jira" and connection_auth_failure_confirm(connection=connection)
         run.run.outcome = SyncRun.Outcome.HALTED

@@ -87,6 +87,8 @@ class HelpdeskProvider(abc.ABC):
     #: changed record (``record_comments``), the helpdesk having no such stream
     comments_per_record: bool = False
 
+    #: what an admin does when the helpdesk refuses access (403) during a sync
+    access_help: str = "Reconnect on the Deskbridge admin page with an account that may read and update records."
     #: helpdesk calls one poll may have in flight at once (the helpdesk's concurrency limit, shared)
     max_parallel: int = 64
     #: the precision of the helpdesk's record times in seconds (``created_epoch`` is a multiple of it)

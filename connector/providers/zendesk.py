@@ -166,6 +166,9 @@ class ZendeskProvider(HelpdeskProvider):
     brand = "Zendesk"
     objects = {"ticket": "Tickets", "user": "Customers", "organization": "Organizations"}
     syncable_objects = frozenset({"ticket"})
+    access_help = (
+        "Reading changes needs a Zendesk admin: reconnect Deskbridge as an admin on the Deskbridge admin page."
+    )
     ticket_object = "ticket"  # the object the standard ticket preset maps
     condition_keys = {
         "tags": "Tags",

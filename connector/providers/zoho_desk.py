@@ -159,6 +159,10 @@ class ZohoDeskProvider(HelpdeskProvider):
     objects = {key: m.label for key, m in MODULES.items()}
     # Synchronizing needs change detection by modified time (``…/search``): time entries and contracts have none.
     syncable_objects = frozenset(key for key, m in MODULES.items() if m.searchable)
+    access_help = (
+        "Generate a new Self Client code with the scopes the Deskbridge admin page shows, for this organization, as "
+        "an agent whose profile may read and update these modules, and connect again on the admin page."
+    )
     ticket_object = "tickets"  # the object the standard ticket preset maps
     condition_keys = {
         "departmentId": "Department ids",

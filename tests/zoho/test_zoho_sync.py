@@ -219,3 +219,12 @@ def test_a_custom_status_field_and_custom_fields_go_in_one_cf_object():
     merged = _merged(body, provider.status_payload(provider.status_for_category("Triage", "done", Item), Item))
     assert merged == {"subject": "Hi", "cf": {"cf_team": "Core", "cf_stage": "Fixed"}}  # neither cf value lost
     assert provider.status_for_category("Fixed", "done", Item) is None  # already there
+
+
+def test_a_refusal_during_a_poll_says_what_to_do_in_zohos_terms(zoho_connection, zsynced, zoho):
+    message = "The OAuth Token does not contain the scope to perform this operation."
+    zoho.fail_next(403, {"errorCode": "SCOPE_MISMATCH", "message": message}, path=r"/search$")
+    run = poll(zoho_connection)
+    assert run.outcome == SyncRun.Outcome.HALTED
+    assert "SCOPE_MISMATCH" in run.reason and "Generate a new Self Client code" in run.reason
+    assert "Zendesk" not in run.reason
