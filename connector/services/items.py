@@ -150,8 +150,9 @@ def _check(*, tenant: Tenant, connection: HelpdeskConnection, spec: ItemSpec, ex
         p.error(
             "sync_requires_ticket",
             "mode",
-            f"Only tickets can be synchronized on {provider.label}; "
-            f"{provider.object_label(spec.helpdesk_object).lower()} are display-only.",
+            f"Only {', '.join(provider.object_label(o).lower() for o in sorted(provider.syncable_objects))} can be "
+            f"synchronized on {provider.label}; {provider.object_label(spec.helpdesk_object).lower()} are "
+            "display-only.",
         )
     if synchronized and not spec.jira_issue_type_id:
         p.error("issue_type_required", "jira_issue_type_id", "Synchronized items need a Jira issue type.")

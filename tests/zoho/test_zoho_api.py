@@ -87,6 +87,9 @@ def test_items_for_zoho_modules_with_a_status_table(admin_api, zoho_connection, 
     contracts = {**item, "name": "Contracts", "helpdesk_object": "contracts", "status_map": {}}
     response = admin_api.post("/api/v1/items", contracts)
     assert response.status_code == 400 and "display-only" in response.content.decode()
+    assert "Only accounts, calls, contacts, events, products, tasks, tickets can be synchronized" in (
+        response.content.decode()
+    )
     assert ConnectedItem.objects.count() == 1
 
 
