@@ -179,6 +179,9 @@ class ZohoDeskClient(BaseClient):
     TIME_ENTRY = "/api/v1/tickets/{ticket_id}/timeEntry/{entry_id}"
     UPLOADS = "/api/v1/uploads"
     AGENT = "/api/v1/agents/{agent_id}"
+    AGENTS = "/api/v1/agents"
+    AGENT_TIME_ENTRIES = "/api/v1/agents/{agent_id}/timeEntry"
+    LIST = "/api/v1/{module}"
     TOKEN = "/oauth/v2/token"
 
     def __init__(
@@ -317,6 +320,30 @@ class ZohoDeskClient(BaseClient):
 
     def time_entry_get(self, ticket_id: str, entry_id: str) -> dict[str, Any]:
         return self.request("GET", self.TIME_ENTRY.format(ticket_id=ticket_id, entry_id=entry_id)).data or {}
+
+    def time_entry_update(self, ticket_id: str, entry_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        path = self.TIME_ENTRY.format(ticket_id=ticket_id, entry_id=entry_id)
+        return self.request("PATCH", path, json_body=body).data or {}
+
+    def agents(self) -> list[dict[str, Any]]:
+        return list(self._pages(self.AGENTS))
+
+    def agent_time_entries(self, agent_id: str, since_ms: int, until_ms: int, *, start: int = 0) -> list[dict]:
+        """One page of an agent's ticket time entries modified in ``[since, until]`` (ordered by
+        ``executedTime``: Zoho offers no order by modified time here)."""
+        params = {
+            "module": "tickets",
+            "modifiedTimeRange": f"{zoho_time(since_ms)},{zoho_time(until_ms)}",
+            "from": start,
+            "limit": MAX_LIMIT,
+        }
+        path = self.AGENT_TIME_ENTRIES.format(agent_id=agent_id)
+        return self._data(self.request("GET", path, params=params))
+
+    def recently_modified(self, module: str, *, start: int = 0, limit: int = MAX_LIMIT) -> list[dict[str, Any]]:
+        """One page of a module's list, last modified first (``sortBy=-modifiedTime``; contracts)."""
+        params = {"sortBy": "-modifiedTime", "from": start, "limit": limit}
+        return self._data(self.request("GET", self.LIST.format(module=module), params=params))
 
     # --- records ----------------------------------------------------------------------------------------
     def record_get(self, module: str, record_id: str) -> dict[str, Any]:

@@ -36,7 +36,7 @@ class Module:
     status_field: str = ""  # the module's own status field ("" = none)
     comments: bool = True  # the module has a comments thread (link notes and comment sync)
     email_param: str = ""  # the search parameter an email goes to
-    searchable: bool = True  # has ``…/search`` (text and modified-time search): may be synchronized
+    searchable: bool = True  # has ``…/search`` (text search and change detection by modified time)
 
 
 # The nine modules Deskbridge links and synchronizes. Paths are the module names; the search parameters are
@@ -49,10 +49,12 @@ MODULES: dict[str, Module] = {
     "calls": Module("Calls", ("subject",), "subject", "status", True),
     "events": Module("Events", ("subject",), "subject", "status", True),
     # Time entries live under their ticket (``/tickets/{id}/timeEntry/{entry}``): our record id is
-    # ``<ticket id>:<entry id>``, and the panel finds them by their ticket's id or number.
+    # ``<ticket id>:<entry id>``, and the panel finds them by their ticket's id or number. Changes are read per
+    # agent (``/agents/{id}/timeEntry?modifiedTimeRange=``): see ``_time_entry_changes``.
     "timeEntry": Module("Time entries", ("description",), "", "", False, searchable=False),
     "products": Module("Products", ("productName",), "productName", "", False),
-    # Contracts have no search endpoint (no text search, no change detection): display only, found by id.
+    # Contracts have no search endpoint: found by id in the panel; changes come from the list sorted by
+    # modified time (see ``_list_changes``).
     "contracts": Module("Contracts", ("contractName",), "", "contractStatus", False, searchable=False),
 }
 
@@ -86,6 +88,7 @@ _SYSTEM_READONLY = {
     "statusType": "The status type follows the status; map the status field instead.",
     "webUrl": "Zoho sets a record's URL.",
     "commentCount": "Zoho counts comments itself.",
+    "contractStatus": "Zoho derives a contract's status from its start and end dates; map those instead.",
     "threadCount": "Zoho counts threads itself.",
 }
 # Virtual fields every record offers (not in organizationFields).
@@ -94,9 +97,20 @@ _VIRTUAL = [
     {"id": "createdTime", "label": "Created", "type": "datetime"},
     {"id": "modifiedTime", "label": "Modified", "type": "datetime"},
 ]
+# A contract's status, derived by Zoho from its dates (the list's sample answer: ACTIVE, EXPIRED, FUTURE).
+_CONTRACT_STATUS = {
+    "id": "contractStatus",
+    "label": "Contract Status",
+    "type": "dropdown",
+    "options": [{"value": v, "label": v.title()} for v in ("FUTURE", "ACTIVE", "EXPIRED")],
+    "system": True,
+    "required": False,
+    "has_default": False,
+}
 # Status names that say their category whatever their Zoho status type (defaults of an item's table).
-_NEW_NAMES = {"new", "not started", "open"}
 _DONE_TYPES = {"closed"}
+_DONE_NAMES = {"closed", "completed", "resolved", "expired"}
+_NEW_NAMES = {"new", "not started", "future"}
 
 
 def _options(raw: dict[str, Any]) -> list[dict[str, str]]:
@@ -157,8 +171,9 @@ class ZohoDeskProvider(HelpdeskProvider):
     label = "Zoho Desk"
     brand = "Zoho Desk"
     objects = {key: m.label for key, m in MODULES.items()}
-    # Synchronizing needs change detection by modified time (``…/search``): time entries and contracts have none.
-    syncable_objects = frozenset(key for key, m in MODULES.items() if m.searchable)
+    # Every module has change detection by modified time: ``…/search`` for seven, the list sorted by modified
+    # time for contracts, each agent's time entries for time entries.
+    syncable_objects = frozenset(MODULES)
     access_help = (
         "Generate a new Self Client code with the scopes the Deskbridge admin page shows, for this organization, as "
         "an agent whose profile may read and update these modules, and connect again on the admin page."
@@ -204,7 +219,10 @@ class ZohoDeskProvider(HelpdeskProvider):
 
     def fields(self, client, helpdesk_object: str) -> list[dict[str, Any]]:
         self._module(helpdesk_object)
-        return normalise_fields(client.organization_fields(helpdesk_object))
+        fields = normalise_fields(client.organization_fields(helpdesk_object))
+        if helpdesk_object == "contracts" and not any(f["id"] == "contractStatus" for f in fields):
+            fields.append(_CONTRACT_STATUS)  # records carry it; the field list does not
+        return fields
 
     @staticmethod
     def _module(helpdesk_object: str) -> Module:
@@ -318,8 +336,12 @@ class ZohoDeskProvider(HelpdeskProvider):
         ``t`` (inclusive, as Zoho's range is) and leaves out the records already taken at exactly ``t``.
         A full page moves the range's start to its last time instead of paging with ``from`` (which stops at
         999); only a page of records all at one millisecond pages with ``from``."""
-        self._module(helpdesk_object)
+        module = self._module(helpdesk_object)
+        if helpdesk_object == "timeEntry":
+            return self._time_entry_changes(client, cursor=cursor, start_time=start_time)
         state = json.loads(cursor) if cursor else {"t": int((start_time or 0) * 1000), "ids": [], "from": 0}
+        if not module.searchable:
+            return self._list_changes(client, helpdesk_object, state)
         since, taken, start = int(state["t"]), set(state.get("ids") or []), int(state.get("from") or 0)
         until = int((time.time() - settings.ZOHO_SEARCH_SETTLE_SECONDS) * 1000)
         if until <= since:
@@ -337,6 +359,82 @@ class ZohoDeskProvider(HelpdeskProvider):
             at_last |= taken
         next_state = {"t": last, "ids": sorted(at_last), "from": 0}
         return ChangePage(records, json.dumps(next_state), not full)
+
+    def _list_changes(self, client, helpdesk_object: str, state: dict[str, Any]) -> ChangePage:
+        """Records modified since the cursor from the module's list sorted newest-modified first (contracts:
+        no search). The list's rows carry no ``modifiedTime`` in Zoho's sample answer, so each row at the top is
+        read until one is older than the cursor; an idle poll is the list page and two reads (the record at the
+        cursor and the one below it). Paging a newest-first list is safe from concurrent edits: an edited record
+        jumps to the top, which shifts later rows down (read twice, never skipped), and its new time is past
+        this read's, so the next poll takes it."""
+        since, taken = int(state["t"]), set(state.get("ids") or [])
+        changed: list[dict[str, Any]] = []
+        start = 0
+        while True:
+            rows = client.recently_modified(helpdesk_object, start=start)
+            older = False
+            for row in rows:
+                record = row if "modifiedTime" in row and "cf" in row else None
+                if record is None:
+                    with contextlib.suppress(ApiNotFound):  # deleted between the list and the read
+                        record = client.record_get(helpdesk_object, str(row["id"]))
+                if not record or not record.get("id"):
+                    continue
+                ms = _ms(record.get("modifiedTime"))
+                if ms < since:
+                    older = True
+                    break
+                if not (ms == since and str(record["id"]) in taken):
+                    changed.append(record)
+            if older or len(rows) < MAX_LIMIT:
+                break
+            start += len(rows)
+        unique = {str(r["id"]): r for r in changed}  # a row shifted down by an edit is read twice
+        records = sorted(unique.values(), key=lambda r: (_ms(r.get("modifiedTime")), str(r["id"])))
+        last = max((_ms(r.get("modifiedTime")) for r in records), default=since)
+        at_last = {str(r["id"]) for r in records if _ms(r.get("modifiedTime")) == last}
+        if last == since:
+            at_last |= taken
+        return ChangePage(records, json.dumps({"t": last, "ids": sorted(at_last)}), True)
+
+    def _time_entry_changes(self, client, *, cursor: str | None, start_time: int | None) -> ChangePage:
+        """Time entries modified since the last read, from every agent's list (``GET /agents/{id}/timeEntry
+        ?module=tickets&modifiedTimeRange=``): Zoho has no organization-wide time-entry list, and these lists
+        are ordered by executed time only, so paging them while entries change could skip one. Each window of
+        time is therefore read twice (a read covers from the end of the read before the last one, to
+        ``ZOHO_SEARCH_SETTLE_SECONDS`` ago), and the entries already taken are left out by id and modified
+        time. Windows are on our clock, which only ever moves their end: an entry is read once our clock
+        passes its time, whatever the two clocks' skew. An idle poll is one call for the agents and one per
+        agent."""
+        if cursor:
+            state = json.loads(cursor)
+        else:
+            begin = int((start_time or 0) * 1000)
+            state = {"a": begin, "u": begin, "seen": {}}
+        begin, previous_end, seen = int(state["a"]), int(state["u"]), dict(state.get("seen") or {})
+        end = int((time.time() - settings.ZOHO_SEARCH_SETTLE_SECONDS) * 1000)
+        if end <= previous_end:
+            return ChangePage([], cursor or json.dumps(state), True)
+        read: dict[str, dict[str, Any]] = {}
+        for agent in client.agents():
+            start = 0
+            while True:
+                rows = client.agent_time_entries(str(agent["id"]), begin, end, start=start)
+                for row in rows:
+                    parent = row.get("parent") or {}
+                    ticket_id = str(parent.get("id") or row.get("parentId") or "")
+                    if ticket_id and row.get("id"):
+                        entry = _time_entry(ticket_id, row)
+                        read[entry["id"]] = entry
+                if len(rows) < MAX_LIMIT:
+                    break
+                start += len(rows)
+        fresh = [e for e in read.values() if seen.get(e["id"]) != _ms(e.get("modifiedTime"))]
+        records = sorted(fresh, key=lambda e: (_ms(e.get("modifiedTime")), e["id"]))
+        # the next read starts where this one's window did not overlap the last: keep what it will read again
+        times = {eid: _ms(e.get("modifiedTime")) for eid, e in read.items()}
+        again = {eid: ms for eid, ms in times.items() if ms >= previous_end}
+        return ChangePage(records, json.dumps({"a": previous_end, "u": end, "seen": again}), True)
 
     def record_values(self, client, connection, records, field_ids):
         values = {}
@@ -374,8 +472,8 @@ class ZohoDeskProvider(HelpdeskProvider):
         return False  # a closed Zoho record can be reopened: syncing goes on
 
     def status_for_category(self, current, category, item=None):
-        if category not in CATEGORIES:
-            return None
+        if category not in CATEGORIES or self._status_field(item) in _SYSTEM_READONLY:
+            return None  # a status Zoho derives itself (a contract's) is never written
         if current and self.status_value_category(current, item) == category:
             return None
         table = getattr(item, "status_map", None) or {}
@@ -464,6 +562,9 @@ class ZohoDeskProvider(HelpdeskProvider):
         return set(_SYSTEM_READONLY)
 
     def record_update(self, client, helpdesk_object, record_id, body):
+        if helpdesk_object == "timeEntry":
+            ticket_id, _, entry_id = str(record_id).partition(":")
+            return _time_entry(ticket_id, client.time_entry_update(ticket_id, entry_id, body))
         return client.record_update(helpdesk_object, record_id, body)
 
     def comment_add(self, client, helpdesk_object, record_id, *, text, html, public, uploads):
@@ -498,9 +599,9 @@ DEFAULT_TARGETS = {"new": "Open", "indeterminate": "Open", "done": "Closed"}
 
 def default_category(status: str, status_type: str) -> str:
     """A Zoho status value's Jira category by its status type and name."""
-    if (status_type or "").lower() in _DONE_TYPES or status.lower() in ("closed", "completed", "resolved"):
+    if (status_type or "").lower() in _DONE_TYPES or status.lower() in _DONE_NAMES:
         return "done"
-    if status.lower() in ("new", "not started"):
+    if status.lower() in _NEW_NAMES:
         return "new"
     return "indeterminate"
 

@@ -216,6 +216,52 @@ def test_lists_omit_modified_time_and_cf_and_empty_lists_are_204(zoho):
     assert desk(zoho, "GET", "/tickets", access, params={"sortBy": "modifiedTime"}).status_code == 422
 
 
+def test_contracts_list_newest_modified_first_without_times_and_derive_their_status(zoho):
+    access, _ = connect(zoho)
+    old = zoho.add_record(ORG, "contracts", contractName="Old", startDate="2020-01-01", endDate="2021-01-01")
+    zoho.advance(1)
+    zoho.add_record(ORG, "contracts", contractName="Next", startDate="2999-01-01")
+    zoho.advance(1)
+    zoho.user_update(ORG, "contracts", old["id"], description="touched")
+    rows = desk(zoho, "GET", "/contracts", access, params={"sortBy": "-modifiedTime"}).json()["data"]
+    assert [r["contractName"] for r in rows] == ["Old", "Next"]
+    assert "modifiedTime" not in rows[0] and "cf" not in rows[0]  # read a contract for those
+    assert [r["contractStatus"] for r in rows] == ["EXPIRED", "FUTURE"]
+    one = desk(zoho, "GET", f"/contracts/{old['id']}", access).json()
+    assert "modifiedTime" in one and "cf" in one
+    assert desk(zoho, "GET", "/contracts", access, params={"sortBy": "dueDate"}).status_code == 422
+    refused = desk(zoho, "PATCH", f"/contracts/{old['id']}", access, json={"contractStatus": "ACTIVE"})
+    assert refused.status_code == 422  # derived from the dates
+    without = connect(zoho, scopes=[s for s in REQUIRED_SCOPES if not s.startswith("Desk.settings")])[0]
+    assert desk(zoho, "GET", "/contracts", without).json()["errorCode"] == "SCOPE_MISMATCH"
+
+
+def test_time_entries_per_agent_filtered_by_modified_time_and_ordered_by_executed_time(zoho):
+    access, _ = connect(zoho)
+    ticket = zoho.add_ticket(ORG)
+    ada = zoho.agent_for(ORG, "ada@acme.test")
+    bob = zoho.add_agent(ORG, name="Bob Agent", email="bob@acme.test")
+    start = zoho.stamp()
+    zoho.advance(1)
+    late = zoho.add_time_entry(ORG, ticket["id"], executedTime="2026-01-02T10:00:00.000Z")
+    early = zoho.add_time_entry(ORG, ticket["id"], executedTime="2026-01-01T10:00:00.000Z")
+    zoho.add_time_entry(ORG, ticket["id"], owner_id=bob["id"])
+    window = {"module": "tickets", "modifiedTimeRange": f"{start},{zoho.stamp()}"}
+    rows = desk(zoho, "GET", f"/agents/{ada['id']}/timeEntry", access, params=window).json()["data"]
+    assert [r["id"] for r in rows] == [early["id"], late["id"]]  # by executed time, not modified time
+    assert rows[0]["parent"] == {
+        "id": ticket["id"], "type": "TICKETS", "ticketNumber": ticket["ticketNumber"],
+        "subject": ticket["subject"], "associatedTicketId": ticket["id"],
+    }  # fmt: skip
+    before = {"module": "tickets", "modifiedTimeRange": f"2020-01-01T00:00:00.000Z,{start}"}
+    assert desk(zoho, "GET", f"/agents/{ada['id']}/timeEntry", access, params=before).status_code == 204
+    ticket_window = {"modifiedTimeRange": window["modifiedTimeRange"]}
+    per_ticket = desk(zoho, "GET", f"/tickets/{ticket['id']}/timeEntry", access, params=ticket_window).json()["data"]
+    assert len(per_ticket) == 3
+    bad = desk(zoho, "GET", f"/agents/{ada['id']}/timeEntry", access, params={"sortBy": "modifiedTime"})
+    assert bad.status_code == 422
+
+
 def test_patch_validates_allowed_values_and_cf_and_bumps_modified_time(zoho):
     access, _ = connect(zoho)
     zoho.add_field(

@@ -52,7 +52,11 @@ Desk API (``/desk/{dc}/api/v1/…``; ``Authorization: Zoho-oauthtoken <token>``;
   (Open / On Hold / Closed; "Escalated" is of type Open) and ``webUrl`` ``…/support/{portal}/ShowHomePage.do
   #Cases/dv/{id}``. Times are ``yyyy-MM-ddTHH:mm:ss.SSSZ`` (milliseconds).
 - Modules: ``/tickets /contacts /accounts /tasks /calls /events /products /contracts`` (list, create,
-  ``GET``/``PATCH /{id}``); time entries only under ``/tickets/{id}/timeEntry``; a ticket needs ``subject``,
+  ``GET``/``PATCH /{id}``); ``GET /contracts`` sorts by ``modifiedTime`` (``-`` descending) but its rows have
+  no ``modifiedTime``/``cf`` (the doc's sample answer); time entries only under ``/tickets/{id}/timeEntry``,
+  listed per ticket and per agent (``GET /agents/{id}/timeEntry?module=tickets``), both filtered by
+  ``modifiedTimeRange``/``createdTimeRange`` and ordered by ``executedTime`` only, each entry with its
+  ``parent`` ``{id, type: TICKETS, ticketNumber, subject}`` (doc samples, same mirror); a ticket needs ``subject``,
   ``departmentId`` and ``contactId`` (or ``contact: {lastName|email}``, found by email or created); every portal
   has a default department; ``GET /tickets/{id}?include=contacts,assignee,departments``;
   ``/organizationFields?module=`` (alias ``/fields``) lists system and custom fields ``{id, apiName,
@@ -62,7 +66,8 @@ Desk API (``/desk/{dc}/api/v1/…``; ``Authorization: Zoho-oauthtoken <token>``;
 - Scopes: ``Desk.<module>.READ|CREATE|UPDATE`` (or ``.ALL``; ``.WRITE`` for writes); accounts also go with
   ``Desk.contacts.*``; search also needs ``Desk.search.READ``; organizations, myinfo, agents, departments need
   ``Desk.basic.READ``; fields ``Desk.settings.READ`` or ``Desk.basic.READ``; products and contracts need
-  ``Desk.products.*``/``Desk.contracts.*`` (unverified - ``REQUIRED_SCOPES`` has neither).
+  ``Desk.products.*`` (unverified - ``REQUIRED_SCOPES`` lacks it); contracts and the agent time-entry list
+  ``Desk.settings.*`` (DeskAPIDocument, as mirrored at developers.qodex.ai/zoho-desk/zoho-desk-api).
 - ``GET /{module}/search`` (tickets, contacts, accounts, tasks, calls, events, products - not contracts):
   ``modifiedTimeRange``/``createdTimeRange`` ``<from>,<to>`` (inclusive here - unverified), ``sortBy``
   relevance|modifiedTime|createdTime(|customerResponseTime) with ``-`` for descending, ``limit`` 1-100
@@ -333,6 +338,7 @@ SYSTEM_FIELDS: dict[str, list[tuple[str, str, str, list[str] | None, bool]]] = {
 READ_ONLY = {
     "id", "createdTime", "modifiedTime", "createdBy", "modifiedBy", "webUrl", "cf", "customFields", "statusType",
     "ticketNumber", "threadCount", "commentCount", "attachmentCount", "taskCount", "timeEntryCount", "closedTime",
+    "contractStatus",
     "onholdTime", "customerResponseTime", "isSpam", "isArchived", "isTrashed", "isDeleted", "layoutId",
     "sharedDepartments", "sentiment", "source", "teamId", "lastThread", "responseDueDate", "isOverDue",
     "creatorId", "completedTime", "parentId", "requestId",
@@ -341,6 +347,15 @@ READ_ONLY = {
 TEXT_LIMITS = {"Text": 255, "Email": 100, "Phone": 30, "URL": 255, "Textarea": 32_000}
 LIST_SORTS = {
     "tickets": ("dueDate", "responseDueDate", "customerResponseTime", "createdTime", "recentThread"),
+    # DeskAPIDocument "List all contracts" (mirrored at developers.qodex.ai/zoho-desk/zoho-desk-api/contracts-91/
+    # list-all-contracts): accountName, contractName, contractEndDate, contractStartDate, createdTime, modifiedTime
+    "contracts": ("accountName", "contractName", "contractEndDate", "contractStartDate", "createdTime", "modifiedTime"),
+}
+# the record key a list's ``sortBy`` orders by, where it differs from the parameter's value
+LIST_SORT_KEYS = {
+    "recentThread": "customerResponseTime",
+    "contractEndDate": "endDate",
+    "contractStartDate": "startDate",
 }
 # fmt: off
 SEARCH_PARAMS: dict[str, tuple[str, ...]] = {
@@ -366,7 +381,9 @@ SCOPE_FAMILIES: dict[str, tuple[str, ...]] = {
     "calls": ("calls", "activities"),
     "events": ("events", "activities"),
     "products": ("products",),
-    "contracts": ("contracts",),
+    # contracts are read and written with the settings scopes (DeskAPIDocument "Contracts": Desk.settings.READ /
+    # .CREATE / .UPDATE, mirrored at developers.qodex.ai/zoho-desk/zoho-desk-api/contracts-91)
+    "contracts": ("contracts", "settings"),
     "basic": ("basic",),
     "settings": ("settings", "basic"),
     "search": ("search",),
@@ -829,6 +846,20 @@ class FakeZohoDesk(FakeServer):
         values.setdefault("accountName", "Acme Corp")
         return self.add_record(org_id, "accounts", **values)
 
+    def add_time_entry(self, org_id: str, ticket_id: str, *, owner_id: str = "", **values: Any) -> dict[str, Any]:
+        """A time entry logged on a ticket in the Zoho UI by ``owner_id`` (default: the portal's first agent)."""
+        org = self.orgs[org_id]
+        with self._lock:
+            entry = self._blank(org, "timeEntry")
+            entry.update({"executedTime": entry["createdTime"], "hoursSpent": "1", "billingType": "Billable"})
+            entry.update(values)
+            entry["parentId"] = ticket_id
+            entry["ownerId"] = owner_id or next(iter(org.agents))
+            self._sync_times(entry)
+            org.records["timeEntry"][entry["id"]] = entry
+            self._log("created", org, "timeEntry", entry["id"], "user", ticket_id=ticket_id)
+            return entry
+
     def add_ticket(self, org_id: str, **values: Any) -> dict[str, Any]:
         """A ticket as if created in Zoho: a contact is made up when none is given; its description becomes the
         first (inbound, ``isDescriptionThread``) thread."""
@@ -1216,7 +1247,31 @@ class FakeZohoDesk(FakeServer):
                     if last
                     else None
                 )
-        elif module != "timeEntry":
+        elif module == "contracts":
+            # ACTIVE / EXPIRED / FUTURE from the dates (doc samples); the list's sample answer has no
+            # modifiedTime, cf or description: read a contract for those
+            today = time.strftime("%Y-%m-%d", time.gmtime(self.now()))
+            start, end = record.get("startDate") or "", record.get("endDate") or ""
+            data["contractStatus"] = (
+                "FUTURE" if start and start > today else "EXPIRED" if end and end < today else "ACTIVE"
+            )
+            if listing:
+                for key in ("modifiedTime", "createdTime", "cf", "customFields", "description"):
+                    data.pop(key, None)
+        elif module == "timeEntry":
+            ticket = org.records["tickets"].get(record.get("parentId") or "")
+            data["parent"] = (
+                {
+                    "id": ticket["id"],
+                    "type": "TICKETS",
+                    "ticketNumber": ticket.get("ticketNumber"),
+                    "subject": ticket.get("subject"),
+                    "associatedTicketId": ticket["id"],
+                }
+                if ticket
+                else None
+            )
+        if module not in ("tickets", "timeEntry"):
             data["commentCount"] = str(len(org.comments.get((module, record["id"]), [])))
         return data
 
@@ -1342,6 +1397,10 @@ class FakeZohoDesk(FakeServer):
         method = request.method
         read = ("READ",)
         write = ("UPDATE", "CREATE")
+        if head == "agents" and len(parts) > 2 and parts[2] == "timeEntry":
+            # "List Agent Time Entries" needs Desk.settings.READ (DeskAPIDocument, mirrored at
+            # developers.qodex.ai/zoho-desk/zoho-desk-api/agent-timeentry/list-agent-time-entries)
+            return self._scope_check(token, "settings", read)
         if head in ("myinfo", "agents", "departments"):
             return self._scope_check(token, "basic", read)
         if head in ("organizationFields", "fields"):
@@ -1511,6 +1570,21 @@ class FakeZohoDesk(FakeServer):
         if refusal:
             return None, refusal
         return items[start : start + limit], None
+
+    @staticmethod
+    def _ranges(request: FakeRequest, names: tuple[str, ...]):
+        """``<from>,<to>`` time ranges (both ends inclusive here - unverified) → ``{name: (ms, ms)}``."""
+        ranges: dict[str, tuple[int, int]] = {}
+        for name in names:
+            raw = request.arg(name)
+            if raw is None:
+                continue
+            low_raw, _, high_raw = raw.partition(",")
+            low, high = _parse_stamp(low_raw.strip()), _parse_stamp(high_raw.strip())
+            if low is None or high is None or low > high:
+                return None, _unprocessable(f"The value passed for field '{name}' is invalid.")
+            ranges[name] = (low, high)
+        return ranges, None
 
     @staticmethod
     def _listing(data: list[dict[str, Any]]):
@@ -1722,8 +1796,12 @@ class FakeZohoDesk(FakeServer):
             key = sort_by.lstrip("-")
             if key not in sorts:
                 return _unprocessable("The value passed for field 'sortBy' is invalid.")
-            field_name = {"recentThread": "customerResponseTime"}.get(key, key)
-            items.sort(key=lambda r: (r.get(field_name) or "", r["id"]), reverse=sort_by.startswith("-"))
+            field_name = LIST_SORT_KEYS.get(key, key)
+            if field_name in ("modifiedTime", "createdTime"):  # by the millisecond, as Zoho keeps them
+                shadow = "_mtime" if field_name == "modifiedTime" else "_ctime"
+                items.sort(key=lambda r: (r[shadow], r["id"]), reverse=sort_by.startswith("-"))
+            else:
+                items.sort(key=lambda r: (r.get(field_name) or "", r["id"]), reverse=sort_by.startswith("-"))
         if request.arg("departmentId"):
             items = [r for r in items if r.get("departmentId") == request.arg("departmentId")]
         if request.arg("status") and module == "tickets":
@@ -1876,16 +1954,11 @@ class FakeZohoDesk(FakeServer):
         used_filters = [f for f in filters if request.arg(f) is not None and not f.endswith("Range")]
         if request.arg("_all") is not None and used_filters:
             return _unprocessable("The parameter '_all' cannot be combined with field-specific parameters.")
-        ranges: dict[str, tuple[int, int]] = {}
-        for name in ("modifiedTimeRange", "createdTimeRange", "customerResponseTimeRange", "dueDateRange"):
-            raw = request.arg(name)
-            if raw is None:
-                continue
-            low_raw, _, high_raw = raw.partition(",")
-            low, high = _parse_stamp(low_raw.strip()), _parse_stamp(high_raw.strip())
-            if low is None or high is None or low > high:
-                return _unprocessable(f"The value passed for field '{name}' is invalid.")
-            ranges[name] = (low, high)
+        ranges, refusal = self._ranges(
+            request, ("modifiedTimeRange", "createdTimeRange", "customerResponseTimeRange", "dueDateRange")
+        )
+        if refusal:
+            return refusal
 
         def text_match(pattern: str, *values: Any) -> bool:
             pattern = pattern.strip().lower()
@@ -2174,12 +2247,48 @@ class FakeZohoDesk(FakeServer):
     def time_entries(self, request: FakeRequest):
         org: Org = request.org  # type: ignore[attr-defined]
         ticket_id = request.params["id"]
-        refusal = self._extra_params(request, ("from", "limit", "orderBy", "billingType", "include"))
-        if refusal:
-            return refusal
         if ticket_id not in org.records["tickets"]:
             return _not_found()
-        entries = [e for e in org.records["timeEntry"].values() if e.get("parentId") == ticket_id]
+        return self._time_entry_list(request, lambda e: e.get("parentId") == ticket_id, ())
+
+    @route("GET", P + r"/agents/(?P<id>\d+)/timeEntry")
+    def agent_time_entries(self, request: FakeRequest):
+        """An agent's time entries (``module`` tickets|tasks; only ticket entries exist here)."""
+        org: Org = request.org  # type: ignore[attr-defined]
+        agent_id = request.params["id"]
+        if agent_id not in org.agents:
+            return _not_found()
+        module = request.arg("module") or "tickets"
+        if module not in ("tickets", "tasks"):
+            return _unprocessable("The value passed for field 'module' is invalid.")
+        return self._time_entry_list(
+            request,
+            lambda e: module == "tickets" and e.get("ownerId") == agent_id,
+            ("module", "departmentId"),
+        )
+
+    def _time_entry_list(self, request: FakeRequest, wanted: Callable[[dict[str, Any]], bool], extra: tuple):
+        org: Org = request.org  # type: ignore[attr-defined]
+        names = ("createdTimeRange", "modifiedTimeRange")
+        refusal = self._extra_params(
+            request, ("from", "limit", "orderBy", "billingType", "billStatus", "include", *names, *extra)
+        )
+        if refusal:
+            return refusal
+        ranges, refusal = self._ranges(request, names)
+        if refusal:
+            return refusal
+        order = request.arg("orderBy") or "ASC"
+        if order not in ("ASC", "DESC"):
+            return _unprocessable("The value passed for field 'orderBy' is invalid.")
+        bounds = {"createdTimeRange": "_ctime", "modifiedTimeRange": "_mtime"}
+        entries = [
+            e
+            for e in org.records["timeEntry"].values()
+            if wanted(e) and all(low <= e[bounds[n]] <= high for n, (low, high) in ranges.items())
+        ]
+        # ordered by executedTime only (no sort by modified time)
+        entries.sort(key=lambda e: (e.get("executedTime") or "", e["id"]), reverse=order == "DESC")
         page, refusal = self._page(request, entries)
         return refusal or self._listing([self._render(org, "timeEntry", e) for e in page])
 

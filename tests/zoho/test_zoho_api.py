@@ -84,13 +84,18 @@ def test_items_for_zoho_modules_with_a_status_table(admin_api, zoho_connection, 
     assert response.status_code == 400 and "Nope" in response.content.decode()
     wrong = {**item, "name": "Wrong", "auto_create_conditions": {"tags": ["x"]}}  # a Zendesk condition
     assert admin_api.post("/api/v1/items", wrong).status_code == 400
-    contracts = {**item, "name": "Contracts", "helpdesk_object": "contracts", "status_map": {}}
-    response = admin_api.post("/api/v1/items", contracts)
-    assert response.status_code == 400 and "display-only" in response.content.decode()
-    assert "Only accounts, calls, contacts, events, products, tasks, tickets can be synchronized" in (
-        response.content.decode()
-    )
     assert ConnectedItem.objects.count() == 1
+    contracts = {
+        **item,
+        "name": "Contracts",
+        "helpdesk_object": "contracts",
+        "status_map": {},
+        "auto_create_conditions": {},
+        "mappings": [{"helpdesk_field": "contractName", "jira_field": "summary", "direction": "to_jira"}],
+    }
+    response = admin_api.post("/api/v1/items", contracts)  # synchronized too; its status follows its dates
+    assert response.status_code == 201, response.content
+    assert response.json()["item"]["status_map"] == {"FUTURE": "new", "ACTIVE": "indeterminate", "EXPIRED": "done"}
 
 
 def test_the_links_api_links_a_zoho_ticket(client, api_token, tenant, zoho_connection, zoho, jira, project):

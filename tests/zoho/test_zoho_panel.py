@@ -60,12 +60,10 @@ def test_search_every_searchable_module_by_words_email_and_id(panel, tenant, zoh
 
 
 def test_time_entries_are_found_by_their_ticket_and_contracts_by_id(panel, tenant, zoho_connection, zoho, issue):
-    from connector.providers import client_for, provider_for
+    from connector.providers import client_for
 
     ticket = zoho.add_ticket(zoho.org.id, subject="Billable work")
     entries = client_for(zoho_connection).time_entries(ticket["id"])
-    provider = provider_for("zoho_desk")
-    assert provider.syncable_objects == {"tickets", "contacts", "accounts", "tasks", "calls", "events", "products"}
     item = display_item(tenant, zoho_connection, "timeEntry")
     found = panel.get(search_url(item.pk), data={"q": ticket["ticketNumber"], "issue_id": issue["id"]})
     assert found.status_code == 200 and len(found.json()["results"]) == len(entries)
