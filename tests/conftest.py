@@ -10,7 +10,7 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 
-from tests.fakes.jira import FakeInstallKeys, FakeJira
+from demo.fakes.jira import FakeInstallKeys, FakeJira
 
 postgres_only = pytest.mark.skipif(
     connection.vendor != "postgresql",
@@ -79,7 +79,7 @@ USER_ACCOUNT = "plain-user-1"
 
 @pytest.fixture
 def zendesk(settings):
-    from tests.fakes.zendesk import FakeZendesk
+    from demo.fakes.zendesk import FakeZendesk
 
     fake = FakeZendesk().start()
     settings.ZENDESK_URL_TEMPLATE = fake.url_template
@@ -98,7 +98,7 @@ ZOHO_SECRET = "zoho-self-client-secret-0123456789"
 def zoho(settings):
     """The fake Zoho Desk (every data center), one organization in ``eu`` with an agent and a Self Client.
     ``zoho.org`` and ``zoho.agent`` are the seeded organization and agent."""
-    from tests.fakes.zoho_desk import FakeZohoDesk
+    from demo.fakes.zoho_desk import FakeZohoDesk
 
     fake = FakeZohoDesk().start()
     settings.ZOHO_ACCOUNTS_URL_OVERRIDE = fake.accounts_url_template

@@ -107,8 +107,8 @@ def spread(values: list[float]) -> str:
 
 # --- fakes that note when things happen (subclasses: the fakes themselves are not changed) -------------------
 def _fakes():
-    from tests.fakes.jira import FakeJira
-    from tests.fakes.zendesk import FakeZendesk
+    from demo.fakes.jira import FakeJira
+    from demo.fakes.zendesk import FakeZendesk
 
     class TimedJira(FakeJira):
         """Notes the wall-clock moment each delivery's first POST is signed and sent."""

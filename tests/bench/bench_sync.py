@@ -84,7 +84,7 @@ def main() -> int:
     parser.add_argument("--changed", type=int, default=1_000)
     args = parser.parse_args()
 
-    from tests.fakes.zendesk import FakeZendesk
+    from demo.fakes.zendesk import FakeZendesk
 
     def start_zendesk():
         zendesk = FakeZendesk().start()
@@ -99,7 +99,7 @@ def bench_run(env: dict[str, str], start_helpdesk, bench) -> int:
     ``bench(helpdesk, jira)``, and both fakes stopped."""
     os.environ.update(env)
     ensure_database(env["DATABASE_URL"])
-    from tests.fakes.jira import FakeJira
+    from demo.fakes.jira import FakeJira
 
     helpdesk, helpdesk_env = start_helpdesk()
     os.environ.update(helpdesk_env)

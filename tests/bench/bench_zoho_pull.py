@@ -54,7 +54,7 @@ def main() -> int:
     parser.add_argument("--changed", type=int, default=200)
     args = parser.parse_args()
 
-    from tests.fakes.zoho_desk import FakeZohoDesk
+    from demo.fakes.zoho_desk import FakeZohoDesk
 
     def start_zoho():
         zoho = FakeZohoDesk().start()

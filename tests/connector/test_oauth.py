@@ -19,8 +19,8 @@ from django.test import Client
 from connector.models import HelpdeskConnection, OAuthState
 from connector.services import zendesk_oauth_start
 from connector.services.connections import OAUTH_COOKIE, zendesk_oauth_access_token
+from demo.fakes.zendesk import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from tests.conftest import ADMIN_ACCOUNT, ZD_SUBDOMAIN, postgres_only
-from tests.fakes.zendesk import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 pytestmark = pytest.mark.django_db
 

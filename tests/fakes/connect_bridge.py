@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .jira import FakeJira
+from demo.fakes.jira import FakeJira
 
 CONNECT_ALL_JS_URL = "https://connect-cdn.atl-paas.net/all.js"
 BRIDGE_JS = (Path(__file__).resolve().parent / "connect_all.js").read_text()

@@ -1,4 +1,4 @@
-"""Self-tests of the fakes in ``tests/fakes/`` — not of Deskbridge.
+"""Self-tests of the fakes in ``demo/fakes/`` — not of Deskbridge.
 
 The product tests lean on the fakes carrying the real services' quirks (``shared/docs/api-facts.md``);
 these tests pin those quirks down so a change to a fake that makes it kinder than the real service fails
@@ -22,9 +22,9 @@ import pytest
 import requests
 from atlassian_jwt.url_utils import hash_url
 
-from tests.fakes.jira import FakeJira, field_meta
-from tests.fakes.server import FakeServer, route
-from tests.fakes.zendesk import FakeZendesk
+from demo.fakes.jira import FakeJira, field_meta
+from demo.fakes.server import FakeServer, route
+from demo.fakes.zendesk import FakeZendesk
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 EMAIL, TOKEN = "ada@acme.test", "api-token-acme-1"

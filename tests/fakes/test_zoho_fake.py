@@ -1,4 +1,4 @@
-"""Self-tests of the fake Zoho Desk (``tests/fakes/zoho_desk.py``) - not of Deskbridge.
+"""Self-tests of the fake Zoho Desk (``demo/fakes/zoho_desk.py``) - not of Deskbridge.
 
 Each test pins one quirk of the real service (listed, with sources, in the fake's module docstring) so that a
 change making the fake kinder than Zoho fails here, by name. Plain HTTP with ``requests``; nothing from the
@@ -12,7 +12,7 @@ import threading
 import pytest
 import requests
 
-from tests.fakes.zoho_desk import (
+from demo.fakes.zoho_desk import (
     ACCESS_DENIED,
     REQUIRED_SCOPES,
     FakeZohoDesk,

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from demo.fakes.jira import FakeJira
 from tests.conftest import ADMIN_ACCOUNT, ZD_SUBDOMAIN, post_lifecycle
-from tests.fakes.jira import FakeJira
 
 ADMIN_QUERY = "lic=active&xdm_e=https%3A%2F%2Fx.atlassian.net&cp=&tz=UTC&loc=en-US"
 B_SUBDOMAIN = "beta"

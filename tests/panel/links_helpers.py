@@ -10,9 +10,9 @@ from typing import Any
 
 from connector.models import ConnectedItem
 from connector.services import ItemSpec, connected_item_save, zendesk_connect
+from demo.fakes.jira import FakeJira
 from sync.models import Link
 from tests.conftest import post_lifecycle
-from tests.fakes.jira import FakeJira
 
 BADGE_KEY = "com.atlassian.jira.issue:com.deskbridge.jira.test:deskbridge-issue-context:status"
 B_SUBDOMAIN = "bravo"

@@ -662,7 +662,7 @@ def test_auth_failed_connection_offers_reconnect_prefilled(connected, tenant, ze
 
 @pytest.fixture
 def oauth_configured(settings, zendesk):
-    from tests.fakes.zendesk import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+    from demo.fakes.zendesk import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
     settings.ZENDESK_OAUTH_CLIENT_ID = DEFAULT_CLIENT_ID
     settings.ZENDESK_OAUTH_CLIENT_SECRET = DEFAULT_CLIENT_SECRET

@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.core.cache.backends import locmem
 
+from demo.fakes.jira import FakeInstallKeys
 from tenants.models import Tenant
 from tests.conftest import post_lifecycle, postgres_only
-from tests.fakes.jira import FakeInstallKeys
 
 pytestmark = pytest.mark.django_db
 

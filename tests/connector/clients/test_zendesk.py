@@ -23,7 +23,7 @@ from connector.clients.base import (
     ApiUnexpectedResponse,
 )
 from connector.clients.zendesk import TicketClosed, ZendeskClient, parse_rate_limit
-from tests.fakes.zendesk import FakeZendesk
+from demo.fakes.zendesk import FakeZendesk
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "zendesk"
 EMAIL, TOKEN = "ada@acme.test", "api-token-acme-1"
