@@ -127,6 +127,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "config.context_processors.connect",
             ],
         },
     },
@@ -179,6 +180,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
 }
+
+# Atlassian Connect's JavaScript bridge (``AP``), loaded by every page Jira frames. Not read from the
+# environment: only a settings module may point it elsewhere (the local demo serves a stand-in).
+CONNECT_ALL_JS_URL = "https://connect-cdn.atl-paas.net/all.js"
 
 # Apps that add modules (pages, panels, webhooks) to the Connect descriptor.
 DESCRIPTOR_CONTRIBUTORS: list[str] = ["panel.descriptor.modules", "sync.descriptor.modules"]
