@@ -284,3 +284,77 @@ def test_zoho_both_ways_through_the_worker_and_a_kill_mid_poll(stack, jira, zoho
     assert run.api_calls == {"zoho_desk": 1, "jira": 1} and run.credits == 3
     assert run.counts["tickets_seen"] == 0
     assert not SyncRun.objects.filter(outcome="running").exists()
+
+
+def _module_item(stack, module: str, mappings: list[dict]) -> dict:
+    body = {
+        "name": f"Zoho {module}",
+        "mode": "two_way",
+        "jira_project": "SUP",
+        "jira_issue_type_id": "10001",
+        "helpdesk_object": module,
+        "display_fields": [],
+        "mappings": mappings,
+    }
+    return stack["api"].post("/api/v1/items", body)["item"]
+
+
+@pytest.fixture
+def hours_field(jira):
+    """A Jira number field (before the stack's first item caches Jira's create screen in the server)."""
+    jira.add_field("customfield_10091", "Hours", {"type": "number", "custom": "x:float"})
+
+
+@_logs_on_failure
+def test_contracts_and_time_entries_both_ways_through_the_worker(hours_field, stack, jira, zoho):
+    """The two modules Zoho cannot search: a contract (its list sorted by modified time) and a time entry
+    (every agent's list by modified time) linked over HTTP, changed in Zoho and in Jira."""
+    service, org = stack["stack"], zoho.org.id
+    to_jira = {"direction": "to_jira", "value_map": {}}
+    contracts = _module_item(
+        stack, "contracts", [{"helpdesk_field": "contractName", "jira_field": "summary", **to_jira}]
+    )
+    entries = _module_item(
+        stack,
+        "timeEntry",
+        [
+            {"helpdesk_field": "description", "jira_field": "summary", **to_jira},
+            {"helpdesk_field": "hoursSpent", "jira_field": "customfield_10091", "direction": "to_helpdesk"},
+        ],
+    )
+    account = zoho.add_account(org, accountName="Globex")
+    contract = zoho.add_record(org, "contracts", contractName="Gold", accountId=account["id"], startDate="2020-01-01")
+    ticket = zoho.add_ticket(org, subject="Billable work")
+    entry = zoho.add_time_entry(org, ticket["id"], description="Investigation")
+    entry_id = f"{ticket['id']}:{entry['id']}"
+    issues = {}
+    for key, item, record_id in (("SUP-1", contracts, contract["id"]), ("SUP-2", entries, entry_id)):
+        issues[key] = jira.add_issue(key=key, summary="before")
+        body = {"link": {"issue_id": issues[key]["id"], "issue_key": key, "ticket_id": record_id}}
+        stack["api"].post(f"/api/v2/integrations/jira/{item['external_id']}/links", body)
+    service.start_worker()
+
+    _next_second()
+    zoho.user_update(org, "contracts", contract["id"], contractName="Gold 2027")
+    zoho.user_update(org, "timeEntry", entry["id"], description="Investigation and fix")
+    time.sleep(0.01)
+    run = _poll(stack)
+    assert run.outcome == "success", run.reason
+    assert jira.issues[issues["SUP-1"]["id"]]["fields"]["summary"] == "Gold 2027"
+    assert jira.issues[issues["SUP-2"]["id"]]["fields"]["summary"] == "Investigation and fix"
+
+    _wait(lambda: _settled(jira), 30, "the echoes of the poll's Jira writes", stack=service)
+    since = len(zoho.requests)
+    jira.user_edit(issues["SUP-2"], {"customfield_10091": 3})
+    record = zoho.orgs[org].records["timeEntry"][entry["id"]]
+    _wait(lambda: str(record.get("hoursSpent")) == "3" and _settled(jira), 45, "the hours in Zoho", stack=service)
+    writes = [(r.method, _shape(r.path)) for r in _desk(zoho, since) if r.method != "GET"]
+    assert writes == [("PATCH", "tickets/N/timeEntry/N")]
+
+    for _ in range(4):  # settle: our own writes are read back once, and change nothing
+        run = _poll(stack)
+        assert run.outcome == "success", run.reason
+        if run.counts["tickets_seen"] == 0:
+            break
+    assert run.counts["tickets_seen"] == 0 and run.counts["issues_updated"] == 0
+    assert jira.issues[issues["SUP-1"]["id"]]["fields"]["summary"] == "Gold 2027"
