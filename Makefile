@@ -32,12 +32,19 @@ schedules: migrate
 run: schedules
 	@echo ""
 	@echo "Deskbridge is starting (web + task cluster). Ctrl-C stops both."
+	@echo "  Start page     : http://$(HOST):$(PORT)/"
 	@echo "  App descriptor : http://$(HOST):$(PORT)/atlassian-connect.json"
 	@echo "  Health         : http://$(HOST):$(PORT)/healthz"
 	@echo "  Django admin   : http://$(HOST):$(PORT)/admin/   (create a login: $(BIN)/python manage.py createsuperuser)"
+	@echo "  API schema     : http://$(HOST):$(PORT)/api/schema/"
 	@echo "  API docs       : http://$(HOST):$(PORT)/api/docs/"
-	@echo ""
-	@$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
+	@echo "  Jira admin page: http://$(HOST):$(PORT)/jira/admin   (an iframe: opens from inside Jira)"
+	@echo "  Issue panel    : http://$(HOST):$(PORT)/jira/issue-panel   (an iframe: opens from inside Jira)"
+	@# APP_BASE_URL (the descriptor's baseUrl) follows HOST and PORT unless set in the environment, on the
+	@# command line or in .env.
+	@if [ -z "$${APP_BASE_URL:-}" ] && ! grep -qs '^APP_BASE_URL=' .env; then export APP_BASE_URL=http://$(HOST):$(PORT); fi; \
+	  echo "  APP_BASE_URL   : $${APP_BASE_URL:-from .env when DJANGO_READ_DOT_ENV_FILE=true}   (the descriptor's baseUrl)"; echo ""; \
+	  exec $(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
 
 test: install browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

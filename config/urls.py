@@ -7,6 +7,7 @@ from tenants import views as tenant_views
 from . import views
 
 urlpatterns = [
+    path("", views.landing, name="landing"),
     path("atlassian-connect.json", tenant_views.descriptor, name="descriptor"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),

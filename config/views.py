@@ -1,13 +1,16 @@
-"""Operational endpoints: health."""
+"""Operational endpoints: the landing page and health."""
 
 from __future__ import annotations
 
 import logging
 import secrets
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 logger = logging.getLogger(__name__)
@@ -67,3 +70,25 @@ def healthz(request):
     ok = up and queue["status"] == "ok" and cache_["status"] == "ok"
     body = {"status": "ok" if ok else "degraded", "database": database, "queue": queue, "cache": cache_}
     return JsonResponse(body, status=200 if ok else 503)
+
+
+# What the landing page lists, in the order of the README's URL table: (label, URL name, note).
+LANDING_LINKS = [
+    ("Atlassian Connect descriptor", "descriptor", "install it from Jira's \u201cUpload app\u201d (development mode)"),
+    ("Health (database and queue)", "healthz", ""),
+    ("Django admin (operators)", "admin:index", "create a login with manage.py createsuperuser"),
+    ("OpenAPI schema", "api-schema", ""),
+    ("API docs", "api-docs", ""),
+    ("Jira admin page", "panel:admin-page", "an iframe inside Jira: answers 401 when opened on its own"),
+    ("Issue panel", "panel:issue-panel", "an iframe inside Jira: answers 401 when opened on its own"),
+]
+
+
+@require_GET
+def landing(request):
+    """What ``/`` shows a person who opens the server in a browser: where everything is, instead of a 404."""
+    links = [
+        {"label": label, "url": request.build_absolute_uri(reverse(name)), "note": note}
+        for label, name, note in LANDING_LINKS
+    ]
+    return render(request, "landing.html", {"links": links, "base_url": settings.APP_BASE_URL})
