@@ -191,7 +191,10 @@ def link_create(
 ) -> Link:
     """Link a helpdesk record to an issue. The issue must exist in Jira and be one the item applies to
     (its project; its issue type for synchronized items); the record must exist; duplicates are refused.
-    The issue key is taken from Jira, not from the caller."""
+    The issue key is taken from Jira, not from the caller.
+
+    The link stands even when its link note cannot be posted: ``link.note_warning`` then says so in words
+    for the user ("" when the note was posted or the item posts none)."""
     if item.tenant_id != tenant.pk:
         raise ValueError("item belongs to another tenant")
     require_usable(item)
@@ -224,8 +227,7 @@ def link_create(
             extra={"record_id": record_id, "issue_id": issue_id},
         ) from None
     _after_change(tenant=tenant, item=item, issue_id=issue_id)
-    if item.link_note:
-        _post_link_note(tenant=tenant, item=item, link=link)
+    link.note_warning = _post_link_note(tenant=tenant, item=item, link=link) if item.link_note else ""
     logger.info("link created: tenant=%s item=%s %s ↔ %s", tenant.pk, item.pk, issue_key, record_id)
     return link
 
@@ -265,15 +267,22 @@ def sync_words(item: ConnectedItem) -> str:
     return f"{way} of {', '.join(parts)}" if parts else f"{way} (nothing mapped yet)"
 
 
-def _post_link_note(*, tenant: Tenant, item: ConnectedItem, link: Link) -> None:
+def _post_link_note(*, tenant: Tenant, item: ConnectedItem, link: Link) -> str:
+    """Post the link note on the record; returns "" when posted, else a warning in words for the user."""
     url = f"{tenant.display_url or tenant.base_url}/browse/{link.jira_issue_key}"
     text = f"Linked to Jira issue {link.jira_issue_key}: {url}\nDeskbridge item: {item.name} — {sync_words(item)}."
+    provider = provider_for(item.connection.provider)
     try:
-        provider_for(item.connection.provider).post_internal_note(
-            client_for(item.connection), item.helpdesk_object, link.record_id, text
-        )
+        provider.post_internal_note(client_for(item.connection), item.helpdesk_object, link.record_id, text)
     except ApiError as exc:
         logger.warning("link note on %s failed: %s", link.record_id, exc.message)
+        record = provider.object_label(item.helpdesk_object).lower().rstrip("s")
+        return (
+            f"Linked, but {provider.brand} refused the link note on {record} {link.record_id} ({exc.message}), so "
+            f"its agents do not see that it is linked to {link.jira_issue_key}. Add a note there by hand if they "
+            "need it."
+        )
+    return ""
 
 
 def link_delete(*, tenant: Tenant, link: Link, allow_auto: bool = False) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db.models import OuterRef, Subquery
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -24,9 +25,9 @@ from connector.selectors import (
     jira_user_can_browse_issue,
 )
 from sync.errors import JiraUnavailable
-from sync.models import Link
+from sync.models import Link, SyncEvent
 from sync.selectors import card_items_for_project, link_get
-from sync.services import helpdesk_failure, link_create, link_delete, link_refresh, require_usable
+from sync.services import helpdesk_failure, link_create, link_delete, link_refresh, require_usable, sync_words
 from tenants.auth import JiraContextJWTAuthentication, PageSessionAuthentication, TenantLicensed
 
 PANEL_AUTH = [JiraContextJWTAuthentication, PageSessionAuthentication]
@@ -37,48 +38,158 @@ class PanelView(APIView):
     permission_classes = [TenantLicensed]
 
 
+class LinkProblemSerializer(serializers.Serializer):
+    code = serializers.ChoiceField(choices=["sync_stopped", "issue_deleted", "sync_error"])
+    message = serializers.CharField()
+    at = serializers.DateTimeField(allow_null=True)
+
+
 class LinkOutSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     record_id = serializers.CharField()
     origin = serializers.CharField()
     title = serializers.CharField()
+    status = serializers.CharField(allow_blank=True, help_text="The record's status as the helpdesk names it.")
     url = serializers.CharField()
     fields = serializers.ListField(child=serializers.DictField(child=serializers.CharField()))
     preview_updated_at = serializers.DateTimeField(allow_null=True)
     can_unlink = serializers.BooleanField()
     sync_stopped_at = serializers.DateTimeField(allow_null=True, help_text="Closed in the helpdesk: no longer syncs.")
+    problems = LinkProblemSerializer(many=True, help_text="What keeps this link from syncing, in words.")
+
+
+class LinkCreatedSerializer(LinkOutSerializer):
+    warning = serializers.CharField(
+        allow_blank=True, help_text="The link was made, but something around it failed (e.g. the link note)."
+    )
+
+
+class CardItemSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    mode = serializers.CharField()
+    mode_label = serializers.CharField()
+    object = serializers.CharField()
+    object_label = serializers.CharField()
+    provider = serializers.CharField()
+    brand = serializers.CharField(help_text='The helpdesk as agents know it ("Open in Zendesk").')
+    synchronized = serializers.BooleanField()
+    paused = serializers.BooleanField()
+    read_only = serializers.BooleanField(help_text="The helpdesk is not connected: links are shown, not changed.")
+    sync_words = serializers.CharField(allow_blank=True, help_text="What a link of this item keeps in step.")
+    last_sync_at = serializers.DateTimeField(allow_null=True)
 
 
 class CardSerializer(serializers.Serializer):
-    item = serializers.DictField()
+    item = CardItemSerializer()
     links = LinkOutSerializer(many=True)
 
 
 class CardsSerializer(serializers.Serializer):
     state = serializers.ChoiceField(choices=["ok", "disconnected"])
+    notice = serializers.CharField(allow_blank=True, help_text="Why the cards are read-only and what to do.")
     cards = CardSerializer(many=True)
 
 
-def link_out(link) -> dict:
-    """A link as the panel shows it (a ``Link`` or a ``CardLink`` from the cards query)."""
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _record_status(preview: dict, provider, helpdesk_object: str) -> str:
+    """The record's status for the card's lozenge: what the preview says, else a ticket's subtitle (a
+    ticket's search summary carries its status)."""
+    if preview.get("status"):
+        return str(preview["status"])
+    if provider is not None and helpdesk_object == provider.ticket_object:
+        return str(preview.get("subtitle") or "")
+    return ""
+
+
+def link_out(link, *, provider=None, helpdesk_object: str = "", errors: list | None = None) -> dict:
+    """A link as the panel shows it (a ``Link``, or a ``CardLink`` from the cards query with its item's
+    provider and object)."""
+    if isinstance(link, Link):
+        provider = provider_for(link.item.connection.provider)
+        helpdesk_object = link.item.helpdesk_object
     preview = link.preview or {}
+    brand = provider.brand if provider is not None else "the helpdesk"
+    problems = []
+    deleted_at = getattr(link, "issue_deleted_at", None)
+    stopped_at = getattr(link, "sync_stopped_at", None)
+    if deleted_at:
+        problems.append(
+            {
+                "code": "issue_deleted",
+                "message": "The Jira issue was deleted: this link is broken and no longer syncs.",
+                "at": _iso(deleted_at),
+            }
+        )
+    elif stopped_at:
+        problems.append(
+            {
+                "code": "sync_stopped",
+                "message": f"Closed in {brand}: its last state was synced and this link no longer syncs.",
+                "at": _iso(stopped_at),
+            }
+        )
+    for message, at in errors or []:
+        problems.append({"code": "sync_error", "message": message, "at": _iso(at)})
     return {
         "id": link.id,
         "record_id": link.record_id,
         "origin": link.origin,
         "title": preview.get("title") or link.record_id,
+        "status": _record_status(preview, provider, helpdesk_object),
         "url": preview.get("url") or "",
         "fields": preview.get("fields") or [],
-        "preview_updated_at": link.preview_updated_at.isoformat() if link.preview_updated_at else None,
+        "preview_updated_at": _iso(link.preview_updated_at),
         "can_unlink": link.origin == Link.Origin.MANUAL,
         # the ticket was closed: its last state was synced and the link no longer syncs
-        "sync_stopped_at": link.sync_stopped_at.isoformat() if getattr(link, "sync_stopped_at", None) else None,
+        "sync_stopped_at": _iso(stopped_at),
+        "problems": problems,
     }
+
+
+def _link_errors(*, tenant, link_ids: list[int]) -> dict[int, list[tuple[str, object]]]:
+    """The errors of each link's latest sync pass (one query whatever the number of links)."""
+    if not link_ids:
+        return {}
+    latest_run = SyncEvent.objects.filter(link_id=OuterRef("link_id")).order_by("-run_id").values("run_id")[:1]
+    rows = (
+        SyncEvent.objects.filter(
+            tenant_id=tenant.pk, link_id__in=link_ids, result=SyncEvent.Result.ERROR, run_id=Subquery(latest_run)
+        )
+        .order_by("id")
+        .values_list("link_id", "message", "created_at")
+    )
+    errors: dict[int, list[tuple[str, object]]] = {}
+    for link_id, message, at in rows:
+        errors.setdefault(link_id, []).append((message, at))
+    return errors
+
+
+def _disconnected_notice(brands: set[str], *, links_shown: bool) -> str:
+    """Why the panel cannot change links, and what to do."""
+    admin_page = "the Deskbridge admin page (Jira settings → Apps → Deskbridge)"
+    if not brands:
+        return f"No helpdesk is connected for this Jira site. A Jira admin can connect one on {admin_page}."
+    helpdesk = " and ".join(sorted(brands))
+    verb = "is" if len(brands) == 1 else "are"
+    if not links_shown:
+        return f"{helpdesk} {verb} not connected. A Jira admin can reconnect on {admin_page}."
+    return (
+        f"{helpdesk} {verb} not connected, so these links are read-only: they show what was last synced and "
+        f"cannot be refreshed, added or unlinked. A Jira admin can reconnect on {admin_page}."
+    )
 
 
 def cards_for_issue(*, tenant, issue_id: str, project_id: str, issue_type_id: str) -> dict:
     """The panel's cards, from our database only: one query whatever the number of links; a second only
-    when the project has no items at all (to tell "nothing configured" from "not connected")."""
+    when the project has no items at all (to tell "nothing configured" from "not connected"), and, with
+    synchronized items, a constant few for what they sync and their links' sync problems.
+
+    Items whose helpdesk is not connected are read-only: their links stay visible (cards without links
+    are left out), with a notice saying why and what to do."""
     rows = card_items_for_project(tenant=tenant, project_id=project_id, issue_id=issue_id)
     applicable = [
         row
@@ -90,13 +201,25 @@ def cards_for_issue(*, tenant, issue_id: str, project_id: str, issue_type_id: st
         has_connection = any(row.connection_status == is_up for row in rows)
     else:
         has_connection = connection_active(tenant=tenant) is not None
-    if not has_connection:
-        return {"state": "disconnected", "cards": []}
-    connected = [row for row in applicable if row.connection_status == is_up]
+    shown = [row for row in applicable if (row.connection_status == is_up and not row.is_paused) or row.links]
+    synchronized_ids = [row.id for row in shown if row.mode != ConnectedItem.Mode.DISPLAY]
+    synchronized = (
+        {
+            i.pk: i
+            for i in ConnectedItem.objects.filter(tenant=tenant, pk__in=synchronized_ids).prefetch_related("mappings")
+        }
+        if synchronized_ids
+        else {}
+    )
+    errors = _link_errors(
+        tenant=tenant, link_ids=[link.id for row in shown if row.id in synchronized for link in row.links]
+    )
     modes = dict(ConnectedItem.Mode.choices)
     cards = []
-    for row in connected:
+    for row in shown:
         provider = provider_for(row.provider)
+        read_only = row.connection_status != is_up or row.is_paused
+        full = synchronized.get(row.id)
         cards.append(
             {
                 "item": {
@@ -106,13 +229,27 @@ def cards_for_issue(*, tenant, issue_id: str, project_id: str, issue_type_id: st
                     "mode_label": modes.get(row.mode, row.mode),
                     "object": row.helpdesk_object,
                     "object_label": provider.object_label(row.helpdesk_object),
+                    "provider": row.provider,
+                    "brand": provider.brand,
                     "synchronized": row.mode != ConnectedItem.Mode.DISPLAY,
                     "paused": row.is_paused,
+                    "read_only": read_only,
+                    "sync_words": sync_words(full) if full is not None else "",
+                    "last_sync_at": _iso(full.last_sync_at) if full is not None else None,
                 },
-                "links": [link_out(link) for link in row.links],
+                "links": [
+                    link_out(link, provider=provider, helpdesk_object=row.helpdesk_object, errors=errors.get(link.id))
+                    for link in row.links
+                ],
             }
         )
-    return {"state": "ok", "cards": cards}
+    down = {provider_for(row.provider).brand for row in applicable if row.connection_status != is_up or row.is_paused}
+    if not has_connection:
+        notice = _disconnected_notice(down, links_shown=bool(cards))
+        return {"state": "disconnected", "notice": notice, "cards": cards}
+    read_only = {card["item"]["brand"] for card in cards if card["item"]["read_only"]}
+    notice = _disconnected_notice(read_only, links_shown=True) if read_only else ""
+    return {"state": "ok", "notice": notice, "cards": cards}
 
 
 @dataclass(frozen=True)
@@ -252,7 +389,7 @@ class LinkInSerializer(serializers.Serializer):
     record_id = serializers.CharField(max_length=64)
 
 
-@extend_schema(tags=["panel"], request=LinkInSerializer, responses={201: LinkOutSerializer})
+@extend_schema(tags=["panel"], request=LinkInSerializer, responses={201: LinkCreatedSerializer})
 class LinkCreateView(PanelView):
     def post(self, request):
         data = LinkInSerializer(data=request.data)
@@ -268,7 +405,9 @@ class LinkCreateView(PanelView):
             record_id=data.validated_data["record_id"],
             actor=request.jira_account_id or "",
         )
-        return Response(link_out(link), status=status.HTTP_201_CREATED)
+        return Response(
+            {**link_out(link), "warning": getattr(link, "note_warning", "")}, status=status.HTTP_201_CREATED
+        )
 
 
 def _link(request, link_id) -> Link:

@@ -81,6 +81,19 @@ class LinkBodySerializer(serializers.Serializer):
     link = LinkSerializer()
 
 
+class LinkWarningSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    title = serializers.CharField()
+
+
+class LinkCreatedBodySerializer(LinkBodySerializer):
+    warnings = LinkWarningSerializer(
+        many=True,
+        required=False,
+        help_text="Only when something around the new link failed (code LinkNoteFailed: the link note was refused).",
+    )
+
+
 LIST_RESPONSE = inline_serializer(
     "JiraLinksList",
     {
@@ -204,7 +217,7 @@ class LinksView(LinksBase):
 
     @extend_schema(
         request=LinkBodySerializer,
-        responses={201: LinkBodySerializer, **_errors_documented(400, 401, 403, 404, 409, 429, 502, 503)},
+        responses={201: LinkCreatedBodySerializer, **_errors_documented(400, 401, 403, 404, 409, 429, 502, 503)},
     )
     def post(self, request, external_id: str):
         item = self.item(external_id)
@@ -236,7 +249,10 @@ class LinksView(LinksBase):
             if exc.code == "issue_not_applicable":
                 raise LinksApiError(400, "BadRequest", exc.message) from exc
             raise
-        return Response({"link": _out(link)}, status=status.HTTP_201_CREATED)
+        body = {"link": _out(link)}
+        if getattr(link, "note_warning", ""):
+            body["warnings"] = [{"code": "LinkNoteFailed", "title": link.note_warning}]
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 @extend_schema(tags=["links"])

@@ -566,7 +566,8 @@ def test_the_schema_describes_every_links_endpoint_and_shape(schema):
     assert set(schema["paths"][SCHEMA_LIST]) >= {"get", "post"}
     assert set(schema["paths"][SCHEMA_DETAIL]) >= {"get", "delete"}
     assert _ref(schema, SCHEMA_LIST, "get", 200) == "#/components/schemas/JiraLinksList"
-    assert _ref(schema, SCHEMA_LIST, "post", 201) == "#/components/schemas/LinkBody"
+    assert _ref(schema, SCHEMA_LIST, "post", 201) == "#/components/schemas/LinkCreatedBody"
+    assert set(components["LinkCreatedBody"]["properties"]) == {"link", "warnings"}  # warnings: only when any
     assert _ref(schema, SCHEMA_DETAIL, "get", 200) == "#/components/schemas/LinkBody"
     assert "204" in schema["paths"][SCHEMA_DETAIL]["delete"]["responses"]
     request = schema["paths"][SCHEMA_LIST]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import pytest
@@ -19,7 +19,8 @@ from django.test.utils import CaptureQueriesContext
 
 from connector.models import ConnectedItem
 from connector.services import connection_revoke
-from sync.models import Link
+from sync.models import Link, SyncEvent, SyncRun
+from sync.services import sync_words
 from tenants.models import Tenant
 from tests.conftest import ZD_SUBDOMAIN
 from tests.panel.links_helpers import ApiClient, badge, badge_of, install_second_tenant, make_item, raw_link
@@ -84,19 +85,23 @@ def link_request(item, issue, record_id) -> dict:
     return {"item_id": item.pk, "issue_id": issue["id"], "issue_key": issue["key"], "record_id": str(record_id)}
 
 
-def expected_link(link: Link) -> dict:
+def expected_link(link: Link, **changes) -> dict:
     link.refresh_from_db()
-    return {
+    out = {
         "id": link.pk,
         "record_id": link.record_id,
         "origin": link.origin,
         "title": link.preview["title"],
+        "status": link.preview.get("subtitle", "") if link.item.helpdesk_object == "ticket" else "",
         "url": link.preview["url"],
         "fields": link.preview["fields"],
         "preview_updated_at": link.preview_updated_at.isoformat(),
         "can_unlink": link.origin == Link.Origin.MANUAL,
         "sync_stopped_at": link.sync_stopped_at.isoformat() if link.sync_stopped_at else None,
+        "problems": [],
     }
+    out.update(changes)
+    return out
 
 
 def card_item(item: ConnectedItem, **changes) -> dict:
@@ -108,8 +113,13 @@ def card_item(item: ConnectedItem, **changes) -> dict:
         "mode_label": item.get_mode_display(),
         "object": item.helpdesk_object,
         "object_label": labels[item.helpdesk_object],
+        "provider": "zendesk",
+        "brand": "Zendesk",
         "synchronized": item.mode != ConnectedItem.Mode.DISPLAY,
         "paused": False,
+        "read_only": False,
+        "sync_words": sync_words(item) if item.mode != ConnectedItem.Mode.DISPLAY else "",
+        "last_sync_at": None,
     }
     out.update(changes)
     return out
@@ -206,6 +216,7 @@ def test_one_card_per_applicable_item(panel, tenant, connection, jira, project, 
     assert response.status_code == 200
     assert response.json() == {
         "state": "ok",
+        "notice": "",
         "cards": [
             {"item": card_item(display), "links": [expected_link(link)]},
             {"item": card_item(task_sync), "links": []},
@@ -285,14 +296,43 @@ def test_cards_query_count_does_not_grow_with_links(panel, tenant, connection, i
     assert many_queries == few_queries
 
 
-def test_cards_of_a_revoked_connection_say_disconnected(panel, tenant, connection, item, issue, ticket, context):
-    raw_link(tenant, item, issue["id"], ticket["id"])
+def test_cards_of_a_revoked_connection_stay_visible_read_only(panel, tenant, connection, item, issue, ticket, context):
+    linked = panel.post(LINKS, link_request(item, issue, ticket["id"])).json()
+    make_item(tenant, connection, name="Z unlinked")  # nothing linked through it: nothing to show
     connection_revoke(tenant=tenant, connection=connection)
 
     response = panel.get(CARDS, data=context)
 
     assert response.status_code == 200
-    assert response.json() == {"state": "disconnected", "cards": []}
+    body = response.json()
+    assert body["state"] == "disconnected"
+    assert body["notice"] == (
+        "Zendesk is not connected, so these links are read-only: they show what was last synced and cannot be "
+        "refreshed, added or unlinked. A Jira admin can reconnect on the Deskbridge admin page "
+        "(Jira settings → Apps → Deskbridge)."
+    )
+    item.refresh_from_db()
+    assert body["cards"] == [
+        {"item": card_item(item, paused=True, read_only=True), "links": [expected_link(Link.objects.get())]}
+    ]
+    assert body["cards"][0]["links"][0]["title"] == linked["title"]
+
+
+def test_cards_of_a_site_without_a_helpdesk_say_so(panel, tenant, project, issue, context):
+    body = panel.get(CARDS, data=context).json()
+    assert body == {
+        "state": "disconnected",
+        "notice": "No helpdesk is connected for this Jira site. A Jira admin can connect one on the Deskbridge admin "
+        "page (Jira settings → Apps → Deskbridge).",
+        "cards": [],
+    }
+
+
+def test_cards_of_a_revoked_connection_without_links_name_the_helpdesk(panel, tenant, connection, item, context):
+    connection_revoke(tenant=tenant, connection=connection)
+    body = panel.get(CARDS, data=context).json()
+    assert (body["state"], body["cards"]) == ("disconnected", [])
+    assert body["notice"].startswith("Zendesk is not connected. A Jira admin can reconnect")
 
 
 def test_cards_show_nothing_of_another_tenant_with_the_same_ids(panel, tenant, item, bravo, project, issue):
@@ -303,7 +343,7 @@ def test_cards_show_nothing_of_another_tenant_with_the_same_ids(panel, tenant, i
 
     response = panel.get(CARDS, data={"issue_id": bravo.issue["id"], "project_id": project["id"], "issue_type_id": "1"})
 
-    assert response.json() == {"state": "ok", "cards": [{"item": card_item(item), "links": []}]}
+    assert response.json() == {"state": "ok", "notice": "", "cards": [{"item": card_item(item), "links": []}]}
     assert "Bravo" not in response.content.decode()
 
 
@@ -429,7 +469,8 @@ def test_link_creates_the_link_with_a_preview_and_sets_the_badge(panel, tenant, 
 
     assert response.status_code == 201, response.content
     link = Link.objects.get()
-    assert response.json() == expected_link(link)
+    assert response.json() == expected_link(link, warning="")
+    assert response.json()["status"] == "open"  # the lozenge
     assert response.json()["fields"] == [
         {"id": "status", "label": "Status", "value": "open"},
         {"id": "priority", "label": "Priority", "value": "High"},
@@ -497,6 +538,119 @@ def test_link_note_posts_a_private_comment(panel, tenant, connection, issue, tic
     assert "SUP-1" in note["body"]
     assert f"{jira.url}/browse/SUP-1" in note["body"]
     assert "Display only" in note["body"]
+
+
+def test_a_refused_link_note_keeps_the_link_and_warns_the_user(panel, tenant, connection, issue, zendesk, jira):
+    closed = zendesk.add_ticket(ZD_SUBDOMAIN, subject="Old outage", status="closed")  # Zendesk refuses updates
+    noted = make_item(tenant, connection, name="Noted", link_note=True)
+
+    response = panel.post(LINKS, link_request(noted, issue, closed["id"]))
+
+    assert response.status_code == 201, response.content
+    link = Link.objects.get()
+    assert response.json() == expected_link(link, warning=response.json()["warning"])
+    warning = response.json()["warning"]
+    assert warning.startswith(f"Linked, but Zendesk refused the link note on ticket {closed['id']} (")
+    assert "closed prevents ticket update" in warning
+    assert "do not see that it is linked to SUP-1" in warning
+    assert len(zendesk.accounts[ZD_SUBDOMAIN].comments[closed["id"]]) == 1  # only the ticket's own
+    assert badge(jira, issue["id"]) == badge_of(1)
+
+
+def test_the_links_api_carries_the_link_note_warning(api, tenant, connection, issue, zendesk):
+    closed = zendesk.add_ticket(ZD_SUBDOMAIN, subject="Old outage", status="closed")
+    open_ticket = zendesk.add_ticket(ZD_SUBDOMAIN, subject="New outage")
+    noted = make_item(tenant, connection, name="Noted", link_note=True, links_api_enabled=True)
+    url = f"/api/v2/integrations/jira/{noted.external_id}/links"
+
+    def create(ticket_id):
+        return api.post(url, {"link": {"issue_id": issue["id"], "issue_key": "SUP-1", "ticket_id": str(ticket_id)}})
+
+    refused = create(closed["id"])
+    assert refused.status_code == 201, refused.content
+    (warning,) = refused.json()["warnings"]
+    assert warning["code"] == "LinkNoteFailed"
+    assert warning["title"].startswith(f"Linked, but Zendesk refused the link note on ticket {closed['id']}")
+    posted = create(open_ticket["id"])
+    assert posted.status_code == 201
+    assert posted.json() == {
+        "link": {"issue_id": issue["id"], "issue_key": "SUP-1", "ticket_id": str(open_ticket["id"])}
+    }
+    assert Link.objects.count() == 2
+
+
+def test_a_synchronized_card_says_what_syncs_when_and_each_links_problems(
+    panel, tenant, connection, issue, zendesk, context
+):
+    item = make_item(
+        tenant,
+        connection,
+        name="Escalations",
+        mode=ConnectedItem.Mode.TWO_WAY,
+        jira_issue_type_id="10001",
+        status_sync=True,
+        comment_sync=True,
+        mappings=[
+            {"helpdesk_field": "subject", "jira_field": "summary", "direction": "to_jira", "value_map": {}},
+            {"helpdesk_field": "priority", "jira_field": "priority", "direction": "to_helpdesk", "value_map": {}},
+        ],
+    )
+    synced_at = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+    ConnectedItem.objects.filter(pk=item.pk).update(last_sync_at=synced_at)
+    ok, closed, refused = (raw_link(tenant, item, issue["id"], n, preview={"title": f"#{n}"}) for n in (1, 2, 3))
+    stopped_at = datetime(2026, 3, 1, tzinfo=UTC)
+    Link.objects.filter(pk=closed.pk).update(sync_stopped_at=stopped_at)
+    old = SyncRun.objects.create(tenant=tenant, connection=connection, trigger=SyncRun.Trigger.SCHEDULE)
+    new = SyncRun.objects.create(tenant=tenant, connection=connection, trigger=SyncRun.Trigger.SCHEDULE)
+    for run, link, result, message in [
+        (old, ok, SyncEvent.Result.ERROR, "Priority urgent has no Jira value"),  # fixed by the next pass
+        (new, ok, SyncEvent.Result.OK, "fields"),
+        (new, refused, SyncEvent.Result.OK, "status"),
+        (new, refused, SyncEvent.Result.ERROR, "Jira refused the summary: too long"),
+    ]:
+        SyncEvent.objects.create(
+            tenant=tenant, run=run, link=link, item=item, action="fields", result=result, message=message
+        )
+
+    card = panel.get(CARDS, data=context).json()["cards"][0]
+
+    item.refresh_from_db()
+    assert card["item"]["sync_words"] == sync_words(item) == "Two-way sync of fields both ways, status, comments"
+    assert card["item"]["last_sync_at"] == synced_at.isoformat()
+    problems = {link["record_id"]: link["problems"] for link in card["links"]}
+    assert problems["1"] == []
+    assert problems["2"] == [
+        {
+            "code": "sync_stopped",
+            "message": "Closed in Zendesk: its last state was synced and this link no longer syncs.",
+            "at": stopped_at.isoformat(),
+        }
+    ]
+    ((problem),) = problems["3"]
+    assert (problem["code"], problem["message"]) == ("sync_error", "Jira refused the summary: too long")
+
+
+def test_cards_of_synchronized_items_take_as_many_queries_for_many_links_as_for_few(
+    panel, tenant, connection, project, jira
+):
+    item = make_item(tenant, connection, name="Sync", mode=ConnectedItem.Mode.ONE_WAY, jira_issue_type_id="10001")
+    run = SyncRun.objects.create(tenant=tenant, connection=connection, trigger=SyncRun.Trigger.SCHEDULE)
+    few, many = jira.add_issue(key="SUP-2"), jira.add_issue(key="SUP-3")
+    for issue, count in ((few, 1), (many, 20)):
+        for n in range(count):
+            link = raw_link(tenant, item, issue["id"], f"{issue['id']}{n}", key=issue["key"])
+            SyncEvent.objects.create(tenant=tenant, run=run, link=link, action="fields", result="error", message="x")
+
+    def count(issue_id):
+        with CaptureQueriesContext(db_connection) as queries:
+            body = panel.get(CARDS, data={"issue_id": issue_id}).json()
+        return len(queries), sum(len(link["problems"]) for c in body["cards"] for link in c["links"])
+
+    count(few["id"])
+    few_queries, few_problems = count(few["id"])
+    many_queries, many_problems = count(many["id"])
+    assert (few_problems, many_problems) == (1, 20)
+    assert many_queries == few_queries
 
 
 def test_linking_through_a_paused_item_says_not_connected(panel, tenant, connection, item, issue, ticket):
@@ -696,11 +850,12 @@ def test_the_panel_page_refuses_a_context_token(client, jira, tenant, issue, pro
     assert response.status_code == 401
 
 
-def test_the_panel_page_of_a_disconnected_site(client, jira, tenant, connection, item, issue, project):
+def test_the_panel_page_of_a_disconnected_site(client, panel, jira, tenant, connection, item, issue, project, context):
     connection_revoke(tenant=tenant, connection=connection)
     response = open_panel(client, jira, panel_query(issue, project))
     assert response.status_code == 200
-    assert initial_cards(response) == {"state": "disconnected", "cards": []}
+    assert initial_cards(response)["state"] == "disconnected"
+    assert initial_cards(response) == panel.get(CARDS, data=context).json()
 
 
 # --- OpenAPI schema -------------------------------------------------------------------------------------
@@ -719,7 +874,8 @@ def test_the_schema_describes_what_the_panel_api_answers(client, panel, item, is
     found = search(panel, directory["issue"], item, "printer")
 
     assert set(documented("/api/panel/links", "post", "201")["properties"]) == set(link)
-    assert set(documented("/api/panel/links/{link_id}/refresh", "post", "200")["properties"]) == set(link)
+    assert link["warning"] == ""
+    assert set(documented("/api/panel/links/{link_id}/refresh", "post", "200")["properties"]) == set(link) - {"warning"}
     assert set(documented("/api/panel/cards", "get", "200")["properties"]) == set(cards)
     assert set(components["Card"]["properties"]) == set(cards["cards"][0])
     assert set(documented("/api/panel/items/{item_id}/search", "get", "200")["properties"]) == set(found)
