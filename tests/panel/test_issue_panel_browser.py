@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 from unittest import mock
@@ -16,13 +17,21 @@ from unittest import mock
 import pytest
 from django.core import signing
 
-from connector.services import ItemSpec, connected_item_save
+from connector.services import ItemSpec, connected_item_save, connection_revoke
+from sync.models import Link
 from tenants.auth import PAGE_SESSION_MAX_AGE, JiraPrincipal, page_session_issue
-from tests.conftest import SHOTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 BADGE = "com.atlassian.jira.issue:{app_key}:deskbridge-issue-context:status"
+SHOTS = os.environ.get("DESKBRIDGE_SCREENSHOT_DIR") or str(Path(__file__).resolve().parents[1] / "artifacts" / "screenshots")
+
+
+def shot(page, name: str) -> None:
+    """A screenshot of the page as a test artifact (``tests/artifacts/screenshots/`` unless
+    ``DESKBRIDGE_SCREENSHOT_DIR`` says otherwise)."""
+    os.makedirs(SHOTS, exist_ok=True)
+    page.screenshot(path=os.path.join(SHOTS, name), full_page=True)
 
 
 def panel_query(issue: dict[str, Any], project: dict[str, Any]) -> str:
@@ -75,14 +84,15 @@ def record_api_calls(page) -> list[ApiCall]:
 
 
 def shown_or_hint(page, test_id: str) -> str:
-    """Wait until an element with ``data-testid=test_id`` shows or the link dialog's hint says something
-    (where the panel reports a failed call); return the hint."""
+    """Wait until an element with ``data-testid=test_id`` shows or the link dialog's hint reports an error
+    (where the panel reports a failed call); return that error ("" when none)."""
     page.wait_for_function(
         "id => document.querySelector(`[data-testid=${id}]`)"
-        " || document.querySelector('[data-testid=search-hint]').textContent",
+        " || document.querySelector('[data-testid=search-hint].db-error')",
         arg=test_id,
     )
-    return page.get_by_test_id("search-hint").inner_text()
+    error = page.locator("[data-testid=search-hint].db-error")
+    return error.inner_text() if error.count() else ""
 
 
 def expired_page_session(tenant, account_id: str, issue_id: str) -> str:
@@ -90,6 +100,12 @@ def expired_page_session(tenant, account_id: str, issue_id: str) -> str:
     issued_at = time.time() - PAGE_SESSION_MAX_AGE - 60
     with mock.patch.object(signing, "time", SimpleNamespace(time=lambda: issued_at)):
         return page_session_issue(JiraPrincipal(tenant, account_id), issue_id=issue_id)
+
+
+def unlink(page) -> None:
+    """Press Unlink and confirm it."""
+    page.get_by_test_id("unlink").click()
+    page.get_by_test_id("confirm-unlink").click()
 
 
 def test_link_refresh_unlink_in_the_panel(connect_host, jira, zendesk, tenant, connection, project):
@@ -144,8 +160,12 @@ def test_link_refresh_unlink_in_the_panel(connect_host, jira, zendesk, tenant, c
     assert f"#{ticket['id']} Reactor console frozen" in text
     assert "Sev 1 — outage" in text  # option label, not the tag
     assert "Homer Simpson" in text and "Globex Corporation" in text
-    page.screenshot(path=os.path.join(SHOTS, "panel-linked.png"))
-    assert page.get_by_test_id("open").get_attribute("href").endswith(f"/agent/tickets/{ticket['id']}")
+    assert page.get_by_test_id("status").inner_text().lower() == "open"  # the lozenge says it in words
+    assert "As of just now" in text
+    shot(page, "panel-linked.png")
+    opener = page.get_by_test_id("open")
+    assert opener.inner_text() == "Open in Zendesk"
+    assert opener.get_attribute("href").endswith(f"/agent/tickets/{ticket['id']}")
     assert jira.properties[(issue["id"], BADGE.format(app_key=jira.app_key))] == {
         "type": "badge",
         "value": {"label": "1"},
@@ -164,12 +184,12 @@ def test_link_refresh_unlink_in_the_panel(connect_host, jira, zendesk, tenant, c
     page.get_by_test_id("refresh").click()
     page.wait_for_function("document.querySelector('[data-field=priority] td').textContent === 'Low'")
 
-    # Unlink removes it.
-    page.get_by_test_id("unlink").click()
+    # Unlink removes it, once confirmed.
+    unlink(page)
     page.wait_for_function("document.querySelectorAll('[data-testid=record]').length === 0")
     assert "Unlinked." in page.inner_text("#db-status")
     assert jira.properties[(issue["id"], BADGE.format(app_key=jira.app_key))]["value"] == {"label": "0"}
-    page.screenshot(path=os.path.join(SHOTS, "panel-unlinked.png"))
+    shot(page, "panel-unlinked.png")
 
     # While the page session is valid the panel needs nothing from Connect: no context token, and no call
     # to Jira's permission API (the session is bound to the issue Jira signed the panel for).
@@ -218,7 +238,7 @@ def test_panel_switches_to_context_tokens_when_its_session_expires(
     page.wait_for_function("document.querySelector('[data-field=priority] td').textContent === 'Low'")
 
     # Unlink still works.
-    page.get_by_test_id("unlink").click()
+    unlink(page)
     page.wait_for_function("document.querySelectorAll('[data-testid=record]').length === 0")
     assert "Unlinked." in page.inner_text("#db-status")
 

@@ -168,7 +168,7 @@ def test_link_a_zoho_ticket_in_the_panel(connect_host, jira, zoho, tenant, zoho_
     assert page.inner_text("[data-field=status] td") == "Open"
     assert page.inner_text("[data-field=priority] td") == "High"
     opener = page.get_by_test_id("open")
-    assert opener.inner_text() == "Open in helpdesk"
+    assert opener.inner_text() == "Open in Zoho Desk"
     href = opener.get_attribute("href")
     assert ticket["id"] in href and href.startswith("https://desk.zoho.eu/"), href
     assert "Linked." in page.inner_text("#db-status")
