@@ -24,7 +24,9 @@ from tenants.auth import PAGE_SESSION_MAX_AGE, JiraPrincipal, page_session_issue
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 BADGE = "com.atlassian.jira.issue:{app_key}:deskbridge-issue-context:status"
-SHOTS = os.environ.get("DESKBRIDGE_SCREENSHOT_DIR") or str(Path(__file__).resolve().parents[1] / "artifacts" / "screenshots")
+SHOTS = os.environ.get("DESKBRIDGE_SCREENSHOT_DIR") or str(
+    Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+)
 
 
 def shot(page, name: str) -> None:
@@ -259,3 +261,279 @@ def test_panel_switches_to_context_tokens_when_its_session_expires(
         for c in checks
         for ask in c["projectPermissions"]
     )
+
+
+# --- the link dialog, the cards' states, narrow screens -------------------------------------------------
+
+
+def tickets_item(tenant, connection, **overrides):
+    values = {
+        "name": "Support tickets",
+        "mode": "display",
+        "jira_project": "SUP",
+        "helpdesk_object": "ticket",
+        "display_fields": ["status", "priority"],
+    }
+    values.update(overrides)
+    item, _ = connected_item_save(tenant=tenant, connection=connection, spec=ItemSpec(**values))
+    return item
+
+
+def open_panel(connect_host, jira, project, key="SUP-7", **context_options):
+    issue = jira.add_issue(key=key, project="SUP")
+    page = connect_host.open(
+        "/jira/issue-panel", query=panel_query(issue, project), account_id="user-7", **context_options
+    )
+    page.get_by_test_id("card").first.wait_for()
+    return issue, page
+
+
+def dialog_open(page) -> bool:
+    return page.eval_on_selector("[data-testid=link-dialog]", "d => d.open")
+
+
+def wait_hint(page, text: str) -> str:
+    page.wait_for_function("t => document.querySelector('[data-testid=search-hint]').textContent.includes(t)", arg=text)
+    return page.get_by_test_id("search-hint").inner_text()
+
+
+def test_arrow_keys_walk_the_results_and_enter_links_the_highlighted_one(
+    connect_host, jira, zendesk, tenant, connection, project
+):
+    tickets = [zendesk.add_ticket("acme", subject=f"Printer jam on floor {n}") for n in (1, 2, 3)]
+    tickets_item(tenant, connection)
+    _issue, page = open_panel(connect_host, jira, project)
+    calls = record_api_calls(page)
+
+    page.get_by_test_id("link").click()
+    search = page.get_by_test_id("search-input")
+    search.fill("printer")
+    page.wait_for_function("document.querySelectorAll('[data-testid=hit]').length === 3")
+    hits = page.get_by_test_id("hit")
+    ids = [hits.nth(n).get_attribute("data-id") for n in range(3)]
+    assert sorted(ids) == sorted(str(t["id"]) for t in tickets)
+
+    def highlighted() -> str | None:
+        chosen = page.locator("[data-testid=hit][aria-selected=true]")
+        assert chosen.count() <= 1
+        if not chosen.count():
+            assert search.get_attribute("aria-activedescendant") is None
+            return None
+        assert search.get_attribute("aria-activedescendant") == chosen.get_attribute("id")
+        return chosen.get_attribute("data-id")
+
+    assert highlighted() is None
+    assert search.get_attribute("aria-expanded") == "true"
+    assert page.get_by_role("listbox").count() == 1 and page.get_by_role("option").count() == 3
+    for key, expected in [
+        ("ArrowDown", 0),
+        ("ArrowDown", 1),
+        ("ArrowUp", 0),
+        ("ArrowUp", 2),  # wraps to the last
+        ("ArrowDown", 0),  # and back to the first
+        ("ArrowDown", 1),
+    ]:
+        search.press(key)
+        assert highlighted() == ids[expected], key
+    shot(page, "link-dialog.png")
+
+    search.press("Enter")
+    page.get_by_test_id("record").wait_for()
+    assert page.get_by_test_id("record").get_attribute("data-record") == ids[1]
+    assert not dialog_open(page)
+    assert [link.record_id for link in Link.objects.all()] == [ids[1]]
+    assert [c.method for c in calls].count("POST") == 1
+
+
+def test_enter_with_nothing_chosen_says_so_and_escape_closes(connect_host, jira, zendesk, tenant, connection, project):
+    zendesk.add_ticket("acme", subject="Printer jam")
+    tickets_item(tenant, connection)
+    _issue, page = open_panel(connect_host, jira, project)
+    calls = record_api_calls(page)
+    page.get_by_test_id("link").click()
+    search = page.get_by_test_id("search-input")
+
+    search.press("Enter")  # nothing typed
+    assert "Nothing to link yet" in wait_hint(page, "Nothing to link yet")
+    assert dialog_open(page)
+
+    search.fill("zzzz")  # no results
+    assert "No tickets match" in wait_hint(page, "No tickets match")
+    search.press("Enter")
+    hint = wait_hint(page, "Nothing is chosen")
+    assert "Link by id" in hint
+    assert dialog_open(page)
+
+    search.fill("printer")  # results, none highlighted
+    page.get_by_test_id("hit").wait_for()
+    search.press("Enter")
+    wait_hint(page, "choose a result first")
+    assert dialog_open(page)
+    assert not Link.objects.exists()
+    assert "POST" not in [c.method for c in calls]
+    shot(page, "link-dialog-nothing-chosen.png")
+
+    search.press("Escape")
+    page.wait_for_function("!document.querySelector('[data-testid=link-dialog]').open")
+    assert page.evaluate("document.activeElement.dataset.testid") == "link"  # focus back where it was
+    assert not Link.objects.exists()
+
+
+def test_link_by_id_and_a_wrong_id_keeps_the_dialog_open(connect_host, jira, zendesk, tenant, connection, project):
+    ticket = zendesk.add_ticket("acme", subject="Password reset")
+    tickets_item(tenant, connection)
+    _issue, page = open_panel(connect_host, jira, project)
+    page.get_by_test_id("link").click()
+    search = page.get_by_test_id("search-input")
+
+    page.get_by_test_id("link-by-id").click()  # nothing typed
+    assert "Type the record's id first" in wait_hint(page, "id first")
+
+    search.fill("4242")
+    page.get_by_test_id("link-by-id").click()
+    assert "4242 does not exist" in shown_or_hint(page, "record")
+    assert dialog_open(page) and not Link.objects.exists()
+
+    search.fill(f"#{ticket['id']}")  # as ticket numbers are shown
+    page.get_by_test_id("link-by-id").click()
+    assert shown_or_hint(page, "record") == ""
+    assert page.get_by_test_id("record").get_attribute("data-record") == str(ticket["id"])
+    assert not dialog_open(page)
+
+
+def test_unlink_asks_first(connect_host, jira, zendesk, tenant, connection, project):
+    ticket = zendesk.add_ticket("acme", subject="Password reset")
+    item = tickets_item(tenant, connection)
+    issue = jira.add_issue(key="SUP-7", project="SUP")
+    page = connect_host.open("/jira/issue-panel", query=panel_query(issue, project), account_id="user-7")
+    page.get_by_test_id("link").click()
+    page.get_by_test_id("search-input").fill(str(ticket["id"]))
+    page.get_by_test_id("link-by-id").click()
+    page.get_by_test_id("record").wait_for()
+    calls = record_api_calls(page)
+
+    page.get_by_test_id("unlink").click()
+    confirm = page.get_by_test_id("unlink-dialog")
+    confirm.wait_for()
+    text = confirm.inner_text()
+    assert f"Unlink #{ticket['id']} Password reset?" in text
+    assert "Nothing is changed or deleted in Zendesk" in text
+    assert page.evaluate("document.activeElement.dataset.testid") == "cancel-unlink"  # the safe choice first
+    shot(page, "unlink-confirmation.png")
+    page.get_by_test_id("cancel-unlink").click()
+    assert not confirm.is_visible()
+    assert page.get_by_test_id("record").count() == 1 and Link.objects.filter(item=item).count() == 1
+    assert calls == []
+
+    unlink(page)
+    page.wait_for_function("document.querySelectorAll('[data-testid=record]').length === 0")
+    assert not Link.objects.exists()
+    assert [c.method for c in calls] == ["DELETE", "GET"]
+
+
+def test_a_disconnected_helpdesk_leaves_the_links_visible_read_only(
+    connect_host, jira, zendesk, tenant, connection, project
+):
+    ticket = zendesk.add_ticket("acme", subject="Reactor console frozen", priority="urgent")
+    item = tickets_item(tenant, connection, display_fields=["status", "priority", "assignee"])
+    issue = jira.add_issue(key="SUP-7", project="SUP")
+    from sync.services import link_create
+
+    link_create(tenant=tenant, item=item, issue_id=issue["id"], issue_key="SUP-7", record_id=str(ticket["id"]))
+    connection_revoke(tenant=tenant, connection=connection)
+
+    page = connect_host.open("/jira/issue-panel", query=panel_query(issue, project), account_id="user-7")
+    notice = page.get_by_test_id("disconnected")
+    notice.wait_for()
+    assert "Zendesk is not connected, so these links are read-only" in notice.inner_text()
+    assert "A Jira admin can reconnect on the Deskbridge admin page" in notice.inner_text()
+    record = page.get_by_test_id("record")
+    assert f"#{ticket['id']} Reactor console frozen" in record.inner_text()
+    assert page.inner_text("[data-field=priority] td") == "Urgent"
+    assert page.locator("[data-field=assignee]").count() == 0  # empty values are left out
+    assert page.get_by_test_id("read-only").inner_text().lower() == "read-only"
+    assert page.get_by_test_id("open").inner_text() == "Open in Zendesk"
+    for control in ("link", "refresh", "unlink"):
+        assert page.get_by_test_id(control).count() == 0, control
+    shot(page, "panel-disconnected.png")
+
+
+def test_a_refused_link_note_shows_a_warning_on_the_record(connect_host, jira, zendesk, tenant, connection, project):
+    closed = zendesk.add_ticket("acme", subject="Old outage", status="closed")  # Zendesk refuses its updates
+    tickets_item(tenant, connection, link_note=True)
+    _issue, page = open_panel(connect_host, jira, project)
+    page.get_by_test_id("link").click()
+    page.get_by_test_id("search-input").fill(str(closed["id"]))
+    page.get_by_test_id("link-by-id").click()
+    warning = page.get_by_test_id("link-warning")
+    warning.wait_for()
+    assert f"Linked, but Zendesk refused the link note on ticket {closed['id']}" in warning.inner_text()
+    assert "Linked, with a warning" in page.inner_text("#db-status")
+    assert Link.objects.count() == 1
+    shot(page, "panel-link-note-warning.png")
+
+
+def test_a_synchronized_link_says_what_syncs_and_its_problem(connect_host, jira, zendesk, tenant, connection, project):
+    from django.utils import timezone
+
+    ticket = zendesk.add_ticket("acme", subject="Old outage", status="closed")
+    item = tickets_item(
+        tenant,
+        connection,
+        name="Escalations",
+        mode="two_way",
+        jira_issue_type_id="10001",
+        status_sync=True,
+        comment_sync=True,
+    )
+    issue = jira.add_issue(key="SUP-7", project="SUP")
+    Link.objects.create(
+        tenant=tenant,
+        item=item,
+        jira_issue_id=issue["id"],
+        jira_issue_key="SUP-7",
+        record_id=str(ticket["id"]),
+        preview={
+            "title": f"#{ticket['id']} Old outage",
+            "subtitle": "closed",
+            "url": "https://acme.test/t",
+            "fields": [],
+        },
+        preview_updated_at=timezone.now(),
+        sync_stopped_at=timezone.now(),
+    )
+    page = connect_host.open("/jira/issue-panel", query=panel_query(issue, project), account_id="user-7")
+    record = page.get_by_test_id("record")
+    record.wait_for()
+    assert "Two-way sync of status, comments · not synced yet" in page.get_by_test_id("sync-line").inner_text()
+    problem = page.get_by_test_id("link-problem")
+    assert "Closed in Zendesk: its last state was synced and this link no longer syncs" in problem.inner_text()
+    assert page.get_by_test_id("status").inner_text().lower() == "closed"
+    shot(page, "panel-sync-problem.png")
+
+
+def test_the_dialog_fits_a_320_px_screen(connect_host, jira, zendesk, tenant, connection, project):
+    for n in range(4):
+        zendesk.add_ticket("acme", subject=f"Printer on floor {n} prints every page twice and then jams completely")
+    tickets_item(tenant, connection)
+    _issue, page = open_panel(connect_host, jira, project, viewport={"width": 320, "height": 640})
+    page.get_by_test_id("link").click()
+    page.get_by_test_id("search-input").fill("printer")
+    page.wait_for_function("document.querySelectorAll('[data-testid=hit]').length === 4")
+    page.get_by_test_id("search-input").press("ArrowDown")
+
+    sizes = page.evaluate(
+        """() => {
+            const d = document.querySelector('[data-testid=link-dialog]');
+            const r = d.getBoundingClientRect();
+            return {dialog: [d.scrollWidth, d.clientWidth], page: [document.documentElement.scrollWidth,
+                    document.documentElement.clientWidth], left: r.left, right: r.right, vw: window.innerWidth};
+        }"""
+    )
+    assert sizes["dialog"][0] <= sizes["dialog"][1], sizes
+    assert sizes["page"][0] <= sizes["page"][1], sizes
+    assert sizes["left"] >= 0 and sizes["right"] <= sizes["vw"], sizes
+    for control in ("search-input", "link-by-id", "cancel"):
+        box = page.get_by_test_id(control).bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 320, (control, box)
+    shot(page, "link-dialog-320.png")
