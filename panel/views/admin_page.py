@@ -21,6 +21,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_GET, require_http_methods
 
 from config.errors import ApplicationError, ConflictError, NotFoundError, ValidationFailed
+from connector import mapping as rules
 from connector import schema as schema_service
 from connector.clients.zoho_desk import DATA_CENTERS, REQUIRED_SCOPES, desk_url
 from connector.errors import NotConnected
@@ -43,7 +44,7 @@ from connector.services import (
 )
 from connector.services.connections import API_TOKEN_ACCOUNT_PREFIX, OAUTH_COOKIE, OAUTH_STATE_MAX_AGE
 from connector.services.zoho import zoho_connect, zoho_organization_choose, zoho_pending
-from sync.models import SyncRun
+from sync.models import Link, SyncEvent, SyncRun
 from sync.push import events_retry
 from sync.selectors import links_broken, webhook_events_failed
 from sync.services import item_delete, sync_now
@@ -58,6 +59,13 @@ logger = logging.getLogger(__name__)
 MAPPING_ROWS_EXTRA = 3
 MAX_MAPPING_ROWS = 200
 MAX_STATUS_ROWS = 200
+MAX_VALUE_ROWS = 500
+RUNS_SHOWN = 10
+RUN_ERRORS_SHOWN = 5
+# The helpdesk field whose values an auto-create condition compares (its options are the condition's picker).
+CONDITION_FIELDS = {"ticket_type": "type", "group": "group", "brand": "brand", "form": "ticket_form"}
+# Actions that change or delete something an admin cannot get back: they ask first (a page, or a dialog).
+CONFIRMED = "yes"
 # Jira status categories an item's status table maps helpdesk status values to (key → what Jira calls it).
 JIRA_CATEGORIES = (("new", "To Do"), ("indeterminate", "In Progress"), ("done", "Done"))
 # Named when no helpdesk is connected yet (the page offers both).
@@ -151,19 +159,214 @@ def _base_context(request, **extra):
     return context
 
 
+def _when(moment, now) -> dict | None:
+    """A time as people read it ("3 minutes ago") with the exact time for the hover (``title``) and the
+    machine-readable one for ``<time datetime>``."""
+    if moment is None:
+        return None
+    seconds = max(int((now - moment).total_seconds()), 0)
+    if seconds < 45:
+        ago = "just now"
+    elif seconds < 90:
+        ago = "a minute ago"
+    elif seconds < 3600:
+        ago = f"{round(seconds / 60)} minutes ago"
+    elif seconds < 5400:
+        ago = "an hour ago"
+    elif seconds < 86400:
+        ago = f"{round(seconds / 3600)} hours ago"
+    elif seconds < 172800:
+        ago = "yesterday"
+    else:
+        ago = f"{seconds // 86400} days ago"
+    exact = moment.astimezone(UTC)
+    return {"ago": ago, "iso": exact.isoformat(), "exact": exact.strftime("%Y-%m-%d %H:%M:%S UTC")}
+
+
+def _revoke_words(*, tenant, connection, provider) -> str:
+    items = ConnectedItem.objects.filter(tenant=tenant, connection=connection).count()
+    links = Link.objects.filter(tenant=tenant, item__connection=connection).count()
+    return (
+        f"Revoke the {provider.brand} connection? Deskbridge deletes the stored credentials at once and pauses "
+        f"{items} item{'' if items == 1 else 's'}; {links} link{'' if links == 1 else 's'} to Jira issues stay and "
+        f"resume syncing when you connect {provider.brand} again."
+    )
+
+
+def _item_delete_words(*, tenant, item) -> str:
+    links = Link.objects.filter(tenant=tenant, item=item).count()
+    brand = provider_for(item.connection.provider).brand
+    return (
+        f"Delete {item.name}? {'Its 1 link' if links == 1 else f'Its {links} links'} to Jira issues "
+        f"{'goes' if links == 1 else 'go'} with it (the Jira issues and {brand} records themselves stay). "
+        "This cannot be undone."
+    )
+
+
+def _token_revoke_words(token: ApiToken) -> str:
+    return f"Revoke the API token {token.name}? Scripts that use it are refused from now on. This cannot be undone."
+
+
+def _item_state(item, connection, running: bool) -> dict:
+    """The item's sync state as a lozenge: its words carry the state, the colour only repeats it."""
+    if item.is_paused:
+        return {"label": "Paused", "tone": "default"}
+    if connection.status == HelpdeskConnection.Status.AUTH_FAILED:
+        return {"label": "Auth failed", "tone": "removed"}
+    if running and item.is_synchronized:
+        return {"label": "Syncing", "tone": "inprogress"}
+    if item.last_error:
+        return {"label": "Error", "tone": "removed"}
+    return {"label": "Connected", "tone": "success"}
+
+
+def _connection_state(connection) -> dict:
+    tones = {
+        HelpdeskConnection.Status.CONNECTED: ("Connected", "success"),
+        HelpdeskConnection.Status.AUTH_FAILED: ("Auth failed", "removed"),
+        HelpdeskConnection.Status.REVOKED: ("Revoked", "default"),
+    }
+    label, tone = tones.get(connection.status, (connection.get_status_display(), "default"))
+    return {"label": label, "tone": tone}
+
+
+_RUN_TONES = {
+    SyncRun.Outcome.RUNNING: ("Syncing", "inprogress"),
+    SyncRun.Outcome.SUCCESS: ("Success", "success"),
+    SyncRun.Outcome.HALTED: ("Halted", "moved"),
+    SyncRun.Outcome.FAILED: ("Error", "removed"),
+}
+
+
+class _Labels:
+    """Field names for the grid's mapping summaries, one schema read per object and create screen (cached
+    schemas; when one cannot be read the summary shows the field ids rather than failing the page)."""
+
+    def __init__(self, tenant, connection) -> None:
+        self.tenant, self.connection = tenant, connection
+        self._helpdesk: dict[str, dict[str, str]] = {}
+        self._jira: dict[tuple[str, str], dict[str, str]] = {}
+
+    def helpdesk(self, helpdesk_object: str) -> dict[str, str]:
+        if helpdesk_object not in self._helpdesk:
+            try:
+                fields = schema_service.helpdesk_fields(
+                    tenant=self.tenant, connection=self.connection, helpdesk_object=helpdesk_object
+                )
+            except ApplicationError:
+                fields = []
+            self._helpdesk[helpdesk_object] = {f["id"]: f["label"] for f in fields}
+        return self._helpdesk[helpdesk_object]
+
+    def jira(self, project: str, issue_type_id: str) -> dict[str, str]:
+        key = (project, issue_type_id)
+        if key not in self._jira:
+            try:
+                fields = schema_service.jira_create_fields(
+                    tenant=self.tenant, project=project, issue_type_id=issue_type_id
+                )
+            except ApplicationError:
+                fields = []
+            self._jira[key] = {f["id"]: f["label"] for f in fields}
+        return self._jira[key]
+
+
+def _grid_items(*, tenant, connection, runs_by_id: dict) -> list:
+    """The items of the current helpdesk with what the grid shows: names instead of field ids, the state
+    lozenge, last sync as a relative time, and the run where the last error happened."""
+    now = timezone.now()
+    running = SyncRun.objects.filter(tenant=tenant, connection=connection, outcome=SyncRun.Outcome.RUNNING).exists()
+    labels = _Labels(tenant, connection)
+    provider = provider_for(connection.provider)
+    # Only the current helpdesk's items: those of a helpdesk the site left wait, paused, for a reconnect.
+    items = list(items_list(tenant=tenant).filter(connection=connection))
+    for item in items:
+        item.object_label = provider.object_label(item.helpdesk_object)
+        hd_names = labels.helpdesk(item.helpdesk_object)
+        mappings = list(item.mappings.all())
+        jira_names = labels.jira(item.jira_project_id, item.jira_issue_type_id) if mappings else {}
+        item.mapping_lines = [
+            f"{hd_names.get(m.helpdesk_field, m.helpdesk_field)} "
+            f"{'→' if m.direction == 'to_jira' else '←'} {jira_names.get(m.jira_field, m.jira_field)}"
+            for m in mappings
+        ]
+        item.display_names = [hd_names.get(f, f) for f in item.display_fields]
+        item.sync_options = [
+            words
+            for flag, words in (
+                (item.auto_create, "auto-create"),
+                (item.status_sync, "status"),
+                (item.comment_sync, "comments"),
+                (item.attachment_sync, "attachments"),
+            )
+            if flag
+        ]
+        item.state = _item_state(item, connection, running)
+        item.last_sync = _when(item.last_sync_at, now)
+        item.delete_words = _item_delete_words(tenant=tenant, item=item)
+        item.error_run_id = None
+        if item.last_error:
+            event = (
+                SyncEvent.objects.filter(tenant=tenant, item=item, result=SyncEvent.Result.ERROR)
+                .order_by("-id")
+                .values_list("run_id", flat=True)
+                .first()
+            )
+            if event is None:
+                event = (
+                    SyncRun.objects.filter(
+                        tenant=tenant,
+                        connection=connection,
+                        outcome__in=(SyncRun.Outcome.FAILED, SyncRun.Outcome.HALTED),
+                    )
+                    .values_list("pk", flat=True)
+                    .first()
+                )
+            item.error_run_id = event
+            if event is not None and event not in runs_by_id:
+                runs_by_id[event] = None  # the runs view shows it too, so the link lands on it
+    return items
+
+
+def _runs(*, tenant, connection, extra_ids) -> list[SyncRun]:
+    """The latest runs of the connection (and any older one an item's last error points at), newest first,
+    each with its outcome lozenge, relative start time and the first events that failed."""
+    now = timezone.now()
+    latest = list(SyncRun.objects.filter(tenant=tenant, connection=connection)[:RUNS_SHOWN])
+    missing = set(extra_ids) - {r.pk for r in latest}
+    runs = latest + list(SyncRun.objects.filter(tenant=tenant, connection=connection, pk__in=missing))
+    runs.sort(key=lambda r: (r.started_at, r.pk), reverse=True)
+    for run in runs:
+        label, tone = _RUN_TONES.get(run.outcome, (run.get_outcome_display(), "default"))
+        run.state = {"label": label, "tone": tone}
+        run.started = _when(run.started_at, now)
+        run.count_words = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in (run.counts or {}).items() if v)
+        calls = run.api_calls or {}
+        run.call_words = ", ".join(f"{k} {v}" for k, v in calls.items() if v)
+        run.errors = list(
+            SyncEvent.objects.filter(tenant=tenant, run=run, result=SyncEvent.Result.ERROR).select_related("item")[
+                :RUN_ERRORS_SHOWN
+            ]
+        )
+    return runs
+
+
 def _render_home(request, *, message="", error=None, status=200, **extra):
     context = _base_context(request, message=message, error=error, **extra)
+    tenant = request.tenant
     if context["connected"]:
         connection = context["connection"]
-        # Only the current helpdesk's items: those of a helpdesk the site left wait, paused, for a reconnect.
-        items = list(items_list(tenant=request.tenant).filter(connection=connection))
-        for item in items:
-            item.object_label = provider_for(item.connection.provider).object_label(item.helpdesk_object)
-            item.mapping_summary = ", ".join(str(m) for m in item.mappings.all()) or "—"
-        context["items"] = items
-        context["failed_events"] = webhook_events_failed(tenant=request.tenant)
-        context["broken_links"] = links_broken(tenant=request.tenant)
-    context["tokens"] = ApiToken.objects.filter(tenant=request.tenant).order_by("-created_at")
+        wanted_runs: dict = {}
+        context["items"] = _grid_items(tenant=tenant, connection=connection, runs_by_id=wanted_runs)
+        context["runs"] = _runs(tenant=tenant, connection=connection, extra_ids=wanted_runs)
+        context["connection_state"] = _connection_state(connection)
+        context["revoke_words"] = _revoke_words(tenant=tenant, connection=connection, provider=context["provider"])
+        context["failed_events"] = webhook_events_failed(tenant=tenant)
+        context["broken_links"] = links_broken(tenant=tenant)
+    tokens = list(ApiToken.objects.filter(tenant=tenant).order_by("-created_at"))
+    for token in tokens:
+        token.revoke_words = _token_revoke_words(token)
+    context["tokens"] = tokens
     context["token_scopes"] = ApiToken.Scope.choices
     return render(request, "panel/admin_page.html", context, status=status)
 
@@ -192,6 +395,10 @@ def admin_page(request):
     if handler is None:
         return _render_home(request, error={"message": f"Unknown action {action!r}. Reload the page."}, status=400)
     try:
+        if action in _CONFIRM and request.POST.get("confirmed") != CONFIRMED:
+            confirmation = _CONFIRM[action](request)
+            if confirmation is not None:
+                return confirmation
         return handler(request)
     except ApplicationError as exc:
         logger.info("admin page action %s refused: %s", action, exc.code)
@@ -214,6 +421,58 @@ def _render_error(request, action, exc: ApplicationError):
     return _render_home(
         request, error=error, form=request.POST, status=exc.status_code if exc.status_code < 500 else 502
     )
+
+
+# --- confirmations ---------------------------------------------------------------------------------------
+# Without script, a destructive button posts without ``confirmed``: the page answers with a confirm step that
+# says what will happen and posts the same action again with ``confirmed=yes`` (with script, a <dialog> asks
+# the same question on the page and adds it).
+
+
+def _confirm_page(request, *, title: str, words: str, button: str, fields: dict[str, str]):
+    context = _base_context(request, title=title, words=words, button=button, carry=fields)
+    return render(request, "panel/admin_confirm.html", context)
+
+
+def _confirm_revoke(request):
+    connection, provider = _current(request.tenant)
+    if connection is None or connection.status == HelpdeskConnection.Status.REVOKED:
+        return None
+    words = _revoke_words(tenant=request.tenant, connection=connection, provider=provider)
+    return _confirm_page(
+        request, title=f"Revoke {provider.brand}?", words=words, button="Revoke", fields={"action": "revoke"}
+    )
+
+
+def _confirm_item_delete(request):
+    item = item_get(tenant=request.tenant, item_id=_int(request.POST.get("item_id")))
+    if item is None:
+        return None
+    return _confirm_page(
+        request,
+        title=f"Delete {item.name}?",
+        words=_item_delete_words(tenant=request.tenant, item=item),
+        button="Delete",
+        fields={"action": "item_delete", "item_id": str(item.pk)},
+    )
+
+
+def _confirm_token_revoke(request):
+    token = ApiToken.objects.filter(
+        tenant=request.tenant, pk=_int(request.POST.get("token_id")), revoked_at__isnull=True
+    ).first()
+    if token is None:
+        return None
+    return _confirm_page(
+        request,
+        title=f"Revoke {token.name}?",
+        words=_token_revoke_words(token),
+        button="Revoke",
+        fields={"action": "token_revoke", "token_id": str(token.pk)},
+    )
+
+
+_CONFIRM = {"revoke": _confirm_revoke, "item_delete": _confirm_item_delete, "token_revoke": _confirm_token_revoke}
 
 
 # --- connection ------------------------------------------------------------------------------------------
@@ -312,13 +571,19 @@ def _form_values(post, provider: HelpdeskProvider | None = None) -> dict:
     """Read the item form (both steps carry every value forward in hidden fields). Auto-create conditions
     are read for the provider's condition keys (without one: every ``cond_…`` field posted)."""
     # An unticked checkbox is not submitted: once step 2 (where the box is shown) is posted, absent is off.
-    step2_posted = post.get("action") in ("item_save", "item_preset", "item_status_reload")
+    step2_posted = post.get("action") in ("item_save", "item_preset", "item_status_reload", "item_back")
     mappings = []
     for index in range(_bounded_rows(post.get("mapping_rows", "0"), MAX_MAPPING_ROWS)):
         hd, jf = post.get(f"m{index}_helpdesk", ""), post.get(f"m{index}_jira", "")
         if not hd and not jf:
             continue
         value_map = {}
+        if f"m{index}_vcount" in post:
+            # the value pickers: one helpdesk (or Jira) value and the value it becomes per line; empty: unmapped
+            for line in range(_bounded_rows(post.get(f"m{index}_vcount"), MAX_VALUE_ROWS)):
+                key, value = post.get(f"m{index}_vk{line}", ""), post.get(f"m{index}_vv{line}", "")
+                if key and value:
+                    value_map[key] = value
         for line in post.get(f"m{index}_values", "").splitlines():
             if "=" in line:
                 key, _, value = line.partition("=")
@@ -360,8 +625,12 @@ def _form_values(post, provider: HelpdeskProvider | None = None) -> dict:
             for t in ("auto_create", "status_sync", "comment_sync", "attachment_sync", "link_note")
         },
         "links_api_enabled": post.get("links_api_enabled", "off" if step2_posted else "on") == "on",
+        # a picker posts one value per ticked box; a text field (and the carried step-1 field) a comma list
         "auto_create_conditions": {
-            key: [v.strip() for v in post.get(f"cond_{key}", "").split(",") if v.strip()] for key in condition_keys
+            key: list(
+                dict.fromkeys(v.strip() for raw in post.getlist(f"cond_{key}") for v in raw.split(",") if v.strip())
+            )
+            for key in condition_keys
         },
         "status_field": status_field,
         "status_map": status_map,
@@ -398,20 +667,84 @@ def _status_context(provider: HelpdeskProvider, values: dict, helpdesk_fields: l
     }
 
 
+def _modes_for(provider: HelpdeskProvider, helpdesk_object: str) -> list[tuple[str, str]]:
+    """The modes an object supports: every mode for objects the helpdesk can synchronize, else display only."""
+    if helpdesk_object in provider.syncable_objects:
+        return list(ConnectedItem.Mode.choices)
+    return [(v, label) for v, label in ConnectedItem.Mode.choices if v == ConnectedItem.Mode.DISPLAY]
+
+
+def _value_rows(*, tenant, row: dict, hd: dict | None, jf: dict | None) -> list[dict] | None:
+    """A mapping row's value map as pickers: one line per source value, a picker of the target's values by
+    name, pre-filled from the saved map, else by name (and Jira's priorities by urgency). None when the pair
+    needs no value map (or a side is not chosen yet)."""
+    if not hd or not jf:
+        return None
+    direction = row.get("direction") or "to_jira"
+    if rules.rule_for(direction, hd["type"], jf["type"]) not in ("options", "priority"):
+        return None
+    jira_options = jf["options"]
+    if jf["type"] == "priority" and not jira_options:
+        jira_options = [{"value": p["id"], "label": p["name"]} for p in schema_service.jira_priorities(tenant=tenant)]
+    source, target = (hd["options"], jira_options) if direction == "to_jira" else (jira_options, hd["options"])
+    if not source or not target:
+        return None
+    suggested = rules.suggest_value_map(source, target)
+    if direction == "to_jira" and hd["type"] == "priority":
+        suggested.update(rules.priority_value_map([{"id": o["value"], "name": o["label"]} for o in jira_options]))
+    current = row.get("value_map") or {}
+    return [
+        {
+            "key": o["value"],
+            "label": o["label"],
+            "selected": current.get(o["value"]) or suggested.get(o["value"], ""),
+            "options": target,
+        }
+        for o in source
+    ]
+
+
+def _condition_rows(provider: HelpdeskProvider, conditions: dict, helpdesk_fields: list[dict] | None) -> list[dict]:
+    """Auto-create conditions: a picker of the helpdesk's values where its schema lists them (by name), else a
+    comma-separated text field (tags, ids)."""
+    by_id = {f["id"]: f for f in helpdesk_fields or []}
+    rows = []
+    for key, label in provider.condition_keys.items():
+        chosen = list(conditions.get(key, []))
+        field = by_id.get(CONDITION_FIELDS.get(key, key))
+        options = [o for o in (field or {}).get("options") or [] if o.get("value") not in (None, "")]
+        if options:
+            known = {str(o["value"]) for o in options}
+            choices = [
+                {"value": str(o["value"]), "label": o.get("label") or o["value"], "checked": str(o["value"]) in chosen}
+                for o in options
+            ] + [{"value": v, "label": v, "checked": True} for v in chosen if v not in known]
+            words = label.removesuffix(" ids")
+            if words != label:
+                words = words + "s" if not words.endswith("s") else words
+            rows.append({"key": key, "label": words, "choices": choices, "text": ", ".join(chosen)})
+        else:
+            rows.append({"key": key, "label": label, "choices": None, "text": ", ".join(chosen)})
+    return rows
+
+
 def _render_item_form(request, *, step: int, values: dict | None = None, error=None, status=200, message=""):
     tenant: Tenant = request.tenant
     connection, provider = _current(tenant)
     # Without any connection (a form left open elsewhere) the page still renders; saving says to connect.
     provider = provider or provider_for(Provider.ZENDESK)
     values = values if values is not None else _form_values(request.POST, provider)
+    error = error or {}
+    modes = _modes_for(provider, values["helpdesk_object"])
     context = _base_context(
         request,
         step=step,
         values=values,
-        error=error or {},
+        error=error,
         message=message,
         objects=provider.objects,
-        modes=ConnectedItem.Mode.choices,
+        modes=modes,
+        display_only_objects=[label for key, label in provider.objects.items() if key not in provider.syncable_objects],
         item_provider=provider,
         preset_available=values["helpdesk_object"] == provider.ticket_object,
     )
@@ -451,15 +784,41 @@ def _render_item_form(request, *, step: int, values: dict | None = None, error=N
         {**m, "values_text": "\n".join(f"{k}={v}" for k, v in (m.get("value_map") or {}).items())}
         for m in values["mappings"]
     ]
+    field_errors = error.get("fields") or {}
     if step == 2:
         rows += [
-            {"helpdesk_field": "", "jira_field": "", "direction": "to_jira", "values_text": ""}
-        ] * MAPPING_ROWS_EXTRA
+            {"helpdesk_field": "", "jira_field": "", "direction": "to_jira", "values_text": "", "value_map": {}}
+            for _ in range(MAPPING_ROWS_EXTRA)
+        ]
+        hd_by_id = {f["id"]: f for f in context.get("helpdesk_fields", [])}
+        jf_by_id = {f["id"]: f for f in context.get("jira_fields", [])}
+        for index, row in enumerate(rows):
+            row["errors"] = [
+                m for key, messages in field_errors.items() if key.startswith(f"mappings[{index}]") for m in messages
+            ]
+            try:
+                row["value_rows"] = _value_rows(
+                    tenant=tenant, row=row, hd=hd_by_id.get(row["helpdesk_field"]), jf=jf_by_id.get(row["jira_field"])
+                )
+            except ApplicationError as exc:
+                row["value_rows"] = None
+                context["schema_error"] = exc.message
+        # helpdesk fields shown by their names, the chosen ones first
+        chosen = values["display_fields"]
+        context["display_choices"] = sorted(
+            context.get("helpdesk_fields", []),
+            key=lambda f: (f["id"] not in chosen, chosen.index(f["id"]) if f["id"] in chosen else 0),
+        )
+        context["no_display_fields"] = values["mode"] == ConnectedItem.Mode.DISPLAY and not chosen
     context["mapping_rows"] = rows
-    conditions = values.get("auto_create_conditions") or {}
-    context["conditions"] = [
-        (key, label, ", ".join(conditions.get(key, []))) for key, label in provider.condition_keys.items()
+    context["other_errors"] = [
+        (key, m)
+        for key, messages in field_errors.items()
+        if key.startswith("mappings[") and not any(key.startswith(f"mappings[{i}]") for i in range(len(rows)))
+        for m in messages
     ]
+    conditions = values.get("auto_create_conditions") or {}
+    context["conditions"] = _condition_rows(provider, conditions, context.get("helpdesk_fields"))
     context["carried_status_map"] = list((values.get("status_map") or {}).items())
     return render(request, "panel/admin_item_form.html", context, status=status)
 
@@ -505,8 +864,18 @@ def _item_step1(request):
     _, provider = _current(request.tenant)
     values = _form_values(request.POST, provider)
     fields = {}
-    if not values["name"].strip():
+    name = values["name"].strip()
+    if not name:
         fields["name"] = ["Give the item a name."]
+    elif (
+        ConnectedItem.objects.filter(tenant=request.tenant, name=name)
+        .exclude(pk=_int(values["item_id"]) or None)
+        .exists()
+    ):
+        fields["name"] = [f"Another item is already named {name!r}; choose another name."]
+    if provider is not None and values["mode"] not in dict(_modes_for(provider, values["helpdesk_object"])):
+        label = provider.object_label(values["helpdesk_object"])
+        fields["mode"] = [f"{label} are display-only on {provider.label}: choose Display only."]
     if not values["jira_project"]:
         fields["jira_project"] = ["Choose the Jira project."]
     if values["mode"] != ConnectedItem.Mode.DISPLAY and not values["jira_issue_type_id"]:
@@ -516,7 +885,12 @@ def _item_step1(request):
             request,
             step=1,
             values=values,
-            error={"fields": fields, "message": "Complete the scope first."},
+            error={
+                "fields": fields,
+                "message": "Complete the scope first."
+                if not name or "jira_project" in fields or "jira_issue_type_id" in fields
+                else "Correct the scope first: see the marked fields.",
+            },
             status=400,
         )
     return _render_item_form(request, step=2, values=values)
@@ -546,6 +920,15 @@ def _item_save(request):
         raise _other_connection_refusal(item)
     spec = ItemSpec.from_data(values)
     saved, warnings = connected_item_save(tenant=request.tenant, connection=connection, spec=spec, item=item)
+    if saved.mode == ConnectedItem.Mode.DISPLAY and not saved.display_fields:
+        warnings = [
+            *warnings,
+            {
+                "code": "no_display_fields",
+                "message": f"{saved.name} shows no fields in the issue panel: agents see only each record's "
+                "title. Edit it to choose the fields to show.",
+            },
+        ]
     note = " ".join(w["message"] for w in warnings)
     return _render_home(request, message=f"Saved {saved.name}. {note}".strip(), warnings=warnings)
 
@@ -607,12 +990,14 @@ _ACTIONS = {
     "zoho_connect": _zoho_connect,
     "zoho_org": _zoho_org,
     "refresh": _refresh,
+    "home": lambda request: _render_home(request),
     "sync_now": _sync_now,
     "item_new": _item_new,
     "item_edit": _item_edit,
     "item_step1": _item_step1,
     "item_reload": lambda request: _render_item_form(request, step=1),
     "item_step2": _item_step1,
+    "item_back": lambda request: _render_item_form(request, step=1),
     "item_status_reload": lambda request: _render_item_form(request, step=2),
     "item_preset": _item_preset,
     "item_save": _item_save,

@@ -166,12 +166,12 @@ def selected(response, name: str) -> str | None:
 
 
 def checked(response, name: str, value: str | None = None) -> bool:
+    """Whether the checkbox (or switch) ``name`` (with ``value``) is rendered ticked."""
     body = response.content.decode()
     value_part = rf'\s+value="{re.escape(value)}"' if value is not None else ""
-    pattern = rf'<input type="checkbox" name="{re.escape(name)}"{value_part}\s*checked>'
-    exists = rf'<input type="checkbox" name="{re.escape(name)}"{value_part}'
-    assert re.search(exists, body), f"no checkbox {name}={value}"
-    return bool(re.search(pattern, body))
+    match = re.search(rf'<input type="checkbox" name="{re.escape(name)}"{value_part}(?=[\s>])([^>]*)>', body)
+    assert match, f"no checkbox {name}={value}"
+    return bool(re.search(r"(?:^|\s)checked(?:\s|$)", match.group(1)))
 
 
 def input_value(response, name: str) -> str | None:

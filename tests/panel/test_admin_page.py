@@ -3,6 +3,7 @@ form posted with the page session the previous response rendered."""
 
 from __future__ import annotations
 
+import re
 import socket
 
 import pytest
@@ -18,7 +19,6 @@ from tests.panel.conftest import (
     input_value,
     page_text,
     selected,
-    textarea,
 )
 
 pytestmark = pytest.mark.django_db
@@ -195,7 +195,16 @@ def test_connect_errors_are_shown_next_to_the_fields(admin_page, zendesk, settin
 
 def test_revoke_hides_items_and_reconnect_restores_them(connected, tenant):
     _create_display_item(connected, "Customers")
-    response = connected.post("revoke")
+    # Revoke asks first (a confirm step without script), saying what happens; nothing changes until confirmed.
+    confirm = connected.submit(connected.open(), "revoke")
+    assert confirm.status_code == 200 and has_testid(confirm, "confirm-page")
+    assert "Revoke the Zendesk connection? Deskbridge deletes the stored credentials at once and pauses 1 item" in (
+        page_text(confirm)
+    )
+    assert HelpdeskConnection.objects.get().status == "connected"
+    cancelled = connected.submit(confirm, "home")
+    assert has_testid(cancelled, "connection-summary") and HelpdeskConnection.objects.get().status == "connected"
+    response = connected.submit(confirm, "revoke")
     assert response.status_code == 200
     text = page_text(response)
     assert "Disconnected. Credentials were deleted and every item is paused." in text
@@ -217,8 +226,9 @@ def test_revoke_hides_items_and_reconnect_restores_them(connected, tenant):
 
 
 def _item_row(response, name: str) -> str:
+    """The grid row of the item named ``name`` (its markup)."""
     body = response.content.decode()
-    start = body.index(f"<td>{name}")
+    start = body.index(f'data-name="{name}"')
     return body[start : body.index("</tr>", start)]
 
 
@@ -310,7 +320,10 @@ def test_create_one_way_item_with_mappings_toggles_and_conditions(connected, zen
     assert response.status_code == 200, page_text(response)
     assert "Saved Escalations." in page_text(response)
     row = _item_row(response, "Escalations")
-    assert "One-way sync" in row and "Task" in row and "subject → summary" in row and "auto-create" in row
+    assert "One-way sync" in row and "Task" in row and "auto-create" in row
+    # the summary names the fields (never their ids), display fields included
+    assert "Subject → Summary" in row and "Impact → " in row and impact_id not in row
+    assert "Shows: Subject, Status" in row
     item = ConnectedItem.objects.get()
     assert item.auto_create and item.comment_sync and not item.status_sync and not item.attachment_sync
     assert item.auto_create_baseline is not None
@@ -324,7 +337,8 @@ def test_create_one_way_item_with_mappings_toggles_and_conditions(connected, zen
 def test_create_two_way_item_with_a_jira_to_helpdesk_mapping(connected):
     connected.post("item_new")
     step2 = connected.post("item_step1", _scope("Bugs both ways", mode="two_way", issue_type="10002"))
-    assert "← helpdesk" in page_text(step2)  # only two-way items offer Jira → helpdesk
+    assert "Jira → Zendesk" in page_text(step2)  # only two-way items offer Jira → helpdesk, per row
+    assert '<option value="to_helpdesk"' in step2.content.decode()
     response = connected.post(
         "item_save",
         {
@@ -349,7 +363,8 @@ def test_create_two_way_item_with_a_jira_to_helpdesk_mapping(connected):
 def test_one_way_form_offers_no_jira_to_helpdesk_direction(connected):
     connected.post("item_new")
     step2 = connected.post("item_step1", _scope("One way"))
-    assert "← helpdesk" not in page_text(step2)
+    assert "Jira → Zendesk" not in page_text(step2) and 'value="to_helpdesk"' not in step2.content.decode()
+    assert "Zendesk → Jira" in page_text(step2)
 
 
 def test_standard_preset_fills_the_mapping_rows(connected, jira):
@@ -367,23 +382,18 @@ def test_standard_preset_fills_the_mapping_rows(connected, jira):
     ]
     assert rows[4] == (None, None)  # plus empty rows to add more
     ids = {p["name"]: p["id"] for p in jira.priorities}
-    assert textarea(response, "m2_values").splitlines() == [
-        f"low={ids['Low']}",
-        f"normal={ids['Medium']}",
-        f"high={ids['High']}",
-        f"urgent={ids['Highest']}",
+    # the priority row's value map: a picker of Jira's priorities by name per Zendesk priority
+    assert [input_value(response, f"m2_vk{i}") for i in range(4)] == ["low", "normal", "high", "urgent"]
+    assert [selected(response, f"m2_vv{i}") for i in range(4)] == [
+        ids["Low"],
+        ids["Medium"],
+        ids["High"],
+        ids["Highest"],
     ]
+    body = response.content.decode()
+    assert f'<option value="{ids["Highest"]}" selected>Highest</option>' in body  # names shown, ids posted
 
-    form = {
-        **_scope("Preset"),
-        "mapping_rows": "7",
-        "links_api_enabled": "on",
-        "auto_create": "on",
-        **{f"m{i}_helpdesk": h for i, (h, _) in enumerate(rows[:4])},
-        **{f"m{i}_jira": j for i, (_, j) in enumerate(rows[:4])},
-        "m2_values": textarea(response, "m2_values"),
-    }
-    saved = connected.post("item_save", form)
+    saved = connected.submit(response, "item_save", auto_create="on")
     assert "Saved Preset." in page_text(saved)
     item = ConnectedItem.objects.get()
     assert [m.jira_field for m in item.mappings.all()] == ["summary", "description", "priority", "labels"]
@@ -422,7 +432,11 @@ def test_save_errors_are_shown_and_nothing_is_saved(connected):
     assert "Description (textarea) cannot be written to Ticket count (number)." in text
     assert "Missing safe create-field coverage: Summary" in text
     assert error_codes(response) == ["incompatible_mapping", "missing_create_field_coverage"]
-    assert "mappings[1]: Description (textarea) cannot be written" in text  # next to the mapping table
+    # each error is shown under the mapping row it concerns
+    body = response.content.decode()
+    row_error = body[body.index('data-row-error="1"') : body.index("</tr>", body.index('data-row-error="1"'))]
+    assert "Row 2: Description (textarea) cannot be written to Ticket count (number)." in row_error
+    assert 'data-row-error="0"' not in body
     assert selected(response, "m1_jira") == "customfield_10070" and checked(response, "auto_create")
     assert not ConnectedItem.objects.exists()
 
@@ -461,7 +475,7 @@ def test_saving_without_a_connection_says_to_connect(admin_page, zendesk):
 def test_saving_after_revoke_says_to_reconnect(connected):
     connected.post("item_new")
     step2 = connected.post("item_step1", _scope("Stale"))
-    connected.post("revoke")
+    connected.post("revoke", {"confirmed": "yes"})
     response = connected.submit(step2, "item_save", m0_helpdesk="subject", m0_jira="summary")
     assert response.status_code == 409
     assert "Zendesk is not connected" in page_text(response) and has_testid(response, "connect-form")
@@ -516,7 +530,8 @@ def test_edit_keeps_what_was_configured(connected):
     # the second step shows the item as it is configured, not an empty form
     assert (selected(step2, "m0_helpdesk"), selected(step2, "m0_jira")) == ("subject", "summary")
     assert (selected(step2, "m1_helpdesk"), selected(step2, "m1_jira")) == ("priority", "priority")
-    assert "urgent=2" in textarea(step2, "m1_values").splitlines()
+    keys = [input_value(step2, f"m1_vk{i}") for i in range(4)]
+    assert keys == ["low", "normal", "high", "urgent"] and selected(step2, "m1_vv3") == "2"  # the saved choice
     assert checked(step2, "display_fields", "subject") and checked(step2, "display_fields", "status")
     assert checked(step2, "auto_create") and checked(step2, "comment_sync") and not checked(step2, "status_sync")
     assert not checked(step2, "links_api_enabled")
@@ -555,7 +570,11 @@ def test_link_automation_box_is_saved_both_ways(connected):
 def test_delete_item(connected):
     _create_display_item(connected, "Customers")
     item = ConnectedItem.objects.get()
-    response = connected.post("item_delete", {"item_id": str(item.pk)})
+    # Delete asks first, saying how many links go with the item; nothing is deleted until confirmed.
+    confirm = connected.post("item_delete", {"item_id": str(item.pk)})
+    assert has_testid(confirm, "confirm-page") and ConnectedItem.objects.exists()
+    assert "Delete Customers? Its 0 links to Jira issues go with it" in page_text(confirm)
+    response = connected.submit(confirm, "item_delete")
     assert "Item deleted." in page_text(response)
     assert "No items yet." in page_text(response) and not ConnectedItem.objects.exists()
     again = connected.post("item_delete", {"item_id": str(item.pk)})
@@ -573,7 +592,7 @@ def test_item_of_another_tenant_cannot_be_edited_or_deleted(connected, other):
     edit = connected.post("item_edit", {"item_id": str(foreign.pk)})
     assert edit.status_code == 404 and "That item no longer exists." in page_text(edit)
     assert "Beta customers" not in page_text(edit)
-    connected.post("item_delete", {"item_id": str(foreign.pk)})
+    connected.post("item_delete", {"item_id": str(foreign.pk), "confirmed": "yes"})
     assert ConnectedItem.objects.filter(pk=foreign.pk).exists()
 
 
@@ -585,7 +604,7 @@ def test_create_and_revoke_api_token(admin_page, client):
     response = admin_page.post("token_create", {"token_name": "billing sync"})
     assert "Token billing sync created. Copy it now: it is shown once." in page_text(response)
     body = response.content.decode()
-    token = body.split('data-testid="new-token">', 1)[1].split("<", 1)[0]
+    token = re.search(r'data-testid="new-token"[^>]*>([^<]+)<', body).group(1)
     assert token.startswith("dbt_")
     row = ApiToken.objects.get(name="billing sync")
     assert row.created_by == ADMIN_ACCOUNT and token not in str(list(ApiToken.objects.values()))
@@ -595,7 +614,10 @@ def test_create_and_revoke_api_token(admin_page, client):
     assert token not in reloaded.content.decode() and not has_testid(reloaded, "new-token")  # shown once
     assert f"{row.prefix}…" in page_text(reloaded)
 
-    revoked = admin_page.post("token_revoke", {"token_id": str(row.pk)})
+    confirm = admin_page.post("token_revoke", {"token_id": str(row.pk)})
+    assert has_testid(confirm, "confirm-page") and "Scripts that use it are refused from now on" in page_text(confirm)
+    assert client.get("/api/v1/tokens", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
+    revoked = admin_page.submit(confirm, "token_revoke")
     assert "Token revoked." in page_text(revoked)
     assert "billing sync" in page_text(revoked) and "revoked" in page_text(revoked)
     assert client.get("/api/v1/tokens", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 401
@@ -614,7 +636,7 @@ def test_revoking_another_tenants_token_is_refused(admin_page, other):
 
     row, _ = api_token_create(tenant=other.tenant, name="beta export", created_by="x")
     admin_page.open()
-    response = admin_page.post("token_revoke", {"token_id": str(row.pk)})
+    response = admin_page.post("token_revoke", {"token_id": str(row.pk), "confirmed": "yes"})
     assert response.status_code == 404 and "No such API token." in page_text(response)
     row.refresh_from_db()
     assert row.revoked_at is None
