@@ -129,3 +129,37 @@ def test_each_synchronized_module_has_its_own_cursor_and_auto_create_keeps_its_b
     searches = [r for r in zoho.requests if r.path.endswith("/search")]
     assert {r.path.rsplit("/", 2)[-2] for r in searches} == {"tickets", "tasks"}
     assert connection_poll(connection_id=zoho_connection.pk).counts["issues_created"] == 0  # never twice
+
+
+def test_cards_name_zoho_desk_for_the_open_link_and_carry_the_ticket_status(
+    panel, tenant, zoho_connection, zoho, jira, project, issue
+):
+    ticket = zoho.add_ticket(zoho.org.id, subject="Compiler crashes", priority="High")
+    item = display_item(tenant, zoho_connection, "tickets", display_fields=["status"])
+    created = panel.post(LINKS, link_request(item, issue, ticket["id"]))
+    assert created.status_code == 201, created.content
+    assert created.json()["status"] == "Open" and created.json()["warning"] == ""
+
+    cards = panel.get("/api/panel/cards", data={"issue_id": issue["id"]}).json()
+
+    (card,) = cards["cards"]
+    assert (card["item"]["provider"], card["item"]["brand"]) == ("zoho_desk", "Zoho Desk")
+    assert card["links"][0]["status"] == "Open"
+    assert ticket["id"] in card["links"][0]["url"]
+
+
+def test_a_disconnected_zoho_desk_keeps_its_links_read_only(panel, tenant, zoho_connection, zoho, jira, project, issue):
+    from connector.services import connection_revoke
+
+    ticket = zoho.add_ticket(zoho.org.id, subject="Compiler crashes")
+    item = display_item(tenant, zoho_connection, "tickets")
+    assert panel.post(LINKS, link_request(item, issue, ticket["id"])).status_code == 201
+    connection_revoke(tenant=tenant, connection=zoho_connection)
+
+    body = panel.get("/api/panel/cards", data={"issue_id": issue["id"]}).json()
+
+    assert body["state"] == "disconnected"
+    assert body["notice"].startswith("Zoho Desk is not connected, so these links are read-only")
+    (card,) = body["cards"]
+    assert card["item"]["read_only"] is True and card["item"]["brand"] == "Zoho Desk"
+    assert [link["record_id"] for link in card["links"]] == [ticket["id"]]
