@@ -20,6 +20,7 @@ from django.core import signing
 from connector.services import ItemSpec, connected_item_save, connection_revoke
 from sync.models import Link
 from tenants.auth import PAGE_SESSION_MAX_AGE, JiraPrincipal, page_session_issue
+from tests.a11y import assert_no_serious_violations
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -372,6 +373,7 @@ def test_enter_with_nothing_chosen_says_so_and_escape_closes(connect_host, jira,
     assert not Link.objects.exists()
     assert "POST" not in [c.method for c in calls]
     shot(page, "link-dialog-nothing-chosen.png")
+    assert_no_serious_violations(page, name="link dialog (nothing chosen)")
 
     search.press("Escape")
     page.wait_for_function("!document.querySelector('[data-testid=link-dialog]').open")
@@ -420,6 +422,7 @@ def test_unlink_asks_first(connect_host, jira, zendesk, tenant, connection, proj
     assert "Nothing is changed or deleted in Zendesk" in text
     assert page.evaluate("document.activeElement.dataset.testid") == "cancel-unlink"  # the safe choice first
     shot(page, "unlink-confirmation.png")
+    assert_no_serious_violations(page, name="unlink confirmation")
     page.get_by_test_id("cancel-unlink").click()
     assert not confirm.is_visible()
     assert page.get_by_test_id("record").count() == 1 and Link.objects.filter(item=item).count() == 1
@@ -456,6 +459,7 @@ def test_a_disconnected_helpdesk_leaves_the_links_visible_read_only(
     for control in ("link", "refresh", "unlink"):
         assert page.get_by_test_id(control).count() == 0, control
     shot(page, "panel-disconnected.png")
+    assert_no_serious_violations(page, name="issue panel (helpdesk disconnected)")
 
 
 def test_a_refused_link_note_shows_a_warning_on_the_record(connect_host, jira, zendesk, tenant, connection, project):
@@ -471,6 +475,7 @@ def test_a_refused_link_note_shows_a_warning_on_the_record(connect_host, jira, z
     assert "Linked, with a warning" in page.inner_text("#db-status")
     assert Link.objects.count() == 1
     shot(page, "panel-link-note-warning.png")
+    assert_no_serious_violations(page, name="issue panel (link note warning)")
 
 
 def test_a_synchronized_link_says_what_syncs_and_its_problem(connect_host, jira, zendesk, tenant, connection, project):
@@ -510,6 +515,7 @@ def test_a_synchronized_link_says_what_syncs_and_its_problem(connect_host, jira,
     assert "Closed in Zendesk: its last state was synced and this link no longer syncs" in problem.inner_text()
     assert page.get_by_test_id("status").inner_text().lower() == "closed"
     shot(page, "panel-sync-problem.png")
+    assert_no_serious_violations(page, name="issue panel (a synchronized link with a problem)")
 
 
 def test_the_dialog_fits_a_320_px_screen(connect_host, jira, zendesk, tenant, connection, project):
