@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import socket
+from datetime import UTC
 
 import pytest
 
@@ -16,6 +17,7 @@ from tests.panel.conftest import (
     checked,
     error_codes,
     field_errors,
+    form_data,
     input_value,
     page_text,
     selected,
@@ -768,3 +770,174 @@ def test_failed_jira_changes_and_broken_links_are_listed_and_a_failed_event_can_
     again = connected.post("event_retry", {"event_id": str(failed.pk)})
     assert again.status_code == 404 and "not a failed event" in page_text(again)
     assert Link.objects.filter(issue_deleted_at__isnull=False).count() == 1
+
+
+# --- the item dialog: per-object modes, name clash, Back, value pickers, warnings ---------------------------
+
+
+def _reload(admin_page, response, form_action: str, action: str, **changes):
+    """What the page's script posts when a choice reloads the dialog: the form (the one with ``form_action``)
+    as it stands, with ``action`` in place of a button."""
+    data = {**form_data(response, form_action), **changes}
+    data.pop("session", None)
+    return admin_page.post(action, data)
+
+
+def test_step_one_offers_only_the_modes_the_object_supports(connected):
+    step1 = connected.post("item_new")
+    body = step1.content.decode()
+    modes = re.search(r'<select id="mode" name="mode"[^>]*>(.*?)</select>', body, re.S).group(1)
+    assert re.findall(r'<option value="([^"]+)"', modes) == ["display", "one_way", "two_way"]  # tickets
+    assert "Customers and Organizations can be shown in the panel, not synchronized." in page_text(step1)
+
+    # choosing customers (the object select reloads step 1) leaves display only
+    customers = _reload(connected, step1, "item_step1", "item_reload", helpdesk_object="user", name="People")
+    body = customers.content.decode()
+    modes = re.search(r'<select id="mode" name="mode"[^>]*>(.*?)</select>', body, re.S).group(1)
+    assert re.findall(r'<option value="([^"]+)"', modes) == ["display"]
+    assert input_value(customers, "name") == "People"  # what was typed is kept
+
+    # a synchronized mode posted anyway (a stale form) is refused on step 1, next to the mode
+    refused = connected.post(
+        "item_step1", {"name": "People", "mode": "one_way", "helpdesk_object": "organization", "jira_project": "10000"}
+    )
+    assert refused.status_code == 400 and "step 1 of 2" in page_text(refused)
+    assert field_errors(refused, "mode") == ["Organizations are display-only on Zendesk Support: choose Display only."]
+
+
+def test_a_name_clash_is_reported_on_step_one(connected):
+    _create_display_item(connected, "Customers")
+    connected.post("item_new")
+    response = connected.post(
+        "item_step1", {"name": " Customers ", "mode": "display", "helpdesk_object": "user", "jira_project": "10000"}
+    )
+    assert response.status_code == 400 and "step 1 of 2" in page_text(response)
+    assert field_errors(response, "name") == ["Another item is already named 'Customers'; choose another name."]
+    assert 'aria-invalid="true"' in response.content.decode()
+    # editing the item itself keeps its name without a clash
+    step1 = connected.submit(connected.open(), "item_edit")
+    assert "step 2 of 2" in page_text(connected.submit(step1, "item_step1"))
+
+
+def test_back_returns_to_step_one_keeping_both_steps(connected):
+    connected.post("item_new")
+    step2 = connected.post("item_step1", _scope("Escalations"))
+    back = connected.submit(
+        step2, "item_back", m0_helpdesk="subject", m0_jira="summary", comment_sync="on", cond_tags="vip"
+    )
+    assert back.status_code == 200 and "step 1 of 2" in page_text(back)
+    assert input_value(back, "name") == "Escalations" and selected(back, "jira_issue_type_id") == "10001"
+    again = connected.submit(back, "item_step1", name="Escalated")
+    assert "step 2 of 2" in page_text(again)
+    assert (selected(again, "m0_helpdesk"), selected(again, "m0_jira")) == ("subject", "summary")
+    assert checked(again, "comment_sync") and input_value(again, "cond_tags") == "vip"
+    assert 'data-testid="back"' in again.content.decode()
+
+
+def test_value_maps_are_pickers_of_jira_values_by_name_prefilled_by_name(connected, zendesk):
+    impact = zendesk.add_ticket_field(ZD_SUBDOMAIN, "Impact", "tagger", options=["Critical", "Minor", "Cosmetic"])
+    connected.post("item_new")
+    step2 = connected.post("item_step1", _scope("Impact"))
+    # choosing both fields of a row (the page reloads step 2) lists the value pickers
+    reloaded = _reload(
+        connected,
+        step2,
+        "item_save",
+        "item_status_reload",
+        m0_helpdesk=f"custom_field:{impact['id']}",
+        m0_jira="customfield_10050",
+    )
+    body = reloaded.content.decode()
+    labels = re.findall(r'<label for="m0_vv\d+"[^>]*>([^<]+)</label>', body)
+    assert labels == ["Critical", "Minor", "Cosmetic"]
+    # pre-filled by name; no match stays unmapped; options show Jira's names
+    assert [selected(reloaded, f"m0_vv{i}") for i in range(3)] == ["10100", "10102", None]
+    assert '<option value="10101" >Major</option>' in body or '<option value="10101">Major</option>' in body
+    response = connected.submit(reloaded, "item_save", m0_vv2="10102", m1_helpdesk="subject", m1_jira="summary")
+    assert "Saved Impact." in page_text(response), page_text(response)
+    mapping = ConnectedItem.objects.get().mappings.get(jira_field="customfield_10050")
+    assert mapping.value_map == {"critical": "10100", "minor": "10102", "cosmetic": "10102"}
+
+
+def test_conditions_are_pickers_of_zendesk_values_with_readable_labels(connected):
+    connected.post("item_new")
+    step2 = connected.post("item_step1", _scope("Urgent"))
+    body = step2.content.decode()
+    assert 'data-condition="priority"><legend class="meta">Priorities</legend>' in body
+    assert re.findall(r'name="cond_priority" value="([^"]*)"', body) == ["low", "normal", "high", "urgent"]
+    assert '<label for="cond_tags">Tags</label><input type="text" id="cond_tags"' in body  # tags are typed
+    response = connected.submit(
+        step2, "item_save", m0_helpdesk="subject", m0_jira="summary", auto_create="on", cond_priority=["high", "urgent"]
+    )
+    assert "Saved Urgent." in page_text(response), page_text(response)
+    assert ConnectedItem.objects.get().auto_create_conditions == {"priority": ["high", "urgent"]}
+
+
+def test_a_display_item_without_display_fields_gets_a_warning(connected):
+    connected.post("item_new")
+    step2 = connected.post(
+        "item_step1", {"name": "Bare", "mode": "display", "helpdesk_object": "user", "jira_project": "10000"}
+    )
+    assert 'data-testid="no-display-fields">' in step2.content.decode()  # shown (not hidden)
+    chosen = connected.submit(connected.submit(step2, "item_back"), "item_step1", display_fields="name")
+    assert 'data-testid="no-display-fields" hidden>' in chosen.content.decode()
+    response = connected.submit(step2, "item_save")
+    assert "Saved Bare." in page_text(response)
+    assert 'data-code="no_display_fields"' in response.content.decode()
+    assert "Bare shows no fields in the issue panel" in page_text(response)
+    assert "Shows no fields" in _item_row(response, "Bare")
+
+
+# --- the grid and the runs view -----------------------------------------------------------------------------
+
+
+def test_grid_shows_state_relative_last_sync_error_with_its_run_and_the_external_id(connected, tenant):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from sync.models import SyncEvent, SyncRun
+
+    _saved_one_way(connected)
+    item = ConnectedItem.objects.get()
+    connection = HelpdeskConnection.objects.get(tenant=tenant)
+    synced = timezone.now() - timedelta(minutes=3, seconds=5)
+    run = SyncRun.objects.create(
+        tenant=tenant, connection=connection, trigger="schedule", outcome="failed", reason="Zendesk answered 500."
+    )
+    SyncEvent.objects.create(
+        tenant=tenant, run=run, item=item, action="fields", result="error", message="Ticket 41: Jira refused."
+    )
+    ConnectedItem.objects.filter(pk=item.pk).update(last_sync_at=synced, last_error="Jira refused the summary.")
+
+    page = connected.open()
+    row = _item_row(page, "Escalations")
+    exact = synced.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert f'<time datetime="{synced.astimezone(UTC).isoformat()}" title="{exact}"' in row
+    assert ">3 minutes ago</time>" in row
+    assert 'data-testid="item-state">Error</span>' in row
+    assert "Jira refused the summary." in row and f'href="#run-{run.pk}"' in row
+    assert f'<code id="external-id-{item.pk}" data-testid="external-id">{item.external_id}</code>' in row
+    assert f'data-copy="external-id-{item.pk}"' in row and "Copy the external id of Escalations" in row
+    assert 'data-testid="item-sync-now"' in row
+    runs = page.content.decode()
+    run_row = runs[runs.index(f'id="run-{run.pk}"') :]
+    run_row = run_row[: run_row.index("</tr>")]
+    assert ">Error</span>" in run_row and "Zendesk answered 500." in run_row and "Escalations: Ticket 41" in run_row
+
+    ConnectedItem.objects.filter(pk=item.pk).update(last_error="", is_paused=True)
+    assert 'data-testid="item-state">Paused</span>' in _item_row(connected.open(), "Escalations")
+
+
+def test_the_confirm_step_of_delete_counts_the_links(connected, tenant, jira):
+    from tests.panel.links_helpers import raw_link
+
+    _create_display_item(connected, "Customers")
+    item = ConnectedItem.objects.get()
+    for n in (1, 2):
+        raw_link(tenant, item, str(10000 + n), str(40 + n), key=f"SUP-{n}")
+    home = connected.open()
+    assert "Delete Customers? Its 2 links to Jira issues go with it" in _item_row(home, "Customers")  # the dialog's
+    confirm = connected.submit(home, "item_delete")
+    assert "Delete Customers? Its 2 links to Jira issues go with it" in page_text(confirm)
+    assert ConnectedItem.objects.exists()
