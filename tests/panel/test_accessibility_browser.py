@@ -1,6 +1,7 @@
 """Automated accessibility checks (axe-core, WCAG 2 A and AA; see ``tests/a11y``) in a real browser on the
-screens people use inside Jira: the admin page connected and with items, the item dialog, the issue panel
-with a linked card, and the link dialog showing results. No serious or critical violation is allowed."""
+screens people use inside Jira: the admin page connected and with items, its Delete confirmation, the item
+dialog, the issue panel with a linked card, and the link dialog showing results. No serious or
+critical violation is allowed."""
 
 from __future__ import annotations
 
@@ -55,6 +56,16 @@ def test_admin_page_connected_with_items(connect_host, items):
     assert_no_serious_violations(page, name="admin page (connected, with items)")
 
 
+def test_delete_item_confirmation(connect_host, items):
+    page = connect_host.open("/jira/admin", query=ADMIN_QUERY, account_id=ADMIN_ACCOUNT)
+    page.get_by_role("button", name="Delete Support tickets").click()
+    dialog = page.get_by_test_id("confirm-dialog")
+    dialog.wait_for()
+    assert "Delete Support tickets?" in dialog.inner_text()
+    assert_no_serious_violations(page, name="admin page (Delete item confirmation)")
+    page.get_by_test_id("confirm-cancel").click()
+
+
 def open_item_dialog(connect_host):
     page = connect_host.open("/jira/admin", query=ADMIN_QUERY, account_id=ADMIN_ACCOUNT)
     page.click("button:has-text('Create item')")
@@ -67,14 +78,6 @@ def test_item_dialog_step_1(connect_host, items):
     assert_no_serious_violations(page, name="item dialog, step 1")
 
 
-# Only the accessibility check's own failure may make this an expected failure: a changed page that the
-# test cannot walk any more (a timeout, an assertion) still fails it.
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason="label (mapping rows' value-map textareas m*_values) and select-name (m*_helpdesk, m*_direction, "
-    "m*_jira selects) in the admin item dialog, step 2: being fixed in the restyle",
-)
 def test_item_dialog_step_2(connect_host, items):
     page = open_item_dialog(connect_host)
     page.fill("#name", "Escalations")
