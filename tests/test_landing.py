@@ -210,3 +210,17 @@ def test_make_run_serves_every_printed_url_and_the_descriptor_follows_the_port(t
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_landing_page_has_no_serious_accessibility_violation(browser, live_server):
+    from tests.a11y import assert_no_serious_violations
+
+    page = browser.new_page()
+    try:
+        page.goto(f"{live_server.url}/")
+        assert page.get_by_role("link", name=f"{live_server.url}/healthz").is_visible()
+        assert_no_serious_violations(page, name="landing page")
+    finally:
+        page.close()
