@@ -30,8 +30,7 @@ from typing import Any
 import requests
 
 from demo.fakes.jira import FakeInstallKeys, text_to_adf
-from demo.fakes.zendesk import FakeZendesk
-from demo.shell import DemoJira
+from demo.shell import DemoJira, DemoZendesk
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBDOMAIN = "acme"
@@ -69,7 +68,7 @@ class Demo:
         self.procs: dict[str, subprocess.Popen] = {}
         self.logs: list[Any] = []
         self.install_keys = FakeInstallKeys()
-        self.zendesk = FakeZendesk()
+        self.zendesk = DemoZendesk()
         self.jira: DemoJira | None = None
         self.stopping = threading.Event()
 
@@ -235,6 +234,7 @@ class Demo:
         ]
         jira.zendesk, jira.zendesk_subdomain = zd, SUBDOMAIN
         jira.zendesk_agent = (HUMAN_AGENT[0], API_TOKEN)
+        zd.helpdesk_view = f"{jira.url}/demo/helpdesk"
 
     def install(self, descriptor: dict[str, Any]) -> None:
         """Jira installs the app: the signed-install callback (RS256, key served by the install-keys service)."""

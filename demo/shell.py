@@ -34,6 +34,7 @@ from demo.fakes.zendesk import FakeZendesk
 
 BRIDGE_JS = (Path(__file__).resolve().parent / "bridge.js").read_text()
 CONTEXT_TOKEN_SECONDS = 900  # Jira's context tokens live 15 minutes
+DEMO_EXPORT_LAG_SECONDS = 2
 ZENDESK_STATUSES = ["new", "open", "pending", "hold", "solved", "closed"]
 ZENDESK_PRIORITIES = ["", "low", "normal", "high", "urgent"]
 # Paths of the shell (no Jira JWT): everything else is the REST API, which checks the app's JWT.
@@ -121,7 +122,8 @@ HOST_SCRIPT = """
       if (height > 0) { frame.dataset.contentHeight = height; }
       fit(frame); reply(null);
     } else if (data.method === "sizeToParent") {
-      frame.dataset.fill = "1"; fit(frame); reply(null);
+      if (frame.hasAttribute("data-fillable")) { frame.dataset.fill = "1"; }  // an issue panel follows its content
+      fit(frame); reply(null);
     } else {
       reply(null, "the demo's Connect bridge does not implement " + data.method);
     }
@@ -374,8 +376,7 @@ Signed in as {esc(self.human_display_name)} (Jira admin).</div>
     def shell_admin(self, request: FakeRequest):
         body = f"""<div class="admin"><aside aria-label="Jira administration"><h2>Apps</h2>
 <a class="current" href="{esc(self.admin_page_path())}" aria-current="page">Deskbridge</a></aside>
-<div><h1>Deskbridge</h1>
-<iframe class="app" data-app-frame title="Deskbridge administration"
+<div><iframe class="app" data-app-frame data-fillable title="Deskbridge administration"
  src="{esc(self.admin_url())}"></iframe></div></div>"""
         return self.page("Deskbridge administration", body, frame=True)
 
@@ -406,7 +407,9 @@ Signed in as {esc(self.human_display_name)} (Jira admin).</div>
         )
         body = f"""<h1>Zendesk (simulated): tickets</h1>
 <p class="meta">Acting as the Zendesk agent {esc(self.zendesk_agent[0])} (not the agent Deskbridge is connected with,
-whose own changes are never copied back).</p>
+whose own changes are never copied back). Changes reach Jira at the next poll: Sync now on the Deskbridge admin
+page, or the scheduled poll within a minute. (Real Zendesk exports a change only after a minute; this one after
+{DEMO_EXPORT_LAG_SECONDS} seconds.)</p>
 <table class="list" aria-label="Tickets"><thead><tr><th>Id</th><th>Subject</th><th>Status</th><th>Priority</th>
 <th>Updated</th></tr></thead><tbody>{rows}</tbody></table>"""
         return self.page("Zendesk tickets", body)
@@ -461,3 +464,28 @@ whose own changes are never copied back).</p>
         if status != 200:
             return self.shell_ticket(request, error=f"Zendesk refused the update ({status}): {json.dumps(data)}")
         return _redirect(f"/demo/helpdesk/tickets/{ticket_id}")
+
+
+class DemoZendesk(FakeZendesk):
+    """The simulated Zendesk of the demo: the tests' fake, plus Zendesk's agent URLs (what the panel's "Open in
+    Zendesk" opens) leading to the shell's helpdesk view."""
+
+    name = "demo-zendesk"
+    AGENT_PATH = re.compile(r"^/zd/[^/]+/agent/(?P<kind>tickets|users|organizations)/(?P<id>\d+)$")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.helpdesk_view = ""  # the shell's helpdesk view (``{jira.url}/demo/helpdesk``)
+        # Zendesk's incremental exports hold back the last minute; the demo's only the last seconds, so that a
+        # change is in the next poll (Sync now) instead of a minute later.
+        self.export_lag_seconds = DEMO_EXPORT_LAG_SECONDS
+
+    def before(self, request: FakeRequest):
+        if self.AGENT_PATH.match(request.path):
+            return None  # a person's browser, not the API
+        return super().before(request)
+
+    @route("GET", r"/zd/(?P<sub>[^/]+)/agent/(?P<kind>tickets|users|organizations)/(?P<id>\d+)")
+    def agent_page(self, request: FakeRequest):
+        kind, record = request.params["kind"], request.params["id"]
+        return _redirect(f"{self.helpdesk_view}/tickets/{record}" if kind == "tickets" else self.helpdesk_view)

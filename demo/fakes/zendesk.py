@@ -177,6 +177,8 @@ class FakeZendesk(FakeServer):
             DEFAULT_REDIRECT_URI,
         )
         self.search_lag_seconds = 0.0  # new records appear in search after this long (Zendesk: minutes)
+        # The incremental exports never return changes of the most recent minute (the demo shortens it)
+        self.export_lag_seconds = 60
         self._ids = itertools.count(360000000001)
         self._forced_429: list[dict[str, Any]] = []
         # downloads served by the attachment CDN host: {token, name, authorization (header or None), status}
@@ -1490,7 +1492,7 @@ class FakeZendesk(FakeServer):
             per_page = min(int(request.arg("per_page", "1000")), 1000)
         except ValueError:
             return 400, {"error": "InvalidValue", "description": "per_page must be an integer"}
-        horizon = int(self.now()) - 60
+        horizon = int(self.now()) - self.export_lag_seconds
         cursor, start_time = request.arg("cursor"), request.arg("start_time")
         if cursor:
             try:
@@ -1567,7 +1569,7 @@ class FakeZendesk(FakeServer):
         start_raw = request.arg("start_time")
         if start_raw is None or not start_raw.isdigit():
             return 400, {"error": "InvalidValue", "description": "start_time is required"}
-        start, horizon = int(start_raw), int(self.now()) - 60
+        start, horizon = int(start_raw), int(self.now()) - self.export_lag_seconds
         if start > horizon:
             return 422, {
                 "error": "InvalidValue",
