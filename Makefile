@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install browser lint fmt migrate schedules bench bench-push clean
+.PHONY: run demo test install browser lint fmt migrate schedules bench bench-push clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Deskbridge needs Python 3.11"'
@@ -45,6 +45,11 @@ run: schedules
 	@if [ -z "$${APP_BASE_URL:-}" ] && ! grep -qs '^APP_BASE_URL=' .env; then export APP_BASE_URL=http://$(HOST):$(PORT); fi; \
 	  echo "  APP_BASE_URL   : $${APP_BASE_URL:-from .env when DJANGO_READ_DOT_ENV_FILE=true}   (the descriptor's baseUrl)"; echo ""; \
 	  exec $(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
+
+# The whole product on one machine: the app and its worker against a simulated Jira site and Zendesk (demo/),
+# set up and ready to click through; prints one URL (Ctrl-C stops everything). DEMO_PORT=… fixes the app's port.
+demo: install
+	@$(BIN)/python -m demo.run
 
 test: install browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
