@@ -86,11 +86,17 @@ class Demo:
             "PYTHONUNBUFFERED": "1",
         }
 
+    def check_stopping(self) -> None:
+        if self.stopping.is_set():
+            raise DemoError("stopped while starting (Ctrl-C)")
+
     def manage(self, *args: str) -> None:
+        self.check_stopping()
         with (self.demo_dir / "setup.log").open("a") as log:
             done = subprocess.run(
                 [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT
             )
+        self.check_stopping()  # Ctrl-C in a terminal reaches this child too
         if done.returncode != 0:
             raise DemoError(f"manage.py {' '.join(args)} failed; see {self.demo_dir / 'setup.log'}")
 
@@ -110,6 +116,7 @@ class Demo:
     def wait_healthy(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
+            self.check_stopping()
             for name, proc in self.procs.items():
                 if proc.poll() is not None:
                     raise DemoError(f"the {name} exited at start; see {self.demo_dir / (name + '.log')}")
@@ -158,6 +165,7 @@ class Demo:
         self.jira.app_key = descriptor["key"]
         self.jira.app_url = descriptor["baseUrl"].rstrip("/")
         self.jira.descriptor = descriptor
+        self.check_stopping()
         self.seed()
         self.install(descriptor)
         self.configure()
