@@ -167,8 +167,12 @@ def test_api_docs_render_in_a_browser_with_no_request_off_loopback(browser, live
 def test_make_run_serves_every_printed_url_and_the_descriptor_follows_the_port(tmp_path):
     """`make run PORT=<free>` for real (migrate, schedules, web + task cluster) on a fresh SQLite file: each
     URL it prints answers, and the descriptor's baseUrl is that host and port."""
+    dot_env = ROOT / ".env"
+    if dot_env.exists() and re.search(r"^APP_BASE_URL=", dot_env.read_text(), re.MULTILINE):
+        pytest.skip(".env sets APP_BASE_URL, which `make run` keeps: the descriptor cannot follow the port here")
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("APP_BASE_URL", "DJANGO_READ_DOT_ENV_FILE", "MAKEFLAGS")}
+    parent_make = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")
+    env = {k: v for k, v in os.environ.items() if k not in ("APP_BASE_URL", "DJANGO_READ_DOT_ENV_FILE", *parent_make)}
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings.local",
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
