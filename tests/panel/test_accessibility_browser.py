@@ -68,8 +68,8 @@ def test_delete_item_confirmation(connect_host, items):
 
 def open_item_dialog(connect_host):
     page = connect_host.open("/jira/admin", query=ADMIN_QUERY, account_id=ADMIN_ACCOUNT)
-    page.click("button:has-text('Create item')")
-    page.locator("#name").wait_for()
+    with page.expect_navigation():  # the dialog's script is in place once the new page has loaded
+        page.click("button:has-text('Create item')")
     return page
 
 
@@ -82,7 +82,8 @@ def test_item_dialog_step_2(connect_host, items):
     page = open_item_dialog(connect_host)
     page.fill("#name", "Escalations")
     page.select_option("#mode", "one_way")
-    page.select_option("#jira_project", label="SUP — Support")
+    with page.expect_navigation():  # the project's issue types come with a reload
+        page.select_option("#jira_project", label="SUP — Support")
     page.wait_for_selector("#jira_issue_type_id option[value='10001']", state="attached")
     page.select_option("#jira_issue_type_id", "10001")
     page.click("button:has-text('Next')")

@@ -53,8 +53,8 @@ def test_connect_and_create_a_synchronized_item(connect_host, jira, zendesk, ten
     page.get_by_test_id("connection-summary").wait_for()
     assert "token stored securely" in page.inner_text("[data-testid=connection-summary]")
 
-    page.click("button:has-text('Create item')")
-    page.get_by_test_id("item-dialog").wait_for()
+    with page.expect_navigation():  # the dialog's script is in place once the new page has loaded
+        page.click("button:has-text('Create item')")
     page.fill("#name", "Support tickets")
     # Customers are display-only: choosing them (the dialog reloads) leaves only Display only to choose.
     with page.expect_navigation():
@@ -132,13 +132,15 @@ def test_connect_and_create_a_synchronized_item(connect_host, jira, zendesk, ten
 def test_copy_the_external_id_and_revoke_after_confirming(connect_host, jira, zendesk, tenant, project):
     page = open_admin(connect_host, permissions=["clipboard-read", "clipboard-write"])
     connect_zendesk(page)
-    page.click("button:has-text('Create item')")
+    with page.expect_navigation():
+        page.click("button:has-text('Create item')")
     page.fill("#name", "Customers")
     with page.expect_navigation():
         page.select_option("#helpdesk_object", "user")
     with page.expect_navigation():
         page.select_option("#jira_project", label="SUP — Support")
-    page.click("button:has-text('Next')")
+    with page.expect_navigation():
+        page.click("button:has-text('Next')")
     warning = page.get_by_test_id("no-display-fields")
     assert warning.is_visible()  # a display item without display fields is warned about, as it is edited
     page.locator("#display-field-list input[value=email]").check()
