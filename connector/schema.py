@@ -249,3 +249,28 @@ def helpdesk_fields(
         refresh=refresh,
         what=f"{connection.get_provider_display()} {provider.object_label(helpdesk_object).lower()} fields",
     )
+
+
+def helpdesk_condition_choices(
+    *, tenant: Tenant, connection: HelpdeskConnection, key: str, refresh: bool = False, client=None
+) -> list[dict[str, str]] | None:
+    """The values an auto-create condition may take as the helpdesk lists them (``provider.condition_choices``),
+    cached like the schema (per tenant and connection; Refresh-all and reconnecting reload them). None for a
+    condition the helpdesk lists no values for (without calling it)."""
+    provider = provider_for(connection.provider)
+    if key not in provider.condition_choice_keys:
+        return None
+
+    def load():
+        # wrapped: the cache treats a bare None as a miss
+        return {"choices": provider.condition_choices(client or client_for(connection), key)}
+
+    label = provider.condition_keys.get(key, key).lower()
+    label = label.removesuffix(" ids") + "s" if label.endswith(" ids") else label  # "Group ids" → "groups"
+    return _cached(
+        tenant,
+        f"helpdesk:{connection.pk}:conditions:{key}",
+        load,
+        refresh=refresh,
+        what=f"{connection.get_provider_display()} {label}",
+    )["choices"]

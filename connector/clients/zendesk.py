@@ -10,6 +10,7 @@ the last answer are kept in ``self.rate_limit``.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -106,6 +107,17 @@ class ZendeskClient(BaseClient):
     # Raw bytes with the file's content type; answers {"upload": {"token", "attachment", …}}, seen labelled
     # text/plain. https://developer.zendesk.com/api-reference/ticketing/tickets/ticket-attachments/
     UPLOADS = "/api/v2/uploads.json"
+    # What tickets are sorted by, for auto-create conditions. Groups and brands: cursor pagination; a deleted
+    # group stays listed with ``deleted: true``, a deleted brand with ``is_deleted: true``
+    # (developer.zendesk.com/api-reference/ticketing/groups/groups/, .../account-configuration/brands/).
+    GROUPS = "/api/v2/groups.json"
+    BRANDS = "/api/v2/brands.json"
+    # No pagination: every form (an account has at most 300), inactive ones too unless ``active=true``
+    # (developer.zendesk.com/api-reference/ticketing/tickets/ticket_forms/).
+    TICKET_FORMS = "/api/v2/ticket_forms.json"
+    # Up to 20,000 tags used in the last 60 days, most popular first, ``{"name", "count"}``; cursor pagination,
+    # its own rate-limit bucket (developer.zendesk.com/api-reference/ticketing/ticket-management/tags/).
+    TAGS = "/api/v2/tags.json"
     # OAuth authorization-code grant: https://developer.zendesk.com/api-reference/ticketing/oauth/grant_type_tokens/
     # and https://support.zendesk.com/hc/en-us/articles/4408845965210 (authorization page, redirect_uri).
     OAUTH_AUTHORIZE = "/oauth/authorizations/new"
@@ -250,6 +262,19 @@ class ZendeskClient(BaseClient):
 
     def organization_fields(self) -> list[dict[str, Any]]:
         return list(self.paginate(self.ORGANIZATION_FIELDS, "organization_fields"))
+
+    def groups(self) -> list[dict[str, Any]]:
+        return list(self.paginate(self.GROUPS, "groups"))
+
+    def brands(self) -> list[dict[str, Any]]:
+        return list(self.paginate(self.BRANDS, "brands"))
+
+    def ticket_forms(self) -> list[dict[str, Any]]:
+        return list(self._get(self.TICKET_FORMS, "ticket_forms") or [])
+
+    def tags(self, *, limit: int = 200) -> list[dict[str, Any]]:
+        """The account's most popular tags (of the last 60 days), at most ``limit`` (read a page at a time)."""
+        return list(itertools.islice(self.paginate(self.TAGS, "tags", page_size=min(limit, MAX_PAGE_SIZE)), limit))
 
     def ticket_get(self, ticket_id: int | str) -> dict[str, Any]:
         return self._get(self.TICKET.format(ticket_id=int(ticket_id)), "ticket")

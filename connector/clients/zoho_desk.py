@@ -180,6 +180,9 @@ class ZohoDeskClient(BaseClient):
     UPLOADS = "/api/v1/uploads"
     AGENT = "/api/v1/agents/{agent_id}"
     AGENTS = "/api/v1/agents"
+    # from/limit pages (limit up to 200; an empty page is 204), Desk.basic.READ
+    # (desk.zoho.com/DeskAPIDocument#Departments#Departments_Listalldepartments)
+    DEPARTMENTS = "/api/v1/departments"
     AGENT_TIME_ENTRIES = "/api/v1/agents/{agent_id}/timeEntry"
     LIST = "/api/v1/{module}"
     TOKEN = "/oauth/v2/token"
@@ -327,6 +330,9 @@ class ZohoDeskClient(BaseClient):
 
     def agents(self) -> list[dict[str, Any]]:
         return list(self._pages(self.AGENTS))
+
+    def departments(self) -> list[dict[str, Any]]:
+        return list(self._pages(self.DEPARTMENTS))
 
     def agent_time_entries(self, agent_id: str, since_ms: int, until_ms: int, *, start: int = 0) -> list[dict]:
         """One page of an agent's ticket time entries modified in ``[since, until]`` (ordered by

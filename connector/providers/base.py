@@ -82,6 +82,10 @@ class HelpdeskProvider(abc.ABC):
     ticket_object: str = ""
     #: auto-create condition key → label (the record values an item may require)
     condition_keys: dict[str, str] = {}
+    #: condition keys whose values ``condition_choices`` reads from the helpdesk (the others: its field list)
+    condition_choice_keys: frozenset[str] = frozenset()
+    #: condition keys whose listed values are only the most used ones (others may be typed as well)
+    condition_open_keys: frozenset[str] = frozenset()
     #: False: comments come from one account-wide stream, ``comments_since(client, *, start_time) -> CommentPage``
     #: (comments made on any record since then), which such a provider implements; True: they are read per
     #: changed record (``record_comments``), the helpdesk having no such stream
@@ -105,6 +109,12 @@ class HelpdeskProvider(abc.ABC):
     def status_map_default(self, fields: list[dict[str, Any]], status_field: str) -> dict[str, str]:
         """The default value → Jira category table of a status field; only with ``status_field_choice``."""
         return {}
+
+    def condition_choices(self, client, key: str) -> list[dict[str, str]] | None:
+        """The values an auto-create condition ``key`` may take, read from the helpdesk: ``{"value", "label"}``
+        with ``value`` as ``matches_conditions`` compares it (an id, a tag) and ``label`` its name. None for a
+        key not in ``condition_choice_keys``. Raises the client's ApiError when the helpdesk refuses."""
+        return None
 
     def streams(self, objects: set[str]) -> list[str]:
         """The change streams a poll reads for items of these objects (one cursor each)."""

@@ -179,6 +179,34 @@ class ZendeskProvider(HelpdeskProvider):
         "form": "Ticket form ids",
     }
 
+    condition_choice_keys = frozenset({"tags", "group", "brand", "form"})
+    condition_open_keys = frozenset({"tags"})
+    #: how many of the account's most popular tags the tag condition offers (others are typed)
+    CONDITION_TAGS = 200
+
+    def condition_choices(self, client, key: str) -> list[dict[str, str]] | None:
+        def named(rows, *, gone: str, active: str | None = None):
+            choices = []
+            for row in rows:
+                if row.get("id") is None or row.get(gone):
+                    continue
+                label = str(row.get("name") or row["id"])
+                if active and row.get(active) is False:
+                    label += " (inactive)"
+                choices.append({"value": str(row["id"]), "label": label})
+            return choices
+
+        if key == "group":
+            return named(client.groups(), gone="deleted")
+        if key == "brand":
+            return named(client.brands(), gone="is_deleted", active="active")
+        if key == "form":
+            return named(client.ticket_forms(), gone="deleted_at", active="active")
+        if key == "tags":
+            names = [str(t.get("name")) for t in client.tags(limit=self.CONDITION_TAGS) if t.get("name")]
+            return [{"value": name, "label": name} for name in names]
+        return None
+
     def identity(self, client):
         from ..services.connections import _zendesk_identity
 

@@ -187,6 +187,7 @@ class ZohoDeskProvider(HelpdeskProvider):
         "classification": "Classifications",
         "category": "Categories",
     }
+    condition_choice_keys = frozenset({"departmentId"})
     comments_per_record = True
     status_field_choice = True
     link_note_default = True  # agents see which Jira issue a record is linked to
@@ -194,6 +195,19 @@ class ZohoDeskProvider(HelpdeskProvider):
     # Zoho refuses calls past an edition's concurrency limit (TOO_MANY_REQUESTS: Free 5, Standard 10,
     # Professional 15, Enterprise 25), shared with the organization's other integrations.
     max_parallel = 4
+
+    def condition_choices(self, client, key: str) -> list[dict[str, str]] | None:
+        if key != "departmentId":
+            return None
+        choices = []
+        for department in client.departments():
+            if department.get("id") is None:
+                continue
+            label = str(department.get("name") or department["id"])
+            if department.get("isEnabled") is False:
+                label += " (disabled)"
+            choices.append({"value": str(department["id"]), "label": label})
+        return choices
 
     def default_status_field(self, helpdesk_object: str) -> str:
         return self._module(helpdesk_object).status_field

@@ -160,6 +160,11 @@ class Account:
     endpoint_limits: dict[str, dict[str, Any]] = field(default_factory=dict)
     _window: dict[str, tuple[float, int]] = field(default_factory=dict)
     _ticket_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    # what tickets are sorted by (auto-create conditions pick from these): made with a default group
+    # "Support" and a default brand named after the account on first use (see ``_catalog``)
+    groups: dict[int, dict[str, Any]] = field(default_factory=dict)
+    brands: dict[int, dict[str, Any]] = field(default_factory=dict)
+    ticket_forms: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 class FakeZendesk(FakeServer):
@@ -232,6 +237,14 @@ class FakeZendesk(FakeServer):
                 "total": 200,
                 "window": 60,
                 "spelling": "rate-limit",
+            },
+            # List Tags has its own bucket (developer.zendesk.com/api-reference/ticketing/ticket-management/tags/)
+            "tags-index": {
+                "method": "GET",
+                "pattern": re.compile(r"^/api/v2/tags(\.json)?$"),
+                "total": 100,
+                "window": 60,
+                "spelling": "ratelimit",
             },
         }
         with self._lock:
@@ -1756,3 +1769,191 @@ class FakeZendesk(FakeServer):
             query["state"] = state
         separator = "&" if "?" in redirect_uri else "?"
         return 302, b"", {"Location": f"{redirect_uri}{separator}{urlencode(query)}"}
+
+    # --- groups, brands, ticket forms, tags ---------------------------------------------------------------
+    # https://developer.zendesk.com/api-reference/ticketing/groups/groups/ (cursor or offset pagination; deleted
+    # groups stay listed, marked ``deleted`` — this fake's reading, ``exclude_deleted=true`` leaves them out),
+    # .../account-configuration/brands/ (cursor or offset; ``active``, ``is_deleted``), .../tickets/ticket_forms/
+    # (no pagination: every form, at most 300, by ``position``; ``active=true|false`` filters) and
+    # .../ticket-management/tags/ (up to 20,000 tags used in the last 60 days, most popular first, each
+    # ``{"name", "count"}``; cursor or offset pagination, at most 100 a page; its own rate-limit bucket).
+    TAG_WINDOW_SECONDS = 60 * 24 * 3600
+    TAGS_LISTED = 20000
+
+    def _catalog(self, account: Account) -> Account:
+        """Every Zendesk account has a default group and a default brand: made on first use."""
+        if not account.groups:
+            self._new_group(account, "Support", default=True)
+        if not account.brands:
+            self._new_brand(account, account.subdomain.capitalize(), default=True)
+        return account
+
+    def _new_group(self, account: Account, name: str, *, default: bool = False) -> dict[str, Any]:
+        group_id = next(self._ids)
+        stamp = self._stamp()
+        group = {
+            "id": group_id,
+            "url": self._api_url(account, f"/api/v2/groups/{group_id}.json"),
+            "name": name,
+            "description": "",
+            "default": default,
+            "deleted": False,
+            "is_public": True,
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
+        account.groups[group_id] = group
+        return group
+
+    def _new_brand(self, account: Account, name: str, *, default: bool = False, active: bool = True):
+        brand_id = next(self._ids)
+        stamp = self._stamp()
+        sub = _slug(name).replace("_", "") or account.subdomain
+        brand = {
+            "id": brand_id,
+            "url": self._api_url(account, f"/api/v2/brands/{brand_id}.json"),
+            "name": name,
+            "brand_url": f"https://{sub}.zendesk.com",
+            "subdomain": sub,
+            "host_mapping": None,
+            "has_help_center": False,
+            "help_center_state": "disabled",
+            "active": active,
+            "default": default,
+            "is_deleted": False,
+            "logo": None,
+            "ticket_form_ids": [],
+            "signature_template": "{{agent.signature}}",
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
+        account.brands[brand_id] = brand
+        return brand
+
+    def add_group(self, subdomain: str, name: str) -> dict[str, Any]:
+        account = self.accounts[subdomain]
+        with self._lock:
+            return self._new_group(self._catalog(account), name)
+
+    def delete_group(self, subdomain: str, group_id: int) -> None:
+        """Deleted groups keep their id and are marked ``deleted`` (tickets may still carry the id)."""
+        with self._lock:
+            self.accounts[subdomain].groups[int(group_id)]["deleted"] = True
+
+    def add_brand(self, subdomain: str, name: str, *, active: bool = True) -> dict[str, Any]:
+        account = self.accounts[subdomain]
+        with self._lock:
+            return self._new_brand(self._catalog(account), name, active=active)
+
+    def add_ticket_form(self, subdomain: str, name: str, *, active: bool = True, default: bool = False):
+        account = self.accounts[subdomain]
+        with self._lock:
+            if len(account.ticket_forms) >= 300:
+                raise ValueError("Zendesk accounts are limited to 300 ticket forms")
+            form_id = next(self._ids)
+            stamp = self._stamp()
+            form = {
+                "id": form_id,
+                "url": self._api_url(account, f"/api/v2/ticket_forms/{form_id}.json"),
+                "name": name,
+                "raw_name": name,
+                "display_name": name,
+                "raw_display_name": name,
+                "position": len(account.ticket_forms) + 1,
+                "active": active,
+                "default": default or not account.ticket_forms,
+                "end_user_visible": True,
+                "in_all_brands": True,
+                "restricted_brand_ids": [],
+                "ticket_field_ids": sorted(account.ticket_fields),
+                "agent_conditions": [],
+                "end_user_conditions": [],
+                "created_at": stamp,
+                "updated_at": stamp,
+            }
+            account.ticket_forms[form_id] = form
+            return form
+
+    def _tag_counts(self, account: Account) -> list[dict[str, Any]]:
+        """Tags of tickets updated in the last 60 days, most used first (ties by name)."""
+        since = self.now() - self.TAG_WINDOW_SECONDS
+        counts: collections.Counter = collections.Counter()
+        for ticket in account.tickets.values():
+            updated = datetime.strptime(ticket["updated_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+            if updated.timestamp() >= since:
+                counts.update(set(ticket.get("tags") or []))
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[: self.TAGS_LISTED]
+        return [{"name": name, "count": count} for name, count in ranked]
+
+    def _rows_page(self, request: FakeRequest, account: Account, key: str, rows: list[dict[str, Any]]):
+        """Cursor pagination (``page[size]``/``page[after]``, opaque cursors) or offset pagination
+        (``page``/``per_page``, with ``count``) of already rendered rows."""
+        base = self._api_url(account, request.path.removeprefix(f"/zd/{account.subdomain}"))
+        size_raw = request.arg("page[size]")
+        if size_raw is None:
+            try:
+                page = int(request.arg("page", "1"))
+                per_page = min(int(request.arg("per_page", "100")), MAX_PAGE_SIZE)
+            except ValueError:
+                return 400, {"error": "InvalidValue", "description": "page and per_page must be integers"}
+            if page < 1 or per_page < 1:
+                return 400, {"error": "InvalidValue", "description": "page and per_page must be positive"}
+            more = page * per_page < len(rows)
+            return 200, {
+                key: rows[(page - 1) * per_page : page * per_page],
+                "next_page": f"{base}?{urlencode({'page': page + 1, 'per_page': per_page})}" if more else None,
+                "previous_page": f"{base}?{urlencode({'page': page - 1, 'per_page': per_page})}" if page > 1 else None,
+                "count": len(rows),
+            }
+        if not size_raw.isdigit() or int(size_raw) < 1:
+            return _pagination_error("page[size] must be a positive integer")
+        size = int(size_raw)
+        if size > MAX_PAGE_SIZE:
+            return _pagination_error(f"page[size] must be less than or equal to {MAX_PAGE_SIZE}")
+        start = 0
+        after = request.arg("page[after]")
+        if after:
+            try:
+                start = int(base64.urlsafe_b64decode(after.encode()).decode().removeprefix("offset:"))
+            except (ValueError, binascii.Error):
+                return _pagination_error("page[after] is not a valid cursor")
+        chunk = rows[start : start + size]
+        has_more = start + size < len(rows)
+        after_cursor = base64.urlsafe_b64encode(f"offset:{start + len(chunk)}".encode()).decode() if chunk else None
+        return 200, {
+            key: chunk,
+            "meta": {"has_more": has_more, "after_cursor": after_cursor, "before_cursor": None},
+            "links": {
+                "next": f"{base}?{urlencode({'page[size]': size, 'page[after]': after_cursor})}" if has_more else None,
+                "prev": None,
+            },
+        }
+
+    @route("GET", P + r"/api/v2/groups(?:\.json)?")
+    def groups_list(self, request: FakeRequest):
+        account = self._catalog(request.account)  # type: ignore[attr-defined]
+        groups = sorted(account.groups.values(), key=lambda g: g["id"])
+        if (request.arg("exclude_deleted") or "").lower() == "true":
+            groups = [g for g in groups if not g["deleted"]]
+        return self._rows_page(request, account, "groups", [dict(g) for g in groups])
+
+    @route("GET", P + r"/api/v2/brands(?:\.json)?")
+    def brands_list(self, request: FakeRequest):
+        account = self._catalog(request.account)  # type: ignore[attr-defined]
+        brands = sorted((b for b in account.brands.values() if not b["is_deleted"]), key=lambda b: b["id"])
+        return self._rows_page(request, account, "brands", [json.loads(json.dumps(b)) for b in brands])
+
+    @route("GET", P + r"/api/v2/ticket_forms(?:\.json)?")
+    def ticket_forms_list(self, request: FakeRequest):
+        account: Account = request.account  # type: ignore[attr-defined]
+        forms = sorted(account.ticket_forms.values(), key=lambda f: (f["position"], f["id"]))
+        active = (request.arg("active") or "").lower()
+        if active in ("true", "false"):
+            forms = [f for f in forms if f["active"] is (active == "true")]
+        rows = [json.loads(json.dumps(f)) for f in forms]
+        return 200, {"ticket_forms": rows, "next_page": None, "previous_page": None, "count": len(rows)}
+
+    @route("GET", P + r"/api/v2/tags(?:\.json)?")
+    def tags_list(self, request: FakeRequest):
+        account: Account = request.account  # type: ignore[attr-defined]
+        return self._rows_page(request, account, "tags", self._tag_counts(account))

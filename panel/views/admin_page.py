@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from config.errors import ApplicationError, ConflictError, NotFoundError, ValidationFailed
 from connector import mapping as rules
 from connector import schema as schema_service
+from connector.clients.base import ApiError
 from connector.clients.zoho_desk import DATA_CENTERS, REQUIRED_SCOPES, desk_url
 from connector.errors import NotConnected
 from connector.mapping import standard_ticket_preset
@@ -704,27 +705,67 @@ def _value_rows(*, tenant, row: dict, hd: dict | None, jf: dict | None) -> list[
     ]
 
 
-def _condition_rows(provider: HelpdeskProvider, conditions: dict, helpdesk_fields: list[dict] | None) -> list[dict]:
-    """Auto-create conditions: a picker of the helpdesk's values where its schema lists them (by name), else a
-    comma-separated text field (tags, ids)."""
+def _condition_lists(*, tenant, connection, provider: HelpdeskProvider) -> tuple[dict, dict]:
+    """The values the helpdesk lists for the auto-create conditions it can list (cached with the schema), and
+    for each list that could not be read, why."""
+    listed: dict[str, list[dict]] = {}
+    failures: dict[str, str] = {}
+    for key in provider.condition_keys:
+        if key not in provider.condition_choice_keys:
+            continue
+        try:
+            choices = schema_service.helpdesk_condition_choices(tenant=tenant, connection=connection, key=key)
+        except (ApplicationError, ApiError) as exc:
+            failures[key] = exc.message
+            logger.info("condition values not listed: tenant=%s key=%s: %s", tenant.pk, key, exc.message)
+            continue
+        if choices is not None:
+            listed[key] = choices
+    return listed, failures
+
+
+def _condition_rows(
+    provider: HelpdeskProvider,
+    conditions: dict,
+    helpdesk_fields: list[dict] | None,
+    listed: dict[str, list[dict]] | None = None,
+    failures: dict[str, str] | None = None,
+) -> list[dict]:
+    """Auto-create conditions: a picker of the helpdesk's values by name — as the helpdesk lists them
+    (``listed``: groups, brands, forms, tags, departments) or as its schema gives them (priorities, types) —
+    storing what the engine compares (ids, tags); else a comma-separated text field, with a note when the
+    helpdesk's list could not be read (``failures``). A chosen value no longer offered stays, ticked."""
     by_id = {f["id"]: f for f in helpdesk_fields or []}
+    listed, failures = listed or {}, failures or {}
     rows = []
     for key, label in provider.condition_keys.items():
         chosen = list(conditions.get(key, []))
-        field = by_id.get(CONDITION_FIELDS.get(key, key))
-        options = [o for o in (field or {}).get("options") or [] if o.get("value") not in (None, "")]
-        if options:
+        text = ", ".join(chosen)
+        if key in listed:
+            options = listed[key]
+        else:
+            field = by_id.get(CONDITION_FIELDS.get(key, key))
+            options = [o for o in (field or {}).get("options") or [] if o.get("value") not in (None, "")]
+        open_list = key in provider.condition_open_keys  # the most used values only: others may be typed
+        words = label.removesuffix(" ids")
+        if words != label:
+            words = words + "s" if not words.endswith("s") else words
+        if options or key in listed:
             known = {str(o["value"]) for o in options}
+            gone = "" if open_list else f" (not in {provider.brand} any more)"
             choices = [
                 {"value": str(o["value"]), "label": o.get("label") or o["value"], "checked": str(o["value"]) in chosen}
                 for o in options
-            ] + [{"value": v, "label": v, "checked": True} for v in chosen if v not in known]
-            words = label.removesuffix(" ids")
-            if words != label:
-                words = words + "s" if not words.endswith("s") else words
-            rows.append({"key": key, "label": words, "choices": choices, "text": ", ".join(chosen)})
+            ] + [{"value": v, "label": f"{v}{gone}", "checked": True} for v in chosen if v not in known]
+            empty = f"{provider.brand} has no {words.lower()} to choose from."
+            rows.append(
+                {"key": key, "label": words, "choices": choices, "text": text, "other": open_list, "empty": empty}
+            )
         else:
-            rows.append({"key": key, "label": label, "choices": None, "text": ", ".join(chosen)})
+            note = ""
+            if key in failures:
+                note = f"{failures[key]} Until then, type the {label.lower()} here, separated by commas."
+            rows.append({"key": key, "label": label, "choices": None, "text": text, "note": note})
     return rows
 
 
@@ -818,7 +859,10 @@ def _render_item_form(request, *, step: int, values: dict | None = None, error=N
         for m in messages
     ]
     conditions = values.get("auto_create_conditions") or {}
-    context["conditions"] = _condition_rows(provider, conditions, context.get("helpdesk_fields"))
+    listed, failures = {}, {}
+    if step == 2 and connection is not None and values["mode"] != ConnectedItem.Mode.DISPLAY:
+        listed, failures = _condition_lists(tenant=tenant, connection=connection, provider=provider)
+    context["conditions"] = _condition_rows(provider, conditions, context.get("helpdesk_fields"), listed, failures)
     context["carried_status_map"] = list((values.get("status_map") or {}).items())
     return render(request, "panel/admin_item_form.html", context, status=status)
 
