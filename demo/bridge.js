@@ -6,7 +6,12 @@
    viewing the page, and sizes the iframe to its content. Only what Deskbridge's pages use is implemented. */
 (function () {
   "use strict";
-  var JIRA_ORIGIN = "__JIRA_ORIGIN__";  // the site that framed us, filled in by the shell
+  // The demo's simulated Jira sites (filled in by the shell); the one that framed us is our parent, as
+  // location.ancestorOrigins (or, where missing, the first page's referrer) says.
+  var JIRA_ORIGINS = __JIRA_ORIGINS__;
+  var framer = (window.location.ancestorOrigins && window.location.ancestorOrigins[0]) ||
+    (document.referrer && new URL(document.referrer).origin);
+  var JIRA_ORIGIN = JIRA_ORIGINS.indexOf(framer) >= 0 ? framer : JIRA_ORIGINS[0];
   var script = document.currentScript;
   var pending = {};
   var sequence = 0;

@@ -1,15 +1,19 @@
 """``make demo`` (``python -m demo.run``): the whole product on one machine, one command.
 
 Starts, all on loopback:
-- a simulated Jira Cloud site with a small Jira-like shell (``demo.shell.DemoJira``), Atlassian's install-keys
-  service, and a simulated Zendesk — the stateful fakes the test suite uses (``demo/fakes``);
+- two simulated Jira Cloud sites with a small Jira-like shell each, since a site has one helpdesk at a time:
+  "Acme" (``demo.shell.DemoJira``) with a simulated Zendesk and "Globex" (``demo.zoho_site.DemoZohoJira``) with a
+  simulated Zoho Desk, and Atlassian's install-keys service — the stateful fakes the test suite uses
+  (``demo/fakes``);
 - the real app: ``manage.py runserver --noreload`` and a real ``manage.py qcluster`` worker, with
   ``DJANGO_SETTINGS_MODULE=demo.settings`` and a fresh SQLite database in ``.demo/``.
 
-Then it sets the site up the way it happens for real: the site installs the app through the signed
-``/connect/installed`` callback, a Jira admin connects Zendesk and creates Smart Connected Items through the
-app's configuration API, a user links tickets from the panel API, and the site subscribes to the webhooks of
-the app's descriptor (fetched over HTTP). It prints one URL, the shell's. Ctrl-C stops everything.
+Then it sets each site up the way it happens for real: the site installs the app through the signed
+``/connect/installed`` callback, a Jira admin connects the helpdesk (Zendesk with an API token; Zoho Desk with a
+Self Client code, as ``POST /api/v1/connections/zoho``) and creates Smart Connected Items through the app's
+configuration API, a user links records from the panel API, and the site subscribes to the webhooks of the
+app's descriptor (fetched over HTTP). It prints one URL, Acme's shell, whose pages link to Globex's. Ctrl-C
+stops everything.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import requests
 
 from demo.fakes.jira import FakeInstallKeys, text_to_adf
 from demo.shell import DemoJira, DemoZendesk
+from demo.zoho_site import DEMO_ZOHO_SETTLE_SECONDS, DemoZohoDesk, DemoZohoJira
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBDOMAIN = "acme"
@@ -38,6 +43,12 @@ CONNECTED_AGENT = ("deskbridge@acme.test", "Deskbridge Integration")  # the agen
 HUMAN_AGENT = ("sam@acme.test", "Sam Agent")  # the agent the helpdesk view acts as
 API_TOKEN = "demo-zendesk-api-token-0123456789"  # an API token of the simulated Zendesk account
 START_TIMEOUT = 45.0
+SITES = ("Acme (Zendesk)", "Globex (Zoho Desk)")  # the shells' site switcher
+ZOHO_DC = "eu"  # the data center of the simulated Zoho Desk portal
+ZOHO_CONNECTED_AGENT = ("deskbridge@globex.test", "Deskbridge Integration")  # the Self Client's user
+ZOHO_HUMAN_AGENT = ("kim@globex.test", "Kim Agent")  # the agent the Zoho helpdesk view acts as
+ZOHO_CLIENT_ID = "1000.DEMOGLOBEXSELFCLIENT"  # the Self Client registered in the simulated API console
+ZOHO_CLIENT_SECRET = "demo-zoho-self-client-secret-0123456789"
 
 
 class DemoError(Exception):
@@ -69,7 +80,9 @@ class Demo:
         self.logs: list[Any] = []
         self.install_keys = FakeInstallKeys()
         self.zendesk = DemoZendesk()
+        self.zoho = DemoZohoDesk()
         self.jira: DemoJira | None = None
+        self.globex: DemoZohoJira | None = None
         self.stopping = threading.Event()
 
     # --- processes -------------------------------------------------------------------------------------
@@ -82,6 +95,9 @@ class Demo:
             "APP_BASE_URL": self.app_url,
             "ATLASSIAN_INSTALL_KEYS_URL": self.install_keys.url,
             "ZENDESK_URL_TEMPLATE": self.zendesk.url_template,
+            "ZOHO_ACCOUNTS_URL_OVERRIDE": self.zoho.accounts_url_template,
+            "ZOHO_DESK_URL_OVERRIDE": self.zoho.desk_url_template,
+            "ZOHO_SEARCH_SETTLE_SECONDS": str(DEMO_ZOHO_SETTLE_SECONDS),
             "DEMO_CONNECT_ALL_JS_URL": f"{self.jira.url}/demo/all.js",
             "PYTHONUNBUFFERED": "1",
         }
@@ -142,7 +158,7 @@ class Demo:
             proc.wait(timeout=5)
         for log in self.logs:
             log.close()
-        for fake in (self.jira, self.zendesk, self.install_keys):
+        for fake in (self.jira, self.globex, self.zendesk, self.zoho, self.install_keys):
             if fake is not None and fake._server is not None:
                 fake.stop()
 
@@ -153,8 +169,12 @@ class Demo:
         self.demo_dir.mkdir(parents=True)
         self.install_keys.start()
         self.zendesk.start()
+        self.zoho.start()
         app_key = os.environ.get("ATLASSIAN_APP_KEY", "com.deskbridge.jira")
         self.jira = DemoJira(app_key=app_key, install_keys=self.install_keys).start()
+        self.globex = DemoZohoJira(app_key=app_key, install_keys=self.install_keys).start()
+        sites = list(zip(SITES, (f"{self.jira.url}/", f"{self.globex.url}/"), strict=True))
+        self.jira.sites = self.globex.sites = sites
         self.say(f"Setting up the demo (logs in {self.demo_dir})…")
         self.manage("migrate", "--noinput")
         self.manage("apply_schedules")
@@ -162,14 +182,19 @@ class Demo:
         self.spawn("worker", "qcluster")
         self.wait_healthy()
         descriptor = requests.get(f"{self.app_url}/atlassian-connect.json", timeout=10).json()
-        self.jira.app_key = descriptor["key"]
-        self.jira.app_url = descriptor["baseUrl"].rstrip("/")
-        self.jira.descriptor = descriptor
+        for site in (self.jira, self.globex):
+            site.app_key = descriptor["key"]
+            site.app_url = descriptor["baseUrl"].rstrip("/")
+            site.descriptor = descriptor
         self.check_stopping()
         self.seed()
+        self.seed_globex()
         self.install(descriptor)
+        self.install(descriptor, self.globex)
         self.configure()
+        self.configure_globex()
         self.jira.webhooks_subscribe(descriptor)
+        self.globex.webhooks_subscribe(descriptor)
         self.say(f"Ready in {time.monotonic() - started:.0f} s.")
         return f"{self.jira.url}/"
 
@@ -244,9 +269,94 @@ class Demo:
         jira.zendesk_agent = (HUMAN_AGENT[0], API_TOKEN)
         zd.helpdesk_view = f"{jira.url}/demo/helpdesk"
 
-    def install(self, descriptor: dict[str, Any]) -> None:
+    def seed_globex(self) -> None:
+        """The Globex site's data: a Jira project with issues, a Zoho Desk portal with accounts, contacts, tickets
+        and a Self Client (registered in Zoho's API console by the agent Deskbridge connects as)."""
+        jira, zoho = self.globex, self.zoho
+        assert jira is not None
+        jira.human_display_name = "Mia Krystof"
+        jira.admins.add(jira.viewer)
+        jira.add_project("GLX", "Globex Support")
+        medium, high = {"id": "3", "name": "Medium"}, {"id": "2", "name": "High"}
+        self.globex_issues = [
+            jira.add_issue(
+                key="GLX-1",
+                summary="Password reset mail never arrives",
+                priority=high,
+                description=text_to_adf("Customers of the EU portal get no password reset email."),
+            ),
+            jira.add_issue(
+                key="GLX-2",
+                summary="Invoice PDF shows the wrong VAT rate",
+                priority=medium,
+                description=text_to_adf("Invoices of Austrian customers show 19 % VAT instead of 20 %."),
+            ),
+            jira.add_issue(
+                key="GLX-3",
+                summary="Dark mode for the customer portal",
+                priority=medium,
+                description=text_to_adf("Several customers ask for a dark theme."),
+            ),
+        ]
+        org = zoho.add_org(ZOHO_DC, name="Globex Support", portal_name="globexsupport")
+        connected = zoho.add_agent(org.id, name=ZOHO_CONNECTED_AGENT[1], email=ZOHO_CONNECTED_AGENT[0])
+        human = zoho.add_agent(org.id, name=ZOHO_HUMAN_AGENT[1], email=ZOHO_HUMAN_AGENT[0], role="Agent")
+        zoho.add_self_client(
+            ZOHO_DC, client_id=ZOHO_CLIENT_ID, client_secret=ZOHO_CLIENT_SECRET, user=connected, orgs=[org.id]
+        )
+        initrode = zoho.add_account(org.id, accountName="Initrode", website="https://initrode.example")
+        umbrella = zoho.add_account(org.id, accountName="Umbrella Corp", website="https://umbrella.example")
+        marge = zoho.add_contact(
+            org.id,
+            firstName="Marge",
+            lastName="Gunderson",
+            email="marge@initrode.example",
+            phone="+43 1 555 0101",
+            title="Head of IT",
+            accountId=initrode["id"],
+        )
+        otto = zoho.add_contact(
+            org.id,
+            firstName="Otto",
+            lastName="Rahn",
+            email="otto@umbrella.example",
+            phone="+43 1 555 0202",
+            title="Accounts payable",
+            accountId=umbrella["id"],
+        )
+        self.zoho_contacts = [marge, otto]
+        self.zoho_tickets = [
+            zoho.add_ticket(
+                org.id,
+                subject="No password reset email",
+                description="<div>I asked for a password reset three times and got no email.</div>",
+                priority="High",
+                contactId=marge["id"],
+                accountId=initrode["id"],
+            ),
+            zoho.add_ticket(
+                org.id,
+                subject="Wrong VAT on invoice 2024-118",
+                description="<div>Our invoice shows 19 % VAT; Austria charges 20 %.</div>",
+                priority="Medium",
+                contactId=otto["id"],
+                accountId=umbrella["id"],
+            ),
+            zoho.add_ticket(
+                org.id,
+                subject="Is there a dark mode?",
+                description="<div>Our team works late; a dark theme would help.</div>",
+                priority="Low",
+                contactId=otto["id"],
+                accountId=umbrella["id"],
+            ),
+        ]
+        jira.zoho, jira.zoho_org_id, jira.zoho_agent = zoho, org.id, human
+        zoho.helpdesk_view = f"{jira.url}/demo/helpdesk"
+
+    def install(self, descriptor: dict[str, Any], site: DemoJira | None = None) -> None:
         """Jira installs the app: the signed-install callback (RS256, key served by the install-keys service)."""
-        jira = self.jira
+        jira = site or self.jira
         assert jira is not None
         path = descriptor["lifecycle"]["installed"]
         token = jira.sign_install("POST", path, aud=self.app_url)
@@ -259,9 +369,9 @@ class Demo:
         if answer.status_code != 204:
             raise DemoError(f"the app refused the install ({answer.status_code}): {answer.text[:300]}")
 
-    def api(self, method: str, path: str, body: Any = None) -> Any:
+    def api(self, method: str, path: str, body: Any = None, site: DemoJira | None = None) -> Any:
         """The app's API, called as the Jira admin viewing the shell (a context JWT, as the admin page's script)."""
-        jira = self.jira
+        jira = site or self.jira
         assert jira is not None
         token = jira.context_token(account_id=jira.viewer)
         answer = requests.request(
@@ -320,6 +430,65 @@ class Demo:
                 {"item_id": item["id"], "issue_id": issue["id"], "issue_key": issue["key"], "record_id": str(record)},
             )
 
+    def configure_globex(self) -> None:
+        """Globex's admin connects Zoho Desk with a code generated in Zoho's API console for its Self Client (the
+        simulated console mints it), creates a display item of contacts and a two-way item of tickets, and a user
+        links records to GLX-1 and GLX-2."""
+        site = self.globex
+        code = self.zoho.self_client_code(ZOHO_CLIENT_ID)
+        connection = self.api(
+            "POST",
+            "/api/v1/connections/zoho",
+            {"data_center": ZOHO_DC, "client_id": ZOHO_CLIENT_ID, "client_secret": ZOHO_CLIENT_SECRET, "code": code},
+            site=site,
+        )
+        if connection.get("provider") != "zoho_desk":
+            raise DemoError(f"connecting Zoho Desk answered {connection}")
+        contacts = self.api(
+            "POST",
+            "/api/v1/items",
+            {
+                "name": "Zoho contacts",
+                "mode": "display",
+                "jira_project": "GLX",
+                "helpdesk_object": "contacts",
+                "display_fields": ["email", "phone", "title"],
+            },
+            site=site,
+        )["item"]
+        tickets = self.api(
+            "POST",
+            "/api/v1/items",
+            {
+                "name": "Zoho tickets",
+                "mode": "two_way",
+                "jira_project": "GLX",
+                "jira_issue_type_id": "10001",
+                "helpdesk_object": "tickets",
+                "display_fields": ["status", "priority", "email"],
+                "status_sync": True,
+                "comment_sync": True,
+                "mappings": [
+                    {"helpdesk_field": "subject", "jira_field": "summary", "direction": "to_jira"},
+                    {"helpdesk_field": "priority", "jira_field": "priority", "direction": "to_helpdesk"},
+                ],
+            },
+            site=site,
+        )["item"]
+        glx1, glx2 = self.globex_issues[0], self.globex_issues[1]
+        for item, issue, record in (
+            (tickets, glx1, self.zoho_tickets[0]["id"]),
+            (tickets, glx2, self.zoho_tickets[1]["id"]),
+            (contacts, glx1, self.zoho_contacts[0]["id"]),
+            (contacts, glx2, self.zoho_contacts[1]["id"]),
+        ):
+            self.api(
+                "POST",
+                "/api/panel/links",
+                {"item_id": item["id"], "issue_id": issue["id"], "issue_key": issue["key"], "record_id": str(record)},
+                site=site,
+            )
+
     # --- run ---------------------------------------------------------------------------------------------
     def watch(self) -> int:
         """Until Ctrl-C / SIGTERM, or a process of the app exits (then say which and where its log is)."""
@@ -357,7 +526,9 @@ def main(argv: list[str] | None = None) -> int:
         url = demo.start()
         if demo.stopping.is_set():
             return 0
-        print(f"\nDeskbridge demo: open {url}\n(Ctrl-C stops it)", flush=True)
+        print(f"\nDeskbridge demo: open {url}", flush=True)
+        sites = " and ".join(SITES)
+        print(f"(two simulated Jira sites, {sites}: switch at the top right; Ctrl-C stops it)", flush=True)
         code = demo.watch()
     except DemoError as exc:
         print(f"The demo could not start: {exc}", file=sys.stderr)

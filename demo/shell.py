@@ -96,6 +96,9 @@ button { background: var(--brand); color: #fff; border: 0; border-radius: 3px; p
 .admin { display: grid; grid-template-columns: 220px minmax(0, 1fr); gap: 24px; }
 .admin aside a { display: block; padding: 6px 8px; color: var(--text); text-decoration: none; border-radius: 3px; }
 .admin aside a.current { background: #e9f2ff; color: var(--brand); font-weight: 600; }
+nav.sites { margin-left: auto; color: var(--subtle); }
+nav.sites a { margin-left: 8px; padding: 2px 8px; border-radius: 3px; color: var(--subtle); }
+nav.sites a[aria-current] { background: #e9f2ff; color: var(--brand); font-weight: 600; text-decoration: none; }
 """
 
 # The Jira page's side of the bridge: answers the app's iframe (and only it) over postMessage.
@@ -144,6 +147,7 @@ class DemoJira(FakeJira):
 
     name = "demo-jira"
     site_title = "Acme (simulated Jira Cloud site)"
+    helpdesk_name = "Zendesk"  # the helpdesk this site is connected to (a site has one at a time)
 
     def __init__(self, *, app_key: str, install_keys=None) -> None:
         super().__init__(app_key=app_key, install_keys=install_keys)
@@ -153,6 +157,7 @@ class DemoJira(FakeJira):
         self.zendesk: FakeZendesk | None = None
         self.zendesk_subdomain = ""
         self.zendesk_agent: tuple[str, str] = ("", "")  # (email, API token) of the helpdesk view's agent
+        self.sites: list[tuple[str, str]] = []  # every simulated site of the demo: (label, home URL)
 
     # --- plumbing -----------------------------------------------------------------------------------
     def before(self, request: FakeRequest):
@@ -175,14 +180,27 @@ class DemoJira(FakeJira):
 <body>
 <header class="top"><span class="logo">Jira</span>
 <nav aria-label="Main">{projects}<a href="{esc(admin)}">Apps: Deskbridge</a>
-<a href="/demo/helpdesk">Zendesk (simulated)</a></nav>
+<a href="/demo/helpdesk">{esc(self.helpdesk_name)} (simulated)</a></nav>{self.site_switch()}
 </header>
-<div class="note" role="note">Local demo: this Jira site and the Zendesk account are simulated on your machine; the
+<div class="note" role="note">Local demo: this Jira site and the {esc(self.helpdesk_name)} account are simulated on
+your machine; the
 framed pages are the real Deskbridge app at {esc(self.app_url)}.
 Signed in as {esc(self.human_display_name)} (Jira admin).</div>
 <main>{body}</main>{script}
 </body></html>"""
         return 200, document.encode(), {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}
+
+    def site_switch(self) -> str:
+        """Links to the demo's other simulated sites (one helpdesk per site), this one marked current."""
+        if len(self.sites) < 2:
+            return ""
+        links = "".join(
+            f'<a href="{esc(home)}" aria-current="page">{esc(label)}</a>'
+            if home.rstrip("/") == self.url
+            else f'<a href="{esc(home)}">{esc(label)}</a>'
+            for label, home in self.sites
+        )
+        return f'<nav class="sites" aria-label="Sites">Site: {links}</nav>'
 
     def signed_url(self, relative: str, query: dict[str, str]) -> str:
         """``relative`` (a module URL with its context filled in) plus Jira's parameters, signed as Jira signs an
@@ -243,7 +261,8 @@ Signed in as {esc(self.human_display_name)} (Jira admin).</div>
 
     @route("GET", r"/demo/all\.js")
     def shell_bridge(self, request: FakeRequest):
-        body = BRIDGE_JS.replace("__JIRA_ORIGIN__", self.url)
+        origins = [home.rstrip("/") for _, home in self.sites] or [self.url]
+        body = BRIDGE_JS.replace("__JIRA_ORIGINS__", json.dumps(origins))
         headers = {"Content-Type": "application/javascript; charset=utf-8", "Cache-Control": "no-store"}
         return 200, body.encode(), headers
 
