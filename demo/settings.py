@@ -1,5 +1,5 @@
 """Settings of ``make demo`` (``python -m demo.run``): the local development settings, pointed at the simulated
-Jira site and helpdesks the launcher serves on loopback.
+Jira sites and helpdesks (Zendesk, Zoho Desk) the launcher serves on loopback.
 
 The launcher sets the ``DEMO_*`` variables below (and ``ZENDESK_URL_TEMPLATE``, ``ZOHO_*_URL_OVERRIDE``,
 ``ATLASSIAN_INSTALL_KEYS_URL``, which the base settings read) before it starts ``runserver`` and ``qcluster``
@@ -35,7 +35,10 @@ CONNECT_ALL_JS_URL = env("DEMO_CONNECT_ALL_JS_URL", default="https://connect-cdn
 
 # Sync often: every dispatcher run (each minute) polls each connection, and the fakes have no index lag.
 SYNC_POLL_SECONDS = env.int("SYNC_POLL_SECONDS", default=10)
-ZOHO_SEARCH_SETTLE_SECONDS = env.int("ZOHO_SEARCH_SETTLE_SECONDS", default=0)
+# Zoho's search index lags behind writes, so polls read Zoho Desk changes up to this many seconds ago (30 by
+# default); the simulated Zoho Desk has no lag, so the demo waits 2 s (the launcher sets it from
+# demo.zoho_site.DEMO_ZOHO_SETTLE_SECONDS): Sync now a few seconds after a change in Zoho finds it.
+ZOHO_SEARCH_SETTLE_SECONDS = env.int("ZOHO_SEARCH_SETTLE_SECONDS", default=2)
 SYNC_RECONCILE_GRACE_SECONDS = env.int("SYNC_RECONCILE_GRACE_SECONDS", default=20)
 SYNC_PARALLEL_ISSUES = 1
 TENANT_CACHE_SECONDS = 0
