@@ -42,7 +42,7 @@ def _cached(tenant: Tenant, key: str, loader: Callable[[], Any], *, refresh: boo
         ) from exc
     except ApiError as exc:
         raise SchemaUnavailable(
-            f"Could not load {what}: {exc.message}. Check the connection and use Refresh to try again.",
+            f"Could not load {what}: {exc.message.rstrip('.')}. Check the connection and use Refresh to try again.",
             extra={"call": what, "status": exc.status},
         ) from exc
     cache.set(cache_key, value, SCHEMA_CACHE_SECONDS)

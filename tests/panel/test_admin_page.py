@@ -10,6 +10,7 @@ from datetime import UTC
 import pytest
 
 from connector.models import ConnectedItem, HelpdeskConnection
+from connector.providers.zendesk import ZendeskProvider
 from tenants.models import ApiToken
 from tests.conftest import ADMIN_ACCOUNT, USER_ACCOUNT, ZD_EMAIL, ZD_SUBDOMAIN, ZD_TOKEN
 from tests.panel.conftest import (
@@ -865,12 +866,170 @@ def test_conditions_are_pickers_of_zendesk_values_with_readable_labels(connected
     body = step2.content.decode()
     assert 'data-condition="priority"><legend class="meta">Priorities</legend>' in body
     assert re.findall(r'name="cond_priority" value="([^"]*)"', body) == ["low", "normal", "high", "urgent"]
-    assert '<label for="cond_tags">Tags</label><input type="text" id="cond_tags"' in body  # tags are typed
     response = connected.submit(
         step2, "item_save", m0_helpdesk="subject", m0_jira="summary", auto_create="on", cond_priority=["high", "urgent"]
     )
     assert "Saved Urgent." in page_text(response), page_text(response)
     assert ConnectedItem.objects.get().auto_create_conditions == {"priority": ["high", "urgent"]}
+
+
+def condition_choices(response, key: str) -> list[tuple[str, str, bool]]:
+    """The picker of condition ``key``: (value, label, ticked) per box, in order."""
+    body = response.content.decode()
+    match = re.search(rf'data-condition="{key}">(.*?)</fieldset>', body, re.S)
+    assert match, f"no picker for condition {key!r}"
+    boxes = re.findall(
+        r'<input type="checkbox" name="cond_\w+" value="([^"]*)" ([^>]*)> ([^<]*)</label>', match.group(1)
+    )
+    return [(value, label.strip(), "checked" in attrs) for value, attrs, label in boxes]
+
+
+@pytest.fixture
+def sorted_tickets(zendesk):
+    """Groups, brands, a ticket form and tagged tickets in the Zendesk account, by name."""
+    names = {
+        "billing": zendesk.add_group(ZD_SUBDOMAIN, "Billing")["id"],
+        "retired": zendesk.add_group(ZD_SUBDOMAIN, "Retired")["id"],
+        "outdoor": zendesk.add_brand(ZD_SUBDOMAIN, "Acme Outdoor")["id"],
+        "refunds": zendesk.add_ticket_form(ZD_SUBDOMAIN, "Refunds")["id"],
+        "legacy": zendesk.add_ticket_form(ZD_SUBDOMAIN, "Legacy", active=False)["id"],
+    }
+    zendesk.delete_group(ZD_SUBDOMAIN, names["retired"])
+    account = zendesk.accounts[ZD_SUBDOMAIN]
+    names["support"] = next(g["id"] for g in account.groups.values() if g["default"])
+    names["acme"] = next(b["id"] for b in account.brands.values() if b["default"])
+    zendesk.add_ticket(ZD_SUBDOMAIN, tags=["vip", "billing"])
+    zendesk.add_ticket(ZD_SUBDOMAIN, tags=["vip"])
+    return {k: str(v) for k, v in names.items()}
+
+
+def test_groups_brands_forms_and_tags_are_pickers_by_name_saving_what_tickets_carry(connected, zendesk, sorted_tickets):
+    ids = sorted_tickets
+    connected.post("item_new")
+    step2 = connected.post("item_step1", _scope("Routed"))
+    body = step2.content.decode()
+    assert 'data-condition="group"><legend class="meta">Groups</legend>' in body
+    assert condition_choices(step2, "group") == [(ids["support"], "Support", False), (ids["billing"], "Billing", False)]
+    assert condition_choices(step2, "brand") == [(ids["acme"], "Acme", False), (ids["outdoor"], "Acme Outdoor", False)]
+    assert 'data-condition="form"><legend class="meta">Ticket forms</legend>' in body
+    assert condition_choices(step2, "form") == [
+        (ids["refunds"], "Refunds", False),
+        (ids["legacy"], "Legacy (inactive)", False),
+    ]
+    # tags: the account's most used first, and a field for any other tag
+    assert condition_choices(step2, "tags") == [("vip", "vip", False), ("billing", "billing", False)]
+    assert '<label for="cond_tags_other">Other tags</label>' in body
+    assert "Group ids" not in page_text(step2) and 'id="cond_group"' not in body  # no typed ids
+
+    response = connected.submit(
+        step2,
+        "item_save",
+        m0_helpdesk="subject",
+        m0_jira="summary",
+        auto_create="on",
+        cond_group=[ids["billing"]],
+        cond_brand=[ids["outdoor"]],
+        cond_form=[ids["refunds"]],
+        cond_tags=["vip", "escalate, urgent_now"],  # a ticked box and the "Other tags" field
+    )
+    assert "Saved Routed." in page_text(response), page_text(response)
+    item = ConnectedItem.objects.get()
+    assert item.auto_create_conditions == {
+        "tags": ["vip", "escalate", "urgent_now"],
+        "group": [ids["billing"]],
+        "brand": [ids["outdoor"]],
+        "form": [ids["refunds"]],
+    }
+    # what the engine compares: a ticket of that group, brand and form with the tag matches
+    provider = ZendeskProvider()
+    ticket = {"group_id": int(ids["billing"]), "brand_id": int(ids["outdoor"]), "ticket_form_id": int(ids["refunds"])}
+    assert provider.matches_conditions({**ticket, "tags": ["escalate"]}, item.auto_create_conditions)
+    assert not provider.matches_conditions(
+        {**ticket, "group_id": int(ids["support"]), "tags": ["vip"]}, item.auto_create_conditions
+    )
+
+    # editing shows them ticked by name; typed tags the list does not hold stay, ticked
+    step2 = connected.submit(connected.submit(connected.open(), "item_edit"), "item_step1")
+    assert (ids["billing"], "Billing", True) in condition_choices(step2, "group")
+    assert condition_choices(step2, "tags") == [
+        ("vip", "vip", True),
+        ("billing", "billing", False),
+        ("escalate", "escalate", True),
+        ("urgent_now", "urgent_now", True),
+    ]
+    response = connected.submit(step2, "item_save")
+    assert "Saved Routed." in page_text(response), page_text(response)
+    item.refresh_from_db()
+    assert item.auto_create_conditions["tags"] == ["vip", "escalate", "urgent_now"]
+    assert item.auto_create_conditions["group"] == [ids["billing"]]
+
+
+def test_a_chosen_value_zendesk_no_longer_offers_stays_ticked(connected, zendesk, sorted_tickets):
+    ids = sorted_tickets
+    connected.post("item_new")
+    step2 = connected.post("item_step1", _scope("Billing"))
+    response = connected.submit(
+        step2, "item_save", m0_helpdesk="subject", m0_jira="summary", auto_create="on", cond_group=[ids["billing"]]
+    )
+    assert "Saved Billing." in page_text(response), page_text(response)
+    zendesk.delete_group(ZD_SUBDOMAIN, int(ids["billing"]))
+    connected.post("refresh")  # Refresh-all reads the lists again
+
+    step2 = connected.submit(connected.submit(connected.open(), "item_edit"), "item_step1")
+    assert condition_choices(step2, "group") == [
+        (ids["support"], "Support", False),
+        (ids["billing"], f"{ids['billing']} (not in Zendesk any more)", True),
+    ]
+    response = connected.submit(step2, "item_save")
+    assert "Saved Billing." in page_text(response), page_text(response)
+    assert ConnectedItem.objects.get().auto_create_conditions == {"group": [ids["billing"]]}
+
+
+def test_the_lists_are_read_once_until_refresh(connected, zendesk, sorted_tickets):
+    connected.post("item_new")
+    for _ in range(2):
+        step2 = connected.post("item_step1", _scope("Cached"))
+        assert condition_choices(step2, "group")
+    assert [len(zendesk.calls("GET", rf"/api/v2/{p}\.json")) for p in ("groups", "brands", "ticket_forms", "tags")] == [
+        1,
+        1,
+        1,
+        1,
+    ]
+    connected.post("refresh")
+    connected.post("item_new")
+    connected.post("item_step1", _scope("Cached"))
+    assert len(zendesk.calls("GET", r"/api/v2/groups\.json")) == 2
+
+
+def test_a_list_zendesk_refuses_falls_back_to_typed_ids_with_the_reason(connected, zendesk, sorted_tickets):
+    ids = sorted_tickets
+    zendesk.fail_next(
+        403,
+        {"error": {"title": "Forbidden", "message": "You do not have access to this page."}},
+        path=r"/ticket_forms",
+    )
+    connected.post("item_new")
+    step2 = connected.post("item_step1", _scope("Forms"))
+    assert step2.status_code == 200
+    body = step2.content.decode()
+    assert '<label for="cond_form">Ticket form ids</label><input type="text" id="cond_form"' in body
+    assert 'aria-describedby="cond-hint cond_form_note"' in body
+    note = re.search(r'<div class="db-warn" role="status" id="cond_form_note"[^>]*>([^<]*)</div>', body).group(1)
+    assert note == (
+        "Could not load Zendesk Support ticket forms: Zendesk answered HTTP 403: Forbidden: You do not have access to "
+        "this page. Check the connection and use Refresh to try again. Until then, type the ticket form ids here, "
+        "separated by commas."
+    )
+    assert condition_choices(step2, "group")  # the other lists were read
+    response = connected.submit(
+        step2, "item_save", m0_helpdesk="subject", m0_jira="summary", auto_create="on", cond_form=ids["refunds"]
+    )
+    assert "Saved Forms." in page_text(response), page_text(response)
+    assert ConnectedItem.objects.get().auto_create_conditions == {"form": [ids["refunds"]]}
+    # the refusal is not remembered: the next opening reads the list again
+    step2 = connected.submit(connected.submit(connected.open(), "item_edit"), "item_step1")
+    assert condition_choices(step2, "form")[0] == (ids["refunds"], "Refunds", True)
 
 
 def test_a_display_item_without_display_fields_gets_a_warning(connected):

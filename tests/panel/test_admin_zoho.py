@@ -359,9 +359,9 @@ def test_item_form_offers_the_nine_modules_and_the_condition_labels(zoho_page):
     step2 = zoho_page.post("item_step1", _scope("Escalations"))
     assert "step 2 of 2" in page_text(step2) and "Tickets" in text_of(step2, "scope")
     body = step2.content.decode()
-    # conditions whose field lists its values are pickers of those values; the others take typed values
-    for key, label in (("departmentId", "Department ids"), ("category", "Categories")):
-        assert f'<label for="cond_{key}">{label}</label><input type="text" id="cond_{key}"' in body
+    # conditions whose values Zoho lists are pickers of those values; the others take typed values
+    assert '<label for="cond_category">Categories</label><input type="text" id="cond_category"' in body
+    assert 'data-condition="departmentId"><legend class="meta">Departments</legend>' in body
     for key, label in (
         ("priority", "Priorities"),
         ("status", "Statuses"),
@@ -385,6 +385,50 @@ def test_item_form_offers_the_nine_modules_and_the_condition_labels(zoho_page):
         "done",
     ]
     assert options(step2, "sm0_category") == [("new", "To Do"), ("indeterminate", "In Progress"), ("done", "Done")]
+
+
+def test_departments_are_a_picker_by_name_saving_their_ids(zoho_page, zoho):
+    support = zoho.default_department(zoho.org.id)["id"]
+    field = zoho.add_department(zoho.org.id, "Field Service")["id"]
+    zoho_page.post("item_new")
+    step2 = zoho_page.post("item_step1", _scope("Field"))
+    body = step2.content.decode()
+    picker = re.search(r'data-condition="departmentId">(.*?)</fieldset>', body, re.S).group(1)
+    boxes = re.findall(r'name="cond_departmentId" value="([^"]*)" [^>]*> ([^<]*)</label>', picker)
+    assert boxes == [(support, "Support"), (field, "Field Service")]  # names, not ids
+    assert 'id="cond_departmentId"' not in body  # no typed ids
+
+    response = zoho_page.submit(
+        step2, "item_save", m0_helpdesk="subject", m0_jira="summary", auto_create="on", cond_departmentId=[field]
+    )
+    assert "Saved Field." in page_text(response), page_text(response)
+    item = ConnectedItem.objects.get()
+    assert item.auto_create_conditions == {"departmentId": [field]}
+    from connector.providers.zoho_desk import ZohoDeskProvider
+
+    assert ZohoDeskProvider().matches_conditions({"departmentId": field}, item.auto_create_conditions)
+    assert checked(
+        zoho_page.submit(zoho_page.submit(zoho_page.open(), "item_edit"), "item_step1"), "cond_departmentId", field
+    )
+
+
+def test_a_department_list_zoho_refuses_falls_back_to_typed_ids(zoho_page, zoho):
+    zoho.fail_next(
+        403,
+        {
+            "errorCode": "SCOPE_MISMATCH",
+            "message": "The OAuth Token does not contain the scope to perform this operation.",
+        },
+        path=r"/departments",
+    )
+    zoho_page.post("item_new")
+    step2 = zoho_page.post("item_step1", _scope("Typed"))
+    assert step2.status_code == 200
+    body = step2.content.decode()
+    assert '<label for="cond_departmentId">Department ids</label><input type="text" id="cond_departmentId"' in body
+    note = re.search(r'id="cond_departmentId_note"[^>]*>([^<]*)</div>', body).group(1)
+    assert note.startswith("Could not load Zoho Desk departments: ") and "SCOPE" in note.upper()
+    assert note.endswith("Until then, type the department ids here, separated by commas.")
 
 
 def test_status_field_and_table_are_saved_with_the_item_and_shown_when_editing(zoho_page, zoho, tenant):
