@@ -885,3 +885,82 @@ def test_ticket_updates_are_counted_per_ticket_and_closed_tickets_refuse_them(ze
     assert zd(zendesk, "PUT", path, token_auth(), json={"ticket": {"comment": {"body": "x"}}}).status_code == 422
     account = zendesk.accounts["acme"]
     assert (account.ticket_updates[ticket["id"]], account.ticket_update_attempts[ticket["id"]]) == (1, 2)
+
+
+# --- fake Zendesk: groups, brands, ticket forms, tags (what auto-create conditions pick from) ------------------
+
+
+def test_every_account_has_a_default_group_and_brand_and_deleted_groups_stay_listed(zendesk):
+    billing = zendesk.add_group("acme", "Billing")
+    zendesk.delete_group("acme", billing["id"])
+    groups = zd(zendesk, "GET", "/api/v2/groups.json", token_auth()).json()
+    assert [(g["name"], g["default"], g["deleted"]) for g in groups["groups"]] == [
+        ("Support", True, False),
+        ("Billing", False, True),
+    ]
+    assert groups["count"] == 2  # offset pagination without page[size]
+    kept = zd(zendesk, "GET", "/api/v2/groups.json", token_auth(), params={"exclude_deleted": "true"}).json()
+    assert [g["name"] for g in kept["groups"]] == ["Support"]
+    brands = zd(zendesk, "GET", "/api/v2/brands.json", token_auth()).json()["brands"]
+    assert [(b["name"], b["default"], b["active"], b["is_deleted"]) for b in brands] == [("Acme", True, True, False)]
+
+
+def test_groups_and_brands_page_by_cursor_up_to_100(zendesk):
+    for n in range(4):
+        zendesk.add_brand("acme", f"Brand {n}", active=n != 2)
+    seen, params = [], {"page[size]": 2}
+    while True:
+        page = zd(zendesk, "GET", "/api/v2/brands.json", token_auth(), params=params).json()
+        seen += [(b["name"], b["active"]) for b in page["brands"]]
+        if not page["meta"]["has_more"]:
+            break
+        params = {"page[size]": 2, "page[after]": page["meta"]["after_cursor"]}
+    assert seen == [("Acme", True), ("Brand 0", True), ("Brand 1", True), ("Brand 2", False), ("Brand 3", True)]
+    too_big = zd(zendesk, "GET", "/api/v2/groups.json", token_auth(), params={"page[size]": 101})
+    assert too_big.status_code == 400 and too_big.json()["errors"][0]["code"] == "InvalidPaginationParameter"
+
+
+def test_ticket_forms_come_in_one_answer_by_position_inactive_ones_too(zendesk):
+    assert zd(zendesk, "GET", "/api/v2/ticket_forms.json", token_auth()).json() == {
+        "ticket_forms": [],
+        "next_page": None,
+        "previous_page": None,
+        "count": 0,
+    }
+    zendesk.add_ticket_form("acme", "Default")
+    zendesk.add_ticket_form("acme", "Legacy", active=False)
+    zendesk.add_ticket_form("acme", "Refunds")
+    answer = zd(zendesk, "GET", "/api/v2/ticket_forms.json", token_auth(), params={"page[size]": 1}).json()
+    assert [(f["name"], f["active"], f["default"]) for f in answer["ticket_forms"]] == [
+        ("Default", True, True),
+        ("Legacy", False, False),
+        ("Refunds", True, False),
+    ]
+    assert answer["next_page"] is None and answer["count"] == 3  # no pagination, page[size] or not
+    active = zd(zendesk, "GET", "/api/v2/ticket_forms.json", token_auth(), params={"active": "true"}).json()
+    assert [f["name"] for f in active["ticket_forms"]] == ["Default", "Refunds"]
+
+
+def test_tags_are_the_recent_ones_most_used_first_with_counts_and_their_own_rate_limit(zendesk):
+    zendesk.add_ticket("acme", tags=["old"])
+    zendesk.advance(61 * 24 * 3600)  # tags of tickets untouched for 60 days drop out
+    for tags in (["vip", "billing"], ["vip"], ["vip", "printer"], ["billing"]):
+        zendesk.add_ticket("acme", tags=tags)
+    answer = zd(zendesk, "GET", "/api/v2/tags.json", token_auth())
+    assert answer.json()["tags"] == [
+        {"name": "vip", "count": 3},
+        {"name": "billing", "count": 2},
+        {"name": "printer", "count": 1},
+    ]
+    assert answer.json()["count"] == 3
+    assert answer.headers["zendesk-ratelimit-tags-index"].startswith("total=100; remaining=")
+    first = zd(zendesk, "GET", "/api/v2/tags.json", token_auth(), params={"page[size]": 2}).json()
+    assert [t["name"] for t in first["tags"]] == ["vip", "billing"] and first["meta"]["has_more"]
+    rest = zd(
+        zendesk,
+        "GET",
+        "/api/v2/tags.json",
+        token_auth(),
+        params={"page[size]": 2, "page[after]": first["meta"]["after_cursor"]},
+    ).json()
+    assert [t["name"] for t in rest["tags"]] == ["printer"] and not rest["meta"]["has_more"]
