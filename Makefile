@@ -79,4 +79,4 @@ bench-push: install
 	$(BIN)/python tests/bench/bench_push.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) db.sqlite3 .pytest_cache .ruff_cache staticfiles
+	rm -rf $(VENV) db.sqlite3 .pytest_cache .ruff_cache staticfiles .demo tests/artifacts
