@@ -866,6 +866,8 @@ def test_conditions_are_pickers_of_zendesk_values_with_readable_labels(connected
     body = step2.content.decode()
     assert 'data-condition="priority"><legend class="meta">Priorities</legend>' in body
     assert re.findall(r'name="cond_priority" value="([^"]*)"', body) == ["low", "normal", "high", "urgent"]
+    # an account without ticket forms (a plan without them) says so instead of an empty picker
+    assert "Zendesk has no ticket forms to choose from." in page_text(step2) and 'name="cond_form"' not in body
     response = connected.submit(
         step2, "item_save", m0_helpdesk="subject", m0_jira="summary", auto_create="on", cond_priority=["high", "urgent"]
     )
