@@ -131,13 +131,19 @@ HOST_SCRIPT = """
       reply(null, "the demo's Connect bridge does not implement " + data.method);
     }
   });
+  // AP.sizeToParent, as in Jira: the frame fills the page below its top and scrolls its own content, so a
+  // dialog centred in it stays in view (growing it to its content would put the dialog below the fold).
   function fit(frame) {
     var height = parseInt(frame.dataset.contentHeight || "0", 10);
     if (frame.dataset.fill) {
-      height = Math.max(height, window.innerHeight - frame.getBoundingClientRect().top - 24);
+      height = Math.max(240, window.innerHeight - frame.getBoundingClientRect().top - window.scrollY - 24);
     }
     if (height > 0) { frame.style.height = height + "px"; }
   }
+  window.addEventListener("resize", function () {
+    var frame = document.querySelector("iframe[data-app-frame]");
+    if (frame && frame.dataset.fill) { fit(frame); }
+  });
 }());
 """
 
@@ -379,7 +385,9 @@ Signed in as {esc(self.human_display_name)} (Jira admin).</div>
                 changes["summary"] = summary
             priority = form.get("priority")
             if priority and priority != (fields.get("priority") or {}).get("id"):
-                changes["priority"] = {"id": priority}
+                # as Jira stores it (the fake keeps a bare {"id"} as given, and the issue would show no name)
+                chosen = next((p for p in self.priorities if p["id"] == priority), {"id": priority})
+                changes["priority"] = {"id": chosen["id"], "name": chosen.get("name", "")}
             if changes:
                 self.user_edit(issue, changes, account_id=self.viewer)
             status = form.get("status")

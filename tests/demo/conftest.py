@@ -3,6 +3,7 @@ prints one URL; ``DemoProcess.interrupt()`` is the Ctrl-C."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -74,9 +75,10 @@ def alive(proc: psutil.Process) -> bool:
         return False
 
 
-@pytest.fixture
-def demo(tmp_path):
-    demo_dir = tmp_path / "demo"
+@contextlib.contextmanager
+def launched(demo_dir: Path):
+    """``python -m demo.run --dir demo_dir`` while the block runs; afterwards Ctrl-C, and no process it started
+    is left behind."""
     env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "DEMO_PORT")}
     process = subprocess.Popen(
         [sys.executable, "-m", "demo.run", "--dir", str(demo_dir)],
@@ -101,3 +103,16 @@ def demo(tmp_path):
         for proc in running.descendants():  # never leave a test's processes behind, whatever happened
             if alive(proc):
                 proc.kill()
+
+
+@pytest.fixture
+def demo(tmp_path):
+    with launched(tmp_path / "demo") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def shared_demo(tmp_path_factory):
+    """One launcher for a whole test module (its tests share the demo's state, in file order)."""
+    with launched(tmp_path_factory.mktemp("shared") / "demo") as running:
+        yield running
