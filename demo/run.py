@@ -72,7 +72,7 @@ def port_free(port: int) -> bool:
 
 class Demo:
     def __init__(self, *, port: int, demo_dir: Path, out=sys.stdout) -> None:
-        self.port = port
+        self.port = port  # 0: a free one, chosen once the simulated services hold their own ports
         self.demo_dir = demo_dir
         self.out = out
         self.app_url = f"http://127.0.0.1:{port}"
@@ -175,6 +175,9 @@ class Demo:
         self.globex = DemoZohoJira(app_key=app_key, install_keys=self.install_keys).start()
         sites = list(zip(SITES, (f"{self.jira.url}/", f"{self.globex.url}/"), strict=True))
         self.jira.sites = self.globex.sites = sites
+        if not self.port:  # chosen now, so no simulated service can take it between the choice and runserver
+            self.port = free_port()
+            self.app_url = f"http://127.0.0.1:{self.port}"
         self.say(f"Setting up the demo (logs in {self.demo_dir})…")
         self.manage("migrate", "--noinput")
         self.manage("apply_schedules")
@@ -510,8 +513,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--dir", default=str(ROOT / ".demo"), help="where the demo keeps its database and logs")
     args = parser.parse_args(argv)
-    port = args.port or free_port()
-    if not port_free(port):
+    port = args.port
+    if port and not port_free(port):
         print(f"Port {port} is in use: stop what uses it or choose another with --port / DEMO_PORT.", file=sys.stderr)
         return 2
     demo = Demo(port=port, demo_dir=Path(args.dir).resolve())

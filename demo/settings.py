@@ -20,8 +20,14 @@ DATABASES = {
     },
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # The web server and the worker share one file: wait for each other's writes instead of failing.
-    DATABASES["default"]["OPTIONS"] = {"timeout": 30}
+    # The web server and the worker share one file: wait for each other's writes instead of failing. A write in
+    # a transaction begun as a read cannot wait (SQLite answers "database is locked" at once), so transactions
+    # take the write lock when they begin, and WAL lets readers go on meanwhile.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
 
 APP_BASE_URL = env("APP_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # The simulated Jira site is served over plain HTTP on loopback.
