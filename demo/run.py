@@ -61,6 +61,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+PRIORITIES = {"High": {"id": "2", "name": "High"}, "Medium": {"id": "3", "name": "Medium"}}
+
+
+def seed_project(jira, project: tuple[str, str], issues: list[tuple[str, str, str]]) -> list[dict]:
+    """A simulated site's viewer (a Jira admin), its project and issues ``(summary, priority, description)``
+    keyed ``<KEY>-1``, ``<KEY>-2``, …"""
+    jira.human_display_name = "Mia Krystof"
+    jira.admins.add(jira.viewer)
+    jira.add_project(*project)
+    return [
+        jira.add_issue(
+            key=f"{project[0]}-{n}", summary=summary, priority=PRIORITIES[priority], description=text_to_adf(text)
+        )
+        for n, (summary, priority, text) in enumerate(issues, start=1)
+    ]
+
+
 def port_free(port: int) -> bool:
     with socket.socket() as s:
         try:
@@ -208,30 +225,17 @@ class Demo:
         """The simulated services' own data: a Jira project with issues, a Zendesk account with tickets."""
         jira, zd = self.jira, self.zendesk
         assert jira is not None
-        jira.human_display_name = "Mia Krystof"
-        jira.admins.add(jira.viewer)
-        jira.add_project("SUP", "Support")
-        medium, high = {"id": "3", "name": "Medium"}, {"id": "2", "name": "High"}
-        self.issues = [
-            jira.add_issue(
-                key="SUP-1",
-                summary="Checkout times out for EU customers",
-                priority=high,
-                description=text_to_adf("Several customers in the EU report a timeout on the last checkout step."),
-            ),
-            jira.add_issue(
-                key="SUP-2",
-                summary="Refund not shown on the invoice",
-                priority=medium,
-                description=text_to_adf("A refund made on the 3rd does not appear on the customer's invoice."),
-            ),
-            jira.add_issue(
-                key="SUP-3",
-                summary="Export of reports to CSV",
-                priority=medium,
-                description=text_to_adf("Customers ask to export their monthly reports as CSV files."),
-            ),
-        ]
+        self.issues = seed_project(
+            jira,
+            ("SUP", "Support"),
+            [
+                ("Checkout times out for EU customers", "High",
+                 "Several customers in the EU report a timeout on the last checkout step."),
+                ("Refund not shown on the invoice", "Medium",
+                 "A refund made on the 3rd does not appear on the customer's invoice."),
+                ("Export of reports to CSV", "Medium", "Customers ask to export their monthly reports as CSV files."),
+            ],
+        )  # fmt: skip
         zd.add_account(SUBDOMAIN)
         zd.add_agent(SUBDOMAIN, CONNECTED_AGENT[0], API_TOKEN, name=CONNECTED_AGENT[1], role="admin")
         zd.add_agent(SUBDOMAIN, HUMAN_AGENT[0], name=HUMAN_AGENT[1])
@@ -277,30 +281,17 @@ class Demo:
         and a Self Client (registered in Zoho's API console by the agent Deskbridge connects as)."""
         jira, zoho = self.globex, self.zoho
         assert jira is not None
-        jira.human_display_name = "Mia Krystof"
-        jira.admins.add(jira.viewer)
-        jira.add_project("GLX", "Globex Support")
-        medium, high = {"id": "3", "name": "Medium"}, {"id": "2", "name": "High"}
-        self.globex_issues = [
-            jira.add_issue(
-                key="GLX-1",
-                summary="Password reset mail never arrives",
-                priority=high,
-                description=text_to_adf("Customers of the EU portal get no password reset email."),
-            ),
-            jira.add_issue(
-                key="GLX-2",
-                summary="Invoice PDF shows the wrong VAT rate",
-                priority=medium,
-                description=text_to_adf("Invoices of Austrian customers show 19 % VAT instead of 20 %."),
-            ),
-            jira.add_issue(
-                key="GLX-3",
-                summary="Dark mode for the customer portal",
-                priority=medium,
-                description=text_to_adf("Several customers ask for a dark theme."),
-            ),
-        ]
+        self.globex_issues = seed_project(
+            jira,
+            ("GLX", "Globex Support"),
+            [
+                ("Password reset mail never arrives", "High",
+                 "Customers of the EU portal get no password reset email."),
+                ("Invoice PDF shows the wrong VAT rate", "Medium",
+                 "Invoices of Austrian customers show 19 % VAT instead of 20 %."),
+                ("Dark mode for the customer portal", "Medium", "Several customers ask for a dark theme."),
+            ],
+        )  # fmt: skip
         org = zoho.add_org(ZOHO_DC, name="Globex Support", portal_name="globexsupport")
         connected = zoho.add_agent(org.id, name=ZOHO_CONNECTED_AGENT[1], email=ZOHO_CONNECTED_AGENT[0])
         human = zoho.add_agent(org.id, name=ZOHO_HUMAN_AGENT[1], email=ZOHO_HUMAN_AGENT[0], role="Agent")
