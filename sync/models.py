@@ -210,6 +210,36 @@ class AutoCreate(TenantOwnedModel):
         return f"auto-create {self.record_id} ({self.state})"
 
 
+class RecordCreate(TenantOwnedModel):
+    """The intent to create one helpdesk record for one Jira issue through one item, written before the
+    helpdesk is called. Unique per (item, issue): a retry or a second request finds it. A pending intent
+    found again means "the helpdesk may have created it": the record is looked up by ``source_key`` (which it
+    carries: Zendesk ``external_id``) before creating; ``record_id`` is kept as soon as the helpdesk answers,
+    so a failure after that only retries the link."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Created"
+        FAILED = "failed", "Failed"
+
+    item = models.ForeignKey(ConnectedItem, on_delete=models.CASCADE, related_name="+")
+    jira_issue_id = models.CharField(max_length=32)
+    source_key = models.CharField(max_length=128, help_text="What the record is tagged with (its origin).")
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    record_id = models.CharField(max_length=64, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    attempted_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "jira_issue_id"], name="recordcreate_unique_issue")]
+
+    def __str__(self) -> str:
+        return f"create record for issue {self.jira_issue_id} ({self.state})"
+
+
 class WebhookEvent(TenantOwnedModel):
     """The inbox: one Jira webhook delivery (or a change the reconcile found without one), stored before it
     is answered and processed later by a task, in order per issue. Unique per (tenant, delivery id): a

@@ -91,6 +91,16 @@ class ZendeskClient(BaseClient):
 
     ME = "/api/v2/users/me.json"
     TICKET_FIELDS = "/api/v2/ticket_fields.json"
+    # Create: 201 with ``ticket`` and ``audit`` (api-facts). Listing with ``?external_id=`` answers the tickets
+    # carrying that external id, read from the database rather than the search index (no indexing lag):
+    # developer.zendesk.com/api-reference/ticketing/tickets/tickets/ ("List Tickets", parameter external_id).
+    TICKETS = "/api/v2/tickets.json"
+    # ``query`` is an email, a name or ``key:value`` of the search syntax (developer.zendesk.com/api-reference/
+    # ticketing/users/users/ "Search Users"); it reads the search index, so a user made seconds ago may be
+    # missing: ``users/create_or_update`` (matched by email; 201 created, 200 updated) is the duplicate-free
+    # fallback.
+    USERS_SEARCH = "/api/v2/users/search.json"
+    USERS_CREATE_OR_UPDATE = "/api/v2/users/create_or_update.json"
     USER_FIELDS = "/api/v2/user_fields.json"
     ORGANIZATION_FIELDS = "/api/v2/organization_fields.json"
     TICKET = "/api/v2/tickets/{ticket_id}.json"
@@ -278,6 +288,18 @@ class ZendeskClient(BaseClient):
 
     def ticket_get(self, ticket_id: int | str) -> dict[str, Any]:
         return self._get(self.TICKET.format(ticket_id=int(ticket_id)), "ticket")
+
+    def ticket_create(self, ticket: dict[str, Any]) -> dict[str, Any]:
+        return self._call("POST", self.TICKETS, "ticket", json_body={"ticket": ticket})
+
+    def tickets_by_external_id(self, external_id: str) -> list[dict[str, Any]]:
+        return list(self._get(self.TICKETS, "tickets", {"external_id": external_id}) or [])
+
+    def users_search(self, query: str) -> list[dict[str, Any]]:
+        return list(self._get(self.USERS_SEARCH, "users", {"query": query}) or [])
+
+    def user_create_or_update(self, user: dict[str, Any]) -> dict[str, Any]:
+        return self._call("POST", self.USERS_CREATE_OR_UPDATE, "user", json_body={"user": user})
 
     def ticket_update(self, ticket_id: int | str, ticket: dict[str, Any]) -> dict[str, Any]:
         path = self.TICKET.format(ticket_id=int(ticket_id))

@@ -4,6 +4,8 @@ import abc
 from dataclasses import dataclass
 from typing import Any
 
+from ..mapping import ValueNotMapped
+
 
 @dataclass(frozen=True)
 class Identity:
@@ -260,3 +262,36 @@ class HelpdeskProvider(abc.ABC):
     ) -> str | None:
         """The id of a recent comment by ``agent_id`` whose body contains ``marker`` (a write that may have
         landed before a crash), or None."""
+
+    # --- creating records from Jira (Jira → helpdesk) ------------------------------------------------------
+    #: objects whose records Deskbridge can create from a Jira issue (empty: none yet)
+    creatable_objects: frozenset[str] = frozenset()
+
+    def create_required_fields(self, helpdesk_object: str, fields: list[dict[str, Any]]) -> dict[str, str]:
+        """Field id → label of the fields a new record must have (besides what ``requester_part`` gives)."""
+        return {}
+
+    def create_readonly_fields(self, helpdesk_object: str) -> set[str]:
+        """Ids of the fields a new record cannot be given from Jira (the helpdesk sets them)."""
+        return self.readonly_fields(helpdesk_object)
+
+    def create_payload(
+        self, helpdesk_object: str, values: dict[str, Any], *, html: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """The body of one record creation writing these field values (``html``: the HTML form of text values
+        that came from rich Jira text, where the helpdesk takes HTML); raises ValueNotMapped saying why."""
+        raise ValueNotMapped(f"{self.label} records cannot be created from Jira yet")
+
+    def requester_part(self, client, helpdesk_object: str, *, email: str, name: str) -> dict[str, Any]:
+        """The part of a creation body naming the person the record is for: an existing helpdesk person with
+        this email, else one created (with upsert semantics: a retry never makes a second one)."""
+        return {}
+
+    def record_create(self, client, helpdesk_object: str, body: dict[str, Any], *, source_key: str) -> dict[str, Any]:
+        """Create the record, tagged with ``source_key`` so that ``record_find_by_source`` finds it again."""
+        raise ValueNotMapped(f"{self.label} records cannot be created from Jira yet")
+
+    def record_find_by_source(self, client, helpdesk_object: str, source_key: str) -> dict[str, Any] | None:
+        """The record an earlier ``record_create`` with this ``source_key`` made (a call that may have landed
+        before a crash), or None."""
+        return None

@@ -539,6 +539,48 @@ class ZendeskProvider(HelpdeskProvider):
                 return str(comment["id"])
         return None
 
+    # --- creating tickets from Jira ----------------------------------------------------------------------
+    creatable_objects = frozenset({"ticket"})
+    #: what a new ticket must have: Zendesk refuses one without a description (its first comment), and a
+    #: ticket without a subject would be named after the first words of its description
+    CREATE_REQUIRED = {"subject": "Subject", "description": "Description"}
+
+    def create_required_fields(self, helpdesk_object: str, fields: list[dict[str, Any]]) -> dict[str, str]:
+        return dict(self.CREATE_REQUIRED) if helpdesk_object == "ticket" else {}
+
+    def create_readonly_fields(self, helpdesk_object: str) -> set[str]:
+        return self.readonly_fields(helpdesk_object) - {"description"}  # a new ticket's description is written
+
+    def create_payload(
+        self, helpdesk_object: str, values: dict[str, Any], *, html: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """The ``ticket`` of ``POST /api/v2/tickets.json``: the update's fields, and the description as the
+        ticket's first comment (HTML where it came from rich Jira text)."""
+        rest = {k: v for k, v in values.items() if k != "description"}
+        payload = self.update_payload(helpdesk_object, rest)
+        if "description" in values:
+            text, rich = values["description"], (html or {}).get("description")
+            payload["comment"] = {"html_body": rich} if rich else {"body": "" if text is None else str(text)}
+        return payload
+
+    def requester_part(self, client, helpdesk_object: str, *, email: str, name: str) -> dict[str, Any]:
+        """An end user with this email (searched), else ``users/create_or_update``: it matches an existing user
+        by email (one the search index did not show yet) instead of making a second one."""
+        wanted = email.strip().lower()
+        found = next((u for u in client.users_search(wanted) if str(u.get("email") or "").lower() == wanted), None)
+        user = found or client.user_create_or_update({"name": name or wanted, "email": wanted})
+        return {"requester_id": int(user["id"])}
+
+    def record_create(self, client, helpdesk_object: str, body: dict[str, Any], *, source_key: str) -> dict[str, Any]:
+        if helpdesk_object != "ticket":
+            raise ValueNotMapped("Only Zendesk tickets can be created from Jira")
+        return client.ticket_create({**body, "external_id": source_key})
+
+    def record_find_by_source(self, client, helpdesk_object: str, source_key: str) -> dict[str, Any] | None:
+        if helpdesk_object != "ticket":
+            return None
+        return next((t for t in client.tickets_by_external_id(source_key) if t.get("external_id") == source_key), None)
+
     def readonly_fields(self, helpdesk_object: str) -> set[str]:
         """Ticket fields Jira cannot write; customers and organizations are display-only, so all of their
         (system) fields. Their custom fields need the account's schema: ``update_payload`` refuses them."""

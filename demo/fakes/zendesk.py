@@ -875,6 +875,60 @@ class FakeZendesk(FakeServer):
             "count": len(found),
         }
 
+    @route("GET", P + r"/api/v2/users/search\.json")
+    def users_search(self, request: FakeRequest):
+        """``query``: an email (whole, case-insensitive) or a name (partial); like every search it reads the
+        index, so users created less than ``search_lag_seconds`` ago are not found yet."""
+        account: Account = request.account  # type: ignore[attr-defined]
+        query = (request.arg("query") or request.arg("external_id") or "").strip().lower()
+        if not query:
+            return 400, {"error": "InvalidValue", "description": "query or external_id is required"}
+        horizon = self.now() - self.search_lag_seconds
+
+        def indexed(user: dict[str, Any]) -> bool:
+            created = datetime.strptime(user["created_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+            return created <= horizon or self.search_lag_seconds <= 0
+
+        found = [
+            u
+            for u in account.users.values()
+            if indexed(u)
+            and (
+                (u.get("email") or "") == query
+                or query in str(u.get("name") or "").lower()
+                or str(u.get("external_id") or "").lower() == query
+            )
+        ]
+        return self._list(request, account, "users", found, "user")
+
+    @route("POST", P + r"/api/v2/users/create_or_update\.json")
+    def users_create_or_update(self, request: FakeRequest):
+        """Upsert matched by ``external_id``, else by email: 200 with the updated user, 201 with a new one;
+        422 RecordInvalid for a new user without a name, or an email that is not one."""
+        account: Account = request.account  # type: ignore[attr-defined]
+        data = (self._json_body(request) or {}).get("user")
+        if not isinstance(data, dict):
+            return 400, {"error": "InvalidValue", "description": "user is required"}
+        email = str(data.get("email") or "").strip().lower() or None
+        if email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+            return _record_invalid({"email": [{"description": f"Email: {email} is not properly formatted"}]})
+        external_id = data.get("external_id")
+        with self._lock:
+            found = next(
+                (u for u in account.users.values() if external_id and u.get("external_id") == external_id), None
+            ) or next((u for u in account.users.values() if email and u.get("email") == email), None)
+            if found is not None:
+                found.update({k: v for k, v in data.items() if k in ("name", "external_id", "phone", "tags")})
+                if email:
+                    found["email"] = email
+                found["updated_at"] = self._stamp()
+                return 200, {"user": self._render(account, "user", found)}
+            if not str(data.get("name") or "").strip():
+                return _record_invalid({"name": [{"description": "Name: cannot be blank", "error": "BlankValue"}]})
+            extra = {k: v for k, v in data.items() if k in ("external_id", "phone", "tags")}
+            user = self.add_user(account.subdomain, name=str(data["name"]), email=email, role="end-user", **extra)
+        return 201, {"user": self._render(account, "user", user)}
+
     @route("GET", P + r"/api/v2/organizations/autocomplete\.json")
     def organizations_autocomplete(self, request: FakeRequest):
         """Organizations whose name starts with ``name`` (case-insensitive; Zendesk wants ≥ 2 characters)."""
@@ -1093,7 +1147,11 @@ class FakeZendesk(FakeServer):
     @route("GET", P + r"/api/v2/tickets\.json")
     def tickets_list(self, request: FakeRequest):
         account: Account = request.account  # type: ignore[attr-defined]
-        return self._list(request, account, "tickets", list(account.tickets.values()), "ticket")
+        tickets = list(account.tickets.values())
+        external_id = request.arg("external_id")
+        if external_id is not None:  # "List Tickets" filtered by external id: read at once, no search index lag
+            tickets = [t for t in tickets if t.get("external_id") == external_id]
+        return self._list(request, account, "tickets", tickets, "ticket")
 
     @route("POST", P + r"/api/v2/tickets\.json")
     def ticket_create(self, request: FakeRequest):

@@ -31,6 +31,7 @@ from connector.services import (
 )
 from connector.services.connections import API_TOKEN_ACCOUNT_PREFIX, OAUTH_STATE_MAX_AGE
 from connector.services.zoho import zoho_connect, zoho_organization_choose, zoho_pending
+from sync.create import record_create_for_issue
 from sync.models import SyncRun
 from sync.services import item_delete, sync_now
 from tenants.api import TenantScopedMixin
@@ -199,6 +200,46 @@ class ItemViewSet(ConfigMixin, viewsets.ModelViewSet):
     def destroy(self, request, pk=None):
         item_delete(tenant=request.tenant, item=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @property
+    def token_scope(self) -> str:
+        """Creating a record is a link operation: tokens scoped ``links`` may do it; other writes need admin."""
+        return "links" if getattr(self, "action", None) == "records" else "admin"
+
+    @extend_schema(
+        request=s.RecordCreateSerializer,
+        responses={
+            201: s.RecordCreatedSerializer,
+            400: s.ErrorSerializer,
+            404: s.ErrorSerializer,
+            409: s.ErrorSerializer,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def records(self, request, pk=None):
+        """Create a helpdesk record from a Jira issue through this synchronized item and link it (origin
+        manual, with the item's link note): the values come from the item's mappings towards the helpdesk
+        (and its helpdesk → Jira mappings read backwards), ``values`` override them; the requester is the
+        issue's reporter, found or created by email. 400 for a display-only item or a required field with no
+        value, 409 when the issue is already linked through this item, 404 for an unknown issue."""
+        item = self.get_object()
+        data = s.RecordCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        principal = request.user
+        actor = principal.account_id or f"api-token:{principal.api_token_id}"
+        result = record_create_for_issue(
+            tenant=request.tenant,
+            item=item,
+            issue_id=data.validated_data["issue_id"],
+            values=data.validated_data.get("values") or {},
+            actor=actor,
+        )
+        body = {
+            "link": result.link,
+            "record": {"id": result.record_id, "url": result.record_url},
+            "warnings": result.warnings,
+        }
+        return Response(s.RecordCreatedSerializer(body).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         parameters=[

@@ -341,3 +341,32 @@ class RunDetailSerializer(RunSerializer):
     class Meta(RunSerializer.Meta):
         fields = [*RunSerializer.Meta.fields, "events"]
         read_only_fields = fields
+
+
+class RecordCreateSerializer(serializers.Serializer):
+    issue_id = serializers.CharField(max_length=32, help_text="The numeric id of the Jira issue.")
+    values = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text="Helpdesk field id → value, over what the item's mappings give (e.g. a subject of your own).",
+    )
+
+
+class CreatedLinkSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    issue_id = serializers.CharField(source="jira_issue_id")
+    issue_key = serializers.CharField(source="jira_issue_key")
+    record_id = serializers.CharField()
+    origin = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class CreatedRecordSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    url = serializers.CharField()
+
+
+class RecordCreatedSerializer(serializers.Serializer):
+    link = CreatedLinkSerializer()
+    record = CreatedRecordSerializer()
+    warnings = serializers.ListField(child=serializers.CharField())

@@ -964,3 +964,43 @@ def test_tags_are_the_recent_ones_most_used_first_with_counts_and_their_own_rate
         params={"page[size]": 2, "page[after]": first["meta"]["after_cursor"]},
     ).json()
     assert [t["name"] for t in rest["tags"]] == ["printer"] and not rest["meta"]["has_more"]
+
+
+# --- fake Zendesk: creating tickets and users from another system ---------------------------------------
+
+
+def test_tickets_are_listed_by_external_id_at_once(zendesk):
+    zendesk.search_lag_seconds = 3600  # the list reads the database, not the lagging search index
+    body = {"ticket": {"subject": "From Jira", "comment": {"body": "hi"}, "external_id": "jira-1"}}
+    created = zd(zendesk, "POST", "/api/v2/tickets.json", token_auth(), json=body)
+    assert created.status_code == 201 and created.json()["ticket"]["external_id"] == "jira-1"
+    zd(zendesk, "POST", "/api/v2/tickets.json", token_auth(), json={"ticket": {"comment": {"body": "other"}}})
+    found = zd(zendesk, "GET", "/api/v2/tickets.json?external_id=jira-1", token_auth()).json()["tickets"]
+    assert [t["id"] for t in found] == [created.json()["ticket"]["id"]]
+    assert zd(zendesk, "GET", "/api/v2/tickets.json?external_id=nope", token_auth()).json()["tickets"] == []
+
+
+def test_users_create_or_update_matches_by_email_and_refuses_a_nameless_new_user(zendesk):
+    path = "/api/v2/users/create_or_update.json"
+    first = zd(zendesk, "POST", path, token_auth(), json={"user": {"name": "Rita", "email": "Rita@Customer.test"}})
+    assert first.status_code == 201 and first.json()["user"]["email"] == "rita@customer.test"
+    again = zd(zendesk, "POST", path, token_auth(), json={"user": {"name": "Rita R.", "email": "rita@customer.test"}})
+    assert again.status_code == 200 and again.json()["user"]["id"] == first.json()["user"]["id"]
+    assert again.json()["user"]["name"] == "Rita R."  # an update of the one user, not a second one
+    nameless = zd(zendesk, "POST", path, token_auth(), json={"user": {"email": "new@customer.test"}})
+    assert nameless.status_code == 422
+    assert nameless.json() == {
+        "error": "RecordInvalid",
+        "description": "Record validation errors",
+        "details": {"name": [{"description": "Name: cannot be blank", "error": "BlankValue"}]},
+    }
+
+
+def test_users_search_finds_by_email_only_once_indexed(zendesk):
+    zendesk.add_user("acme", name="Old Customer", email="old@customer.test")
+    zendesk.search_lag_seconds = 3600
+    zendesk.advance(7200)
+    zendesk.add_user("acme", name="New Customer", email="new@customer.test")
+    found = zd(zendesk, "GET", "/api/v2/users/search.json?query=old@customer.test", token_auth()).json()["users"]
+    assert [u["email"] for u in found] == ["old@customer.test"]
+    assert zd(zendesk, "GET", "/api/v2/users/search.json?query=new@customer.test", token_auth()).json()["users"] == []
