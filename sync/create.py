@@ -16,16 +16,15 @@ from django.utils import timezone
 from config.errors import ConflictError, NotFoundError, ValidationFailed
 from connector import schema as schema_service
 from connector.adf import adf_to_html
-from connector.clients.base import ApiBadRequest, ApiError, ApiNotFound, is_numeric_id
-from connector.clients.jira import JiraClient
+from connector.clients.base import ApiBadRequest, ApiError, is_numeric_id
 from connector.mapping import ValueNotMapped, helpdesk_value, rule_for
 from connector.models import ConnectedItem, FieldMapping
 from connector.providers import client_for, provider_for
 from tenants.models import Tenant
 
-from .errors import IssueNotApplicable, JiraUnavailable, LinkExists
+from .errors import LinkExists
 from .models import Link, RecordCreate
-from .services import helpdesk_failure, link_create, require_usable
+from .services import helpdesk_failure, issue_for_item, link_create, require_usable
 
 logger = logging.getLogger(__name__)
 
@@ -105,30 +104,8 @@ def _mapped_values(
 
 
 def _issue(tenant: Tenant, item: ConnectedItem, issue_id: str) -> dict[str, Any]:
-    wanted = {"summary", "description", "reporter", "project", "issuetype", "status"}
-    wanted |= {m.jira_field for m in item.mappings.all()}
-    try:
-        issue = JiraClient(tenant).issue_get(issue_id, fields=sorted(wanted))
-    except ApiNotFound:
-        raise IssueMissing(
-            f"Issue {issue_id} does not exist in Jira (or the app cannot see it).", extra={"issue_id": issue_id}
-        ) from None
-    except ApiError as exc:
-        raise JiraUnavailable(f"Jira could not be reached ({exc.message}). Try again shortly.") from exc
-    fields = issue.get("fields") or {}
-    key = issue.get("key") or issue_id
-    project = fields.get("project") or {}
-    if str(project.get("id", "")) != item.jira_project_id and project.get("key") != item.jira_project_key:
-        raise IssueNotApplicable(
-            f"Issue {key} is not in project {item.jira_project_key} of {item.name}.", extra={"issue_id": issue_id}
-        )
-    if str((fields.get("issuetype") or {}).get("id", "")) != item.jira_issue_type_id:
-        raise IssueNotApplicable(
-            f"Issue {key} is not a {item.jira_issue_type_name or item.jira_issue_type_id}, the issue type {item.name} "
-            "synchronizes.",
-            extra={"issue_id": issue_id},
-        )
-    return issue
+    wanted = {"summary", "description", "reporter", "status"} | {m.jira_field for m in item.mappings.all()}
+    return issue_for_item(tenant=tenant, item=item, issue_id=issue_id, fields=sorted(wanted), not_found=IssueMissing)
 
 
 def _intent_take(*, tenant: Tenant, item: ConnectedItem, issue_id: str, actor: str) -> RecordCreate:

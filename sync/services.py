@@ -14,6 +14,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from config.errors import ApplicationError
 from connector import schema as schema_service
 from connector.clients.base import ApiError, ApiNotFound, ApiRateLimited, ApiUnauthorized, is_numeric_id
 from connector.clients.jira import JiraClient
@@ -146,37 +147,46 @@ def item_delete(*, tenant: Tenant, item: ConnectedItem) -> None:
             transaction.on_commit(lambda: async_task("sync.tasks.badges_refresh", tenant.pk, issue_ids))
 
 
-def issue_verify(*, tenant: Tenant, item: ConnectedItem, issue_id: str) -> tuple[str, dict[str, str]]:
-    """The issue's current key and status ``{id, category}``, after checking it exists and the item applies
-    to it (one Jira call; the status saves the sync engine a look before its first move)."""
-    if not is_numeric_id(issue_id):
-        raise IssueNotFound("issue_id must be the numeric Jira issue id.", extra={"issue_id": issue_id})
+def issue_for_item(
+    *, tenant: Tenant, item: ConnectedItem, issue_id: str, fields: list[str], not_found: type[ApplicationError]
+) -> dict[str, Any]:
+    """The Jira issue ``issue_id`` with ``fields`` (one call), after checking it exists and ``item`` applies to
+    it (its project; for a synchronized item its issue type). ``not_found`` is the error for a missing issue."""
     try:
-        issue = JiraClient(tenant).issue_get(issue_id, fields=["project", "issuetype", "status"])
+        issue = JiraClient(tenant).issue_get(issue_id, fields=sorted({*fields, "project", "issuetype"}))
     except ApiNotFound:
-        raise IssueNotFound(
+        raise not_found(
             f"Issue {issue_id} does not exist in Jira (or the app cannot see it).", extra={"issue_id": issue_id}
         ) from None
     except ApiError as exc:
         raise JiraUnavailable(f"Jira could not be reached ({exc.message}). Try again shortly.") from exc
-    fields = issue.get("fields") or {}
-    key = issue.get("key") or ""
-    project = fields.get("project") or {}
+    values = issue.get("fields") or {}
+    key = issue.get("key") or issue_id
+    project = values.get("project") or {}
     if str(project.get("id", "")) != item.jira_project_id and project.get("key") != item.jira_project_key:
         raise IssueNotApplicable(
             f"Issue {key} is not in project {item.jira_project_key} of this integration",
             extra={"issue_id": issue_id},
         )
-    issue_type = str((fields.get("issuetype") or {}).get("id", ""))
+    issue_type = str((values.get("issuetype") or {}).get("id", ""))
     if item.is_synchronized and issue_type != item.jira_issue_type_id:
         raise IssueNotApplicable(
             f"Issue {key} is not a {item.jira_issue_type_name or item.jira_issue_type_id}, the issue type this "
             "integration synchronizes",
             extra={"issue_id": issue_id},
         )
-    status = fields.get("status") or {}
+    return issue
+
+
+def issue_verify(*, tenant: Tenant, item: ConnectedItem, issue_id: str) -> tuple[str, dict[str, str]]:
+    """The issue's current key and status ``{id, category}``, after checking it exists and the item applies
+    to it (one Jira call; the status saves the sync engine a look before its first move)."""
+    if not is_numeric_id(issue_id):
+        raise IssueNotFound("issue_id must be the numeric Jira issue id.", extra={"issue_id": issue_id})
+    issue = issue_for_item(tenant=tenant, item=item, issue_id=issue_id, fields=["status"], not_found=IssueNotFound)
+    status = (issue.get("fields") or {}).get("status") or {}
     known = {"id": str(status.get("id", "")), "category": str((status.get("statusCategory") or {}).get("key", ""))}
-    return key, (known if known["id"] else {})
+    return issue.get("key") or "", (known if known["id"] else {})
 
 
 def link_create(
