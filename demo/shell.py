@@ -53,6 +53,18 @@ def _option(value: Any, label: Any, selected: bool) -> str:
     return f'<option value="{esc(value)}"{" selected" if selected else ""}>{esc(label)}</option>'
 
 
+def ticket_form(ticket_id: Any, subject: Any, statuses: str, priorities: str, public_label: str) -> str:
+    """A simulated helpdesk's ticket editor: subject, status and priority (their ``<option>``s given), and a
+    comment, public unless unticked."""
+    return f"""<form method="post" action="/demo/helpdesk/tickets/{esc(ticket_id)}">
+<label for="t-subject">Subject</label><input type="text" id="t-subject" name="subject" value="{esc(subject)}">
+<label for="t-status">Status</label><select id="t-status" name="status">{statuses}</select>
+<label for="t-priority">Priority</label><select id="t-priority" name="priority">{priorities}</select>
+<label for="t-comment">Add a comment</label><textarea id="t-comment" name="comment" rows="3"></textarea>
+<label><input type="checkbox" name="public" value="1" checked> {esc(public_label)}</label>
+<button type="submit">Submit</button></form>"""
+
+
 def _redirect(location: str):
     return 303, b"", {"Location": location}
 
@@ -466,13 +478,7 @@ page, or the scheduled poll within a minute. (Real Zendesk exports a change only
         body = f"""<p class="meta"><a href="/demo/helpdesk">Tickets</a> / #{esc(ticket_id)}</p>
 <h1 data-testid="ticket-subject">{esc(ticket["subject"])}</h1>
 <p><span class="lozenge {esc(ticket["status"])}">{esc(ticket["status"])}</span></p>{problem}
-<form method="post" action="/demo/helpdesk/tickets/{esc(ticket_id)}">
-<label for="t-subject">Subject</label><input type="text" id="t-subject" name="subject" value="{esc(ticket["subject"])}">
-<label for="t-status">Status</label><select id="t-status" name="status">{statuses}</select>
-<label for="t-priority">Priority</label><select id="t-priority" name="priority">{priorities}</select>
-<label for="t-comment">Add a comment</label><textarea id="t-comment" name="comment" rows="3"></textarea>
-<label><input type="checkbox" name="public" value="1" checked> Public reply (untick for an internal note)</label>
-<button type="submit">Submit</button></form>
+{ticket_form(ticket_id, ticket["subject"], statuses, priorities, "Public reply (untick for an internal note)")}
 <h2>Conversation</h2>{comments}"""
         return self.page(f"Ticket #{ticket_id}", body)
 

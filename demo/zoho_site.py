@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from demo.fakes.server import FakeRequest, route
 from demo.fakes.zoho_desk import FakeZohoDesk, Org
-from demo.shell import DemoJira, _form, _option, _redirect, esc
+from demo.shell import DemoJira, _form, _option, _redirect, esc, ticket_form
 
 # Zoho's search index lags behind writes, so a poll reads changes up to ZOHO_SEARCH_SETTLE_SECONDS ago (30 s by
 # default). The simulated Zoho Desk has no lag: the demo waits only this long, so Sync now a few seconds after a
@@ -148,13 +148,7 @@ class DemoZohoJira(DemoJira):
 <h1 data-testid="ticket-subject">{esc(ticket["subject"])}</h1>
 <p><span class="lozenge {lozenge}">{esc(ticket["status"])}</span>
 <span class="meta">priority {esc(ticket.get("priority") or "none")}</span></p>{problem}{self._settle_note()}
-<form method="post" action="/demo/helpdesk/tickets/{esc(ticket_id)}">
-<label for="t-subject">Subject</label><input type="text" id="t-subject" name="subject" value="{esc(ticket["subject"])}">
-<label for="t-status">Status</label><select id="t-status" name="status">{statuses}</select>
-<label for="t-priority">Priority</label><select id="t-priority" name="priority">{priorities}</select>
-<label for="t-comment">Add a comment</label><textarea id="t-comment" name="comment" rows="3"></textarea>
-<label><input type="checkbox" name="public" value="1" checked> Public comment (untick for a private one)</label>
-<button type="submit">Submit</button></form>
+{ticket_form(ticket_id, ticket["subject"], statuses, priorities, "Public comment (untick for a private one)")}
 <h2>Comments</h2>{comments or '<p class="meta">No comments yet.</p>'}"""
         return self.page(f"Ticket #{ticket['ticketNumber']}", body)
 
