@@ -109,6 +109,53 @@ class ConnectedItem(TenantOwnedModel):
     )
     auto_create_conditions = models.JSONField(default=dict, blank=True)
     auto_create_baseline = models.DateTimeField(null=True, blank=True)
+    # --- creating helpdesk records from Jira (sync.create) ----------------------------------------------
+    class RequesterRule(models.TextChoices):
+        MATCH_OR_CREATE = "match_or_create", "Match by email; create the person when none has it"
+        MATCH_OR_DEFAULT = "match_or_default", "Match by email; else the default requester"
+
+    class OrganizationRule(models.TextChoices):
+        NONE = "none", "No organization"
+        NAME = "name", "Match by name (from a Jira field)"
+        DOMAIN = "domain", "Match by the requester's email domain"
+
+    class OrganizationMissing(models.TextChoices):
+        CREATE = "create", "Create it"
+        DEFAULT = "default", "Use the default organization"
+        NONE = "none", "Leave it empty"
+
+    requester_field = models.CharField(
+        max_length=100, default="reporter", help_text="The Jira user field whose person requests created records."
+    )
+    requester_rule = models.CharField(
+        max_length=20, choices=RequesterRule.choices, default=RequesterRule.MATCH_OR_CREATE
+    )
+    default_requester_id = models.CharField(
+        max_length=64, blank=True, help_text="Helpdesk person used when Jira hides the email or none matches."
+    )
+    default_requester_label = models.CharField(max_length=255, blank=True)
+    organization_rule = models.CharField(max_length=8, choices=OrganizationRule.choices, default=OrganizationRule.NONE)
+    organization_field = models.CharField(
+        max_length=100, blank=True, help_text="The Jira field holding the organization's name (rule: name)."
+    )
+    organization_missing = models.CharField(
+        max_length=8, choices=OrganizationMissing.choices, default=OrganizationMissing.NONE
+    )
+    default_organization_id = models.CharField(max_length=64, blank=True)
+    default_organization_label = models.CharField(max_length=255, blank=True)
+    record_tag_field = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Zoho Desk: the text custom field where created records carry their Jira origin (Zendesk uses "
+        "external_id).",
+    )
+    create_from_jira = models.BooleanField(
+        default=False, help_text="New Jira issues of the project and type matching create_jql create a record each."
+    )
+    create_jql = models.TextField(blank=True, help_text="JQL new issues must match to create a record (blank: all).")
+    create_from_jira_baseline = models.DateTimeField(
+        null=True, blank=True, help_text="Issues created before this are never auto-created (set when switched on)."
+    )
     external_id = models.CharField(max_length=64, unique=True, default=_external_id)
     is_paused = models.BooleanField(default=False, help_text="Paused while the connection is revoked.")
     linked_count = models.PositiveIntegerField(default=0)

@@ -40,6 +40,11 @@ class Link(TenantOwnedModel):
         blank=True,
         help_text="The Jira issue was deleted: the link is broken (nothing is deleted in the helpdesk).",
     )
+    record_deleted_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The helpdesk record no longer exists: the link is broken (nothing is recreated).",
+    )
 
     class Meta:
         ordering = ["id"]
@@ -231,10 +236,12 @@ class RecordCreate(TenantOwnedModel):
     attempted_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     created_by = models.CharField(max_length=128, blank=True)
+    automatic = models.BooleanField(default=False, help_text="Made by auto-create from Jira (not by a user).")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["item", "jira_issue_id"], name="recordcreate_unique_issue")]
+        indexes = [models.Index(fields=["tenant", "state"], name="recordcreate_tenant_state")]
 
     def __str__(self) -> str:
         return f"create record for issue {self.jira_issue_id} ({self.state})"

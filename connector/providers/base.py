@@ -282,16 +282,58 @@ class HelpdeskProvider(abc.ABC):
         that came from rich Jira text, where the helpdesk takes HTML); raises ValueNotMapped saying why."""
         raise ValueNotMapped(f"{self.label} records cannot be created from Jira yet")
 
-    def requester_part(self, client, helpdesk_object: str, *, email: str, name: str) -> dict[str, Any]:
-        """The part of a creation body naming the person the record is for: an existing helpdesk person with
-        this email, else one created (with upsert semantics: a retry never makes a second one)."""
+    # People and organizations of new records. A person is a helpdesk end user / contact, an organization a
+    # company / account, both as ``{"id", "name", "email"|"domain"}`` (strings). ``*_create`` has upsert
+    # semantics: called again after a crash, it finds what the first call made instead of making a second.
+    def create_people(self, helpdesk_object: str) -> frozenset[str]:
+        """What a new record of the object names: ``requester`` (a person), ``organization``, both or none."""
+        return frozenset()
+
+    def person_find(self, client, email: str) -> dict[str, str] | None:
+        """The person with this email address (compared case-insensitively), or None."""
+        return None
+
+    def person_get(self, client, person_id: str) -> dict[str, str] | None:
+        """The person with this id, or None when there is none (a default requester checked at save)."""
+        return None
+
+    def person_create(self, client, *, email: str, name: str, organization_id: str = "") -> dict[str, str]:
+        """A person with this email and name (in the organization, when given), found or made."""
+        raise ValueNotMapped(f"{self.label} people cannot be created from Jira")
+
+    def organization_find(self, client, *, name: str = "", domain: str = "") -> dict[str, str] | None:
+        """The organization with exactly this name (case-insensitively), or owning this email domain."""
+        return None
+
+    def organization_get(self, client, organization_id: str) -> dict[str, str] | None:
+        """The organization with this id, or None (a default organization checked at save)."""
+        return None
+
+    def organization_create(self, client, *, name: str, domain: str = "") -> dict[str, str]:
+        """An organization with this name (owning ``domain`` when given), found or made."""
+        raise ValueNotMapped(f"{self.label} organizations cannot be created from Jira")
+
+    def people_part(self, helpdesk_object: str, *, person_id: str, organization_id: str) -> dict[str, Any]:
+        """The part of a creation body naming the record's person and organization (either may be blank:
+        the helpdesk's own default then applies, or ``ValueNotMapped`` says the record cannot be made
+        without it)."""
         return {}
 
-    def record_create(self, client, helpdesk_object: str, body: dict[str, Any], *, source_key: str) -> dict[str, Any]:
-        """Create the record, tagged with ``source_key`` so that ``record_find_by_source`` finds it again."""
+    def record_create(
+        self, client, helpdesk_object: str, body: dict[str, Any], *, source_key: str, tag_field: str = ""
+    ) -> dict[str, Any]:
+        """Create the record, tagged with ``source_key`` (in ``tag_field`` where the helpdesk has no external
+        id of its own) so that ``record_find_by_source`` finds it again."""
         raise ValueNotMapped(f"{self.label} records cannot be created from Jira yet")
 
-    def record_find_by_source(self, client, helpdesk_object: str, source_key: str) -> dict[str, Any] | None:
+    def record_find_by_source(
+        self, client, helpdesk_object: str, source_key: str, *, tag_field: str = ""
+    ) -> dict[str, Any] | None:
         """The record an earlier ``record_create`` with this ``source_key`` made (a call that may have landed
         before a crash), or None."""
         return None
+
+    def record_tag_required(self, helpdesk_object: str) -> bool:
+        """Whether an item creating records of the object must name a ``record_tag_field`` (the helpdesk has
+        no external id to carry the Jira origin)."""
+        return False
