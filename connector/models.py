@@ -156,6 +156,9 @@ class ConnectedItem(TenantOwnedModel):
     create_from_jira_baseline = models.DateTimeField(
         null=True, blank=True, help_text="Issues created before this are never auto-created (set when switched on)."
     )
+    create_swept_at = models.DateTimeField(
+        null=True, blank=True, help_text="New Jira issues created before this were checked for auto-create."
+    )
     external_id = models.CharField(max_length=64, unique=True, default=_external_id)
     is_paused = models.BooleanField(default=False, help_text="Paused while the connection is revoked.")
     linked_count = models.PositiveIntegerField(default=0)

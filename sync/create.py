@@ -53,6 +53,22 @@ class CreateInProgress(ConflictError):
 
 
 @dataclass
+class CreateContext:
+    """What creations read once and share: the helpdesk client, the schemas, and the people and organizations
+    already found or made (a run that creates many records looks each email or name up once)."""
+
+    client: Any = None
+    jira_types: dict[str, str] | None = None
+    helpdesk: dict[str, dict[str, Any]] | None = None
+    people: dict[tuple[str, str], dict[str, str] | None] = field(default_factory=dict)
+
+    def helpdesk_client(self, item: ConnectedItem):
+        if self.client is None:
+            self.client = client_for(item.connection)
+        return self.client
+
+
+@dataclass
 class CreateResult:
     link: Link
     record_id: str
@@ -103,12 +119,255 @@ def _mapped_values(
     return values, html, skipped
 
 
+def _wanted_fields(item: ConnectedItem) -> list[str]:
+    """The Jira fields a creation reads from the issue."""
+    wanted = {"summary", "description", "reporter", "status", "created", "project", "issuetype"}
+    wanted |= {m.jira_field for m in item.mappings.all()}
+    wanted |= {f for f in (item.requester_field, item.organization_field) if f}
+    return sorted(wanted)
+
+
 def _issue(tenant: Tenant, item: ConnectedItem, issue_id: str) -> dict[str, Any]:
-    wanted = {"summary", "description", "reporter", "status"} | {m.jira_field for m in item.mappings.all()}
-    return issue_for_item(tenant=tenant, item=item, issue_id=issue_id, fields=sorted(wanted), not_found=IssueMissing)
+    return issue_for_item(
+        tenant=tenant, item=item, issue_id=issue_id, fields=_wanted_fields(item), not_found=IssueMissing
+    )
 
 
-def _intent_take(*, tenant: Tenant, item: ConnectedItem, issue_id: str, actor: str) -> RecordCreate:
+def _check_creatable(item: ConnectedItem, provider) -> None:
+    if not item.is_synchronized:
+        raise RecordCreateUnavailable(
+            f"{item.name} is display-only: records are created from Jira only through a synchronized item. A Jira "
+            "admin can make it two-way on the Deskbridge admin page.",
+            extra={"item": item.pk},
+        )
+    if item.helpdesk_object not in provider.creatable_objects:
+        raise RecordCreateUnavailable(
+            f"Deskbridge cannot create {provider.label} {provider.object_label(item.helpdesk_object).lower()} from "
+            "Jira yet; create the record in the helpdesk and link it instead.",
+            extra={"item": item.pk},
+        )
+    if provider.record_tag_required(item.helpdesk_object) and not item.record_tag_field:
+        raise RecordCreateUnavailable(
+            f"{item.name} names no field to tag created {provider.brand} records with their Jira issue, so a retry "
+            "could not find a record made before a failure. A Jira admin chooses that field on the Deskbridge admin "
+            "page.",
+            extra={"item": item.pk},
+        )
+
+
+def _schemas(tenant: Tenant, item: ConnectedItem, ctx: CreateContext) -> tuple[dict[str, dict], dict[str, str]]:
+    if ctx.helpdesk is None:
+        ctx.helpdesk = {
+            f["id"]: f
+            for f in schema_service.helpdesk_fields(
+                tenant=tenant, connection=item.connection, helpdesk_object=item.helpdesk_object
+            )
+        }
+    if ctx.jira_types is None:
+        ctx.jira_types = {f["id"]: f["type"] for f in schema_service.jira_fields(tenant=tenant)}
+    return ctx.helpdesk, ctx.jira_types
+
+
+def _user_of(value: Any) -> dict[str, Any]:
+    """A Jira user field's person (the first of a multi-user field)."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return value if isinstance(value, dict) else {}
+
+
+def _organization_name(value: Any) -> str:
+    """A name from a Jira field: text, an option (``value``), or JSM organizations (the first ``name``)."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if isinstance(value, dict):
+        value = value.get("name") or value.get("value") or value.get("displayName")
+    return str(value or "").strip()
+
+
+@dataclass
+class People:
+    """Who a new record is for, and what was decided on the way (the notes say it in words)."""
+
+    person_id: str = ""
+    person_label: str = ""
+    organization_id: str = ""
+    organization_label: str = ""
+    notes: list[str] = field(default_factory=list)
+    #: an email no helpdesk person has, to be made at creation (person_create)
+    new_person: tuple[str, str] | None = None
+    #: an organization no helpdesk record is, to be made at creation (organization_create)
+    new_organization: tuple[str, str] | None = None
+
+
+def _people(*, item: ConnectedItem, provider, ctx: CreateContext, issue_fields: dict[str, Any]) -> People:
+    """The record's person and organization by the item's rules, looked up (never made here: ``_people_make``
+    makes what is missing, at creation time)."""
+    wants = provider.create_people(item.helpdesk_object)
+    people = People()
+    if not wants:
+        return people
+    client = ctx.helpdesk_client(item)
+    user = _user_of(issue_fields.get(item.requester_field or "reporter"))
+    email = str(user.get("emailAddress") or "").strip().lower()
+    name = str(user.get("displayName") or email).strip()
+    person: dict[str, str] | None = None
+    if "requester" in wants:
+        if email:
+            key = ("person", email)
+            if key not in ctx.people:
+                ctx.people[key] = provider.person_find(client, email)
+            person = ctx.people[key]
+        if person:
+            people.person_id, people.person_label = person["id"], f"{person['name']} <{person['email']}>"
+        elif email and item.requester_rule == ConnectedItem.RequesterRule.MATCH_OR_CREATE:
+            people.new_person = (email, name)
+            people.person_label = f"{name} <{email}> (new in {provider.brand})"
+        else:
+            if email:
+                people.notes.append(f"No {provider.brand} person has the email {email}.")
+            elif user:
+                people.notes.append(
+                    f"Jira hides the email address of {user.get('displayName') or 'the reporter'} from apps (their "
+                    "profile visibility setting)."
+                )
+            else:
+                people.notes.append("The issue names no requester.")
+            if item.default_requester_id:
+                people.person_id = item.default_requester_id
+                people.person_label = item.default_requester_label or item.default_requester_id
+                people.notes.append(f"The record is requested by the default requester, {people.person_label}.")
+            else:
+                people.notes.append(f"The record is requested by the connected {provider.brand} agent.")
+    rule = item.organization_rule
+    if "organization" in wants and rule != ConnectedItem.OrganizationRule.NONE:
+        org: dict[str, str] | None = None
+        name_wanted = _organization_name(issue_fields.get(item.organization_field)) if rule == "name" else ""
+        domain = email.rpartition("@")[2] if rule == "domain" and email else ""
+        if person and person.get("organization_id") and rule == "domain":
+            org = {"id": person["organization_id"], "name": ""}  # the helpdesk put the person in it by domain
+        elif name_wanted or domain:
+            key = ("organization", f"{rule}:{(name_wanted or domain).lower()}")
+            if key not in ctx.people:
+                ctx.people[key] = provider.organization_find(client, name=name_wanted, domain=domain)
+            org = ctx.people[key]
+        what = f"named {name_wanted}" if name_wanted else f"for {domain}" if domain else ""
+        if org:
+            people.organization_id = org["id"]
+            people.organization_label = org.get("name") or org["id"]
+        elif what and item.organization_missing == ConnectedItem.OrganizationMissing.CREATE:
+            people.new_organization = (name_wanted, domain)
+            people.organization_label = f"{name_wanted or domain} (new in {provider.brand})"
+        else:
+            if what:
+                people.notes.append(f"No {provider.brand} organization {what}.")
+            else:
+                people.notes.append("The issue gives no organization to match.")
+            if item.organization_missing == ConnectedItem.OrganizationMissing.DEFAULT and item.default_organization_id:
+                people.organization_id = item.default_organization_id
+                people.organization_label = item.default_organization_label or item.default_organization_id
+                people.notes.append(f"The default organization, {people.organization_label}, is used.")
+    return people
+
+
+def _people_make(*, item: ConnectedItem, provider, ctx: CreateContext, people: People) -> None:
+    """Make the person and organization ``_people`` found missing (upserts: a retry finds the first call's)."""
+    client = ctx.helpdesk_client(item)
+    if people.new_organization is not None:
+        name, domain = people.new_organization
+        org = provider.organization_create(client, name=name, domain=domain)
+        people.organization_id, people.organization_label = org["id"], org.get("name") or org["id"]
+        ctx.people[("organization", f"{item.organization_rule}:{(name or domain).lower()}")] = org
+        people.new_organization = None
+    if people.new_person is not None:
+        email, name = people.new_person
+        person = provider.person_create(client, email=email, name=name, organization_id=people.organization_id)
+        people.person_id = person["id"]
+        ctx.people[("person", email)] = person
+        people.new_person = None
+
+
+def _values_for(
+    *, item: ConnectedItem, provider, issue_fields, helpdesk, jira_types, overrides: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+    """The new record's field values: the mappings' (``_mapped_values``) with the caller's ``overrides``."""
+    mapped, html, warnings = _mapped_values(
+        item=item, provider=provider, issue_fields=issue_fields, jira_types=jira_types, helpdesk=helpdesk
+    )
+    readonly = sorted(set(overrides) & provider.create_readonly_fields(item.helpdesk_object))
+    if readonly:
+        raise ValidationFailed(
+            f"{', '.join(readonly)} cannot be given to a new {provider.brand} record; leave it out.",
+            extra={"fields": readonly},
+        )
+    unknown = sorted(k for k in overrides if k not in helpdesk)
+    if unknown:
+        raise ValidationFailed(
+            f"{provider.brand} {provider.object_label(item.helpdesk_object).lower()} records have no field "
+            f"{', '.join(unknown)}.",
+            extra={"fields": unknown},
+        )
+    for key in overrides:
+        html.pop(key, None)  # a value given by the caller is sent as given
+    return {**mapped, **overrides}, html, warnings
+
+
+def record_create_preview(*, tenant: Tenant, item: ConnectedItem, issue_id: str) -> dict[str, Any]:
+    """What ``record_create_for_issue`` would send for the issue, for a form to show and adjust: the fields
+    (required ones and those the mappings fill), the requester and organization the item's rules find, and
+    warnings. Reads only (nothing is made in the helpdesk)."""
+    if item.tenant_id != tenant.pk:
+        raise ValueError("item belongs to another tenant")
+    provider = provider_for(item.connection.provider)
+    _check_creatable(item, provider)
+    require_usable(item)
+    issue_id = str(issue_id).strip()
+    if not is_numeric_id(issue_id):
+        raise ValidationFailed("issue_id must be the numeric Jira issue id.", extra={"issue_id": issue_id})
+    issue = _issue(tenant, item, issue_id)
+    issue_fields = issue.get("fields") or {}
+    ctx = CreateContext()
+    helpdesk, jira_types = _schemas(tenant, item, ctx)
+    values, html, warnings = _values_for(
+        item=item, provider=provider, issue_fields=issue_fields, helpdesk=helpdesk, jira_types=jira_types, overrides={}
+    )
+    required = provider.create_required_fields(item.helpdesk_object, list(helpdesk.values()))
+    readonly = provider.create_readonly_fields(item.helpdesk_object)
+    order = list(required) + [fid for fid in values if fid not in required]
+    fields = []
+    for fid in order:
+        meta = helpdesk.get(fid) or {"id": fid, "label": required.get(fid, fid), "type": "text", "options": []}
+        if fid in readonly and fid not in required:
+            continue
+        fields.append(
+            {
+                "id": fid,
+                "label": required.get(fid) or meta.get("label") or fid,
+                "type": meta.get("type") or "text",
+                "required": fid in required,
+                "value": values.get(fid),
+                "options": list(meta.get("options") or []),
+                "html": fid in html,
+            }
+        )
+    try:
+        people = _people(item=item, provider=provider, ctx=ctx, issue_fields=issue_fields)
+    except ApiError as exc:
+        raise helpdesk_failure(exc, item) from exc
+    return {
+        "issue": {"id": issue_id, "key": str(issue.get("key") or "")},
+        "object": item.helpdesk_object,
+        "object_label": provider.object_label(item.helpdesk_object),
+        "brand": provider.brand,
+        "fields": fields,
+        "requester": {"label": people.person_label},
+        "organization": {"label": people.organization_label},
+        "warnings": warnings + ([" ".join(people.notes)] if people.notes else []),
+    }
+
+
+def _intent_take(
+    *, tenant: Tenant, item: ConnectedItem, issue_id: str, actor: str, automatic: bool = False
+) -> RecordCreate:
     """The issue's creation intent, taken for this attempt (written and committed before any helpdesk call)."""
     now = timezone.now()
     with transaction.atomic():
@@ -121,7 +380,12 @@ def _intent_take(*, tenant: Tenant, item: ConnectedItem, issue_id: str, actor: s
             try:
                 with transaction.atomic():
                     intent = RecordCreate.objects.create(
-                        tenant=tenant, item=item, jira_issue_id=issue_id, source_key="", created_by=actor
+                        tenant=tenant,
+                        item=item,
+                        jira_issue_id=issue_id,
+                        source_key="",
+                        created_by=actor,
+                        automatic=automatic,
                     )
             except IntegrityError:
                 raise CreateInProgress(
@@ -149,26 +413,25 @@ def _intent_release(intent: RecordCreate, error: str) -> None:
 
 
 def record_create_for_issue(
-    *, tenant: Tenant, item: ConnectedItem, issue_id: str, values: dict[str, Any] | None = None, actor: str = ""
+    *,
+    tenant: Tenant,
+    item: ConnectedItem,
+    issue_id: str,
+    values: dict[str, Any] | None = None,
+    actor: str = "",
+    issue: dict[str, Any] | None = None,
+    automatic: bool = False,
+    ctx: CreateContext | None = None,
 ) -> CreateResult:
     """Create a helpdesk record from Jira issue ``issue_id`` through ``item`` and link it (origin manual, the
-    link note as usual). ``values`` (helpdesk field id → value) override what the mappings give."""
+    link note as usual; ``automatic``: made by auto-create, origin auto). ``values`` (helpdesk field id →
+    value) override what the mappings give. ``issue`` (with ``_wanted_fields``) saves reading it again;
+    ``ctx`` shares clients, schemas and people between the creations of one run."""
     if item.tenant_id != tenant.pk:
         raise ValueError("item belongs to another tenant")
     issue_id = str(issue_id).strip()
     provider = provider_for(item.connection.provider)
-    if not item.is_synchronized:
-        raise RecordCreateUnavailable(
-            f"{item.name} is display-only: records are created from Jira only through a synchronized item. A Jira "
-            "admin can make it two-way on the Deskbridge admin page.",
-            extra={"item": item.pk},
-        )
-    if item.helpdesk_object not in provider.creatable_objects:
-        raise RecordCreateUnavailable(
-            f"Deskbridge cannot create {provider.label} {provider.object_label(item.helpdesk_object).lower()} from "
-            "Jira yet; create the record in the helpdesk and link it instead.",
-            extra={"item": item.pk},
-        )
+    _check_creatable(item, provider)
     require_usable(item)
     if not is_numeric_id(issue_id):
         raise ValidationFailed("issue_id must be the numeric Jira issue id.", extra={"issue_id": issue_id})
@@ -178,28 +441,19 @@ def record_create_for_issue(
             f"{existing.jira_issue_key} is already linked to {existing.record_id} in {item.name}.",
             extra={"issue_id": issue_id, "record_id": existing.record_id},
         )
-    issue = _issue(tenant, item, issue_id)
+    ctx = ctx or CreateContext()
+    if issue is None:
+        issue = _issue(tenant, item, issue_id)
     issue_fields = issue.get("fields") or {}
-    helpdesk = {
-        f["id"]: f
-        for f in schema_service.helpdesk_fields(
-            tenant=tenant, connection=item.connection, helpdesk_object=item.helpdesk_object
-        )
-    }
-    jira_types = {f["id"]: f["type"] for f in schema_service.jira_fields(tenant=tenant)}
-    mapped, html, warnings = _mapped_values(
-        item=item, provider=provider, issue_fields=issue_fields, jira_types=jira_types, helpdesk=helpdesk
+    helpdesk, jira_types = _schemas(tenant, item, ctx)
+    final, html, warnings = _values_for(
+        item=item,
+        provider=provider,
+        issue_fields=issue_fields,
+        helpdesk=helpdesk,
+        jira_types=jira_types,
+        overrides=dict(values or {}),
     )
-    overrides = dict(values or {})
-    readonly = sorted(set(overrides) & provider.create_readonly_fields(item.helpdesk_object))
-    if readonly:
-        raise ValidationFailed(
-            f"{', '.join(readonly)} cannot be given to a new {provider.brand} record; leave it out.",
-            extra={"fields": readonly},
-        )
-    for key in overrides:
-        html.pop(key, None)  # a value given by the caller is sent as given
-    final = {**mapped, **overrides}
     required = provider.create_required_fields(item.helpdesk_object, list(helpdesk.values()))
     missing = [fid for fid in required if final.get(fid) in (None, "", [])]
     if missing:
@@ -215,35 +469,45 @@ def record_create_for_issue(
     except ValueNotMapped as exc:
         raise ValidationFailed(f"The record cannot be written: {exc}.") from exc
 
-    client = client_for(item.connection)
-    reporter = issue_fields.get("reporter") or {}
-    email = str(reporter.get("emailAddress") or "").strip()
-    intent = _intent_take(tenant=tenant, item=item, issue_id=issue_id, actor=actor)
+    client = ctx.helpdesk_client(item)
+    intent = _intent_take(tenant=tenant, item=item, issue_id=issue_id, actor=actor, automatic=automatic)
     try:
         record_id = intent.record_id
         record: dict[str, Any] | None = None
         if not record_id and intent.attempts > 1:  # an earlier attempt may have created it
-            record = provider.record_find_by_source(client, item.helpdesk_object, intent.source_key)
+            record = provider.record_find_by_source(
+                client, item.helpdesk_object, intent.source_key, tag_field=item.record_tag_field
+            )
         if not record_id and record is None:
-            if email:
-                body = {
-                    **body,
-                    **provider.requester_part(client, item.helpdesk_object, email=email, name=_name(reporter)),
-                }
-            elif reporter:
-                warnings.append(
-                    f"Jira hides the email address of {reporter.get('displayName') or 'the reporter'} from apps (their "
-                    f"profile visibility setting), so the {provider.brand} record is requested by the connected "
-                    "agent instead."
+            people = _people(item=item, provider=provider, ctx=ctx, issue_fields=issue_fields)
+            _people_make(item=item, provider=provider, ctx=ctx, people=people)
+            if people.notes:
+                warnings.append(" ".join(people.notes))
+            try:
+                part = provider.people_part(
+                    item.helpdesk_object, person_id=people.person_id, organization_id=people.organization_id
                 )
-            record = provider.record_create(client, item.helpdesk_object, body, source_key=intent.source_key)
+            except ValueNotMapped as exc:
+                raise RequiredFieldsMissing(
+                    f"{exc}. Set a default requester for {item.name} on the Deskbridge admin page, or create the "
+                    "record in the helpdesk and link it.",
+                    extra={"fields": ["requester"]},
+                ) from exc
+            record = provider.record_create(
+                client,
+                item.helpdesk_object,
+                {**body, **part},
+                source_key=intent.source_key,
+                tag_field=item.record_tag_field,
+            )
         if not record_id:
             record_id = str((record or {}).get("id") or "")
             RecordCreate.objects.filter(pk=intent.pk).update(record_id=record_id)
     except ApiBadRequest as exc:
         _intent_release(intent, exc.message)
         raise HelpdeskRefused(
-            f"{provider.brand} refused the new record: {exc.message}. Correct the values and try again."
+            f"{provider.brand} refused the new record: {exc.message}. Correct the values and try again.",
+            extra={"fields": provider.refused_fields(exc)},
         ) from exc
     except ApiError as exc:
         _intent_release(intent, exc.message)
@@ -258,7 +522,7 @@ def record_create_for_issue(
             issue_id=issue_id,
             issue_key=str(issue.get("key") or ""),
             record_id=record_id,
-            origin=Link.Origin.MANUAL,
+            origin=Link.Origin.AUTO if automatic else Link.Origin.MANUAL,
             actor=actor,
         )
     except Exception as exc:
@@ -276,7 +540,3 @@ def record_create_for_issue(
         record_url=provider.record_url(item.connection, item.helpdesk_object, record_id),
         warnings=warnings,
     )
-
-
-def _name(user: dict[str, Any]) -> str:
-    return str(user.get("displayName") or user.get("emailAddress") or "").strip()

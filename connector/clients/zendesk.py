@@ -101,6 +101,8 @@ class ZendeskClient(BaseClient):
     # fallback.
     USERS_SEARCH = "/api/v2/users/search.json"
     USERS_CREATE_OR_UPDATE = "/api/v2/users/create_or_update.json"
+    ORGANIZATIONS_SEARCH = "/api/v2/organizations/search.json"
+    ORGANIZATIONS_CREATE_OR_UPDATE = "/api/v2/organizations/create_or_update.json"
     USER_FIELDS = "/api/v2/user_fields.json"
     ORGANIZATION_FIELDS = "/api/v2/organization_fields.json"
     TICKET = "/api/v2/tickets/{ticket_id}.json"
@@ -300,6 +302,15 @@ class ZendeskClient(BaseClient):
 
     def user_create_or_update(self, user: dict[str, Any]) -> dict[str, Any]:
         return self._call("POST", self.USERS_CREATE_OR_UPDATE, "user", json_body={"user": user})
+
+    def organizations_search(self, *, name: str = "", external_id: str = "") -> list[dict[str, Any]]:
+        """Organizations with exactly this name or external id (case-insensitive; one of the two)."""
+        params = {"name": name} if name else {"external_id": external_id}
+        return list(self._get(self.ORGANIZATIONS_SEARCH, "organizations", params) or [])
+
+    def organization_create_or_update(self, organization: dict[str, Any]) -> dict[str, Any]:
+        body = {"organization": organization}
+        return self._call("POST", self.ORGANIZATIONS_CREATE_OR_UPDATE, "organization", json_body=body)
 
     def ticket_update(self, ticket_id: int | str, ticket: dict[str, Any]) -> dict[str, Any]:
         path = self.TICKET.format(ticket_id=int(ticket_id))

@@ -333,6 +333,11 @@ class HelpdeskProvider(abc.ABC):
         before a crash), or None."""
         return None
 
+    def refused_fields(self, exc) -> list[str]:
+        """The ids of the fields a creation or update refusal (an ``ApiBadRequest``) names, for a form to
+        point at."""
+        return []
+
     def record_tag_required(self, helpdesk_object: str) -> bool:
         """Whether an item creating records of the object must name a ``record_tag_field`` (the helpdesk has
         no external id to carry the Jira origin)."""

@@ -7,7 +7,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from ..clients.base import ApiNotFound, is_numeric_id
+from ..clients.base import ApiBadRequest, ApiNotFound, is_numeric_id
 from ..mapping import ZENDESK_STATUS_CATEGORY, ValueNotMapped
 from .base import ChangePage, CommentPage, HelpdeskComment, HelpdeskFile, HelpdeskProvider, RecordSummary
 
@@ -563,20 +563,118 @@ class ZendeskProvider(HelpdeskProvider):
             payload["comment"] = {"html_body": rich} if rich else {"body": "" if text is None else str(text)}
         return payload
 
-    def requester_part(self, client, helpdesk_object: str, *, email: str, name: str) -> dict[str, Any]:
-        """An end user with this email (searched), else ``users/create_or_update``: it matches an existing user
-        by email (one the search index did not show yet) instead of making a second one."""
+    def create_people(self, helpdesk_object: str) -> frozenset[str]:
+        return frozenset({"requester", "organization"}) if helpdesk_object == "ticket" else frozenset()
+
+    @staticmethod
+    def _person(user: dict[str, Any]) -> dict[str, str]:
+        org = user.get("organization_id")
+        return {
+            "id": str(user["id"]),
+            "name": str(user.get("name") or ""),
+            "email": str(user.get("email") or ""),
+            "organization_id": "" if org is None else str(org),
+        }
+
+    @staticmethod
+    def _organization(org: dict[str, Any]) -> dict[str, str]:
+        return {
+            "id": str(org["id"]),
+            "name": str(org.get("name") or ""),
+            "domain": ",".join(org.get("domain_names") or []),
+        }
+
+    def person_find(self, client, email: str) -> dict[str, str] | None:
         wanted = email.strip().lower()
         found = next((u for u in client.users_search(wanted) if str(u.get("email") or "").lower() == wanted), None)
-        user = found or client.user_create_or_update({"name": name or wanted, "email": wanted})
-        return {"requester_id": int(user["id"])}
+        return self._person(found) if found else None
 
-    def record_create(self, client, helpdesk_object: str, body: dict[str, Any], *, source_key: str) -> dict[str, Any]:
+    def person_get(self, client, person_id: str) -> dict[str, str] | None:
+        if not is_numeric_id(person_id):
+            return None
+        try:
+            return self._person(client.user_get(person_id))
+        except ApiNotFound:
+            return None
+
+    def person_create(self, client, *, email: str, name: str, organization_id: str = "") -> dict[str, str]:
+        """``users/create_or_update``: it matches an existing user by email (one the search index did not show
+        yet) instead of making a second one. A new end user whose email domain an organization lists is put in
+        it by Zendesk; ``organization_id`` is given only to a user Zendesk left without one."""
+        wanted = email.strip().lower()
+        user: dict[str, Any] = {"name": name or wanted, "email": wanted}
+        if organization_id:
+            user["organization_id"] = int(organization_id)
+        return self._person(client.user_create_or_update(user))
+
+    def organization_find(self, client, *, name: str = "", domain: str = "") -> dict[str, str] | None:
+        """By exact name (``organizations/search?name=``). By domain: the organization we made for it
+        (external id ``deskbridge-domain-<domain>``); Zendesk's search has no documented domain keyword, and a
+        person whose domain an organization lists is already in it (see ``person_create``)."""
+        if name:
+            found = client.organizations_search(name=name.strip())
+            wanted = name.strip().lower()
+        elif domain:
+            found = client.organizations_search(external_id=self._domain_external_id(domain))
+            wanted = ""
+        else:
+            return None
+        match = next((o for o in found if not wanted or str(o.get("name") or "").lower() == wanted), None)
+        return self._organization(match) if match else None
+
+    def organization_get(self, client, organization_id: str) -> dict[str, str] | None:
+        if not is_numeric_id(organization_id):
+            return None
+        try:
+            return self._organization(client.organization_get(organization_id))
+        except ApiNotFound:
+            return None
+
+    @staticmethod
+    def _domain_external_id(domain: str) -> str:
+        return f"deskbridge-domain-{domain.strip().lower()}"
+
+    def organization_create(self, client, *, name: str, domain: str = "") -> dict[str, str]:
+        """``organizations/create_or_update`` keyed by an external id derived from the name (or domain), so a
+        retry updates the one the first call made. Names are unique in Zendesk: one made meanwhile by someone
+        else (422 ``has already been taken``) is found by name instead."""
+        key = self._domain_external_id(domain) if domain and not name else f"deskbridge-name-{name.strip().lower()}"
+        body: dict[str, Any] = {"name": name.strip() or domain.strip().lower(), "external_id": key[:255]}
+        if domain:
+            body["domain_names"] = [domain.strip().lower()]
+        try:
+            return self._organization(client.organization_create_or_update(body))
+        except ApiBadRequest:
+            found = self.organization_find(client, name=body["name"])
+            if found is None:
+                raise
+            return found
+
+    def refused_fields(self, exc) -> list[str]:
+        """The keys of a 422 RecordInvalid's ``details`` (``subject``, ``description``, ``requester`` …; ``base``
+        names no field)."""
+        details = (exc.body or {}).get("details") if isinstance(exc.body, dict) else None
+        return sorted(k for k in (details or {}) if k != "base") if isinstance(details, dict) else []
+
+    def people_part(self, helpdesk_object: str, *, person_id: str, organization_id: str) -> dict[str, Any]:
+        """Zendesk makes the connected agent the requester when none is given."""
+        part: dict[str, Any] = {}
+        if person_id:
+            part["requester_id"] = int(person_id)
+        if organization_id:
+            part["organization_id"] = int(organization_id)
+        return part
+
+    def record_create(
+        self, client, helpdesk_object: str, body: dict[str, Any], *, source_key: str, tag_field: str = ""
+    ) -> dict[str, Any]:
         if helpdesk_object != "ticket":
             raise ValueNotMapped("Only Zendesk tickets can be created from Jira")
         return client.ticket_create({**body, "external_id": source_key})
 
-    def record_find_by_source(self, client, helpdesk_object: str, source_key: str) -> dict[str, Any] | None:
+    def record_find_by_source(
+        self, client, helpdesk_object: str, source_key: str, *, tag_field: str = ""
+    ) -> dict[str, Any] | None:
         if helpdesk_object != "ticket":
             return None
         return next((t for t in client.tickets_by_external_id(source_key) if t.get("external_id") == source_key), None)

@@ -334,6 +334,13 @@ class FakeZendesk(FakeServer):
             "user_fields": {f["key"]: None for f in account.user_fields.values()},
         }
         user.update(extra)
+        if user["organization_id"] is None and user["email"] and role == "end-user":
+            # Zendesk puts a new end user in the organization that lists their email's domain ("automatically
+            # assign them to an organization by their email address domain":
+            # https://developer.zendesk.com/api-reference/ticketing/organizations/organizations/)
+            domain = user["email"].rsplit("@", 1)[-1]
+            owner = next((o for o in account.organizations.values() if domain in (o.get("domain_names") or [])), None)
+            user["organization_id"] = owner["id"] if owner else None
         with self._lock:
             account.users[user["id"]] = user
         return user
@@ -918,15 +925,29 @@ class FakeZendesk(FakeServer):
                 (u for u in account.users.values() if external_id and u.get("external_id") == external_id), None
             ) or next((u for u in account.users.values() if email and u.get("email") == email), None)
             if found is not None:
-                found.update({k: v for k, v in data.items() if k in ("name", "external_id", "phone", "tags")})
+                found.update(
+                    {k: v for k, v in data.items() if k in ("name", "external_id", "phone", "tags", "organization_id")}
+                )
                 if email:
                     found["email"] = email
                 found["updated_at"] = self._stamp()
                 return 200, {"user": self._render(account, "user", found)}
             if not str(data.get("name") or "").strip():
                 return _record_invalid({"name": [{"description": "Name: cannot be blank", "error": "BlankValue"}]})
+            org_id = data.get("organization_id")
+            if org_id is not None and int(org_id) not in account.organizations:
+                return _record_invalid(
+                    {"organization_id": [{"description": "Organization: is invalid", "error": "InvalidValue"}]}
+                )
             extra = {k: v for k, v in data.items() if k in ("external_id", "phone", "tags")}
-            user = self.add_user(account.subdomain, name=str(data["name"]), email=email, role="end-user", **extra)
+            user = self.add_user(
+                account.subdomain,
+                name=str(data["name"]),
+                email=email,
+                role="end-user",
+                organization_id=int(org_id) if org_id is not None else None,
+                **extra,
+            )
         return 201, {"user": self._render(account, "user", user)}
 
     @route("GET", P + r"/api/v2/organizations/autocomplete\.json")
@@ -943,6 +964,60 @@ class FakeZendesk(FakeServer):
             "previous_page": None,
             "count": len(found),
         }
+
+    @route("GET", P + r"/api/v2/organizations/search\.json")
+    def organizations_search(self, request: FakeRequest):
+        """By ``name`` or ``external_id``, not both; exact, case-insensitive; read at once (no index lag)
+        (https://developer.zendesk.com/api-reference/ticketing/organizations/organizations/#search-organizations)."""
+        account: Account = request.account  # type: ignore[attr-defined]
+        name, external_id = request.arg("name"), request.arg("external_id")
+        if (name is None) == (external_id is None):
+            return 400, {"error": "InvalidValue", "description": "Provide either name or external_id"}
+        if name is not None:
+            found = [o for o in account.organizations.values() if o["name"].lower() == name.strip().lower()]
+        else:
+            wanted = str(external_id).strip().lower()
+            found = [o for o in account.organizations.values() if str(o.get("external_id") or "").lower() == wanted]
+        return self._list(request, account, "organizations", found, "organization")
+
+    @route("POST", P + r"/api/v2/organizations/create_or_update\.json")
+    def organizations_create_or_update(self, request: FakeRequest):
+        """Upsert matched by ``id`` or ``external_id`` (case-insensitive): 200 updated, 201 created. Names are
+        unique: a new organization named like another is refused, 422 ``Name: has already been taken``."""
+        account: Account = request.account  # type: ignore[attr-defined]
+        data = (self._json_body(request) or {}).get("organization")
+        if not isinstance(data, dict):
+            return 400, {"error": "InvalidValue", "description": "organization is required"}
+        external_id = str(data.get("external_id") or "").strip().lower()
+        name = str(data.get("name") or "").strip()
+        writable = ("name", "external_id", "domain_names", "details", "notes", "tags")
+        with self._lock:
+            found = account.organizations.get(int(data["id"])) if str(data.get("id") or "").isdigit() else None
+            found = found or next(
+                (
+                    o
+                    for o in account.organizations.values()
+                    if external_id and str(o.get("external_id") or "").lower() == external_id
+                ),
+                None,
+            )
+            clash = next(
+                (o for o in account.organizations.values() if name and o["name"].lower() == name.lower()), None
+            )
+            if clash is not None and clash is not found:
+                return _record_invalid(
+                    {"name": [{"description": "Name: has already been taken", "error": "DuplicateValue"}]}
+                )
+            if found is not None:
+                found.update({k: v for k, v in data.items() if k in writable})
+                found["updated_at"] = self._stamp()
+                return 200, {"organization": self._render(account, "organization", found)}
+        if not name:
+            return _record_invalid({"name": [{"description": "Name: cannot be blank", "error": "BlankValue"}]})
+        org = self.add_organization(
+            account.subdomain, name=name, **{k: v for k, v in data.items() if k in writable and k != "name"}
+        )
+        return 201, {"organization": self._render(account, "organization", org)}
 
     @route("GET", P + r"/api/v2/ticket_fields\.json")
     def ticket_fields(self, request: FakeRequest):

@@ -136,7 +136,7 @@ def test_a_hidden_reporter_email_makes_the_agent_the_requester_and_says_so(api, 
     agent = next(u for u in account(zendesk).users.values() if u["role"] != "end-user")
     assert ticket["requester_id"] == agent["id"] and len(account(zendesk).users) == before
     [warning] = response.json()["warnings"]
-    assert "Shy Reporter" in warning and "connected agent" in warning
+    assert "Shy Reporter" in warning and "connected Zendesk agent" in warning
 
 
 def test_a_crash_after_zendesk_created_the_ticket_makes_no_second_ticket_or_user_on_retry(
