@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from config.errors import ForbiddenError, NotFoundError
 from connector.clients.base import ApiError, ApiNotFound, is_numeric_id
 from connector.models import ConnectedItem, HelpdeskConnection
-from connector.providers import client_for, provider_for
+from connector.providers import all_providers, client_for, provider_for
 from connector.selectors import (
     connection_active,
     item_applies,
@@ -24,11 +24,14 @@ from connector.selectors import (
     jira_issue_scope,
     jira_user_can_browse_issue,
 )
+from sync.create import record_create_for_issue
 from sync.errors import JiraUnavailable
 from sync.models import Link, SyncEvent
 from sync.selectors import card_items_for_project, link_get
 from sync.services import helpdesk_failure, link_create, link_delete, link_refresh, require_usable, sync_words
 from tenants.auth import JiraContextJWTAuthentication, PageSessionAuthentication, TenantLicensed
+
+from .serializers import ErrorSerializer, RecordCreateSerializer
 
 PANEL_AUTH = [JiraContextJWTAuthentication, PageSessionAuthentication]
 
@@ -430,3 +433,58 @@ class LinkDeleteView(PanelView):
     def delete(self, request, link_id: int):
         link_delete(tenant=request.tenant, link=_link(request, link_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- creating a helpdesk record from the issue (Jira → helpdesk) ------------------------------------------
+
+
+def record_create_actions() -> dict[str, dict[str, str]]:
+    """Provider → helpdesk object → the words of the panel's button, for every object Deskbridge can create
+    from a Jira issue: "Create ticket" for the helpdesk's tickets, "Create record" for other objects."""
+    return {
+        provider.key: {
+            obj: "Create ticket" if obj == provider.ticket_object else "Create record"
+            for obj in sorted(provider.creatable_objects)
+        }
+        for provider in all_providers()
+    }
+
+
+class RecordCreatedOutSerializer(serializers.Serializer):
+    link = LinkOutSerializer()  # as the cards show it
+    record = inline_serializer("PanelCreatedRecord", {"id": serializers.CharField(), "url": serializers.CharField()})
+    warnings = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="The record was created and linked, but something around it needs attention (e.g. Jira hid the "
+        "reporter's email, so the connected agent requests it; the link note was refused).",
+    )
+
+
+@extend_schema(
+    tags=["panel"],
+    request=RecordCreateSerializer,
+    responses={201: RecordCreatedOutSerializer, 400: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer},
+)
+class RecordCreateView(PanelView):
+    def post(self, request, item_id: int):
+        """Create a helpdesk record from the issue the panel shows, through an item that applies to it, and link
+        it: the values of the form (``values``: helpdesk field id → value) over what the item's mappings give.
+        Whoever may link through the panel may create; 400 with ``extra.fields`` naming the fields to correct."""
+        data = RecordCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        scope = require_issue_access(request, data.validated_data["issue_id"])
+        item = _item(request, item_id)
+        require_item_applies(item, scope)
+        result = record_create_for_issue(
+            tenant=request.tenant,
+            item=item,
+            issue_id=scope.issue_id,
+            values=data.validated_data.get("values") or {},
+            actor=request.jira_account_id or "",
+        )
+        body = {
+            "link": link_out(result.link),
+            "record": {"id": result.record_id, "url": result.record_url},
+            "warnings": result.warnings,
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
