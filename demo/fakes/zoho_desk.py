@@ -75,7 +75,19 @@ Desk API (``/desk/{dc}/api/v1/…``; ``Authorization: Zoho-oauthtoken <token>``;
   ``_all`` cannot be combined with field filters; text filters match exactly (case-insensitive) unless they
   carry ``*`` wildcards; answer ``{"data", "count"}`` with ``modifiedTime`` and ``cf`` on each record
   [secondary: github.com/imohanvadivel/n8n-nodes-zoho-desk AGENT.md, an MCP tool doc citing the
-  DeskAPIDocument; api-facts says ``from`` ≤ 999].
+  DeskAPIDocument; api-facts says ``from`` ≤ 999]. Custom fields are searched with ``customField1``…``10`` =
+  ``<apiName>:<value>`` (``customField1=cf_modelName:F3``; an unknown field is 422 here - unverified); the
+  accounts search has no email, phone or website parameter [DeskAPIDocument "Tickets Search API", "Search
+  Contacts", "Search accounts", mirrored at developers.qodex.ai/zoho-desk/zoho-desk-api/search-404]. Search
+  reads an index: a record made less than ``fake.search_lag_seconds`` ago (default 0) is not found yet, while
+  lists (``GET /{module}?sortBy=-createdTime``) show it at once; ``GET /contacts`` rows carry ``email`` and
+  ``createdTime`` but no ``modifiedTime`` or ``cf`` (the doc's sample answer).
+- Creating (``POST /{module}``): the create endpoints' "(required)" attributes are mandatory (ticket: subject,
+  departmentId, contactId or ``contact``; contact: lastName; account: accountName; task: subject,
+  departmentId; call and event: also startTime, duration, contactId, a call direction and status); a missing
+  one is 422 ``INVALID_DATA`` with ``{"fieldName": "/departmentId", "errorType": "missing"}``; contacts may
+  share an email address (Zoho offers a deduplication tool rather than refusing them) [DeskAPIDocument
+  "Create a ticket" … "Create event" and Errors; help.zoho.com "Add, Edit and Delete Contacts"].
 - Comments exist on tickets, contacts, accounts, tasks, calls and events; ``isPublic``/``contentType`` only on
   tickets [secondary: n8n-nodes-zoho-desk AGENT.md]; ``content`` ≤ 32,000 characters; ``attachmentIds`` are
   ids from ``POST /uploads``; comment and thread lists default to newest first (``sortBy=commentedTime`` /
@@ -144,22 +156,27 @@ def api_domain(dc: str) -> str:
 
 
 # --- OAuth ----------------------------------------------------------------------------------------------
+# the scopes Deskbridge asks for (connector/clients/zoho_desk.py REQUIRED_SCOPES): the fake's default grant
 REQUIRED_SCOPES = [
     "Desk.search.READ",
     "Desk.tickets.CREATE",
     "Desk.tickets.READ",
     "Desk.tickets.UPDATE",
+    "Desk.contacts.CREATE",
     "Desk.contacts.READ",
     "Desk.contacts.UPDATE",
+    "Desk.tasks.CREATE",
     "Desk.tasks.READ",
     "Desk.tasks.UPDATE",
     "Desk.basic.READ",
     "Desk.settings.READ",
     "Desk.settings.UPDATE",
+    "Desk.events.CREATE",
     "Desk.events.READ",
     "Desk.events.UPDATE",
     "Desk.articles.READ",
     "Desk.articles.UPDATE",
+    "Desk.calls.CREATE",
     "Desk.calls.READ",
     "Desk.calls.UPDATE",
     "Desk.settings.ALL",
@@ -224,7 +241,9 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
 TICKET_STATUSES = {"Open": "Open", "On Hold": "On Hold", "Escalated": "Open", "Closed": "Closed"}
 
-# module -> [(apiName, displayLabel, type, allowedValues, mandatory-on-create)]
+# module -> [(apiName, displayLabel, type, allowedValues, mandatory-on-create)]; mandatory as the "(required)"
+# attributes of the DeskAPIDocument's create endpoints (mirrored at developers.qodex.ai/zoho-desk/zoho-desk-api:
+# a call needs startTime, direction, duration, status and contactId, an event startTime, duration, contactId)
 # fmt: off
 ACTIVITY_PRIORITIES = ["Highest", "High", "Normal", "Low", "Lowest"]
 SYSTEM_FIELDS: dict[str, list[tuple[str, str, str, list[str] | None, bool]]] = {
@@ -288,11 +307,11 @@ SYSTEM_FIELDS: dict[str, list[tuple[str, str, str, list[str] | None, bool]]] = {
         ("departmentId", "Department", "LookUp", None, True),
         ("startTime", "Call Start Time", "DateTime", None, True),
         ("direction", "Call Type", "Picklist", ["inbound", "outbound"], True),
-        ("duration", "Call Duration", "Number", None, False),
-        ("status", "Status", "Picklist", ["Scheduled", "In Progress", "Completed", "Cancelled"], False),
+        ("duration", "Call Duration", "Number", None, True),
+        ("status", "Status", "Picklist", ["Scheduled", "In Progress", "Completed", "Cancelled"], True),
         ("priority", "Priority", "Picklist", ACTIVITY_PRIORITIES, False),
         ("ticketId", "Ticket", "LookUp", None, False),
-        ("contactId", "Contact Name", "LookUp", None, False),
+        ("contactId", "Contact Name", "LookUp", None, True),
         ("ownerId", "Call Owner", "LookUp", None, False),
         ("description", "Description", "Textarea", None, False),
     ],
@@ -300,11 +319,11 @@ SYSTEM_FIELDS: dict[str, list[tuple[str, str, str, list[str] | None, bool]]] = {
         ("subject", "Subject", "Text", None, True),
         ("departmentId", "Department", "LookUp", None, True),
         ("startTime", "Start Time", "DateTime", None, True),
-        ("duration", "Duration", "Number", None, False),
+        ("duration", "Duration", "Number", None, True),
         ("status", "Status", "Picklist", ["Scheduled", "In Progress", "Completed", "Cancelled"], False),
         ("priority", "Priority", "Picklist", ACTIVITY_PRIORITIES, False),
         ("ticketId", "Ticket", "LookUp", None, False),
-        ("contactId", "Contact Name", "LookUp", None, False),
+        ("contactId", "Contact Name", "LookUp", None, True),
         ("ownerId", "Event Owner", "LookUp", None, False),
         ("description", "Description", "Textarea", None, False),
     ],
@@ -362,7 +381,9 @@ SEARCH_PARAMS: dict[str, tuple[str, ...]] = {
     "tickets": ("subject", "ticketNumber", "status", "priority", "email", "phone", "contactName", "accountName",
                 "assigneeId", "channel", "category", "departmentId", "customerResponseTimeRange", "dueDateRange"),
     "contacts": ("firstName", "lastName", "fullName", "email", "phone", "mobile", "accountName"),
-    "accounts": ("accountName", "email", "phone", "website"),
+    # DeskAPIDocument "Search accounts": id, accountName, _all, customField1-10, time ranges - no email, phone or
+    # website (mirrored at developers.qodex.ai/zoho-desk/zoho-desk-api/search-404/search-accounts-5)
+    "accounts": ("accountName",),
     "tasks": ("subject", "status", "priority", "ownerId", "departmentId", "dueDateRange"),
     "calls": ("subject", "status", "priority", "ownerId", "departmentId"),
     "events": ("subject", "status", "priority", "ownerId", "departmentId"),
@@ -370,6 +391,10 @@ SEARCH_PARAMS: dict[str, tuple[str, ...]] = {
 }
 # fmt: on
 SEARCH_COMMON = ("from", "limit", "sortBy", "_all", "modifiedTimeRange", "createdTimeRange", "id")
+# ``customField1``…``customField10`` = ``<cf apiName>:<value>`` (exact, ``*`` wildcards, ``${empty}`` /
+# ``${notempty}``), e.g. ``customField1=cf_modelName:F3`` (DeskAPIDocument "Tickets Search API", "Search
+# Contacts", "Search accounts", mirrored at developers.qodex.ai/zoho-desk/zoho-desk-api/search-404)
+SEARCH_CUSTOM = tuple(f"customField{n}" for n in range(1, 11))
 SEARCH_SORTS = {"tickets": ("relevance", "modifiedTime", "createdTime", "customerResponseTime")}
 # module -> scope families that grant it (accounts also go with contacts [DeskAPIDocument scope table, as quoted])
 SCOPE_FAMILIES: dict[str, tuple[str, ...]] = {
@@ -497,6 +522,9 @@ class FakeZohoDesk(FakeServer):
         self.token_refreshes: list[dict[str, Any]] = []  # every grant_type=refresh_token request
         self.downloads: list[dict[str, Any]] = []  # every attachment download
         self.activity_bumps_modified_time = False
+        # search reads an index that shows a new record only this long after it was made (Zoho's lags: the
+        # provider reads changes ZOHO_SEARCH_SETTLE_SECONDS late); lists read the records themselves
+        self.search_lag_seconds = 0.0
         self._ids = itertools.count(1892000000043001)
         self._org_ids = itertools.count(60001234567, 7919)
         self._forced: list[dict[str, Any]] = []  # {code, left, org_id}
@@ -1271,6 +1299,11 @@ class FakeZohoDesk(FakeServer):
                 if ticket
                 else None
             )
+        elif module == "contacts" and listing:
+            # the list's sample answer (DeskAPIDocument "List contacts", mirrored at developers.qodex.ai/zoho-desk/
+            # zoho-desk-api/contacts-105/list-contacts-20) has email and createdTime but no modifiedTime or cf
+            for key in ("modifiedTime", "cf", "customFields"):
+                data.pop(key, None)
         if module not in ("tickets", "timeEntry"):
             data["commentCount"] = str(len(org.comments.get((module, record["id"]), [])))
         return data
@@ -1895,6 +1928,7 @@ class FakeZohoDesk(FakeServer):
                 )["id"]
             cf = data.pop("cf", {})
             values = {k: v for k, v in data.items() if k != "contact"}
+            values.setdefault("description", None)  # add_ticket's seeded description is not the API's
             record = self.add_ticket(org.id, **values, cf=cf)
             self.events.pop()  # add_ticket logged it as a user action; log it as the API's
         else:
@@ -1938,9 +1972,19 @@ class FakeZohoDesk(FakeServer):
         org: Org = request.org  # type: ignore[attr-defined]
         module = request.params["module"]
         filters = SEARCH_PARAMS[module]
-        refusal = self._extra_params(request, set(SEARCH_COMMON) | set(filters))
+        refusal = self._extra_params(request, set(SEARCH_COMMON) | set(filters) | set(SEARCH_CUSTOM))
         if refusal:
             return refusal
+        custom: list[tuple[str, str]] = []
+        cf_names = {f["apiName"] for f in org.fields[module] if f["isCustomField"]}
+        for name in SEARCH_CUSTOM:
+            raw = request.arg(name)
+            if raw is None:
+                continue
+            api, colon, wanted = raw.partition(":")
+            if not colon or api.strip() not in cf_names:  # unverified: Zoho's answer to an unknown field
+                return _unprocessable(f"The value passed for field '{name}' is invalid.")
+            custom.append((api.strip(), wanted))
         start, refusal = self._int_param(request, "from", 0, 0, SEARCH_MAX_FROM)
         if refusal:
             return refusal
@@ -1952,7 +1996,7 @@ class FakeZohoDesk(FakeServer):
         if sort_by.lstrip("-") not in sorts:
             return _unprocessable("The value passed for field 'sortBy' is invalid.")
         used_filters = [f for f in filters if request.arg(f) is not None and not f.endswith("Range")]
-        if request.arg("_all") is not None and used_filters:
+        if request.arg("_all") is not None and (used_filters or custom):
             return _unprocessable("The parameter '_all' cannot be combined with field-specific parameters.")
         ranges, refusal = self._ranges(
             request, ("modifiedTimeRange", "createdTimeRange", "customerResponseTimeRange", "dueDateRange")
@@ -1992,6 +2036,13 @@ class FakeZohoDesk(FakeServer):
                 texts += [v for v in record["cf"].values() if v]
                 if not text_match(everything if "*" in everything else f"*{everything}*", *texts):
                     return False
+            for api, wanted in custom:
+                value = record["cf"].get(api)
+                if wanted in ("${empty}", "${notempty}"):
+                    if (value in (None, "")) != (wanted == "${empty}"):
+                        return False
+                elif not text_match(wanted, value):
+                    return False
             contact = org.records["contacts"].get(record.get("contactId") or "", {})
             account = org.records["accounts"].get(record.get("accountId") or "", {})
             for name in used_filters:
@@ -2017,7 +2068,13 @@ class FakeZohoDesk(FakeServer):
                     return False
             return True
 
-        found = [r for r in org.records[module].values() if matches(r)]
+        # the index shows a record ``search_lag_seconds`` after it was made
+        horizon = self._now_ms() - int(self.search_lag_seconds * 1000)
+        found = [
+            r
+            for r in org.records[module].values()
+            if (self.search_lag_seconds <= 0 or r["_ctime"] <= horizon) and matches(r)
+        ]
         key = sort_by.lstrip("-")
         order = {"relevance": "_mtime", "modifiedTime": "_mtime", "createdTime": "_ctime"}.get(key, key)
         descending = sort_by.startswith("-") or key == "relevance"

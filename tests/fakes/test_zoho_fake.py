@@ -299,6 +299,67 @@ def test_create_ticket_needs_department_and_contact(zoho):
     assert made.status_code == 200 and made.json()["ticketNumber"] == "101" and made.json()["contactId"]
 
 
+def test_created_records_have_string_ids_times_and_no_seeded_values(zoho):
+    access, _ = connect(zoho)
+    department = zoho.default_department(ORG)["id"]
+    contact = desk(zoho, "POST", "/contacts", access, json={"lastName": "Lee", "email": "lee@x.io"}).json()
+    assert isinstance(contact["id"], str) and contact["createdTime"] == contact["modifiedTime"]
+    assert contact["createdTime"].endswith("Z") and len(contact["createdTime"]) == 24
+    ticket = desk(
+        zoho, "POST", "/tickets", access, json={"subject": "Hi", "departmentId": department, "contactId": contact["id"]}
+    ).json()
+    assert ticket["description"] is None and ticket["contactId"] == contact["id"]  # nothing made up
+    account = desk(zoho, "POST", "/accounts", access, json={"accountName": "Globex", "website": "globex.test"}).json()
+    assert account["accountName"] == "Globex" and isinstance(account["id"], str)
+    task = desk(zoho, "POST", "/tasks", access, json={"subject": "Call back", "departmentId": department}).json()
+    assert task["status"] == "Not Started"
+    assert [e["by"] for e in zoho.events[-4:]] == ["api"] * 4
+
+
+def test_contacts_may_share_an_email_address(zoho):
+    access, _ = connect(zoho)
+    first = desk(zoho, "POST", "/contacts", access, json={"lastName": "Lee", "email": "lee@x.io"}).json()
+    second = desk(zoho, "POST", "/contacts", access, json={"lastName": "Lee", "email": "lee@x.io"}).json()
+    assert first["id"] != second["id"]  # Zoho does not refuse them (it offers deduplication instead)
+
+
+@pytest.mark.parametrize(
+    ("module", "body", "missing"),
+    [
+        ("contacts", {"email": "a@b.io"}, {"/lastName"}),
+        ("accounts", {"website": "a.io"}, {"/accountName"}),
+        ("tasks", {"subject": "x"}, {"/departmentId"}),
+        (
+            "calls",
+            {"subject": "x"},
+            {"/departmentId", "/startTime", "/direction", "/duration", "/status", "/contactId"},
+        ),
+        ("events", {"subject": "x"}, {"/departmentId", "/startTime", "/duration", "/contactId"}),
+    ],
+)
+def test_a_create_without_its_mandatory_fields_is_422_invalid_data_naming_them(zoho, module, body, missing):
+    access, _ = connect(zoho)
+    refused = desk(zoho, "POST", f"/{module}", access, json=body)
+    assert refused.status_code == 422
+    answer = refused.json()
+    assert answer["errorCode"] == "INVALID_DATA" and answer["message"]
+    assert {e["fieldName"] for e in answer["errors"]} == missing
+    assert {e["errorType"] for e in answer["errors"]} == {"missing"}
+    assert not zoho.orgs[ORG].records[module]
+
+
+def test_creating_contacts_and_accounts_needs_the_contacts_create_scope(zoho):
+    without = [s for s in REQUIRED_SCOPES if s != "Desk.contacts.CREATE"]
+    access = connect(zoho, scopes=without)[0]
+    for module, body in (("contacts", {"lastName": "Lee"}), ("accounts", {"accountName": "Globex"})):
+        refused = desk(zoho, "POST", f"/{module}", access, json=body)
+        assert refused.status_code == 403 and refused.json()["errorCode"] == "SCOPE_MISMATCH", module
+    assert desk(zoho, "GET", "/contacts", access).status_code == 204  # reading still works
+    for grant in ("Desk.contacts.WRITE", "Desk.contacts.ALL"):
+        access = connect(zoho, scopes=[*without, grant])[0]
+        assert desk(zoho, "POST", "/contacts", access, json={"lastName": "Lee"}).status_code == 200, grant
+
+
 def test_user_update_bumps_modified_time(zoho):
     ticket = zoho.add_ticket(ORG)
     zoho.advance(2)
@@ -358,6 +419,61 @@ def test_search_text_filters_wildcards_and_all(zoho):
     found = desk(zoho, "GET", "/contacts/search", access, params={"email": "grace@navy.mil"}).json()
     assert found["data"][0]["id"] == contact["id"]
     assert desk(zoho, "GET", "/contracts/search", access).status_code == 404
+
+
+def test_search_by_custom_field_exact_wildcard_and_empty(zoho):
+    access, _ = connect(zoho)
+    zoho.add_field(ORG, "tickets", api_name="cf_jira", label="Jira issue")
+    tagged = zoho.add_ticket(ORG, cf={"cf_jira": "deskbridge-abc-10001-1"})
+    zoho.add_ticket(ORG, cf={"cf_jira": "deskbridge-abc-10001-12"})
+    untagged = zoho.add_ticket(ORG)
+
+    def ids(value, name="customField1"):
+        answer = desk(zoho, "GET", "/tickets/search", access, params={name: value})
+        return [] if answer.status_code == 204 else sorted(t["id"] for t in answer.json()["data"])
+
+    assert ids("cf_jira:deskbridge-abc-10001-1") == [tagged["id"]]  # exact: not the -12 one
+    assert ids("cf_jira:DESKBRIDGE-ABC-10001-1", "customField3") == [tagged["id"]]  # case-insensitive
+    assert len(ids("cf_jira:deskbridge-abc-10001-1*")) == 2
+    assert ids("cf_jira:${empty}") == [untagged["id"]]
+    assert len(ids("cf_jira:${notempty}")) == 2
+    for bad in ("cf_jira", "cf_nope:x", "subject:x"):
+        refused = desk(zoho, "GET", "/tickets/search", access, params={"customField1": bad})
+        assert refused.status_code == 422 and refused.json()["errorCode"] == "UNPROCESSABLE_ENTITY", bad
+    both = desk(zoho, "GET", "/tickets/search", access, params={"customField1": "cf_jira:x", "_all": "x"})
+    assert both.status_code == 422
+    eleventh = desk(zoho, "GET", "/tickets/search", access, params={"customField11": "cf_jira:x"})
+    assert eleventh.status_code == 422
+
+
+def test_accounts_are_searched_by_name_not_by_website(zoho):
+    access, _ = connect(zoho)
+    globex = zoho.add_account(ORG, accountName="Globex Corp", website="https://www.globex.test")
+    found = desk(zoho, "GET", "/accounts/search", access, params={"accountName": "globex corp"}).json()
+    assert [a["id"] for a in found["data"]] == [globex["id"]]
+    for name in ("website", "email", "phone"):
+        refused = desk(zoho, "GET", "/accounts/search", access, params={name: "globex.test"})
+        assert refused.status_code == 422 and "Extra query parameter" in refused.json()["message"], name
+    everywhere = desk(zoho, "GET", "/accounts/search", access, params={"_all": "globex.test"}).json()
+    assert [a["id"] for a in everywhere["data"]] == [globex["id"]]
+
+
+def test_search_shows_new_records_late_and_the_newest_first_list_at_once(zoho):
+    access, _ = connect(zoho)
+    zoho.search_lag_seconds = 30
+    old = zoho.add_contact(ORG, lastName="Old", email="old@x.io")
+    zoho.advance(60)
+    new = desk(zoho, "POST", "/contacts", access, json={"lastName": "New", "email": "new@x.io"}).json()
+    assert desk(zoho, "GET", "/contacts/search", access, params={"email": "new@x.io"}).status_code == 204
+    assert (
+        desk(zoho, "GET", "/contacts/search", access, params={"email": "old@x.io"}).json()["data"][0]["id"]
+        == (old["id"])
+    )
+    rows = desk(zoho, "GET", "/contacts", access, params={"sortBy": "-createdTime"}).json()["data"]
+    assert [r["id"] for r in rows] == [new["id"], old["id"]]
+    assert rows[0]["email"] == "new@x.io" and "cf" not in rows[0] and "modifiedTime" not in rows[0]
+    zoho.advance(31)
+    assert desk(zoho, "GET", "/contacts/search", access, params={"email": "new@x.io"}).json()["count"] == "1"
 
 
 # --- comments, threads, attachments ----------------------------------------------------------------------
