@@ -373,6 +373,9 @@ def _intent_take(
     with transaction.atomic():
         intent = RecordCreate.objects.select_for_update().filter(item=item, jira_issue_id=issue_id).first()
         if intent is not None and intent.state == RecordCreate.State.DONE:
+            if Link.objects.filter(tenant=tenant, item=item, jira_issue_id=issue_id).exists():
+                # made by a request that finished after this one checked for a link
+                raise LinkExists(f"The issue is already linked through {item.name}.", extra={"issue_id": issue_id})
             # Its link was removed since: this is a new request for a new record, with a new tag.
             intent.delete()
             intent = None

@@ -25,12 +25,13 @@ from .models import Link, WebhookEvent
 logger = logging.getLogger(__name__)
 
 # What the descriptor subscribes to (sync.descriptor) and what the inbox accepts.
+ISSUE_CREATED = "jira:issue_created"  # for auto-create from Jira only (sync.jira_create)
 ISSUE_UPDATED = "jira:issue_updated"
 ISSUE_DELETED = "jira:issue_deleted"
 COMMENT_CREATED = "comment_created"
 COMMENT_UPDATED = "comment_updated"
 ATTACHMENT_CREATED = "attachment_created"
-WEBHOOK_EVENTS = (ISSUE_UPDATED, ISSUE_DELETED, COMMENT_CREATED, COMMENT_UPDATED, ATTACHMENT_CREATED)
+WEBHOOK_EVENTS = (ISSUE_CREATED, ISSUE_UPDATED, ISSUE_DELETED, COMMENT_CREATED, COMMENT_UPDATED, ATTACHMENT_CREATED)
 RECONCILE = "reconcile"  # a change the reconcile found whose webhook never came
 RETRY = "retry"  # an admin's retry of the issue's sync
 
@@ -76,8 +77,9 @@ def _actor_of(payload: dict[str, Any]) -> str:
 
 def _is_ours(*, tenant: Tenant, issue_id: str, event_type: str) -> bool:
     """One indexed query (link_tenant_issue): does a link this event can matter to name the issue? A
-    deletion matters to every link (it breaks them); other events only to two-way links still syncing."""
-    links = Link.objects.filter(tenant_id=tenant.pk, jira_issue_id=issue_id)
+    deletion matters to every link whose record still exists (it breaks them); other events only to two-way
+    links still syncing (not closed, not broken)."""
+    links = Link.objects.filter(tenant_id=tenant.pk, jira_issue_id=issue_id, record_deleted_at__isnull=True)
     if event_type != ISSUE_DELETED:
         links = links.filter(item__mode=ConnectedItem.Mode.TWO_WAY, sync_stopped_at__isnull=True)
     return links.exists()
@@ -104,6 +106,8 @@ def webhook_receive(*, tenant: Tenant, delivery_id: str, body: bytes) -> Intake:
         return Intake("dropped")
     if not issue_id.isdigit():
         raise WebhookInvalid("The webhook names an issue without a numeric id.")
+    if event_type == ISSUE_CREATED:
+        return _issue_created(tenant, delivery_id[:128], issue_id, issue_key, payload)
     if not _is_ours(tenant=tenant, issue_id=issue_id, event_type=event_type):
         return Intake("dropped")
     event = _store(tenant, delivery_id[:128], event_type, issue_id, issue_key, payload)
@@ -113,7 +117,26 @@ def webhook_receive(*, tenant: Tenant, delivery_id: str, body: bytes) -> Intake:
     return Intake("stored", event.pk)
 
 
-def _store(tenant, delivery_id, event_type, issue_id, issue_key, payload, *, rejected=False) -> WebhookEvent | None:
+def _issue_created(tenant: Tenant, delivery_id: str, issue_id: str, issue_key: str, payload: dict) -> Intake:
+    """A new issue matters only to items that auto-create records for its project: their connections' sweeps
+    are queued (they find the issue through Jira's search, with its filter). Kept as done, so a redelivery is
+    known as one."""
+    from .jira_create import issue_created_enqueue, issue_created_wants
+
+    fields = (payload.get("issue") or {}).get("fields") or {}
+    project_id = str((fields.get("project") or {}).get("id") or "")
+    if not project_id or not issue_created_wants(tenant_id=tenant.pk, project_id=project_id):
+        return Intake("dropped")
+    event = _store(tenant, delivery_id, ISSUE_CREATED, issue_id, issue_key, payload, done=True)
+    if event is None:
+        return Intake("duplicate")
+    issue_created_enqueue(tenant_id=tenant.pk, project_id=project_id)
+    return Intake("stored", event.pk)
+
+
+def _store(
+    tenant, delivery_id, event_type, issue_id, issue_key, payload, *, rejected=False, done=False
+) -> WebhookEvent | None:
     try:
         with transaction.atomic():
             return WebhookEvent.objects.create(
@@ -124,7 +147,12 @@ def _store(tenant, delivery_id, event_type, issue_id, issue_key, payload, *, rej
                 issue_key=issue_key,
                 actor_account_id=_actor_of(payload),
                 payload=payload,
-                status=WebhookEvent.Status.REJECTED if rejected else WebhookEvent.Status.PENDING,
+                status=WebhookEvent.Status.REJECTED
+                if rejected
+                else WebhookEvent.Status.DONE
+                if done
+                else WebhookEvent.Status.PENDING,
+                processed_at=timezone.now() if done else None,
                 last_error="Unknown webhook event." if rejected else "",
             )
     except IntegrityError:

@@ -136,3 +136,13 @@ def runs_prune() -> int:
     finished = (WebhookEvent.Status.DONE, WebhookEvent.Status.IGNORED, WebhookEvent.Status.REJECTED)
     inbox, _ = WebhookEvent.objects.filter(status__in=finished, received_at__lt=cutoff).delete()
     return deleted + inbox
+
+
+def jira_create_task(connection_id: int) -> str:
+    """Auto-create from Jira for one connection (queued by the ``jira:issue_created`` webhook)."""
+    from .jira_create import jira_create_run
+
+    run = jira_create_run(connection_id=connection_id)
+    if run is None:
+        return "nothing to do"
+    return f"{run.outcome}: {run.counts.get('records_created', 0)} record(s) created"

@@ -3,6 +3,7 @@ covers that exact request (``tenants.jwt.encode_outbound``: the header is built 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -28,6 +29,7 @@ class JiraClient(BaseClient):
     ISSUE_COMMENTS = "/rest/api/3/issue/{issue}/comment"
     ISSUE_ATTACHMENTS = "/rest/api/3/issue/{issue}/attachments"
     SEARCH_JQL = "/rest/api/3/search/jql"
+    JQL_PARSE = "/rest/api/3/jql/parse"
     USER_SEARCH = "/rest/api/3/user/search"
     ISSUE_TRANSITIONS = "/rest/api/3/issue/{issue}/transitions"
     PROJECT_SEARCH = "/rest/api/3/project/search"
@@ -166,17 +168,39 @@ class JiraClient(BaseClient):
         """Issues matching ``jql`` (the enhanced search: ``nextPageToken`` paging, no total). Jira indexes
         new issues after a short delay, so a just-created issue may not be found yet."""
         issues: list[dict[str, Any]] = []
+        for page in self.search_jql_pages(jql, fields=fields, page_size=min(100, limit), limit=limit):
+            issues.extend(page)
+        return issues
+
+    def search_jql_pages(
+        self, jql: str, *, fields: list[str], page_size: int = 100, limit: int | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The pages of ``search_jql``, read one at a time as the caller asks (at most ``limit`` issues)."""
+        read = 0
         token = None
-        while len(issues) < limit:
-            body: dict[str, Any] = {"jql": jql, "fields": fields, "maxResults": min(100, limit - len(issues))}
+        while limit is None or read < limit:
+            size = page_size if limit is None else min(page_size, limit - read)
+            body: dict[str, Any] = {"jql": jql, "fields": fields, "maxResults": size}
             if token:
                 body["nextPageToken"] = token
             data = self.request("POST", self.SEARCH_JQL, json_body=body).data or {}
-            issues.extend(data.get("issues") or [])
+            page = list(data.get("issues") or [])
+            read += len(page)
+            yield page
             token = data.get("nextPageToken")
-            if not token or data.get("isLast"):
+            if not token or data.get("isLast") or not page:
                 break
-        return issues
+
+    def jql_parse(self, query: str) -> list[str]:
+        """Jira's errors for one JQL query, as it words them (empty: valid). ``validation=strict``: unknown
+        fields, values and functions are errors too. Jira answers 200 with ``queries[].errors`` for a query it
+        refuses; 400 only for a malformed request."""
+        params = {"validation": "strict"}
+        data = self.request("POST", self.JQL_PARSE, params=params, json_body={"queries": [query]}).data
+        queries = data.get("queries") if isinstance(data, dict) else None
+        if not isinstance(queries, list) or len(queries) != 1 or not isinstance(queries[0], dict):
+            raise ApiUnexpectedResponse("Jira returned an unexpected answer to the JQL check", service=self.service)
+        return [str(e) for e in queries[0].get("errors") or []]
 
     def comment_add(self, issue: str, body: dict[str, Any], *, properties: dict[str, Any] | None = None) -> dict:
         """``POST /issue/{id}/comment`` with an ADF body; ``properties`` tag the comment (found again with

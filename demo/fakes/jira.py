@@ -1417,6 +1417,30 @@ class FakeJira(FakeServer):
             list(properties),
         )
 
+    @route("POST", r"/rest/api/3/jql/parse")
+    def jql_parse(self, request: FakeRequest):
+        """``{"queries": [{"query", "structure"} | {"query", "errors": [...]}]}``, 200 even for refused queries
+        (400 only for a malformed body), each query checked as the fake's search reads it. Shape and wording:
+        the ``parseJqlQueries`` example of Jira's REST reference (e.g. ``"Field 'universe' does not exist or
+        you do not have permission to view it."``); ``validation=strict`` omits the structure of a refused query.
+        https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-jql/#api-rest-api-3-jql-parse-post"""
+        try:
+            data = request.json() or {}
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "Unexpected character: the request body is not JSON.")
+        queries = data.get("queries") if isinstance(data, dict) else None
+        if not isinstance(queries, list) or not all(isinstance(q, str) for q in queries):
+            return _error(400, "Can not deserialize the request body: queries must be a list of strings.")
+        parsed = []
+        for query in queries:
+            try:
+                self._parse_jql(query)
+            except JqlError as exc:
+                parsed.append({"query": query, "errors": [str(exc)]})
+            else:
+                parsed.append({"query": query, "structure": {"where": {}}})
+        return 200, {"queries": parsed}
+
     def _search_jql(
         self,
         jql: str,
@@ -1491,7 +1515,10 @@ class FakeJira(FakeServer):
     _PROPERTY = re.compile(r"issue\.property\[(?P<key>[^\]]+)\](?:\.(?P<path>.+))?", re.IGNORECASE)
 
     def _parse_jql(self, jql: str):
-        """A minimal JQL: clauses joined by ``AND`` — ``issue.property[<key>].<path> = "<value>"|<number>``,
+        """A minimal JQL: clauses joined by ``AND`` (grouping parentheses allowed) —
+        ``issue.property[<key>].<path> = "<value>"|<number>``, ``labels``, ``priority``, ``status``,
+        ``reporter``, ``assignee`` and ``customfield_N``/``cf[N]`` ``= x``/``in (…)`` (name, id, option value or
+        accountId),
         ``project = <key or id>`` / ``project in (<keys or ids>)``, ``issuetype = <id or name>``,
         ``issue|key|issuekey|id in (…)`` or ``= …``, ``updated|created >= | > | <= | < | = <date>`` (``"-5m"``,
         ``-2h``, ``"-1d 2h"`` relative to the fake's clock, or ``"2026/11/21 10:05"``, ``"2026-11-21"`` in the
@@ -1513,6 +1540,7 @@ class FakeJira(FakeServer):
             position = match.end()
         if not tokens:
             raise JqlError("Error in the JQL Query: an empty query is not supported by this fake.")
+        tokens = self._jql_ungroup(tokens)
         predicates = []
         order_keys: list[tuple[str, bool]] = []
         i = 0
@@ -1589,6 +1617,29 @@ class FakeJira(FakeServer):
             return result
 
         return predicate, order
+
+    @staticmethod
+    def _jql_ungroup(tokens: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Parentheses that group clauses (``A AND (B AND C)``) dropped: with only AND they change nothing.
+        Those of an ``in (…)`` list stay."""
+        kept: list[tuple[str, str]] = []
+        stack: list[bool] = []  # per open parenthesis: whether it opens a list (kept)
+        for index, token in enumerate(tokens):
+            if token == ("op", "("):
+                is_list = index > 0 and tokens[index - 1][0] == "word" and tokens[index - 1][1].lower() == "in"
+                stack.append(is_list)
+                if is_list:
+                    kept.append(token)
+            elif token == ("op", ")"):
+                if not stack:
+                    raise JqlError("Error in the JQL Query: unexpected ')'.")
+                if stack.pop():
+                    kept.append(token)
+            else:
+                kept.append(token)
+        if stack:
+            raise JqlError("Error in the JQL Query: Expecting ')' before the end of the query.")
+        return kept
 
     _JQL_PERIOD = re.compile(r"^\s*(?P<sign>[-+]?)\s*(?P<parts>(?:\d+\s*[wdhm]\s*)+)$", re.IGNORECASE)
     _JQL_UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60}
@@ -1688,6 +1739,27 @@ class FakeJira(FakeServer):
                     continue
                 ids.add(issue["id"])
             return lambda issue: issue["id"] in ids
+        if name == "labels":
+            wanted_labels = set(values)
+            return lambda issue: bool(set(issue["fields"].get("labels") or []) & wanted_labels)
+        if name in ("priority", "status", "reporter", "assignee") or name.startswith(("customfield_", "cf[")):
+            key = f"customfield_{name[3:-1]}" if name.startswith("cf[") else name
+            wanted_values = {v.lower() for v in values}
+
+            def matches_value(issue: dict[str, Any]) -> bool:
+                value = issue["fields"].get(key)
+                values_ = value if isinstance(value, list) else [value]
+                for one in values_:
+                    names = (
+                        {str(one.get(k, "")).lower() for k in ("id", "name", "value", "accountId") if one.get(k)}
+                        if isinstance(one, dict)
+                        else {str(one).lower()}
+                    )
+                    if names & wanted_values:
+                        return True
+                return False
+
+            return matches_value
         raise JqlError(f"Error in the JQL Query: the fake does not support the field '{field}'.")
 
     # --- changes shared by the REST handlers (the app, accountType "app") and the user_* helpers (a human):

@@ -1,0 +1,245 @@
+"""Auto-create from Jira (Jira → helpdesk): new issues of a synchronized item's project and issue type that
+match its JQL filter get a helpdesk record each, linked (origin auto).
+
+Which issues are new and match is asked of Jira's search, one JQL query per item (``creation_sweep``):
+``project = P AND issuetype = T AND created >= -Nm AND (<filter>)``, read with the fields creation needs, so
+a thousand new issues cost a few searches and no per-issue read. Jira indexes a new issue after a short delay,
+so a sweep looks back to where the last one stopped less ``SYNC_RECONCILE_GRACE_SECONDS`` and a margin; it
+runs when Jira says an issue was created (the ``jira:issue_created`` webhook: at once and once more after the
+grace) and with every poll of the connection (which catches deliveries Jira lost). Issues created before the
+item's ``create_from_jira_baseline`` (when auto-create was switched on) are never created.
+
+No duplicates: each creation goes through ``sync.create.record_create_for_issue``, whose intent row (unique
+per item and issue) is written before the helpdesk is called and whose record carries its origin (Zendesk
+``external_id``, a Zoho custom field), looked up before any retry creates again. An issue that already has an
+intent or a link through the item is skipped; one a user unlinked is not created again.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django_q.models import Schedule
+from django_q.tasks import async_task
+
+from config.errors import ApplicationError, ValidationFailed
+from connector.clients.base import ApiError
+from connector.models import ConnectedItem, HelpdeskConnection
+from connector.providers import provider_for
+
+from .create import CreateContext, CreateInProgress, _wanted_fields, record_create_for_issue
+from .errors import LinkExists
+from .models import Link, RecordCreate, SyncEvent, SyncRun
+
+logger = logging.getLogger(__name__)
+
+#: minutes a sweep looks back beyond where the last one stopped (clock skew between us and Jira)
+MARGIN_MINUTES = 2
+#: the actor recorded on links auto-create makes
+ACTOR = "deskbridge:auto-create"
+
+
+def creation_items(connection: HelpdeskConnection):
+    """The connection's items that create records for new Jira issues."""
+    return ConnectedItem.objects.filter(
+        tenant_id=connection.tenant_id,
+        connection=connection,
+        create_from_jira=True,
+        create_from_jira_baseline__isnull=False,
+        is_paused=False,
+    ).exclude(mode=ConnectedItem.Mode.DISPLAY)
+
+
+def _jql(item: ConnectedItem, minutes: int) -> str:
+    clauses = [f"project = {item.jira_project_id}"]
+    if item.jira_issue_type_id:
+        clauses.append(f"issuetype = {item.jira_issue_type_id}")
+    clauses.append(f'created >= "-{minutes}m"')
+    if item.create_jql.strip():
+        clauses.append(f"({item.create_jql.strip()})")
+    return " AND ".join(clauses) + " ORDER BY created ASC"
+
+
+def _created(issue: dict[str, Any]):
+    from .push import _parse_time
+
+    return _parse_time((issue.get("fields") or {}).get("created"))
+
+
+def creation_sweep(run, item: ConnectedItem, ctx: CreateContext | None = None) -> int:
+    """Create a record for each new issue of ``item`` Jira's search finds that has none yet (see the module
+    docstring). ``run`` is a ``sync.engine._Run``: its clients make the calls (counted), its events say what
+    was done. Returns how many records were created. A rate limit or an unreachable service ends the sweep
+    (raised: the caller's run reschedules); where it stopped is kept, so the next sweep continues."""
+    provider = provider_for(item.connection.provider)
+    now = timezone.now()
+    grace = timedelta(seconds=settings.SYNC_RECONCILE_GRACE_SECONDS)
+    baseline = item.create_from_jira_baseline
+    since = max(item.create_swept_at or baseline, baseline)
+    minutes = max(1, math.ceil((now - since).total_seconds() / 60)) + MARGIN_MINUTES
+    limit = settings.SYNC_RECONCILE_MAX_ISSUES
+    ctx = ctx or CreateContext(client=run.helpdesk())
+    created = considered = 0
+    reached = now - grace
+    pages = run.jira().search_jql_pages(_jql(item, minutes), fields=_wanted_fields(item))
+    for issues in pages:  # page by page: issues already taken (the look-back) do not count against the limit
+        for issue in _untaken(item, issues):
+            moment = _created(issue)
+            if moment is None or moment < baseline:
+                continue
+            if moment > reached:
+                continue  # younger than the grace: found again by the next sweep (what the index still lacks)
+            if considered >= limit:  # enough for one sweep: the next one continues from here
+                reached = moment
+                break
+            considered += 1
+            created += _create_one(run, item, provider, issue, ctx)
+        else:
+            continue
+        break
+    ConnectedItem.objects.filter(pk=item.pk, tenant_id=item.tenant_id).update(create_swept_at=reached)
+    item.create_swept_at = reached
+    return created
+
+
+def _untaken(item: ConnectedItem, issues: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The issues with neither a link through the item nor a finished (or refused) creation: a record a user
+    unlinked is not made again."""
+    ids = [str(i["id"]) for i in issues]
+    taken = set(
+        Link.objects.filter(tenant_id=item.tenant_id, item=item, jira_issue_id__in=ids).values_list(
+            "jira_issue_id", flat=True
+        )
+    ) | set(
+        RecordCreate.objects.filter(
+            tenant_id=item.tenant_id,
+            item=item,
+            jira_issue_id__in=ids,
+            state__in=[RecordCreate.State.DONE, RecordCreate.State.FAILED],
+        ).values_list("jira_issue_id", flat=True)
+    )
+    return [i for i in issues if str(i["id"]) not in taken]
+
+
+def _create_one(run, item: ConnectedItem, provider, issue: dict[str, Any], ctx: CreateContext) -> int:
+    issue_id, key = str(issue["id"]), str(issue.get("key") or issue["id"])
+    try:
+        result = record_create_for_issue(
+            tenant=item.tenant, item=item, issue_id=issue_id, issue=issue, automatic=True, actor=ACTOR, ctx=ctx
+        )
+    except (LinkExists, CreateInProgress):
+        return 0  # made, or being made, by another sweep or a user
+    except ValidationFailed as exc:
+        _failed(item, issue_id, exc.message)
+        run.event(
+            None,
+            "created",
+            SyncEvent.Result.ERROR,
+            f"No {provider.brand} record was created for {key} through {item.name}: {exc.message}",
+            item=item,
+        )
+        return 0
+    except ApplicationError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, ApiError):
+            raise cause from exc  # rate limited or unreachable: the run reschedules; nothing is lost
+        raise
+    run.add("records_created")
+    run.event(
+        result.link,
+        "created",
+        SyncEvent.Result.OK,
+        f"Created {provider.brand} {provider.object_label(item.helpdesk_object).lower()} {result.record_id} "
+        f"from {key}" + (f" ({' '.join(result.warnings)})" if result.warnings else ""),
+    )
+    return 1
+
+
+def _failed(item: ConnectedItem, issue_id: str, message: str) -> None:
+    """A refusal that retrying cannot cure (a required field with no value, the helpdesk refusing a value):
+    the intent is marked failed, so sweeps do not try it again; a user can still create it from the panel."""
+    RecordCreate.objects.filter(tenant_id=item.tenant_id, item=item, jira_issue_id=issue_id).update(
+        state=RecordCreate.State.FAILED, error=message[:2000], attempted_at=None
+    )
+    if not RecordCreate.objects.filter(tenant_id=item.tenant_id, item=item, jira_issue_id=issue_id).exists():
+        RecordCreate.objects.create(
+            tenant_id=item.tenant_id,
+            item=item,
+            jira_issue_id=issue_id,
+            source_key="",
+            state=RecordCreate.State.FAILED,
+            error=message[:2000],
+            automatic=True,
+            created_by=ACTOR,
+        )
+
+
+def creation_sweeps(run) -> int:
+    """Every auto-create item of the run's connection (called by each poll)."""
+    created = 0
+    ctx = CreateContext(client=run.helpdesk())
+    for item in creation_items(run.connection).select_related("connection__tenant").prefetch_related("mappings"):
+        created += creation_sweep(run, item, ctx)
+    return created
+
+
+# --- the webhook's trigger and the task -------------------------------------------------------------------
+def issue_created_wants(*, tenant_id: int, project_id: str) -> bool:
+    """Whether a new issue of this project can matter: an item auto-creates records for the project (one
+    indexed query; the issue type and the filter are the sweep's)."""
+    return (
+        ConnectedItem.objects.filter(
+            tenant_id=tenant_id, jira_project_id=project_id, create_from_jira=True, is_paused=False
+        )
+        .exclude(mode=ConnectedItem.Mode.DISPLAY)
+        .exists()
+    )
+
+
+def issue_created_enqueue(*, tenant_id: int, project_id: str) -> None:
+    """Sweep the project's auto-create connections now, and once more after the grace (Jira's search may not
+    show the new issue yet)."""
+    connections = set(
+        ConnectedItem.objects.filter(tenant_id=tenant_id, jira_project_id=project_id, create_from_jira=True)
+        .exclude(mode=ConnectedItem.Mode.DISPLAY)
+        .values_list("connection_id", flat=True)
+    )
+    later = timezone.now() + timedelta(seconds=settings.SYNC_RECONCILE_GRACE_SECONDS + 5)
+    for connection_id in sorted(connections):
+        transaction.on_commit(
+            lambda c=connection_id: async_task("sync.tasks.jira_create_task", c, group="deskbridge-create")
+        )
+        Schedule.objects.create(
+            name=f"deskbridge-once.create.{connection_id}.{uuid.uuid4().hex[:12]}",
+            func="sync.tasks.jira_create_task",
+            args=f"({int(connection_id)},)",
+            schedule_type=Schedule.ONCE,
+            next_run=later,
+            repeats=1,
+        )
+
+
+def jira_create_run(*, connection_id: int) -> SyncRun | None:
+    """One run of the connection's auto-create sweeps (the task behind the webhook), recorded as a run."""
+    from .engine import _Run, _run_guarded, halt_reason
+
+    connection = HelpdeskConnection.objects.select_related("tenant").filter(pk=connection_id).first()
+    if connection is None or not connection.tenant.is_active or halt_reason(connection) is not None:
+        return None
+    if not creation_items(connection).exists():
+        return None
+    run = _Run(
+        SyncRun.objects.create(tenant_id=connection.tenant_id, connection=connection, trigger=SyncRun.Trigger.WEBHOOK),
+        connection,
+        provider_for(connection.provider),
+        direction="to_helpdesk",
+    )
+    _run_guarded(run, lambda: creation_sweeps(run), {}, summarize=False)
+    return run.run
