@@ -272,6 +272,15 @@ def _people(*, item: ConnectedItem, provider, ctx: CreateContext, issue_fields: 
 def _people_make(*, item: ConnectedItem, provider, ctx: CreateContext, people: People) -> None:
     """Make the person and organization ``_people`` found missing (upserts: a retry finds the first call's)."""
     client = ctx.helpdesk_client(item)
+    if people.new_person is not None and item.organization_rule == ConnectedItem.OrganizationRule.DOMAIN:
+        # the helpdesk may put a new person in the organization that owns their domain (Zendesk does): make
+        # the person first and keep that organization rather than making a second one for the domain
+        email, name = people.new_person
+        person = provider.person_create(client, email=email, name=name)
+        people.person_id, people.new_person = person["id"], None
+        ctx.people[("person", email)] = person
+        if person.get("organization_id"):
+            people.organization_id, people.new_organization = person["organization_id"], None
     if people.new_organization is not None:
         name, domain = people.new_organization
         org = provider.organization_create(client, name=name, domain=domain)
