@@ -52,6 +52,7 @@ panel_api_urls = [
 
 links_api_urls = [
     path("links", links_api.LinksView.as_view(), name="links"),
+    path("records", links_api.RecordsView.as_view(), name="records"),
     path(
         "links/ticket/<str:ticket_id>/issue/<str:issue_id>",
         links_api.LinkDetailView.as_view(),

@@ -1,6 +1,7 @@
 """The links REST API in the shape of Zendesk's Jira-links API, for scripts and other tools.
 
-``/api/v2/integrations/jira/{external_id}/links`` — ``external_id`` is the SCI's public id. Auth: a tenant
+``/api/v2/integrations/jira/{external_id}/links`` — ``external_id`` is the SCI's public id — and, beside it,
+``…/records`` to create a helpdesk record from a Jira issue and link it (Deskbridge's own). Auth: a tenant
 API token as ``Authorization: Bearer <token>`` or Basic ``{email}/token:{token}``. Errors are
 ``{"errors": [{"code", "title"}]}`` as Zendesk answers them.
 """
@@ -20,6 +21,7 @@ from config.errors import ApplicationError
 from connector.clients.base import is_numeric_id
 from connector.models import ConnectedItem
 from connector.selectors import item_get_by_external_id
+from sync.create import record_create_for_issue
 from sync.models import Link
 from sync.selectors import link_find, links_query
 from sync.services import link_create, link_delete
@@ -29,13 +31,16 @@ MAX_PAGE_SIZE = 100
 
 
 class LinksApiError(Exception):
-    def __init__(self, status_code: int, code: str, title: str):
+    def __init__(self, status_code: int, code: str, title: str, fields: list[str] | None = None):
         super().__init__(title)
-        self.status_code, self.code, self.title = status_code, code, title
+        self.status_code, self.code, self.title, self.fields = status_code, code, title, fields
 
 
-def _errors(status_code: int, code: str, title: str) -> Response:
-    return Response({"errors": [{"code": code, "title": title}]}, status=status_code)
+def _errors(status_code: int, code: str, title: str, fields: list[str] | None = None) -> Response:
+    error: dict = {"code": code, "title": title}
+    if fields:
+        error["fields"] = fields
+    return Response({"errors": [error]}, status=status_code)
 
 
 def links_exception_handler(exc, context):
@@ -47,7 +52,7 @@ def links_exception_handler(exc, context):
 
 def _links_error(exc) -> Response | None:
     if isinstance(exc, LinksApiError):
-        return _errors(exc.status_code, exc.code, exc.title)
+        return _errors(exc.status_code, exc.code, exc.title, exc.fields)
     if isinstance(exc, (drf_exceptions.NotAuthenticated, drf_exceptions.AuthenticationFailed)):
         return _errors(401, "Unauthorized", "Authentication with a Deskbridge API token is required")
     if isinstance(exc, ApplicationError):
@@ -121,9 +126,31 @@ ERROR_RESPONSE = inline_serializer(
 )
 
 
-def _errors_documented(*statuses: int) -> dict:
+RECORD_ERROR_RESPONSE = inline_serializer(
+    "JiraRecordErrors",
+    {
+        "errors": serializers.ListField(
+            child=inline_serializer(
+                "JiraRecordError",
+                {
+                    "code": serializers.CharField(),
+                    "title": serializers.CharField(),
+                    "fields": serializers.ListField(
+                        child=serializers.CharField(),
+                        required=False,
+                        help_text="The helpdesk fields to give or correct in ``values`` (only when the error is "
+                        "about fields, e.g. code RequiredFieldsMissing).",
+                    ),
+                },
+            )
+        )
+    },
+)
+
+
+def _errors_documented(*statuses: int, shape=ERROR_RESPONSE) -> dict:
     """Every status an operation can answer with ``{"errors": [...]}`` (the schema must list them all)."""
-    return {status: ERROR_RESPONSE for status in statuses}
+    return {status: shape for status in statuses}
 
 
 def _out(link: Link) -> dict:
@@ -276,3 +303,88 @@ class LinkDetailView(LinksBase):
         except ApplicationError as exc:
             raise LinksApiError(403, "Forbidden", exc.message) from exc
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RecordInSerializer(serializers.Serializer):
+    issue_id = serializers.CharField(max_length=32, help_text="The numeric id of the Jira issue.")
+    values = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text="Helpdesk field id → value, over what the integration's mappings give (e.g. a subject of your "
+        "own, or a required field the issue does not fill).",
+    )
+
+
+class RecordBodySerializer(serializers.Serializer):
+    record = RecordInSerializer()
+
+
+class CreatedRecordSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    url = serializers.CharField(help_text="Where an agent opens it in the helpdesk.")
+
+
+class RecordCreatedBodySerializer(LinkBodySerializer):
+    record = CreatedRecordSerializer()
+    warnings = LinkWarningSerializer(
+        many=True,
+        required=False,
+        help_text="Only when the record was made and linked but something around it needs attention (code "
+        "CreateWarning): e.g. Jira hides the reporter's email, so the connected agent requests the record, or the "
+        "helpdesk refused the link note.",
+    )
+
+
+# Application error code → (status, links API code) where scripts need more than the status to act on.
+RECORD_ERRORS = {
+    "link_exists": (409, "LinkAlreadyExists"),
+    "record_create_in_progress": (409, "CreateInProgress"),
+    "record_create_unavailable": (400, "CreateUnavailable"),
+    "required_fields_missing": (400, "RequiredFieldsMissing"),
+    "helpdesk_refused": (400, "HelpdeskRefused"),
+    "issue_not_found": (400, "BadRequest"),  # as when linking an issue that does not exist
+}
+
+
+@extend_schema(tags=["links"])
+class RecordsView(LinksBase):
+    @extend_schema(
+        request=RecordBodySerializer,
+        responses={
+            201: RecordCreatedBodySerializer,
+            **_errors_documented(400, 401, 403, 404, 409, 429, 502, 503, shape=RECORD_ERROR_RESPONSE),
+        },
+    )
+    def post(self, request, external_id: str):
+        """Create a helpdesk record (a Zendesk ticket) from a Jira issue through this integration and link it,
+        as the issue panel's Create does: the fields come from the integration's mappings towards the helpdesk,
+        ``values`` override them; the requester is the issue's reporter. 400 RequiredFieldsMissing names the
+        ``fields`` to give in ``values``; 409 LinkAlreadyExists when the issue is already linked here."""
+        item = self.item(external_id)
+        body = RecordBodySerializer(data=request.data)
+        if not body.is_valid():
+            raise LinksApiError(400, "BadRequest", "Invalid request body")
+        data = body.validated_data["record"]
+        issue_id = data["issue_id"].strip()
+        if not is_numeric_id(issue_id):
+            raise LinksApiError(400, "BadRequest", "issue_id must be the numeric Jira issue id")
+        try:
+            result = record_create_for_issue(
+                tenant=request.tenant,
+                item=item,
+                issue_id=issue_id,
+                values=data.get("values") or {},
+                actor=f"api-token:{request.user.api_token_id}",
+            )
+        except ApplicationError as exc:
+            mapped = RECORD_ERRORS.get(exc.code)
+            fields = exc.extra.get("fields")
+            fields = [str(f) for f in fields] if isinstance(fields, list) else None
+            if mapped is None and fields is None:
+                raise
+            status_code, code = mapped or (exc.status_code, "BadRequest")
+            raise LinksApiError(status_code, code, exc.message, fields) from exc
+        out = {"link": _out(result.link), "record": {"id": result.record_id, "url": result.record_url}}
+        if result.warnings:
+            out["warnings"] = [{"code": "CreateWarning", "title": warning} for warning in result.warnings]
+        return Response(out, status=status.HTTP_201_CREATED)
