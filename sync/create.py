@@ -22,6 +22,7 @@ from connector.models import ConnectedItem, FieldMapping
 from connector.providers import client_for, provider_for
 from tenants.models import Tenant
 
+from .engine import _owner, _owner_is_dead
 from .errors import LinkExists
 from .models import Link, RecordCreate
 from .services import helpdesk_failure, issue_for_item, link_create, require_usable
@@ -405,8 +406,13 @@ def _intent_take(
                     extra={"issue_id": issue_id},
                 ) from None
             intent.source_key = f"deskbridge-{item.external_id}-{issue_id}-{intent.pk}"
-        elif intent.attempted_at and intent.attempted_at > now - timedelta(seconds=IN_PROGRESS_SECONDS):
-            # another request is between its helpdesk call and its link (or died there: retried after a while)
+        elif (
+            intent.attempted_at
+            and intent.attempted_at > now - timedelta(seconds=IN_PROGRESS_SECONDS)
+            and not _owner_is_dead(intent.attempt_owner)
+        ):
+            # another request is between its helpdesk call and its link (or died there: retried after a while,
+            # or at once when its process on this machine is gone)
             raise CreateInProgress(
                 "This issue's record is being created by another request. Reload in a moment.",
                 extra={"issue_id": issue_id},
@@ -414,6 +420,7 @@ def _intent_take(
         intent.state = RecordCreate.State.PENDING
         intent.attempts += 1
         intent.attempted_at = now
+        intent.attempt_owner = _owner()
         intent.error = ""
         intent.save()
     return intent

@@ -237,6 +237,9 @@ class RecordCreate(TenantOwnedModel):
     error = models.TextField(blank=True)
     created_by = models.CharField(max_length=128, blank=True)
     automatic = models.BooleanField(default=False, help_text="Made by auto-create from Jira (not by a user).")
+    attempt_owner = models.CharField(
+        max_length=64, blank=True, help_text="The process of the attempt in progress (host:pid:nonce)."
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -273,3 +273,53 @@ def test_issues_younger_than_the_grace_wait_for_the_next_sweep(jira, zendesk, co
     item.refresh_from_db()
     assert item.create_swept_at < timezone.now() - timedelta(seconds=59)
     assert settled["id"] not in set(Link.objects.values_list("jira_issue_id", flat=True))
+
+
+def test_an_attempt_whose_process_died_on_this_machine_is_taken_over_at_once(tenant, jira, zendesk, connection, item):
+    """A worker killed between Zendesk's create and our commit: its intent names its process, which is gone,
+    so the next sweep looks the ticket up (found by its external id) at once instead of waiting it out."""
+    import socket
+
+    issue = new_issue(jira, "SUP-1")
+    made = zendesk.add_ticket(ZD_SUBDOMAIN, subject="Bug SUP-1", external_id="deskbridge-dead-1")
+    dead = subprocess_pid_gone()
+    RecordCreate.objects.create(
+        tenant=tenant,
+        item=item,
+        jira_issue_id=issue["id"],
+        source_key="deskbridge-dead-1",
+        attempts=1,
+        attempted_at=timezone.now(),
+        attempt_owner=f"{socket.gethostname()[:30]}:{dead}:abcd1234",
+        automatic=True,
+    )
+    sweep(connection)
+    assert len(tickets(zendesk)) == 1 and Link.objects.get(item=item).record_id == str(made["id"])
+
+
+def test_an_attempt_whose_process_lives_is_left_to_it(tenant, jira, zendesk, connection, item):
+    import os
+    import socket
+
+    issue = new_issue(jira, "SUP-1")
+    RecordCreate.objects.create(
+        tenant=tenant,
+        item=item,
+        jira_issue_id=issue["id"],
+        source_key="k",
+        attempts=1,
+        attempted_at=timezone.now(),
+        attempt_owner=f"{socket.gethostname()[:30]}:{os.getpid()}:abcd1234",
+        automatic=True,
+    )
+    sweep(connection)
+    assert not tickets(zendesk) and not Link.objects.exists()
+
+
+def subprocess_pid_gone() -> int:
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
