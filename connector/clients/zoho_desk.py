@@ -64,12 +64,17 @@ DATA_CENTERS: dict[str, DataCenter] = {
     )
 }
 
-# The scopes a Self Client must be generated with (the admin page shows this string for copying).
+# The scopes a Self Client must be generated with (the admin page shows this string for copying). The CREATE
+# scopes are those of creating records from Jira: POST /tickets needs Desk.tickets.CREATE, /contacts and
+# /accounts Desk.contacts.CREATE, /tasks /calls /events their own (DeskAPIDocument "Create a ticket", "Create
+# contact", "Create Account", "Create task", "Create call", "Create event", as mirrored at
+# developers.qodex.ai/zoho-desk/zoho-desk-api).
 REQUIRED_SCOPES = (
-    "Desk.search.READ,Desk.tickets.CREATE,Desk.tickets.READ,Desk.tickets.UPDATE,Desk.contacts.READ,"
-    "Desk.contacts.UPDATE,Desk.tasks.READ,Desk.tasks.UPDATE,Desk.basic.READ,Desk.settings.READ,"
-    "Desk.settings.UPDATE,Desk.events.READ,Desk.events.UPDATE,Desk.articles.READ,Desk.articles.UPDATE,"
-    "Desk.calls.READ,Desk.calls.UPDATE,Desk.settings.ALL"
+    "Desk.search.READ,Desk.tickets.CREATE,Desk.tickets.READ,Desk.tickets.UPDATE,Desk.contacts.CREATE,"
+    "Desk.contacts.READ,Desk.contacts.UPDATE,Desk.tasks.CREATE,Desk.tasks.READ,Desk.tasks.UPDATE,"
+    "Desk.basic.READ,Desk.settings.READ,Desk.settings.UPDATE,Desk.events.CREATE,Desk.events.READ,"
+    "Desk.events.UPDATE,Desk.articles.READ,Desk.articles.UPDATE,Desk.calls.CREATE,Desk.calls.READ,"
+    "Desk.calls.UPDATE,Desk.settings.ALL"
 )
 
 MAX_LIMIT = 100  # list and search pages
@@ -148,15 +153,22 @@ def _seconds_to_utc_midnight() -> int:
 
 
 def _error_words(data: Any) -> str:
+    """Zoho's message and each refused field: ``fieldName`` is a JSON pointer (``/departmentId``,
+    ``/cf/cf_tier``), said as the field's API name; ``errorType`` missing | duplicate | invalid."""
     if not isinstance(data, dict):
         return ""
     words = str(data.get("message") or "")
     details = []
     for error in data.get("errors") or []:
         if isinstance(error, dict):
-            field = error.get("fieldName") or error.get("field") or ""
-            text = error.get("errorMessage") or error.get("errorType") or ""
-            details.append(f"{field}: {text}".strip(": "))
+            field = str(error.get("fieldName") or error.get("field") or "").rsplit("/", 1)[-1]
+            text = str(error.get("errorMessage") or "")
+            if not text:
+                kind = str(error.get("errorType") or "")
+                text = {"missing": "is missing", "duplicate": "already exists"}.get(kind, "is invalid")
+                details.append(f"{field} {text}" if field else text)
+            else:
+                details.append(f"{field}: {text}" if field else text)
     if details:
         words = f"{words} ({'; '.join(details)})" if words else "; ".join(details)
     return words
@@ -351,9 +363,18 @@ class ZohoDeskClient(BaseClient):
         params = {"sortBy": "-modifiedTime", "from": start, "limit": limit}
         return self._data(self.request("GET", self.LIST.format(module=module), params=params))
 
+    def recently_created(self, module: str, *, limit: int = MAX_LIMIT) -> list[dict[str, Any]]:
+        """The first page of a module's list, newest first (``sortBy=-createdTime``): read from the records
+        themselves, not the search index, so it shows a record made a moment ago."""
+        params = {"sortBy": "-createdTime", "from": 0, "limit": limit}
+        return self._data(self.request("GET", self.LIST.format(module=module), params=params))
+
     # --- records ----------------------------------------------------------------------------------------
     def record_get(self, module: str, record_id: str) -> dict[str, Any]:
         return self.request("GET", self.RECORD.format(module=module, record_id=record_id)).data or {}
+
+    def record_create(self, module: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", self.RECORDS.format(module=module), json_body=body).data or {}
 
     def record_update(self, module: str, record_id: str, body: dict[str, Any]) -> dict[str, Any]:
         return self.request("PATCH", self.RECORD.format(module=module, record_id=record_id), json_body=body).data or {}

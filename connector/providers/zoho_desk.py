@@ -1,5 +1,6 @@
 """Zoho Desk: nine modules, fields from ``organizationFields``, change detection by modified time, comments
-read per changed record, status by the item's status field and its value → category table."""
+read per changed record, status by the item's status field and its value → category table; records of six
+modules created from Jira issues, tagged in a text custom field of the item's choosing."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import html
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 
@@ -57,6 +60,50 @@ MODULES: dict[str, Module] = {
     # modified time (see ``_list_changes``).
     "contracts": Module("Contracts", ("contractName",), "", "contractStatus", False, searchable=False),
 }
+
+# --- creating records from Jira ------------------------------------------------------------------------------
+# The modules a Jira issue can create a record of, each with the fields Zoho refuses a new record without even
+# where a portal's field metadata does not mark them mandatory: the "(required)" attributes of DeskAPIDocument
+# "Create a ticket", "Create contact", "Create Account", "Create task", "Create call" and "Create event"
+# (mirrored at developers.qodex.ai/zoho-desk/zoho-desk-api). A ticket names a contact (contactId, or a
+# ``contact`` object) - "You cannot create a ticket in Zoho Desk without associating it with a contact" (Zoho's
+# KB article on the account-contact relationship of tickets). Left out: time entries (they live under a
+# ticket, a parent record an issue cannot name), contracts (they belong to an account and carry the SLA and
+# the dates its owner agreed; written with the Desk.settings scopes) and products (the Desk.products scopes
+# are not among those a connection is made with).
+CREATE_MANDATORY: dict[str, dict[str, str]] = {
+    "tickets": {"subject": "Subject", "departmentId": "Department", "contactId": "Contact Name"},
+    "contacts": {"lastName": "Last Name"},
+    "accounts": {"accountName": "Account Name"},
+    "tasks": {"subject": "Subject", "departmentId": "Department"},
+    "calls": {
+        "subject": "Subject",
+        "departmentId": "Department",
+        "startTime": "Call Start Time",
+        "direction": "Call Type",
+        "duration": "Call Duration",
+        "status": "Status",
+        "contactId": "Contact Name",
+    },
+    "events": {
+        "subject": "Subject",
+        "departmentId": "Department",
+        "startTime": "Start Time",
+        "duration": "Duration",
+        "contactId": "Contact Name",
+    },
+}
+# What a new record of a module names besides its fields: its person (a contact) and its organization (an
+# account), and the body key each is written to (``people_part``).
+CREATE_PEOPLE: dict[str, dict[str, str]] = {
+    "tickets": {"requester": "contactId", "organization": "accountId"},
+    "contacts": {"organization": "accountId"},
+    "calls": {"requester": "contactId"},
+    "events": {"requester": "contactId"},
+}
+# How much longer than ZOHO_SEARCH_SETTLE_SECONDS a new record may stay out of search: the newest records are
+# also read from the module's list, which shows them at once.
+SEARCH_LAG_MARGIN_SECONDS = 60
 
 # Zoho field ``type`` → our normalised type (connector.mapping.TYPES).
 _TYPES = {
@@ -606,6 +653,279 @@ class ZohoDeskProvider(HelpdeskProvider):
             if str(comment.get("commenterId")) == str(agent_id) and re.search(re.escape(marker) + r"(?!\d)", content):
                 return str(comment["id"])
         return None
+
+    # --- creating records from Jira ---------------------------------------------------------------------------
+    creatable_objects = frozenset(CREATE_MANDATORY)
+
+    def _creatable(self, helpdesk_object: str) -> None:
+        if helpdesk_object not in self.creatable_objects:
+            raise ValueNotMapped(
+                f"Zoho Desk {self.object_label(helpdesk_object).lower()} cannot be created from Jira; create the "
+                "record in Zoho Desk and link it"
+            )
+
+    def create_required_fields(self, helpdesk_object: str, fields: list[dict[str, Any]]) -> dict[str, str]:
+        """The module's mandatory fields from its field metadata and those Zoho enforces anyway, less the
+        contact and account ``people_part`` gives."""
+        if helpdesk_object not in self.creatable_objects:
+            return {}
+        labels = {f["id"]: f["label"] for f in fields}
+        given = set(CREATE_PEOPLE.get(helpdesk_object, {}).values())
+        required = {f["id"]: f["label"] for f in fields if f.get("required") and f["id"] not in given}
+        for field_id, label in CREATE_MANDATORY[helpdesk_object].items():
+            if field_id not in given:
+                required.setdefault(field_id, labels.get(field_id, label))
+        return required
+
+    def create_readonly_fields(self, helpdesk_object: str) -> set[str]:
+        """What Zoho sets, and the contact and account: those are the item's requester and organization."""
+        return self.readonly_fields(helpdesk_object) | set(CREATE_PEOPLE.get(helpdesk_object, {}).values())
+
+    def create_payload(
+        self, helpdesk_object: str, values: dict[str, Any], *, html: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """The body of ``POST /{module}``: fields by API name, custom fields under ``cf``; a ticket's
+        description as HTML where it came from rich Jira text (Zoho shows ticket descriptions as HTML)."""
+        self._creatable(helpdesk_object)
+        payload = self.update_payload(helpdesk_object, values)
+        rich = (html or {}).get("description")
+        if helpdesk_object == "tickets" and rich:
+            payload["description"] = rich
+        return payload
+
+    def create_people(self, helpdesk_object: str) -> frozenset[str]:
+        return frozenset(CREATE_PEOPLE.get(helpdesk_object, {}))
+
+    def people_part(self, helpdesk_object: str, *, person_id: str, organization_id: str) -> dict[str, Any]:
+        """The contact (``contactId``) and account (``accountId``) of a new record. Zoho refuses a ticket, call
+        or event without a contact, so a blank ``person_id`` is refused here, saying why."""
+        people = CREATE_PEOPLE.get(helpdesk_object, {})
+        part: dict[str, Any] = {}
+        if "requester" in people:
+            if not person_id:
+                what = self.object_label(helpdesk_object).lower().removesuffix("s")
+                raise ValueNotMapped(
+                    f"A Zoho Desk {what} needs a contact, and there is none for this issue: Jira hides the "
+                    "requester's email address (or no contact has it) and the item names no default requester"
+                )
+            part[people["requester"]] = str(person_id)
+        if "organization" in people and organization_id:
+            part[people["organization"]] = str(organization_id)
+        return part
+
+    # People are contacts, organizations accounts. Zoho has no upsert and no external id for them, and a new
+    # record reaches search only after a while: a create first looks for what an earlier call (one that may
+    # have landed before a crash) made, in search and in the newest records of the module's list.
+    def person_find(self, client, email: str) -> dict[str, str] | None:
+        """The contact with this email (Zoho's contact search, exact unless given ``*``; compared again
+        case-insensitively); the oldest one where Zoho holds several."""
+        wanted = _email(email)
+        if not wanted:
+            return None
+        hits = [r for r in client.search("contacts", {"email": wanted}, limit=MAX_LIMIT) if _has_email(r, wanted)]
+        hits.sort(key=lambda r: (_ms(r.get("createdTime")), str(r.get("id"))))
+        return _person(hits[0]) if hits else None
+
+    def person_get(self, client, person_id: str) -> dict[str, str] | None:
+        record = self._get_or_none(client, "contacts", person_id)
+        return _person(record) if record else None
+
+    def person_create(self, client, *, email: str, name: str, organization_id: str = "") -> dict[str, str]:
+        """The contact with this email, else a new one (``POST /contacts``: lastName, firstName from the
+        display name, email, and the account when given)."""
+        wanted = _email(email)
+        if not wanted:
+            raise ValueNotMapped(f"A Zoho Desk contact is matched by its email address, and {email!r} is not one")
+        found = self.person_find(client, wanted)
+        if found:
+            return found
+        recent = self._newest(client, "contacts", lambda r: _has_email(r, wanted), key="email")
+        if recent:
+            return _person(recent)
+        first, last = _name_parts(name, wanted)
+        body: dict[str, Any] = {"lastName": last, "email": wanted}
+        if first:
+            body["firstName"] = first
+        if organization_id:
+            body["accountId"] = str(organization_id)
+        return _person(client.record_create("contacts", body))
+
+    def organization_find(self, client, *, name: str = "", domain: str = "") -> dict[str, str] | None:
+        """The account with exactly this name (``accountName`` search, compared again case-insensitively), or
+        else the one owning the email domain: its website's host (without ``www.``) or its email's domain.
+        Zoho's account search has no website parameter (DeskAPIDocument "Search accounts": id, accountName,
+        _all, customField1-10, time ranges), so the domain goes to ``_all`` and only an exact owner counts."""
+        wanted = " ".join(name.split())
+        if wanted:
+            found = self._account_named(client, wanted)
+            if found:
+                return _organization(found)
+        domain = domain.strip().lower()
+        if domain and "*" not in domain:
+            hits = [r for r in client.search("accounts", {"_all": domain}, limit=MAX_LIMIT) if _owns(r, domain)]
+            hits.sort(key=lambda r: (_ms(r.get("createdTime")), str(r.get("id"))))
+            if hits:
+                return _organization(hits[0])
+        return None
+
+    def organization_get(self, client, organization_id: str) -> dict[str, str] | None:
+        record = self._get_or_none(client, "accounts", organization_id)
+        return _organization(record) if record else None
+
+    def organization_create(self, client, *, name: str, domain: str = "") -> dict[str, str]:
+        """The account with this name (or owning ``domain``), else a new one (``POST /accounts``: accountName -
+        the domain when no name is given - and the domain as its website)."""
+        wanted = " ".join(name.split())
+        domain = domain.strip().lower()
+        label = wanted or domain
+        if not label:
+            raise ValueNotMapped("A Zoho Desk account needs a name, and the issue gives none")
+        found = self.organization_find(client, name=label, domain=domain)
+        if found:
+            return found
+        recent = self._newest(
+            client, "accounts", lambda r: _same_name(r, label) or bool(domain and _owns(r, domain)), key="accountName"
+        )
+        if recent:
+            return _organization(recent)
+        body: dict[str, Any] = {"accountName": label}
+        if domain:
+            body["website"] = domain
+        return _organization(client.record_create("accounts", body))
+
+    def _account_named(self, client, name: str) -> dict[str, Any] | None:
+        if "*" in name:  # a wildcard in Zoho's search: the exact name cannot be asked for
+            return None
+        hits = [r for r in client.search("accounts", {"accountName": name}, limit=MAX_LIMIT) if _same_name(r, name)]
+        hits.sort(key=lambda r: (_ms(r.get("createdTime")), str(r.get("id"))))
+        return hits[0] if hits else None
+
+    def _get_or_none(self, client, module: str, record_id: str) -> dict[str, Any] | None:
+        if not is_numeric_id(str(record_id or "")):
+            return None
+        try:
+            return client.record_get(module, str(record_id)) or None
+        except ApiNotFound:
+            return None
+
+    def _newest(
+        self, client, module: str, wanted: Callable[[dict[str, Any]], bool], *, key: str
+    ) -> dict[str, Any] | None:
+        """A record among the module's newest (its list, newest first: no search lag) that ``wanted`` accepts.
+        Rows carrying ``key`` are judged as they are; the others are read one by one, but only those created
+        recently enough to be missing from search (measured on Zoho's clock, from the newest row)."""
+        rows = client.recently_created(module)
+        newest = max((_ms(r.get("createdTime")) for r in rows), default=0)
+        window = int((settings.ZOHO_SEARCH_SETTLE_SECONDS + SEARCH_LAG_MARGIN_SECONDS) * 1000)
+        for row in rows:
+            if key in row:
+                record: dict[str, Any] | None = row
+            elif _ms(row.get("createdTime")) >= newest - window:
+                record = self._get_or_none(client, module, str(row.get("id") or ""))
+            else:
+                continue
+            if record and wanted(record):
+                return record
+        return None
+
+    def refused_fields(self, exc) -> list[str]:
+        """The fields an ``INVALID_DATA`` / ``UNPROCESSABLE_ENTITY`` answer names (``fieldName`` is a JSON
+        pointer: ``/departmentId``, ``/cf/cf_tier``); the contact and account are the requester and
+        organization."""
+        body = exc.body if isinstance(exc.body, dict) else {}
+        pointers = [str(e.get("fieldName") or "") for e in body.get("errors") or [] if isinstance(e, dict)]
+        names = {pointer.rsplit("/", 1)[-1] for pointer in pointers} - {""}
+        return sorted({"contactId": "requester", "accountId": "organization"}.get(n, n) for n in names)
+
+    def record_tag_required(self, helpdesk_object: str) -> bool:
+        return True  # Zoho records have no external id: the Jira origin goes into a text custom field
+
+    def _tag(self, tag_field: str) -> str:
+        tag = (tag_field or "").strip()
+        if not tag.startswith("cf_"):
+            raise ValueNotMapped(
+                "Zoho Desk records carry their Jira origin in a text custom field (cf_…), and the item names "
+                f"{'none' if not tag else repr(tag)}. A Jira admin can choose one on the Deskbridge admin page"
+            )
+        return tag
+
+    def record_create(
+        self, client, helpdesk_object: str, body: dict[str, Any], *, source_key: str, tag_field: str = ""
+    ) -> dict[str, Any]:
+        """``POST /{module}`` with ``source_key`` written into the item's tag field."""
+        self._creatable(helpdesk_object)
+        tag = self._tag(tag_field)
+        return client.record_create(helpdesk_object, {**body, "cf": {**(body.get("cf") or {}), tag: source_key}})
+
+    def record_find_by_source(
+        self, client, helpdesk_object: str, source_key: str, *, tag_field: str = ""
+    ) -> dict[str, Any] | None:
+        """The record tagged with ``source_key``: the module's search by the custom field (``customField1=
+        <apiName>:<value>``, DeskAPIDocument "Tickets Search API" / "Search Contacts" / "Search accounts"), else
+        among its newest records, since search shows a record created a moment ago (just before a crash)
+        only later. The tag is compared exactly: Zoho's search ignores case."""
+        if helpdesk_object not in self.creatable_objects or not source_key:
+            return None
+        tag = self._tag(tag_field)
+
+        def tagged(record: dict[str, Any]) -> bool:
+            return str((record.get("cf") or {}).get(tag) or "") == source_key
+
+        hits = client.search(helpdesk_object, {"customField1": f"{tag}:{source_key}"}, limit=MAX_LIMIT)
+        return next((r for r in hits if tagged(r)), None) or self._newest(client, helpdesk_object, tagged, key="cf")
+
+
+def _email(value: str) -> str:
+    email = str(value or "").strip().lower()
+    return email if re.fullmatch(r"[^@\s*]+@[^@\s*]+", email) else ""
+
+
+def _has_email(record: dict[str, Any], email: str) -> bool:
+    return str(record.get("email") or "").strip().lower() == email
+
+
+def _same_name(record: dict[str, Any], name: str) -> bool:
+    return " ".join(str(record.get("accountName") or "").split()).casefold() == name.casefold()
+
+
+def _name_parts(name: str, email: str) -> tuple[str, str]:
+    """(firstName, lastName) of a display name: the last word is the last name (Zoho requires one; the
+    email's local part when there is no name)."""
+    words = " ".join(str(name or "").split())
+    if not words or words.lower() == email:
+        return "", email.split("@")[0]
+    first, _, last = words.rpartition(" ")
+    return first, last
+
+
+def _person(record: dict[str, Any]) -> dict[str, str]:
+    """A contact as a person; ``organization_id`` is the account it belongs to."""
+    name = " ".join(str(p) for p in (record.get("firstName"), record.get("lastName")) if p)
+    email = str(record.get("email") or "")
+    return {
+        "id": str(record["id"]),
+        "name": name or email or str(record["id"]),
+        "email": email,
+        "organization_id": str(record.get("accountId") or ""),
+    }
+
+
+def _host(website: Any) -> str:
+    text = str(website or "").strip().lower()
+    if not text:
+        return ""
+    host = urlsplit(text if "//" in text else f"//{text}").hostname or ""
+    return host.removeprefix("www.")
+
+
+def _owns(record: dict[str, Any], domain: str) -> bool:
+    email_domain = str(record.get("email") or "").strip().lower().rpartition("@")[2]
+    return domain in (_host(record.get("website")), email_domain)
+
+
+def _organization(record: dict[str, Any]) -> dict[str, str]:
+    name = str(record.get("accountName") or record["id"])
+    return {"id": str(record["id"]), "name": name, "domain": _host(record.get("website"))}
 
 
 DEFAULT_TARGETS = {"new": "Open", "indeterminate": "Open", "done": "Closed"}
