@@ -45,6 +45,7 @@ panel_api_urls = [
     path("cards", panel_api.CardsView.as_view(), name="panel-cards"),
     path("items/<int:item_id>/search", panel_api.SearchView.as_view(), name="panel-search"),
     path("items/<int:item_id>/records", panel_api.RecordCreateView.as_view(), name="panel-record-create"),
+    path("items/<int:item_id>/records/preview", panel_api.RecordPreviewView.as_view(), name="panel-record-preview"),
     path("links", panel_api.LinkCreateView.as_view(), name="panel-link-create"),
     path("links/<int:link_id>/refresh", panel_api.LinkRefreshView.as_view(), name="panel-link-refresh"),
     path("links/<int:link_id>", panel_api.LinkDeleteView.as_view(), name="panel-link-delete"),

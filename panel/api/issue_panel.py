@@ -24,7 +24,7 @@ from connector.selectors import (
     jira_issue_scope,
     jira_user_can_browse_issue,
 )
-from sync.create import record_create_for_issue
+from sync.create import record_create_for_issue, record_create_preview
 from sync.errors import JiraUnavailable
 from sync.models import Link, SyncEvent
 from sync.selectors import card_items_for_project, link_get
@@ -488,3 +488,40 @@ class RecordCreateView(PanelView):
             "warnings": result.warnings,
         }
         return Response(body, status=status.HTTP_201_CREATED)
+
+
+class PreviewFieldSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    label = serializers.CharField()
+    type = serializers.CharField(help_text="The field's normalised type (text, textarea, dropdown, tags, …).")
+    required = serializers.BooleanField()
+    value = serializers.JSONField(allow_null=True, help_text="What the mappings give, as ``values`` takes it.")
+    options = serializers.ListField(child=serializers.DictField(child=serializers.CharField()))
+    html = serializers.BooleanField(help_text="Sent with the issue's formatting unless a value is given for it.")
+
+
+class RecordPreviewSerializer(serializers.Serializer):
+    issue = inline_serializer("PanelPreviewIssue", {"id": serializers.CharField(), "key": serializers.CharField()})
+    object = serializers.CharField()
+    object_label = serializers.CharField()
+    brand = serializers.CharField()
+    fields = PreviewFieldSerializer(many=True)
+    requester = inline_serializer("PanelPreviewRequester", {"label": serializers.CharField(allow_blank=True)})
+    organization = inline_serializer("PanelPreviewOrganization", {"label": serializers.CharField(allow_blank=True)})
+    warnings = serializers.ListField(child=serializers.CharField())
+
+
+@extend_schema(
+    tags=["panel"],
+    parameters=[ISSUE_ID],
+    responses={200: RecordPreviewSerializer, 400: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer},
+)
+class RecordPreviewView(PanelView):
+    def get(self, request, item_id: int):
+        """What Create would send for the issue the panel shows, for the form to show and adjust: the required
+        fields and those the item's mappings fill, the requester and organization its rules find, warnings.
+        Reads only; the same checks as Create."""
+        scope = require_issue_access(request, request.query_params.get("issue_id", ""))
+        item = _item(request, item_id)
+        require_item_applies(item, scope)
+        return Response(record_create_preview(tenant=request.tenant, item=item, issue_id=scope.issue_id))

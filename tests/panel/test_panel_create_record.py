@@ -12,8 +12,10 @@ import re
 from urllib.parse import urlencode
 
 import pytest
+from django.core.cache import cache
 
 from connector.models import ConnectedItem
+from connector.schema import schema_cache_clear
 from sync.models import Link, RecordCreate
 from tenants.models import Tenant
 from tests.conftest import ZD_SUBDOMAIN
@@ -285,3 +287,80 @@ def test_the_schema_describes_what_create_answers(client, panel, item, issue):
     assert {"400", "404", "409"} <= set(operation["responses"])
     request = resolved(operation["requestBody"]["content"]["application/json"]["schema"])
     assert set(request["properties"]) == {"issue_id", "values"}
+
+
+# --- the form's preview ---------------------------------------------------------------------------------------
+
+
+def preview_url(item_id) -> str:
+    return f"/api/panel/items/{item_id}/records/preview"
+
+
+def test_the_preview_fills_the_form_from_the_issue_and_makes_nothing(panel, zendesk, item, issue):
+    zendesk.add_user(ZD_SUBDOMAIN, name="Rita R.", email="rita@customer.test")
+    users_before = dict(account(zendesk).users)
+
+    response = panel.get(preview_url(item.pk), data={"issue_id": issue["id"]})
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["object"], body["brand"], body["issue"]) == ("ticket", "Zendesk", {"id": issue["id"], "key": "SUP-7"})
+    fields = {f["id"]: f for f in body["fields"]}
+    assert [f["id"] for f in body["fields"]][:2] == ["subject", "description"]  # the required ones first
+    assert fields["subject"]["required"] and fields["subject"]["value"] == "Printer on fire"
+    assert fields["description"]["required"] and fields["description"]["html"] is True  # rich text from ADF
+    assert not fields["priority"]["required"] and fields["priority"]["value"] == "urgent"
+    assert {"value": "urgent", "label": "Urgent"} in fields["priority"]["options"]
+    assert fields["tags"]["value"] == ["printer_fire"]
+    assert "Rita R." in body["requester"]["label"]  # the Zendesk user with the reporter's email
+    # Read only: no ticket, user, link or intent.
+    assert nothing_created(zendesk) and account(zendesk).users == users_before
+
+
+def test_the_preview_has_the_same_checks_as_create(panel, client, tenant, connection, jira, zendesk, item, issue):
+    jira.add_project("OPS", "Operations")
+    schema_cache_clear(tenant=tenant)  # the item fixture read the projects before OPS was added
+    display = make_item(tenant, connection, name="Display tickets")
+    elsewhere = make_item(
+        tenant,
+        connection,
+        name="Ops tickets",
+        jira_project="OPS",
+        mode="two_way",
+        jira_issue_type_id="10001",
+        mappings=MAPPINGS,
+    )
+    query = {"issue_id": issue["id"]}
+    jira.issue_viewers[issue["id"]] = {"someone-else"}  # first: Jira's answer is cached for a minute
+    forbidden = panel.get(preview_url(item.pk), data=query)
+    assert forbidden.status_code == 403 and forbidden.json()["code"] == "issue_forbidden"
+    del jira.issue_viewers[issue["id"]]
+    cache.clear()
+    assert panel.get(preview_url(display.pk), data=query).json()["code"] == "record_create_unavailable"
+    assert panel.get(preview_url(elsewhere.pk), data=query).json()["code"] == "item_not_applicable"
+    assert panel.get(preview_url(999999), data=query).status_code == 404
+    assert panel.get(preview_url(item.pk), data={"issue_id": "SUP-7"}).status_code == 400
+    assert client.get(preview_url(item.pk), data=query).status_code == 401
+    assert nothing_created(zendesk)
+
+
+def test_another_tenants_item_has_no_preview(panel, zendesk, item, issue, bravo):
+    before = len(zendesk.calls(path_regex=r"^/zd/bravo/"))
+    response = panel.get(preview_url(bravo.item.pk), data={"issue_id": issue["id"]})
+    assert response.status_code == 404 and "Bravo" not in response.content.decode()
+    assert len(zendesk.calls(path_regex=r"^/zd/bravo/")) == before
+
+
+def test_the_schema_describes_the_preview(client, panel, item, issue):
+    preview = panel.get(preview_url(item.pk), data={"issue_id": issue["id"]}).json()
+    schema = client.get("/api/schema/", data={"format": "json"}).json()
+    components = schema["components"]["schemas"]
+    operation = schema["paths"]["/api/panel/items/{item_id}/records/preview"]["get"]
+    ref = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    documented = components[ref.rsplit("/", 1)[1]]
+    assert set(documented["properties"]) == set(preview)
+    field_ref = documented["properties"]["fields"]["items"]["$ref"]
+    assert set(components[field_ref.rsplit("/", 1)[1]]["properties"]) == set(preview["fields"][0])
+    for part in ("issue", "requester", "organization"):
+        part_ref = documented["properties"][part]["$ref"]
+        assert set(components[part_ref.rsplit("/", 1)[1]]["properties"]) == set(preview[part]), part
