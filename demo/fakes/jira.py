@@ -432,7 +432,7 @@ class FakeJira(FakeServer):
             name = known["displayName"]
         else:
             name = self.human_display_name if account_id == self.human_account_id else account_id
-        return {
+        ref = {
             "self": f"{self.url}/rest/api/3/user?accountId={account_id}",
             "accountId": account_id,
             "displayName": name,
@@ -440,6 +440,9 @@ class FakeJira(FakeServer):
             "timeZone": "Etc/UTC",
             "accountType": "atlassian",
         }
+        if known is not None and known.get("_email") and known.get("_email_visible"):
+            ref["emailAddress"] = known["_email"]  # only where the user's profile lets apps see it
+        return ref
 
     def _app_user(self) -> dict[str, Any]:
         return {
