@@ -543,6 +543,8 @@ def record_create_for_issue(
             record_id=record_id,
             origin=Link.Origin.AUTO if automatic else Link.Origin.MANUAL,
             actor=actor,
+            issue=issue,  # read (and checked for the item) just now, with its status
+            record=record,  # as the helpdesk answered its creation (None: made by an earlier attempt)
         )
     except Exception as exc:
         _intent_release(intent, str(exc))

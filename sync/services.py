@@ -84,11 +84,13 @@ def _build_previews(item: ConnectedItem, client, records: list[dict[str, Any]]) 
     return provider.previews(client, item.connection, item.helpdesk_object, records, fields, item.display_fields)
 
 
-def _fetch_preview(item: ConnectedItem, record_id: str) -> dict[str, Any]:
+def _fetch_preview(item: ConnectedItem, record_id: str, *, record: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The record's preview snapshot (``record``: as the helpdesk just returned it, not read again)."""
     provider = provider_for(item.connection.provider)
     client = client_for(item.connection)
     try:
-        record = provider.fetch_record(client, item.helpdesk_object, record_id)
+        if record is None:
+            record = provider.fetch_record(client, item.helpdesk_object, record_id)
         return _build_previews(item, client, [record])[0]
     except ApiNotFound as exc:
         label = provider.object_label(item.helpdesk_object).lower().rstrip("s")
@@ -184,6 +186,11 @@ def issue_verify(*, tenant: Tenant, item: ConnectedItem, issue_id: str) -> tuple
     if not is_numeric_id(issue_id):
         raise IssueNotFound("issue_id must be the numeric Jira issue id.", extra={"issue_id": issue_id})
     issue = issue_for_item(tenant=tenant, item=item, issue_id=issue_id, fields=["status"], not_found=IssueNotFound)
+    return issue_key_status(issue)
+
+
+def issue_key_status(issue: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    """An issue's key and status ``{id, category}`` as read from Jira (with its ``status`` field)."""
     status = (issue.get("fields") or {}).get("status") or {}
     known = {"id": str(status.get("id", "")), "category": str((status.get("statusCategory") or {}).get("key", ""))}
     return issue.get("key") or "", (known if known["id"] else {})
@@ -198,10 +205,14 @@ def link_create(
     record_id: str,
     origin: str = Link.Origin.MANUAL,
     actor: str = "",
+    issue: dict[str, Any] | None = None,
+    record: dict[str, Any] | None = None,
 ) -> Link:
     """Link a helpdesk record to an issue. The issue must exist in Jira and be one the item applies to
     (its project; its issue type for synchronized items); the record must exist; duplicates are refused.
-    The issue key is taken from Jira, not from the caller.
+    The issue key is taken from Jira, not from the caller. A caller that has just read the issue (checked
+    for the item, with its status) or been given the record by the helpdesk passes them (``issue``,
+    ``record``): they are not read again.
 
     The link stands even when its link note cannot be posted: ``link.note_warning`` then says so in words
     for the user ("" when the note was posted or the item posts none)."""
@@ -209,14 +220,17 @@ def link_create(
         raise ValueError("item belongs to another tenant")
     require_usable(item)
     record_id, issue_id = str(record_id).strip(), str(issue_id).strip()
-    verified_key, status = issue_verify(tenant=tenant, item=item, issue_id=issue_id)
+    if issue is not None:
+        verified_key, status = issue_key_status(issue)
+    else:
+        verified_key, status = issue_verify(tenant=tenant, item=item, issue_id=issue_id)
     issue_key = verified_key or issue_key
     if link_find(tenant=tenant, item=item, record_id=record_id, issue_id=issue_id):
         raise LinkExists(
             f"{issue_key} is already linked to {record_id} in {item.name}.",
             extra={"record_id": record_id, "issue_id": issue_id},
         )
-    preview = _fetch_preview(item, record_id)
+    preview = _fetch_preview(item, record_id, record=record)
     try:
         with transaction.atomic():
             link = Link.objects.create(
