@@ -2070,11 +2070,7 @@ class FakeZohoDesk(FakeServer):
 
         # the index shows a record ``search_lag_seconds`` after it was made
         horizon = self._now_ms() - int(self.search_lag_seconds * 1000)
-        found = [
-            r
-            for r in org.records[module].values()
-            if (self.search_lag_seconds <= 0 or r["_ctime"] <= horizon) and matches(r)
-        ]
+        found = [r for r in org.records[module].values() if r["_ctime"] <= horizon and matches(r)]
         key = sort_by.lstrip("-")
         order = {"relevance": "_mtime", "modifiedTime": "_mtime", "createdTime": "_ctime"}.get(key, key)
         descending = sort_by.startswith("-") or key == "relevance"

@@ -479,3 +479,195 @@ def test_an_invalid_custom_value_is_named_with_zohos_words(zoho, org, provider, 
     assert "cf_size is invalid" in refused.value.message and "cf_nope: No such custom field" in refused.value.message
     assert provider.refused_fields(refused.value) == ["cf_nope", "cf_size"]
     assert not records(zoho, org, "tasks")
+
+
+# --- end to end: a Zoho ticket created from a Jira issue (sync.create) ------------------------------------------
+
+COMPANY = "customfield_10050"
+DESCRIPTION = {
+    "type": "doc",
+    "version": 1,
+    "content": [
+        {
+            "type": "paragraph",
+            "content": [
+                {"type": "text", "text": "The printer is "},
+                {"type": "text", "text": "on fire", "marks": [{"type": "strong"}]},
+            ],
+        }
+    ],
+}
+REPORTER = {"accountId": "rita-1", "displayName": "Rita Reporter", "emailAddress": "Rita@Customer.test"}
+
+
+@pytest.fixture
+def item(tenant, zoho_connection, zoho, jira, tagged):
+    """A two-way Zoho tickets item tagging created tickets in cf_jira_issue, the account named by a Jira field."""
+    from connector.models import ConnectedItem
+    from tests.panel.links_helpers import make_item
+
+    jira.add_field(COMPANY, "Customer", {"type": "string", "custom": "textfield"})
+    made = make_item(
+        tenant,
+        zoho_connection,
+        name="Bugs to Zoho tickets",
+        mode=ConnectedItem.Mode.TWO_WAY,
+        helpdesk_object="tickets",
+        jira_issue_type_id="10001",
+        display_fields=["status"],
+        mappings=[
+            {"helpdesk_field": "subject", "jira_field": "summary", "direction": "to_jira", "value_map": {}},
+            {"helpdesk_field": "description", "jira_field": "description", "direction": "to_helpdesk", "value_map": {}},
+        ],
+    )
+    for key, value in {
+        "record_tag_field": TAG,
+        "organization_rule": ConnectedItem.OrganizationRule.NAME,
+        "organization_field": COMPANY,
+        "organization_missing": ConnectedItem.OrganizationMissing.CREATE,
+    }.items():
+        setattr(made, key, value)
+    made.save()
+    return made
+
+
+def bug(jira, key="SUP-7", reporter=REPORTER, company="Customer Inc"):
+    return jira.add_issue(
+        key=key, summary="Printer on fire", description=DESCRIPTION, reporter=dict(reporter), **{COMPANY: company}
+    )
+
+
+def create_for(tenant, item, issue, department, **values):
+    from sync.create import record_create_for_issue
+
+    return record_create_for_issue(
+        tenant=tenant, item=item, issue_id=issue["id"], values={"departmentId": department, **values}, actor="t"
+    )
+
+
+def test_a_ticket_is_created_for_the_reporters_contact_in_the_named_account_and_linked(
+    tenant, zoho, org, jira, item, department
+):
+    from sync.models import Link, RecordCreate
+
+    rita = zoho.add_contact(org, firstName="Rita", lastName="R.", email="rita@customer.test")
+    customer = zoho.add_account(org, accountName="Customer Inc")
+    issue = bug(jira)
+    result = create_for(tenant, item, issue, department)
+    [ticket] = records(zoho, org, "tickets")
+    assert result.record_id == ticket["id"] and ticket["subject"] == "Printer on fire"
+    assert "<strong>on fire</strong>" in ticket["description"]  # the ADF description written as HTML
+    assert (ticket["contactId"], ticket["accountId"], ticket["departmentId"]) == (
+        rita["id"],
+        customer["id"],
+        department,
+    )
+    assert ticket["cf"][TAG] == RecordCreate.objects.get().source_key
+    assert records(zoho, org, "contacts") == [rita] and records(zoho, org, "accounts") == [customer]  # matched
+    link = Link.objects.get()
+    assert (link.jira_issue_id, link.record_id, link.origin) == (issue["id"], ticket["id"], "manual")
+    notes = zoho.orgs[org].comments[("tickets", ticket["id"])]
+    assert len(notes) == 1 and "SUP-7" in notes[0]["content"] and notes[0]["isPublic"] is False  # the link note
+    assert result.record_url.endswith(f"/tickets/details/{ticket['id']}")
+
+
+def test_a_new_reporter_and_company_become_a_contact_in_a_new_account(tenant, zoho, org, jira, item, department):
+    create_for(tenant, item, bug(jira, company="Initech"), department)
+    [ticket] = records(zoho, org, "tickets")
+    [contact] = records(zoho, org, "contacts")
+    [account] = records(zoho, org, "accounts")
+    assert (contact["firstName"], contact["lastName"], contact["email"]) == ("Rita", "Reporter", "rita@customer.test")
+    assert account["accountName"] == "Initech" and contact["accountId"] == account["id"]
+    assert (ticket["contactId"], ticket["accountId"]) == (contact["id"], account["id"])
+
+
+def test_a_crash_between_zohos_create_and_our_commit_makes_no_second_ticket_contact_or_account(
+    tenant, lagging, org, jira, item, department, monkeypatch
+):
+    from connector.providers.zoho_desk import ZohoDeskProvider
+    from sync.models import Link, RecordCreate
+
+    zoho = lagging  # nothing made a moment ago is in search yet
+    real_create = ZohoDeskProvider.record_create
+
+    def create_then_crash(self, *args, **kwargs):
+        real_create(self, *args, **kwargs)
+        raise RuntimeError("worker died before our commit")
+
+    monkeypatch.setattr(ZohoDeskProvider, "record_create", create_then_crash)
+    issue = bug(jira, company="Initech")
+    with pytest.raises(RuntimeError):
+        create_for(tenant, item, issue, department)
+    [ticket] = records(zoho, org, "tickets")
+    assert not Link.objects.exists() and RecordCreate.objects.get().record_id == ""
+
+    monkeypatch.setattr(ZohoDeskProvider, "record_create", real_create)
+    result = create_for(tenant, item, issue, department)
+    assert result.record_id == ticket["id"] and records(zoho, org, "tickets") == [ticket]  # found by its tag
+    assert len(records(zoho, org, "contacts")) == 1 and len(records(zoho, org, "accounts")) == 1
+    assert Link.objects.get().record_id == ticket["id"]
+
+
+def test_a_crash_after_the_contact_was_made_makes_no_second_contact(
+    tenant, lagging, org, jira, item, department, monkeypatch
+):
+    from connector.providers.zoho_desk import ZohoDeskProvider
+
+    zoho = lagging
+
+    def die(self, *args, **kwargs):
+        raise RuntimeError("worker died after the contact and account were made")
+
+    monkeypatch.setattr(ZohoDeskProvider, "record_create", die)
+    issue = bug(jira, company="Initech")
+    with pytest.raises(RuntimeError):
+        create_for(tenant, item, issue, department)
+    assert len(records(zoho, org, "contacts")) == 1 and not records(zoho, org, "tickets")
+    monkeypatch.undo()
+    create_for(tenant, item, issue, department)
+    [contact] = records(zoho, org, "contacts")
+    assert records(zoho, org, "tickets")[0]["contactId"] == contact["id"]
+    assert len(records(zoho, org, "accounts")) == 1
+
+
+def test_a_hidden_reporter_email_without_a_default_requester_is_refused_and_makes_nothing(
+    tenant, zoho, org, jira, item, department
+):
+    from sync.create import RequiredFieldsMissing
+
+    hidden = bug(jira, key="SUP-8", reporter={"accountId": "shy-1", "displayName": "Shy Reporter"})
+    with pytest.raises(RequiredFieldsMissing) as refused:
+        create_for(tenant, item, hidden, department)
+    assert "A Zoho Desk ticket needs a contact" in refused.value.message
+    assert refused.value.extra["fields"] == ["requester"]
+    assert not records(zoho, org, "tickets") and not records(zoho, org, "contacts")
+
+
+def test_a_hidden_reporter_email_uses_the_items_default_requester(tenant, zoho, org, jira, item, department):
+    desk = zoho.add_contact(org, lastName="Customer desk", email="desk@customer.test")
+    item.default_requester_id = desk["id"]
+    item.save()
+    hidden = bug(jira, key="SUP-8", reporter={"accountId": "shy-1", "displayName": "Shy Reporter"})
+    result = create_for(tenant, item, hidden, department)
+    assert records(zoho, org, "tickets")[0]["contactId"] == desk["id"]
+    assert any("Shy Reporter" in w for w in result.warnings)
+
+
+def test_a_ticket_without_a_department_is_refused_naming_it(tenant, zoho, org, jira, item):
+    from sync.create import RequiredFieldsMissing, record_create_for_issue
+
+    with pytest.raises(RequiredFieldsMissing) as refused:
+        record_create_for_issue(tenant=tenant, item=item, issue_id=bug(jira)["id"], actor="t")
+    assert refused.value.extra["fields"] == ["departmentId"] and "Department" in refused.value.message
+    assert not records(zoho, org, "tickets") and not posts(zoho, "contacts")
+
+
+def test_zoho_refusing_the_ticket_is_said_in_our_words_with_the_field(tenant, zoho, org, jira, item, department):
+    from sync.create import HelpdeskRefused
+
+    with pytest.raises(HelpdeskRefused) as refused:
+        create_for(tenant, item, bug(jira), department, priority="Urgent")  # not one of the portal's priorities
+    assert refused.value.message.startswith("Zoho Desk refused the new record: Zoho Desk answered INVALID_DATA")
+    assert "priority is invalid" in refused.value.message and refused.value.extra["fields"] == ["priority"]
+    assert not records(zoho, org, "tickets")
+    assert create_for(tenant, item, bug(jira, key="SUP-9"), department, priority="High").record_id  # then fixed
