@@ -671,3 +671,19 @@ def test_zoho_refusing_the_ticket_is_said_in_our_words_with_the_field(tenant, zo
     assert "priority is invalid" in refused.value.message and refused.value.extra["fields"] == ["priority"]
     assert not records(zoho, org, "tickets")
     assert create_for(tenant, item, bug(jira, key="SUP-9"), department, priority="High").record_id  # then fixed
+
+
+def test_by_domain_the_account_owning_the_reporters_email_domain_or_a_new_one_for_it(
+    tenant, zoho, org, jira, item, department
+):
+    item.organization_rule = "domain"
+    item.save()
+    customer = zoho.add_account(org, accountName="Customer Inc", website="https://www.customer.test")
+    create_for(tenant, item, bug(jira, company=""), department)
+    assert records(zoho, org, "tickets")[0]["accountId"] == customer["id"]
+
+    other = {"accountId": "olga-1", "displayName": "Olga Other", "emailAddress": "olga@other.test"}
+    create_for(tenant, item, bug(jira, key="SUP-8", reporter=other, company=""), department)
+    made = next(a for a in records(zoho, org, "accounts") if a["id"] != customer["id"])
+    assert (made["accountName"], made["website"]) == ("other.test", "other.test")
+    assert records(zoho, org, "tickets")[1]["accountId"] == made["id"]
