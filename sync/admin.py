@@ -19,8 +19,12 @@ class LinkAdmin(admin.ModelAdmin):
         "created_at",
         "sync_stopped_at",
         "issue_deleted_at",
+        "record_deleted_at",
     )
-    list_filter = ("origin",)
+    list_filter = (
+        "origin",
+        ("record_deleted_at", admin.EmptyFieldListFilter),
+    )
     search_fields = ("jira_issue_key", "jira_issue_id", "record_id", "item__name", "tenant__base_url")
     readonly_fields = ("tenant", "item", "preview", "preview_updated_at", "created_at")
     list_select_related = ("item", "tenant")

@@ -15,8 +15,11 @@ on a retry is looked up in Jira before writing again). Auto-create writes an ``A
 calling Jira and tags the issue with a searchable property, so a crash never makes a second issue.
 
 Work on different issues runs in parallel threads (``SYNC_PARALLEL_ISSUES``; one issue's links always in
-one thread). Rate limits end the run as ``halted`` with the next poll set after ``Retry-After``; no worker
-sleeps.
+one thread). Rate limits end the run as ``halted`` with the next poll set after ``Retry-After`` (the run says
+how long it was told to wait, and the next run how long it waited); no worker sleeps.
+
+A linked record the helpdesk answers 404 for (deleted there) breaks its link (``record_deleted``): marked,
+said once, never synced or recreated again — in this engine and in the push engine alike.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -203,6 +208,7 @@ class _Run:
     clients: list[Any] = field(default_factory=list)
     error: Exception | None = None  # what ended the run early, if anything (the push engine reschedules on it)
     direction: str = "to_jira"  # what its events record: to_jira (pull) or to_helpdesk (push)
+    waited_s: int | None = None  # this run comes after a rate limit stopped an earlier one, this long ago
 
     # clients: one pair per thread (a requests session is not shared between threads) ------------------
     def jira(self) -> JiraClient:
@@ -304,7 +310,10 @@ COUNT_KEYS = (
     "attachments",
     "skipped",
     "errors",
+    "rate_limited_wait_s",  # the wait a rate limit asked for (Retry-After) when it stopped this run
+    "waited_s",  # how long ago a rate limit stopped the run this one follows
 )
+WAIT_COUNT_KEYS = ("rate_limited_wait_s", "waited_s")  # said in the run's reason, in words
 
 
 def connection_poll(*, connection_id: int, trigger: str = SyncRun.Trigger.SCHEDULE) -> SyncRun | None:
@@ -330,6 +339,7 @@ def connection_poll(*, connection_id: int, trigger: str = SyncRun.Trigger.SCHEDU
         connection,
         provider,
     )
+    run.waited_s = _poll_waited(run)
     release: dict[str, Any] = {"halted_reason": "", "requested_at": None, "last_poll_at": timezone.now()}
 
     def work() -> None:
@@ -364,10 +374,36 @@ def connection_poll(*, connection_id: int, trigger: str = SyncRun.Trigger.SCHEDU
     return run.run
 
 
-def _run_guarded(run: _Run, work, release: dict[str, Any], *, summarize: bool = True) -> None:
+def _poll_waited(run: _Run) -> int | None:
+    """Seconds since a rate limit stopped the connection's previous poll (None: it was not stopped so)."""
+    previous = (
+        SyncRun.objects.filter(tenant_id=run.connection.tenant_id, connection=run.connection, finished_at__isnull=False)
+        .exclude(trigger=SyncRun.Trigger.WEBHOOK)  # the push engine's runs (sync.push)
+        .order_by("-started_at", "-id")
+        .first()
+    )
+    if previous is None or not (previous.counts or {}).get("rate_limited_wait_s"):
+        return None
+    return int((run.run.started_at - previous.finished_at).total_seconds())
+
+
+def seconds_words(seconds: int) -> str:
+    """A wait in words: "60 s", "900 s (about 15 min)", "43200 s (about 12 h)"."""
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds} s (about {round(seconds / 60)} min)"
+    return f"{seconds} s (about {round(seconds / 3600)} h)"
+
+
+def _run_guarded(run: _Run, work, release: dict[str, Any], *, summarize: bool = True, retried: bool = True) -> None:
     """Run ``work`` and end the run with the outcome its errors say (typed errors, in words an admin can act
-    on); rate limits set the next poll after ``Retry-After``."""
+    on); rate limits set the next poll after ``Retry-After``, and the run records the wait (``retried``: the
+    caller does retry after it — the poll's next run, the push's rescheduled events; a single link's pass is
+    not retried). A run that follows a rate-limited one (``run.waited_s``) says how long it waited."""
     connection = run.connection
+    if run.waited_s is not None:
+        run.counts["waited_s"] = run.waited_s
     try:
         try:
             work()
@@ -375,6 +411,8 @@ def _run_guarded(run: _Run, work, release: dict[str, Any], *, summarize: bool = 
             run.error = exc
             raise
         run.run.outcome, run.run.reason = SyncRun.Outcome.SUCCESS, ""
+        if run.waited_s is not None:
+            run.run.reason = f"Ran after waiting {seconds_words(run.waited_s)} for a rate limit."
     except (ApiRateLimited, ApiServerError) as exc:
         if isinstance(exc, ApiServerError) and exc.retry_after is None:
             run.run.outcome = SyncRun.Outcome.HALTED
@@ -382,8 +420,21 @@ def _run_guarded(run: _Run, work, release: dict[str, Any], *, summarize: bool = 
         else:
             wait = int(exc.retry_after or 60)
             release["next_poll_at"] = timezone.now() + timedelta(seconds=wait)
+            run.counts["rate_limited_wait_s"] = wait
             run.run.outcome = SyncRun.Outcome.HALTED
-            run.run.reason = f"{exc.service or 'The service'} is rate limiting this site; the next poll is in {wait} s."
+            service = exc.service or "the service"
+            why = (
+                f"Rate limited by {service}"
+                if isinstance(exc, ApiRateLimited)
+                else f"{service} asked to wait ({exc.message})"
+            )
+            run.run.reason = (
+                f"{why}: retrying in {seconds_words(wait)}."
+                if retried
+                else f"{why}: nothing more was synced; try again in {seconds_words(wait)}."
+            )
+            if type(exc) not in (ApiRateLimited, ApiServerError):  # a limit the client named (Zoho's daily credits)
+                run.run.reason += f" {exc.message}."
     except ApiForbidden as exc:
         run.run.outcome = SyncRun.Outcome.HALTED
         help_ = (
@@ -462,20 +513,27 @@ def link_pass(*, link_id: int, trigger: str = SyncRun.Trigger.REFRESH) -> SyncRu
     )
 
     def work() -> None:
-        record = provider.fetch_record(run.helpdesk(), item.helpdesk_object, link.record_id)
+        try:
+            with record_call():
+                record = provider.fetch_record(run.helpdesk(), item.helpdesk_object, link.record_id)
+                comments = (
+                    provider.record_comments(
+                        run.helpdesk(), item.helpdesk_object, link.record_id, files=item.attachment_sync
+                    )
+                    if item.comment_sync or item.attachment_sync
+                    else []
+                )
+        except RecordGone:
+            record_deleted(run, link)
+            return
         run.add("tickets_seen")
         field_ids = {m.helpdesk_field for m in item.mappings.all() if m.direction == "to_jira"}
         values = provider.record_values(run.helpdesk(), connection, [record], field_ids) if field_ids else {}
-        comments = (
-            provider.record_comments(run.helpdesk(), item.helpdesk_object, link.record_id, files=item.attachment_sync)
-            if item.comment_sync or item.attachment_sync
-            else []
-        )
         _link_pass(run, link, record, values.get(link.record_id, {}), comments)
         preview = _previews(run, [link], {link.record_id: record}).get((item.pk, link.record_id))
         _link_save(run, link, record, preview)
 
-    _run_guarded(run, work, {}, summarize=False)
+    _run_guarded(run, work, {}, summarize=False, retried=False)
     _lease_release(state, owner)
     return run.run
 
@@ -577,7 +635,14 @@ def _record_comments(run: _Run, stream: str, links: list[Link]) -> dict[str, lis
 
     def read(record_ids: list[str]) -> None:
         for record_id in record_ids:
-            comments = run.provider.record_comments(run.helpdesk(), stream, record_id, files=wanted[record_id])
+            try:
+                with record_call():
+                    comments = run.provider.record_comments(run.helpdesk(), stream, record_id, files=wanted[record_id])
+            except RecordGone:  # deleted in the helpdesk: its links break (a poll never fails on it again)
+                for link in links:
+                    if link.record_id == record_id:
+                        record_deleted(run, link)
+                continue
             with run.lock:
                 found[record_id] = comments
 
@@ -632,6 +697,47 @@ def _comment_sweep(run: _Run, state: SyncState, owner: str) -> None:
 
         _in_parallel(issue_pass, list(issues.values()), cap=run.provider.max_parallel)
     run.flush_events()
+
+
+class RecordGone(ApiNotFound):
+    """The helpdesk answered 404 to a read or a write of a linked record: it was deleted there."""
+
+
+@contextmanager
+def record_call() -> Iterator[None]:
+    """Around a helpdesk call about one linked record: its 404 means the record is gone (``RecordGone``,
+    handled by ``record_deleted``), not an error to retry."""
+    try:
+        yield
+    except ApiNotFound as exc:
+        raise RecordGone(exc.message, status=exc.status, body=exc.body, service=exc.service) from exc
+
+
+def record_noun(provider, helpdesk_object: str) -> str:
+    """One record of the object, in words: "Ticket", "Customer", "Time entry"."""
+    label = provider.object_label(helpdesk_object)
+    if label.endswith("ies"):
+        return label[:-3] + "y"
+    return label.removesuffix("s")
+
+
+def record_deleted(run: _Run, link: Link) -> None:
+    """The link's record no longer exists in the helpdesk: the link is marked broken and stops syncing (both
+    engines leave stopped links alone), said once. Nothing is recreated: the link stays, showing what it
+    last synced, until someone unlinks it."""
+    now = timezone.now()
+    marked = Link.objects.filter(pk=link.pk, record_deleted_at__isnull=True).update(
+        record_deleted_at=now, sync_stopped_at=now
+    )
+    link.record_deleted_at = link.sync_stopped_at = now
+    if marked:
+        run.event(
+            link,
+            "record_deleted",
+            SyncEvent.Result.SKIPPED,
+            f"{record_noun(run.provider, link.item.helpdesk_object)} {link.record_id} no longer exists in "
+            f"{run.provider.brand}: the link from {link.jira_issue_key} is broken; nothing was recreated.",
+        )
 
 
 def _link_save(run: _Run, link: Link, record, preview: dict | None) -> None:

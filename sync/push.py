@@ -10,9 +10,13 @@ the issue's category calls for; then each new comment and file, exactly once (``
 ``AttachmentMap`` rows written before the helpdesk call, echo guard 2).
 
 Errors: a rate limit (Jira's 429/503 with Retry-After, the helpdesk's 429) puts the batch back for after
-the wait; other transient errors retry with backoff, up to ``MAX_ATTEMPTS``, then the events are marked
-failed with the error; a refusal is recorded and the events marked failed at once. Nothing sleeps, and a
-failing issue never holds up another's events.
+the wait (its run and a note on each link say so; the run after the wait says how long it waited); other
+transient errors retry with backoff, up to ``MAX_ATTEMPTS``, then the events are marked failed with the
+error; a refusal is recorded and the events marked failed at once. Nothing sleeps, and a failing issue
+never holds up another's events.
+
+Every write is an update of the linked record: a record the helpdesk answers 404 for (deleted there)
+breaks its link (``record_deleted``, as a closed Zendesk ticket stops it), and nothing is recreated.
 
 The reconcile (``reconcile``), run by every poll of a connection, finds changes whose webhook Jira never
 delivered (delivery is best effort): one JQL search for recently updated issues of the two-way items'
@@ -59,6 +63,7 @@ from .engine import (
     JIRA_STATUS_KEY,
     SIDE,
     STATUS_KEY,
+    RecordGone,
     _hash,
     _mb,
     _owner,
@@ -66,6 +71,9 @@ from .engine import (
     _Run,
     _run_guarded,
     halt_reason,
+    record_call,
+    record_deleted,
+    seconds_words,
     state_pass_begin,
     state_save,
 )
@@ -280,9 +288,16 @@ def _batch(state: IssueState, owner: str) -> str:
         )
         state.lease_runs = [*state.lease_runs, run.run.pk]
         IssueState.objects.filter(pk=state.pk, lease_owner=owner).update(lease_runs=state.lease_runs)
+        run.waited_s = _rate_limit_waited(tenant_id, group)
         _run_guarded(run, lambda run=run, group=group: _push_issue(run, state, group, sources), {}, summarize=False)
         if run.error is not None and run.run.outcome != SyncRun.Outcome.SUCCESS:
+            if run.run.counts.get("rate_limited_wait_s"):
+                _link_notes(run, group, SyncEvent.Result.SKIPPED, run.run.reason)
             return _reschedule(events, run.error, run.run.reason)
+        if run.waited_s is not None:
+            _link_notes(
+                run, group, SyncEvent.Result.OK, f"sent after waiting {seconds_words(run.waited_s)} for a rate limit."
+            )
         errors = dict(
             SyncEvent.objects.filter(run=run.run, result=SyncEvent.Result.ERROR)
             .order_by("id")
@@ -299,11 +314,51 @@ def _batch(state: IssueState, owner: str) -> str:
     return f"done: {len(events)} event(s)"
 
 
+RATE_LIMITED = "rate_limited"  # a link note: a rate limit held the issue's changes back (skipped), or they
+# went after the wait (ok)
+
+
+def _link_notes(run: _Run, links: list[Link], result: str, words: str) -> None:
+    """A rate-limit note on each link, on a run that already ended: "SUP-1: <words>"."""
+    SyncEvent.objects.bulk_create(
+        SyncEvent(
+            tenant_id=run.connection.tenant_id,
+            run=run.run,
+            link=link,
+            item_id=link.item_id,
+            action=RATE_LIMITED,
+            direction="to_helpdesk",
+            result=result,
+            message=f"{link.jira_issue_key}: {words}"[:2000],
+        )
+        for link in links
+    )
+
+
+def _rate_limit_waited(tenant_id: int, links: list[Link]) -> int | None:
+    """Seconds since a rate limit held these links' changes back, when that is the last thing that happened
+    to them (None otherwise): this batch is the one after the wait."""
+    last = (
+        SyncEvent.objects.filter(tenant_id=tenant_id, link__in=[link.pk for link in links], direction="to_helpdesk")
+        .order_by("-id")
+        .values_list("action", "result", "created_at")
+        .first()
+    )
+    if last is None or (last[0], last[1]) != (RATE_LIMITED, SyncEvent.Result.SKIPPED):
+        return None
+    return int((timezone.now() - last[2]).total_seconds())
+
+
 def _issue_deleted(tenant: Tenant, issue_id: str, issue_key: str) -> None:
     """The issue is gone: every link to it is marked broken (shown on the admin page); nothing is deleted
     in the helpdesk."""
     links = list(
-        Link.objects.filter(tenant_id=tenant.pk, jira_issue_id=issue_id, issue_deleted_at__isnull=True)
+        Link.objects.filter(
+            tenant_id=tenant.pk,
+            jira_issue_id=issue_id,
+            issue_deleted_at__isnull=True,
+            record_deleted_at__isnull=True,  # already broken on the helpdesk's side: nothing more breaks
+        )
         .select_related("item__connection")
         .order_by("id")
     )
@@ -395,6 +450,8 @@ def _link_push(run: _Run, link: Link, issue: dict, comments: list[dict], edited:
             f"Ticket {link.record_id} is closed in {run.provider.brand}: a closed ticket cannot be changed or "
             f"reopened, so changes of {link.jira_issue_key} are no longer sent to it.",
         )
+    except RecordGone:  # deleted in the helpdesk: an update has nothing to update, and nothing is recreated
+        record_deleted(run, link)
 
 
 def _helpdesk_fields(run: _Run, item: ConnectedItem) -> dict[str, dict[str, Any]]:
@@ -448,7 +505,8 @@ def _push_values(run: _Run, link: Link, issue: dict, state: dict) -> None:
     if not body:
         return
     try:
-        record = run.provider.record_update(run.helpdesk(), item.helpdesk_object, link.record_id, body)
+        with record_call():
+            record = run.provider.record_update(run.helpdesk(), item.helpdesk_object, link.record_id, body)
     except ApiBadRequest as exc:
         if isinstance(exc, RecordClosed):
             raise
@@ -497,7 +555,8 @@ def _status_target(run: _Run, link: Link, fields: dict, state: dict) -> tuple[st
         return None, None
     current = state.get(HELPDESK_STATUS_KEY)
     if not current:  # never seen (linked, not yet pulled): read the record once
-        record = run.provider.fetch_record(run.helpdesk(), link.item.helpdesk_object, link.record_id)
+        with record_call():
+            record = run.provider.fetch_record(run.helpdesk(), link.item.helpdesk_object, link.record_id)
         current = state[HELPDESK_STATUS_KEY] = run.provider.record_status(record, link.item)
     return run.provider.status_for_category(current, category, link.item), now
 
@@ -587,9 +646,10 @@ def _map_row(model, link: Link, source_id: str, marker: str, run: _Run):
     if row.target_id:
         return row, True
     if not created:
-        found = run.provider.agent_comment_find(
-            run.helpdesk(), link.item.helpdesk_object, link.record_id, run.connection.agent_id, marker
-        )
+        with record_call():
+            found = run.provider.agent_comment_find(
+                run.helpdesk(), link.item.helpdesk_object, link.record_id, run.connection.agent_id, marker
+            )
         if found is not None:
             model.objects.filter(pk=row.pk).update(target_id=str(found))
             return row, True
@@ -600,16 +660,17 @@ def _post(run: _Run, link: Link, row, *, text: str, html: str, public: bool, upl
     """Write the helpdesk comment of a pending map row and complete the row. True when written."""
     model = type(row)
     try:
-        found = run.provider.comment_add(
-            run.helpdesk(),
-            link.item.helpdesk_object,
-            link.record_id,
-            text=text,
-            html=html,
-            public=public,
-            uploads=uploads or [],
-        )
-    except RecordClosed:
+        with record_call():
+            found = run.provider.comment_add(
+                run.helpdesk(),
+                link.item.helpdesk_object,
+                link.record_id,
+                text=text,
+                html=html,
+                public=public,
+                uploads=uploads or [],
+            )
+    except (RecordClosed, RecordGone):  # never written: the row goes with the link's end
         model.objects.filter(pk=row.pk).delete()
         raise
     except ApiBadRequest as exc:

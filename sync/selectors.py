@@ -48,6 +48,7 @@ class CardLink:
     preview: dict
     preview_updated_at: datetime | None
     sync_stopped_at: datetime | None = None
+    record_deleted_at: datetime | None = None
 
 
 @dataclass
@@ -68,7 +69,7 @@ def _cards_sql() -> str:
     # Table names come from model metadata, never from input; every value is a bound parameter.
     return (
         "SELECT i.id, i.name, i.mode, i.helpdesk_object, i.jira_issue_type_id, i.is_paused, c.provider, c.status, "  # noqa: S608
-        "l.id, l.record_id, l.origin, l.preview, l.preview_updated_at, l.sync_stopped_at "
+        "l.id, l.record_id, l.origin, l.preview, l.preview_updated_at, l.sync_stopped_at, l.record_deleted_at "
         f"FROM {item} i JOIN {conn} c ON c.id = i.connection_id "
         f"LEFT JOIN {link} l ON l.item_id = i.id AND l.tenant_id = i.tenant_id AND l.jira_issue_id = %s "
         "WHERE i.tenant_id = %s AND i.jira_project_id = %s ORDER BY i.name, i.id, l.id"
@@ -108,8 +109,8 @@ def card_items_for_project(*, tenant: Tenant, project_id: str, issue_id: str) ->
             )
         if row[8] is not None:
             preview = json.loads(row[11]) if isinstance(row[11], str) else (row[11] or {})
-            updated, stopped = (_aware(value) for value in (row[12], row[13]))
-            item.links.append(CardLink(row[8], row[9], row[10], preview, updated, stopped))
+            updated, stopped, gone = (_aware(value) for value in (row[12], row[13], row[14]))
+            item.links.append(CardLink(row[8], row[9], row[10], preview, updated, stopped, gone))
     return list(items.values())
 
 
@@ -120,10 +121,12 @@ def webhook_events_failed(*, tenant: Tenant, limit: int = 50) -> list[WebhookEve
     )
 
 
-def links_broken(*, tenant: Tenant, limit: int = 50) -> list[Link]:
-    """Links whose Jira issue was deleted (newest first)."""
+def links_broken(*, tenant: Tenant, side: str = "jira", limit: int = 50) -> list[Link]:
+    """Broken links, newest first: those whose Jira issue was deleted (``side="jira"``), or whose helpdesk
+    record was (``side="helpdesk"``)."""
+    moment = {"jira": "issue_deleted_at", "helpdesk": "record_deleted_at"}[side]
     return list(
-        Link.objects.filter(tenant_id=tenant.pk, issue_deleted_at__isnull=False)
+        Link.objects.filter(tenant_id=tenant.pk, **{f"{moment}__isnull": False})
         .select_related("item")
-        .order_by("-issue_deleted_at")[:limit]
+        .order_by(f"-{moment}")[:limit]
     )

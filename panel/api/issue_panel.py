@@ -42,7 +42,7 @@ class PanelView(APIView):
 
 
 class LinkProblemSerializer(serializers.Serializer):
-    code = serializers.ChoiceField(choices=["sync_stopped", "issue_deleted", "sync_error"])
+    code = serializers.ChoiceField(choices=["sync_stopped", "issue_deleted", "record_deleted", "sync_error"])
     message = serializers.CharField()
     at = serializers.DateTimeField(allow_null=True)
 
@@ -57,7 +57,9 @@ class LinkOutSerializer(serializers.Serializer):
     fields = serializers.ListField(child=serializers.DictField(child=serializers.CharField()))
     preview_updated_at = serializers.DateTimeField(allow_null=True)
     can_unlink = serializers.BooleanField()
-    sync_stopped_at = serializers.DateTimeField(allow_null=True, help_text="Closed in the helpdesk: no longer syncs.")
+    sync_stopped_at = serializers.DateTimeField(
+        allow_null=True, help_text="Closed or deleted in the helpdesk: no longer syncs (``problems`` says which)."
+    )
     problems = LinkProblemSerializer(many=True, help_text="What keeps this link from syncing, in words.")
 
 
@@ -118,6 +120,7 @@ def link_out(link, *, provider=None, helpdesk_object: str = "", errors: list | N
     brand = provider.brand if provider is not None else "the helpdesk"
     problems = []
     deleted_at = getattr(link, "issue_deleted_at", None)
+    record_deleted_at = getattr(link, "record_deleted_at", None)
     stopped_at = getattr(link, "sync_stopped_at", None)
     if deleted_at:
         problems.append(
@@ -125,6 +128,14 @@ def link_out(link, *, provider=None, helpdesk_object: str = "", errors: list | N
                 "code": "issue_deleted",
                 "message": "The Jira issue was deleted: this link is broken and no longer syncs.",
                 "at": _iso(deleted_at),
+            }
+        )
+    elif record_deleted_at:
+        problems.append(
+            {
+                "code": "record_deleted",
+                "message": f"Deleted in {brand}: this link is broken and no longer syncs; nothing was recreated.",
+                "at": _iso(record_deleted_at),
             }
         )
     elif stopped_at:
@@ -147,7 +158,7 @@ def link_out(link, *, provider=None, helpdesk_object: str = "", errors: list | N
         "fields": preview.get("fields") or [],
         "preview_updated_at": _iso(link.preview_updated_at),
         "can_unlink": link.origin == Link.Origin.MANUAL,
-        # the ticket was closed: its last state was synced and the link no longer syncs
+        # the ticket was closed (or deleted): the link no longer syncs
         "sync_stopped_at": _iso(stopped_at),
         "problems": problems,
     }

@@ -45,6 +45,7 @@ from connector.services import (
 )
 from connector.services.connections import API_TOKEN_ACCOUNT_PREFIX, OAUTH_COOKIE, OAUTH_STATE_MAX_AGE
 from connector.services.zoho import zoho_connect, zoho_organization_choose, zoho_pending
+from sync.engine import WAIT_COUNT_KEYS
 from sync.models import Link, SyncEvent, SyncRun
 from sync.push import events_retry
 from sync.selectors import links_broken, webhook_events_failed
@@ -341,7 +342,9 @@ def _runs(*, tenant, connection, extra_ids) -> list[SyncRun]:
         label, tone = _RUN_TONES.get(run.outcome, (run.get_outcome_display(), "default"))
         run.state = {"label": label, "tone": tone}
         run.started = _when(run.started_at, now)
-        run.count_words = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in (run.counts or {}).items() if v)
+        run.count_words = ", ".join(
+            f"{k.replace('_', ' ')} {v}" for k, v in (run.counts or {}).items() if v and k not in WAIT_COUNT_KEYS
+        )  # a rate limit's wait is in the reason, in words
         calls = run.api_calls or {}
         run.call_words = ", ".join(f"{k} {v}" for k, v in calls.items() if v)
         run.errors = list(
@@ -364,6 +367,7 @@ def _render_home(request, *, message="", error=None, status=200, **extra):
         context["revoke_words"] = _revoke_words(tenant=tenant, connection=connection, provider=context["provider"])
         context["failed_events"] = webhook_events_failed(tenant=tenant)
         context["broken_links"] = links_broken(tenant=tenant)
+        context["broken_records"] = links_broken(tenant=tenant, side="helpdesk")
     tokens = list(ApiToken.objects.filter(tenant=tenant).order_by("-created_at"))
     for token in tokens:
         token.revoke_words = _token_revoke_words(token)
