@@ -20,6 +20,7 @@ from ..errors import ItemChanged, ItemInvalid
 from ..models import ConnectedItem, FieldMapping, HelpdeskConnection
 from ..providers import provider_for
 from ..schema import helpdesk_fields, jira_create_fields, jira_issue_types, jira_priorities, jira_project
+from .item_creation import CREATE_DEFAULTS, check_creation
 
 TOGGLES = ("auto_create", "status_sync", "comment_sync", "attachment_sync")
 
@@ -74,6 +75,17 @@ class ItemSpec:
     auto_create_conditions: dict[str, list[str]] = field(default_factory=dict)
     status_field: str = ""
     status_map: dict[str, str] = field(default_factory=dict)
+    # creating helpdesk records from Jira (see item_creation.CREATE_DEFAULTS)
+    create_from_jira: bool = False
+    create_jql: str = ""
+    requester_field: str = "reporter"
+    requester_rule: str = ConnectedItem.RequesterRule.MATCH_OR_CREATE.value
+    default_requester_id: str = ""
+    organization_rule: str = ConnectedItem.OrganizationRule.NONE.value
+    organization_field: str = ""
+    organization_missing: str = ConnectedItem.OrganizationMissing.NONE.value
+    default_organization_id: str = ""
+    record_tag_field: str = ""
 
     @classmethod
     def from_item(cls, item: ConnectedItem) -> ItemSpec:
@@ -103,6 +115,7 @@ class ItemSpec:
             auto_create_conditions=dict(item.auto_create_conditions or {}),
             status_field=item.status_field,
             status_map=dict(item.status_map or {}),
+            **{name: getattr(item, name) for name in CREATE_DEFAULTS},
         )
 
     @classmethod
@@ -123,6 +136,7 @@ class CheckedItem:
     issue_type_name: str
     mappings: list[dict[str, Any]]
     warnings: list[dict[str, str]]
+    creation: dict[str, Any]  # the settings for creating records from Jira, as stored
 
 
 def _check(*, tenant: Tenant, connection: HelpdeskConnection, spec: ItemSpec, exclude_pk: int | None) -> CheckedItem:
@@ -232,9 +246,24 @@ def _check(*, tenant: Tenant, connection: HelpdeskConnection, spec: ItemSpec, ex
         hd_fields=hd_fields,
         p=p,
     )
+    screen = (
+        jira_create_fields(tenant=tenant, project=project["id"], issue_type_id=spec.jira_issue_type_id)
+        if project and issue_type_name
+        else None
+    )
+    creation = check_creation(
+        tenant=tenant,
+        connection=connection,
+        provider=provider,
+        spec=spec,
+        hd_fields=hd_fields,
+        mappings=mappings,
+        jira_types={f["id"]: f["type"] for f in screen} if screen is not None else None,
+        p=p,
+    )
     p.raise_if_any()
     spec.status_field, spec.status_map = status_field, status_map
-    return CheckedItem(spec, project, issue_type_name, mappings, p.warnings)
+    return CheckedItem(spec, project, issue_type_name, mappings, p.warnings, creation)
 
 
 def _check_status(*, provider, spec: ItemSpec, hd_fields, p: Problems) -> tuple[str, dict[str, str]]:
@@ -362,7 +391,7 @@ def _check_mappings(*, tenant, provider, spec, project, issue_type_ok, hd_fields
             p.error(
                 "incompatible_mapping",
                 where,
-                f"{src['label']} ({src['type']}) cannot be written to {dst['label']} ({dst['type']}).",
+                f"{src['label']} ({src['type']}) cannot be written to {dst['label']} ({dst['type']}).{_why(src, dst)}",
             )
             continue
         if rule in ("options", "priority"):
@@ -401,6 +430,20 @@ def _check_mappings(*, tenant, provider, spec, project, issue_type_ok, hd_fields
     written = {jira_id for jira_id, (_, d) in targets.items() if d == FieldMapping.Direction.TO_JIRA}
     _check_create_coverage(spec=spec, jira_fields=jira_fields, mapped=written, p=p)
     return cleaned
+
+
+#: field types that hold several values
+MULTI_VALUE_TYPES = frozenset({"multiselect", "tags", "labels"})
+
+
+def _why(source: dict[str, Any], target: dict[str, Any]) -> str:
+    """The reason a pair of types cannot be mapped, where there is one to tell (after the refusal's words)."""
+    if source["type"] in MULTI_VALUE_TYPES and target["type"] not in MULTI_VALUE_TYPES:
+        return (
+            f" {source['label']} holds several values and {target['label']} holds one, so all but one would be "
+            "lost; map it to a multi-select field, labels or tags."
+        )
+    return ""
 
 
 def _not_writable_reason(provider, helpdesk_object: str, hd: dict[str, Any]) -> str:
@@ -486,6 +529,16 @@ def _conditions(spec: ItemSpec) -> dict[str, list[str]]:
     }
 
 
+def connected_item_check(
+    *, tenant: Tenant, connection: HelpdeskConnection, spec: ItemSpec, item: ConnectedItem | None = None
+) -> CheckedItem:
+    """Every rule ``connected_item_save`` applies, without saving: the checked item (what would be stored,
+    and the warnings), or ItemInvalid with every problem."""
+    if connection.tenant_id != tenant.pk or (item is not None and item.tenant_id != tenant.pk):
+        raise ValueError("connection or item belongs to another tenant")
+    return _check(tenant=tenant, connection=connection, spec=spec, exclude_pk=item.pk if item else None)
+
+
 def connected_item_save(
     *,
     tenant: Tenant,
@@ -500,9 +553,7 @@ def connected_item_save(
     write happens under the item's row lock and only if the item is still that version; otherwise
     ``ItemChanged`` is raised and the caller merges again — a concurrent edit is never silently dropped.
     Validation (which may ask Jira for its schema) runs before the lock, never inside it."""
-    if connection.tenant_id != tenant.pk or (item is not None and item.tenant_id != tenant.pk):
-        raise ValueError("connection or item belongs to another tenant")
-    checked = _check(tenant=tenant, connection=connection, spec=spec, exclude_pk=item.pk if item else None)
+    checked = connected_item_check(tenant=tenant, connection=connection, spec=spec, item=item)
     now = timezone.now()
     values = {
         "connection": connection,
@@ -523,11 +574,14 @@ def connected_item_save(
         "status_field": checked.spec.status_field or "",
         "status_map": dict(checked.spec.status_map or {}),
         "auto_create_conditions": _conditions(spec),
+        **checked.creation,
     }
+    creating = checked.creation["create_from_jira"]
     with transaction.atomic():
         if item is None:
             item = ConnectedItem(tenant=tenant, **values)
             item.auto_create_baseline = now if spec.auto_create else None
+            item.create_from_jira_baseline = now if creating else None
         else:
             item = ConnectedItem.objects.select_for_update().get(pk=item.pk, tenant=tenant)
             if expected_version is not None and item.updated_at != expected_version:
@@ -536,12 +590,17 @@ def connected_item_save(
                     "again and repeat the change.",
                 )
             switched_on = spec.auto_create and not item.auto_create
+            creating_switched_on = creating and not item.create_from_jira
             for key, value in values.items():
                 setattr(item, key, value)
             if switched_on:
                 item.auto_create_baseline = now  # only records created after this are auto-created
             elif not spec.auto_create:
                 item.auto_create_baseline = None
+            if creating_switched_on:
+                item.create_from_jira_baseline = now  # only issues created after this create records
+            elif not creating:
+                item.create_from_jira_baseline = None
         try:
             item.save()
         except IntegrityError:

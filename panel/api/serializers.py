@@ -149,6 +149,75 @@ class ItemInputSerializer(serializers.Serializer):
         default=dict,
         help_text="Zoho Desk: status value → Jira status category; unnamed values keep their defaults.",
     )
+    # creating helpdesk records from Jira (synchronized items of objects Deskbridge can create)
+    create_from_jira = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Each new Jira issue of the item's project and issue type (matching create_jql) creates a "
+        "helpdesk record, linked to it; issues created before this is switched on never do.",
+    )
+    create_jql = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=2000,
+        help_text="JQL new issues must also match to create a record (checked by Jira); empty: every new issue.",
+    )
+    requester_field = serializers.CharField(
+        max_length=100,
+        required=False,
+        default="reporter",
+        help_text="The Jira user field (reporter, assignee or a user picker) whose person requests the record.",
+    )
+    requester_rule = serializers.ChoiceField(
+        choices=ConnectedItem.RequesterRule.values,
+        required=False,
+        default=ConnectedItem.RequesterRule.MATCH_OR_CREATE.value,
+        help_text="match_or_create: the helpdesk person with the Jira person's email, else one created with it; "
+        "match_or_default: else the default requester.",
+    )
+    default_requester_id = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Helpdesk user id of the requester when Jira hides the person's email (and, with "
+        "match_or_default, when no one has it); must exist.",
+    )
+    organization_rule = serializers.ChoiceField(
+        choices=ConnectedItem.OrganizationRule.values,
+        required=False,
+        default=ConnectedItem.OrganizationRule.NONE.value,
+        help_text="none, name (from organization_field) or domain (the requester's email domain).",
+    )
+    organization_field = serializers.CharField(
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="organization_rule name: the Jira text or select field holding the organization's name.",
+    )
+    organization_missing = serializers.ChoiceField(
+        choices=ConnectedItem.OrganizationMissing.values,
+        required=False,
+        default=ConnectedItem.OrganizationMissing.NONE.value,
+        help_text="When no organization matches: create it, use the default organization, or none.",
+    )
+    default_organization_id = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="organization_missing default: the helpdesk organization id; must exist.",
+    )
+    record_tag_field = serializers.CharField(
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Zoho Desk: the single-line text custom field where a created record carries its Jira issue "
+        "(Zendesk uses the ticket's external id: leave empty).",
+    )
 
 
 class FieldMappingOutSerializer(serializers.ModelSerializer):
@@ -190,6 +259,19 @@ class ItemSerializer(serializers.ModelSerializer):
             "auto_create_baseline",
             "status_field",
             "status_map",
+            "create_from_jira",
+            "create_jql",
+            "create_from_jira_baseline",
+            "requester_field",
+            "requester_rule",
+            "default_requester_id",
+            "default_requester_label",
+            "organization_rule",
+            "organization_field",
+            "organization_missing",
+            "default_organization_id",
+            "default_organization_label",
+            "record_tag_field",
             "is_paused",
             "linked_count",
             "last_error",

@@ -44,6 +44,7 @@ from connector.services import (
     zendesk_oauth_start,
 )
 from connector.services.connections import API_TOKEN_ACCOUNT_PREFIX, OAUTH_COOKIE, OAUTH_STATE_MAX_AGE
+from connector.services.item_creation import CREATE_DEFAULTS, ORGANIZATION_NAME_TYPES, can_create_records
 from connector.services.zoho import zoho_connect, zoho_organization_choose, zoho_pending
 from sync.engine import WAIT_COUNT_KEYS
 from sync.models import Link, SyncEvent, SyncRun
@@ -70,6 +71,8 @@ CONDITION_FIELDS = {"ticket_type": "type", "group": "group", "brand": "brand", "
 CONFIRMED = "yes"
 # Jira status categories an item's status table maps helpdesk status values to (key → what Jira calls it).
 JIRA_CATEGORIES = (("new", "To Do"), ("indeterminate", "In Progress"), ("done", "Done"))
+# The item form's text settings for creating records from Jira, and what an absent one means.
+CREATE_TEXT_DEFAULTS = {k: v for k, v in CREATE_DEFAULTS.items() if isinstance(v, str)}
 # Named when no helpdesk is connected yet (the page offers both).
 NO_PROVIDER_WORDS = "Zendesk is not connected. Connect it on this page (or connect Zoho Desk instead)"
 
@@ -627,7 +630,7 @@ def _form_values(post, provider: HelpdeskProvider | None = None) -> dict:
         "mappings": mappings,
         **{
             t: post.get(t) == "on"
-            for t in ("auto_create", "status_sync", "comment_sync", "attachment_sync", "link_note")
+            for t in ("auto_create", "status_sync", "comment_sync", "attachment_sync", "link_note", "create_from_jira")
         },
         "links_api_enabled": post.get("links_api_enabled", "off" if step2_posted else "on") == "on",
         # a picker posts one value per ticked box; a text field (and the carried step-1 field) a comma list
@@ -639,6 +642,8 @@ def _form_values(post, provider: HelpdeskProvider | None = None) -> dict:
         },
         "status_field": status_field,
         "status_map": status_map,
+        # creating records from Jira: fields not shown (the item cannot create records) are absent: defaults
+        **{name: post.get(name, default) for name, default in CREATE_TEXT_DEFAULTS.items()},
     }
 
 
@@ -773,6 +778,53 @@ def _condition_rows(
     return rows
 
 
+def _field_choices(fields: list[dict], chosen: str) -> list[dict]:
+    """Fields to choose one from (by name), the chosen one kept when it is not among them any more."""
+    choices = [{"id": f["id"], "label": f["label"]} for f in fields]
+    if chosen and all(c["id"] != chosen for c in choices):
+        choices.append({"id": chosen, "label": chosen})
+    return choices
+
+
+def _creation_context(*, tenant, provider: HelpdeskProvider, values: dict, helpdesk_fields: list[dict]) -> dict:
+    """The step-2 fieldset for creating records from Jira: shown for synchronized items of objects Deskbridge
+    can create, with the requester and organization parts the object's records name, and the field carrying
+    a record's Jira origin where the helpdesk has no external id. The stored names of the default requester
+    and organization are shown while their ids are unchanged."""
+    helpdesk_object = values["helpdesk_object"]
+    if not can_create_records(provider, mode=values["mode"], helpdesk_object=helpdesk_object):
+        return {"shown": False}
+    people = provider.create_people(helpdesk_object)
+    jira_fields = schema_service.jira_fields(tenant=tenant) if people else []
+    stored = item_get(tenant=tenant, item_id=_int(values.get("item_id"))) if values.get("item_id") else None
+    requester_label = organization_label = ""
+    if stored is not None and stored.default_requester_id == values["default_requester_id"]:
+        requester_label = stored.default_requester_label
+    if stored is not None and stored.default_organization_id == values["default_organization_id"]:
+        organization_label = stored.default_organization_label
+    tag_required = provider.record_tag_required(helpdesk_object)
+    return {
+        "shown": True,
+        "objects": provider.object_label(helpdesk_object).lower(),
+        "requester": "requester" in people,
+        "organization": "organization" in people,
+        "user_fields": _field_choices([f for f in jira_fields if f["type"] == "user"], values["requester_field"]),
+        "name_fields": _field_choices(
+            [f for f in jira_fields if f["type"] in ORGANIZATION_NAME_TYPES], values["organization_field"]
+        ),
+        "requester_rules": ConnectedItem.RequesterRule.choices,
+        "organization_rules": ConnectedItem.OrganizationRule.choices,
+        "organization_missing": ConnectedItem.OrganizationMissing.choices,
+        "requester_label": requester_label,
+        "organization_label": organization_label,
+        "tag_required": tag_required,
+        "tag_fields": _field_choices(
+            [f for f in helpdesk_fields if f["type"] == "text" and not f["system"]] if tag_required else [],
+            values["record_tag_field"],
+        ),
+    }
+
+
 def _render_item_form(request, *, step: int, values: dict | None = None, error=None, status=200, message=""):
     tenant: Tenant = request.tenant
     connection, provider = _current(tenant)
@@ -810,6 +862,9 @@ def _render_item_form(request, *, step: int, values: dict | None = None, error=N
                     )
                     if f["type"] != "internal"
                 ]
+            context["creation"] = _creation_context(
+                tenant=tenant, provider=provider, values=values, helpdesk_fields=context["helpdesk_fields"]
+            )
     except ApplicationError as exc:
         context["schema_error"] = exc.message
     if step == 2 and provider.status_field_choice and "helpdesk_fields" in context:
@@ -868,6 +923,10 @@ def _render_item_form(request, *, step: int, values: dict | None = None, error=N
         listed, failures = _condition_lists(tenant=tenant, connection=connection, provider=provider)
     context["conditions"] = _condition_rows(provider, conditions, context.get("helpdesk_fields"), listed, failures)
     context["carried_status_map"] = list((values.get("status_map") or {}).items())
+    # carried in hidden fields where the creation fieldset is not shown (step 1, or a schema that failed)
+    context["creation_carried"] = [(name, values.get(name, "")) for name in CREATE_TEXT_DEFAULTS] + (
+        [("create_from_jira", "on")] if values.get("create_from_jira") else []
+    )
     return render(request, "panel/admin_item_form.html", context, status=status)
 
 
