@@ -7,7 +7,7 @@ from django.views.decorators.http import require_GET
 
 from tenants.auth import jira_page, page_session_issue
 
-from ..api.issue_panel import cards_for_issue
+from ..api.issue_panel import cards_for_issue, record_create_actions
 
 
 @require_GET
@@ -40,6 +40,7 @@ def issue_panel(request):
         {
             "issue": issue,
             "initial": data,
+            "create_actions": record_create_actions(),
             "session": page_session_issue(
                 request.user_principal,
                 issue_id=issue["id"],

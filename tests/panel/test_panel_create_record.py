@@ -15,6 +15,7 @@ import pytest
 from django.core.cache import cache
 
 from connector.models import ConnectedItem
+from connector.providers import provider_for
 from connector.schema import schema_cache_clear
 from sync.models import Link, RecordCreate
 from tenants.models import Tenant
@@ -364,3 +365,26 @@ def test_the_schema_describes_the_preview(client, panel, item, issue):
     for part in ("issue", "requester", "organization"):
         part_ref = documented["properties"][part]["$ref"]
         assert set(components[part_ref.rsplit("/", 1)[1]]["properties"]) == set(preview[part]), part
+
+
+# --- the panel page ---------------------------------------------------------------------------------------------
+
+
+def test_the_panel_page_says_which_objects_can_be_created_and_with_what_words(client, jira, tenant, issue, project):
+    query = {
+        "issueKey": issue["key"],
+        "issueId": issue["id"],
+        "projectKey": "SUP",
+        "projectId": project["id"],
+        "issueTypeId": "10001",
+        "lic": "active",
+    }
+    relative = f"/jira/issue-panel?{urlencode(query)}"
+    page = client.get(f"{relative}&jwt={jira.sign('GET', relative, account_id=ACCOUNT)}")
+    match = re.search(r'<script id="db-create-actions" type="application/json">(.*?)</script>', page.content.decode())
+    actions = json.loads(match.group(1))
+    assert actions["zendesk"] == {"ticket": "Create ticket"}  # customers and organizations are display-only
+    zoho = actions["zoho_desk"]
+    assert zoho["tickets"] == "Create ticket"
+    assert set(zoho) == set(provider_for("zoho_desk").creatable_objects) and "contracts" not in zoho
+    assert {label for module, label in zoho.items() if module != "tickets"} == {"Create record"}

@@ -59,7 +59,12 @@
           useContextToken = true;
           return api(method, url, body, true);
         }
-        if (!response.ok) { throw new Error(data.message || ("HTTP " + response.status + ". Try again shortly.")); }
+        if (!response.ok) {
+          var failure = new Error(data.message || ("HTTP " + response.status + ". Try again shortly."));
+          failure.code = data.code || "";
+          failure.extra = data.extra || {};
+          throw failure;
+        }
         return data;
       });
     });
@@ -151,6 +156,14 @@
                                   "aria-haspopup": "dialog"}, "Link " + item.object_label.toLowerCase());
       linkBtn.addEventListener("click", function () { openDialog(item, linkBtn); });
       footer.appendChild(linkBtn);
+      // An issue has one record per item: once linked through it, there is nothing to create here.
+      var createLabel = item.synchronized && !card.links.length && createLabelOf(item);
+      if (createLabel) {
+        var createBtn = el("button", {"type": "button", "class": "secondary", "data-testid": "create",
+                                      "aria-haspopup": "dialog"}, createLabel);
+        createBtn.addEventListener("click", function () { openCreate(item, createLabel, createBtn); });
+        footer.appendChild(createBtn);
+      }
       box.appendChild(footer);
     }
     return box;
@@ -403,6 +416,250 @@
     if (text) { link(text); } else { setHint("Type the record's id first.", "warn"); q.focus(); }
   });
   document.getElementById("db-cancel").addEventListener("click", closeDialog);
+
+  // --- create a helpdesk record from the issue, and link it ------------------------------------------------
+  var createDialog = document.getElementById("db-create");
+  var createForm = document.getElementById("db-create-form");
+  var createFieldsEl = document.getElementById("db-create-fields");
+  var createPeopleEl = document.getElementById("db-create-people");
+  var createWarningsEl = document.getElementById("db-create-warnings");
+  var createErrorEl = document.getElementById("db-create-error");
+  var createIntroEl = document.getElementById("db-create-intro");
+  var createSubmit = document.getElementById("db-create-submit");
+  var createCancel = document.getElementById("db-create-cancel");
+  // provider → helpdesk object → the button's words, for the objects this deployment can create
+  var createActions = JSON.parse(document.getElementById("db-create-actions").textContent);
+  var createItem = null;
+  var createFields = [];     // {spec, control, error, initial}: the form's fields
+  var createSeq = 0;         // answers for a dialog opened earlier are dropped
+  var creating = false;
+
+  function createLabelOf(item) {
+    return (createActions[item.provider] || {})[item.object] || "";
+  }
+
+  function createsUrl(item) { return linksUrl.replace(/links$/, "") + "items/" + item.id + "/records"; }
+
+  function setCreateError(message) {
+    createErrorEl.className = message ? "db-error" : "";
+    createErrorEl.textContent = message || "";
+  }
+
+  function setCreateBusy(busy, label) {
+    creating = busy;
+    createForm.setAttribute("aria-busy", busy ? "true" : "false");
+    createSubmit.disabled = busy;
+    createCancel.disabled = busy;
+    createSubmit.textContent = label;
+  }
+
+  function openCreate(item, label, button) {
+    var seq = ++createSeq;
+    createItem = item;
+    opener = button;
+    createFields = [];
+    createFieldsEl.innerHTML = "";
+    createPeopleEl.innerHTML = "";
+    createWarningsEl.innerHTML = "";
+    setCreateError("");
+    document.getElementById("db-create-title").textContent = label + " — " + item.name;
+    createIntroEl.textContent = "Reading " + issue.key + "…";
+    createForm.hidden = true;
+    createSubmit.hidden = true;
+    setCreateBusy(false, "Create");
+    showModal(createDialog);
+    createCancel.focus();
+    api("GET", createsUrl(item) + "/preview?issue_id=" + encodeURIComponent(issue.id)).then(function (preview) {
+      if (seq !== createSeq) { return; }
+      createIntroEl.textContent = "Filled in from " + issue.key + " through " + item.name + "'s mappings; change " +
+        "what you need. Create makes the record in " + preview.brand + " and links it to " + issue.key + ".";
+      buildCreateForm(preview);
+      createForm.hidden = false;
+      createSubmit.hidden = false;
+      var first = createFields.length ? createFields[0].control : createSubmit;
+      first.focus();
+    }).catch(function (e) {
+      if (seq !== createSeq) { return; }
+      createIntroEl.textContent = "";
+      setCreateError(e.message);
+    });
+  }
+
+  function joined(value) {
+    if (value === null || value === undefined) { return ""; }
+    return Array.isArray(value) ? value.join(", ") : String(value);
+  }
+
+  function controlFor(spec, id) {
+    var options = spec.options || [];
+    var control;
+    if (options.length) {
+      var many = spec.type === "multiselect";
+      control = el("select", many ? {"multiple": ""} : {});
+      if (!many) { control.appendChild(el("option", {"value": ""}, "—")); }
+      var chosen = (Array.isArray(spec.value) ? spec.value : [spec.value]).filter(function (v) {
+        return v !== null && v !== undefined && v !== "";
+      }).map(String);
+      var known = options.map(function (o) { return String(o.value); });
+      chosen.forEach(function (v) {  // a value the helpdesk no longer lists is kept, not dropped silently
+        if (known.indexOf(v) < 0) { options = options.concat([{"value": v, "label": v}]); }
+      });
+      options.forEach(function (o) {
+        var option = el("option", {"value": String(o.value)}, o.label);
+        option.selected = chosen.indexOf(String(o.value)) >= 0;
+        control.appendChild(option);
+      });
+    } else if (spec.type === "textarea") {
+      control = el("textarea", {"rows": "6"});
+      control.value = joined(spec.value);
+    } else if (spec.type === "checkbox") {
+      control = el("input", {"type": "checkbox"});
+      control.checked = spec.value === true || spec.value === "true";
+    } else {
+      var kind = spec.type === "number" ? "number" : spec.type === "date" ? "date" : "text";
+      control = el("input", {"type": kind, "autocomplete": "off"});
+      if (kind === "number") { control.setAttribute("step", "any"); }
+      control.value = joined(spec.value);
+    }
+    control.id = id;
+    control.name = spec.id;
+    control.setAttribute("data-testid", "create-field");
+    control.setAttribute("data-field", spec.id);
+    if (spec.required) { control.required = true; }
+    return control;
+  }
+
+  // The value of a form field as the create call takes it.
+  function readControl(spec, control) {
+    if (control.type === "checkbox") { return control.checked; }
+    if (control.multiple) {
+      return Array.prototype.filter.call(control.options, function (o) { return o.selected; })
+        .map(function (o) { return o.value; });
+    }
+    var text = control.value;
+    if (["multiselect", "tags", "labels"].indexOf(spec.type) >= 0) {
+      return text.split(",").map(function (t) { return t.trim(); }).filter(function (t) { return t; });
+    }
+    if (spec.type === "number") { return text.trim() === "" ? null : Number(text); }
+    if (control.tagName === "SELECT") { return text === "" ? null : text; }
+    return control.tagName === "TEXTAREA" ? text : text.trim();
+  }
+
+  function buildCreateForm(preview) {
+    (preview.fields || []).forEach(function (spec, index) {
+      var id = "db-cf-" + index;
+      var box = el("div", {"class": "db-field", "data-testid": "create-row", "data-field": spec.id});
+      var control = controlFor(spec, id);
+      var label = el("label", {"for": id}, spec.label);
+      if (spec.required) {
+        label.appendChild(el("span", {"class": "db-required", "aria-hidden": "true", "title": "required"}, " *"));
+      }
+      var described = [];
+      var hintText = "";
+      if (spec.html) {
+        hintText = "Sent with the issue's formatting; if you change it, it is sent as plain text.";
+      } else if (["tags", "labels"].indexOf(spec.type) >= 0 || (spec.type === "multiselect" && !control.multiple)) {
+        hintText = "Separate values with commas.";
+      }
+      if (hintText) { described.push(id + "-hint"); }
+      var error = el("span", {"class": "field-error", "id": id + "-error", "data-testid": "field-error", "hidden": ""});
+      described.push(id + "-error");
+      control.setAttribute("aria-describedby", described.join(" "));
+      if (control.type === "checkbox") {
+        label.className = "db-check";
+        label.insertBefore(control, label.firstChild);
+        box.appendChild(label);
+      } else {
+        box.appendChild(label);
+        box.appendChild(control);
+      }
+      if (hintText) { box.appendChild(el("small", {"id": id + "-hint"}, hintText)); }
+      box.appendChild(error);
+      createFieldsEl.appendChild(box);
+      createFields.push({spec: spec, control: control, error: error, initial: JSON.stringify(readControl(spec, control))});
+    });
+    if (!createFields.length) {
+      createFieldsEl.appendChild(el("p", {"class": "meta"}, "No field is filled in from the issue."));
+    }
+    // who the record is for, as the item's rules found them (the warnings say why when they found no one)
+    [["Requester", preview.requester], ["Organization", preview.organization]].forEach(function (pair) {
+      var label = (pair[1] || {}).label;
+      if (!label) { return; }
+      createPeopleEl.appendChild(el("dt", {}, pair[0]));
+      createPeopleEl.appendChild(el("dd", {"data-testid": "create-" + pair[0].toLowerCase()}, label));
+    });
+    (preview.warnings || []).forEach(function (w) {
+      createWarningsEl.appendChild(el("li", {"class": "db-warn", "data-testid": "create-warning"}, w));
+    });
+  }
+
+  // Mark the fields a refusal names (extra.fields: their ids) and say next to each what to do.
+  function showFieldErrors(failure) {
+    var named = (failure.extra || {}).fields;
+    var firstBad = null;
+    createFields.forEach(function (f) {
+      if (!Array.isArray(named) || named.indexOf(f.spec.id) < 0) { return; }
+      f.error.textContent = failure.code === "required_fields_missing" ? f.spec.label + " is required: fill it in." :
+        "Not accepted: correct this value (see the message above).";
+      f.error.hidden = false;
+      f.control.setAttribute("aria-invalid", "true");
+      if (!firstBad) { firstBad = f.control; }
+    });
+    return firstBad;
+  }
+
+  function clearFieldErrors() {
+    createFields.forEach(function (f) {
+      f.error.textContent = "";
+      f.error.hidden = true;
+      f.control.removeAttribute("aria-invalid");
+    });
+  }
+
+  createForm.addEventListener("submit", function (e) {
+    e.preventDefault();
+    if (creating || !createItem) { return; }
+    var item = createItem;
+    var values = {};
+    createFields.forEach(function (f) {  // only what the user changed: the rest is sent as the mappings give it
+      var now = readControl(f.spec, f.control);
+      if (JSON.stringify(now) !== f.initial) { values[f.spec.id] = now; }
+    });
+    clearFieldErrors();
+    setCreateError("");
+    setCreateBusy(true, "Creating…");
+    createIntroEl.textContent = "Creating the record in " + item.brand + "…";
+    api("POST", createsUrl(item), {issue_id: issue.id, values: values}).then(function (created) {
+      setCreateBusy(false, "Create");
+      var link = created.link;
+      if (created.warnings && created.warnings.length) { warnings[link.id] = created.warnings.join(" "); }
+      opener = null;
+      closeModal(createDialog);
+      say("Created " + link.title + " in " + item.brand + " and linked it to " + issue.key + "." +
+        (created.warnings && created.warnings.length ? " See the warning on it." : ""),
+        created.warnings && created.warnings.length ? "warn" : "ok");
+      return load().then(function () {
+        var record = cardsEl.querySelector("[data-link='" + link.id + "']");
+        if (record) { record.setAttribute("tabindex", "-1"); record.focus(); }
+      });
+    }).catch(function (failure) {
+      setCreateBusy(false, "Create");
+      createIntroEl.textContent = "Create did not finish: see why below, correct what it names and press Create " +
+        "again, or Cancel.";
+      setCreateError(failure.message);
+      var bad = showFieldErrors(failure);
+      (bad || createSubmit).focus();
+    });
+  });
+
+  createCancel.addEventListener("click", function () { closeModal(createDialog); });
+  createDialog.addEventListener("cancel", function (e) {
+    if (creating) { e.preventDefault(); }  // Escape waits for the helpdesk's answer: the record may be made
+  });
+  createDialog.addEventListener("close", function () {
+    createSeq++;
+    if (opener && document.body.contains(opener)) { opener.focus(); }
+  });
 
   render(JSON.parse(document.getElementById("db-initial").textContent));
 }());
