@@ -273,7 +273,11 @@ def _people(*, item: ConnectedItem, provider, ctx: CreateContext, issue_fields: 
 def _people_make(*, item: ConnectedItem, provider, ctx: CreateContext, people: People) -> None:
     """Make the person and organization ``_people`` found missing (upserts: a retry finds the first call's)."""
     client = ctx.helpdesk_client(item)
-    if people.new_person is not None and item.organization_rule == ConnectedItem.OrganizationRule.DOMAIN:
+    if (
+        people.new_person is not None
+        and item.organization_rule == ConnectedItem.OrganizationRule.DOMAIN
+        and provider.assigns_people_by_domain
+    ):
         # the helpdesk may put a new person in the organization that owns their domain (Zendesk does): make
         # the person first and keep that organization rather than making a second one for the domain
         email, name = people.new_person
@@ -522,6 +526,9 @@ def record_create_for_issue(
         if not record_id:
             record_id = str((record or {}).get("id") or "")
             RecordCreate.objects.filter(pk=intent.pk).update(record_id=record_id)
+    except ValueNotMapped as exc:  # e.g. the item's tag field is not one the helpdesk can carry it in
+        _intent_release(intent, str(exc))
+        raise RecordCreateUnavailable(f"The record cannot be written: {exc}.", extra={"item": item.pk}) from exc
     except ApiBadRequest as exc:
         _intent_release(intent, exc.message)
         raise HelpdeskRefused(

@@ -282,6 +282,9 @@ class HelpdeskProvider(abc.ABC):
         that came from rich Jira text, where the helpdesk takes HTML); raises ValueNotMapped saying why."""
         raise ValueNotMapped(f"{self.label} records cannot be created from Jira yet")
 
+    #: whether the helpdesk puts a new person in the organization that owns their email's domain by itself
+    assigns_people_by_domain: bool = False
+
     # People and organizations of new records. A person is a helpdesk end user / contact, an organization a
     # company / account, both as ``{"id", "name", "email"|"domain"}`` (strings). ``*_create`` has upsert
     # semantics: called again after a crash, it finds what the first call made instead of making a second.

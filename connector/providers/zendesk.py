@@ -563,6 +563,8 @@ class ZendeskProvider(HelpdeskProvider):
             payload["comment"] = {"html_body": rich} if rich else {"body": "" if text is None else str(text)}
         return payload
 
+    assigns_people_by_domain = True  # "automatically assign them to an organization by their email address domain"
+
     def create_people(self, helpdesk_object: str) -> frozenset[str]:
         return frozenset({"requester", "organization"}) if helpdesk_object == "ticket" else frozenset()
 

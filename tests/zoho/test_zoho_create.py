@@ -687,3 +687,29 @@ def test_by_domain_the_account_owning_the_reporters_email_domain_or_a_new_one_fo
     made = next(a for a in records(zoho, org, "accounts") if a["id"] != customer["id"])
     assert (made["accountName"], made["website"]) == ("other.test", "other.test")
     assert records(zoho, org, "tickets")[1]["accountId"] == made["id"]
+
+
+def test_by_domain_a_new_contact_is_made_in_the_new_account(tenant, zoho, org, jira, item, department):
+    """Zoho does not put contacts in accounts by domain (Zendesk does): the account is made first and the new
+    contact made in it."""
+    item.organization_rule = "domain"
+    item.save()
+    other = {"accountId": "olga-1", "displayName": "Olga Other", "emailAddress": "olga@other.test"}
+    create_for(tenant, item, bug(jira, key="SUP-8", reporter=other, company=""), department)
+    [account] = records(zoho, org, "accounts")
+    contact = next(c for c in records(zoho, org, "contacts") if c.get("email") == "olga@other.test")
+    assert contact["accountId"] == account["id"]
+
+
+def test_a_tag_field_zoho_cannot_carry_the_origin_in_is_a_clear_400_and_makes_nothing(
+    tenant, zoho, org, jira, item, department
+):
+    from sync.create import RecordCreateUnavailable
+    from sync.models import RecordCreate
+
+    item.record_tag_field = "subject"  # not a custom field
+    item.save()
+    with pytest.raises(RecordCreateUnavailable) as refused:
+        create_for(tenant, item, bug(jira), department)
+    assert "cannot be written" in refused.value.message and not records(zoho, org, "tickets")
+    assert RecordCreate.objects.get().attempted_at is None  # released: a retry may come at once
