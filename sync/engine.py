@@ -304,6 +304,7 @@ COUNT_KEYS = (
     "tickets_updated",
     "reconciled",
     "issues_created",
+    "records_created",
     "issues_updated",
     "transitions",
     "comments",
@@ -319,6 +320,7 @@ WAIT_COUNT_KEYS = ("rate_limited_wait_s", "waited_s")  # said in the run's reaso
 def connection_poll(*, connection_id: int, trigger: str = SyncRun.Trigger.SCHEDULE) -> SyncRun | None:
     """One poll of one connection, and the reconcile of its two-way items' Jira side (``sync.push``).
     Returns the run, or None when nothing was run (lease held elsewhere, or a halt already recorded)."""
+    from .jira_create import creation_sweeps
     from .push import reconcile
 
     connection = HelpdeskConnection.objects.select_related("tenant").filter(pk=connection_id).first()
@@ -367,6 +369,7 @@ def connection_poll(*, connection_id: int, trigger: str = SyncRun.Trigger.SCHEDU
         if provider.comments_per_record:
             _comment_sweep(run, state, owner)
         reconcile(run, state)
+        creation_sweeps(run)  # auto-create from Jira: new issues whose webhook never came are caught here
         synchronized_items(connection).update(last_sync_at=timezone.now())
 
     _run_guarded(run, work, release)

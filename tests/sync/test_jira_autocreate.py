@@ -323,3 +323,17 @@ def subprocess_pid_gone() -> int:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     return child.pid
+
+
+def test_every_poll_of_the_connection_creates_what_no_webhook_announced(jira, zendesk, connection, item):
+    """Jira's deliveries are best effort: the connection's poll runs the sweep too, and its run counts it."""
+    from sync.engine import connection_poll
+    from tests.conftest import ZD_EMAIL
+
+    for user in zendesk.accounts[ZD_SUBDOMAIN].users.values():
+        if user["email"] == ZD_EMAIL:
+            user["role"] = "admin"  # reading the change stream needs an admin
+    new_issue(jira, "SUP-1")
+    run = connection_poll(connection_id=connection.pk)
+    assert run.outcome == "success", run.reason
+    assert [t["subject"] for t in tickets(zendesk)] == ["Bug SUP-1"] and run.counts["records_created"] == 1
