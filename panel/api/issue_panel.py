@@ -31,7 +31,7 @@ from sync.selectors import card_items_for_project, link_get
 from sync.services import helpdesk_failure, link_create, link_delete, link_refresh, require_usable, sync_words
 from tenants.auth import JiraContextJWTAuthentication, PageSessionAuthentication, TenantLicensed
 
-from .serializers import ErrorSerializer, RecordCreateSerializer
+from .serializers import CreatedRecordSerializer, ErrorSerializer, RecordCreateSerializer
 
 PANEL_AUTH = [JiraContextJWTAuthentication, PageSessionAuthentication]
 
@@ -463,7 +463,7 @@ def record_create_actions() -> dict[str, dict[str, str]]:
 
 class RecordCreatedOutSerializer(serializers.Serializer):
     link = LinkOutSerializer()  # as the cards show it
-    record = inline_serializer("PanelCreatedRecord", {"id": serializers.CharField(), "url": serializers.CharField()})
+    record = CreatedRecordSerializer()
     warnings = serializers.ListField(
         child=serializers.CharField(),
         help_text="The record was created and linked, but something around it needs attention (e.g. Jira hid the "

@@ -27,6 +27,8 @@ from sync.selectors import link_find, links_query
 from sync.services import link_create, link_delete
 from tenants.auth import ApiTokenScope, TenantApiTokenAuthentication, TenantLicensed
 
+from .serializers import CreatedRecordSerializer
+
 MAX_PAGE_SIZE = 100
 
 
@@ -317,11 +319,6 @@ class RecordInSerializer(serializers.Serializer):
 
 class RecordBodySerializer(serializers.Serializer):
     record = RecordInSerializer()
-
-
-class CreatedRecordSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    url = serializers.CharField(help_text="Where an agent opens it in the helpdesk.")
 
 
 class RecordCreatedBodySerializer(LinkBodySerializer):
