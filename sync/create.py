@@ -325,6 +325,25 @@ def _values_for(
     return {**mapped, **overrides}, html, warnings
 
 
+def _refuse_linked(tenant: Tenant, item: ConnectedItem, issue_id: str) -> None:
+    existing = Link.objects.filter(tenant=tenant, item=item, jira_issue_id=issue_id).first()
+    if existing is not None:
+        raise LinkExists(
+            f"{existing.jira_issue_key} is already linked to {existing.record_id} in {item.name}.",
+            extra={"issue_id": issue_id, "record_id": existing.record_id},
+        )
+
+
+def _choices(item: ConnectedItem, provider, ctx: CreateContext, field_id: str) -> list[dict[str, str]]:
+    """A field's values read from the helpdesk where its schema lists none (Zoho's departments)."""
+    if field_id not in provider.condition_choice_keys:
+        return []
+    try:
+        return list(provider.condition_choices(ctx.helpdesk_client(item), field_id) or [])
+    except ApiError:
+        return []  # the form then takes the value typed: the helpdesk judges it at creation
+
+
 def record_create_preview(*, tenant: Tenant, item: ConnectedItem, issue_id: str) -> dict[str, Any]:
     """What ``record_create_for_issue`` would send for the issue, for a form to show and adjust: the fields
     (required ones and those the mappings fill), the requester and organization the item's rules find, and
@@ -337,6 +356,7 @@ def record_create_preview(*, tenant: Tenant, item: ConnectedItem, issue_id: str)
     issue_id = str(issue_id).strip()
     if not is_numeric_id(issue_id):
         raise ValidationFailed("issue_id must be the numeric Jira issue id.", extra={"issue_id": issue_id})
+    _refuse_linked(tenant, item, issue_id)
     issue = _issue(tenant, item, issue_id)
     issue_fields = issue.get("fields") or {}
     ctx = CreateContext()
@@ -359,7 +379,7 @@ def record_create_preview(*, tenant: Tenant, item: ConnectedItem, issue_id: str)
                 "type": meta.get("type") or "text",
                 "required": fid in required,
                 "value": values.get(fid),
-                "options": list(meta.get("options") or []),
+                "options": list(meta.get("options") or []) or _choices(item, provider, ctx, fid),
                 "html": fid in html,
             }
         )
@@ -458,12 +478,7 @@ def record_create_for_issue(
     require_usable(item)
     if not is_numeric_id(issue_id):
         raise ValidationFailed("issue_id must be the numeric Jira issue id.", extra={"issue_id": issue_id})
-    existing = Link.objects.filter(tenant=tenant, item=item, jira_issue_id=issue_id).first()
-    if existing is not None:
-        raise LinkExists(
-            f"{existing.jira_issue_key} is already linked to {existing.record_id} in {item.name}.",
-            extra={"issue_id": issue_id, "record_id": existing.record_id},
-        )
+    _refuse_linked(tenant, item, issue_id)
     ctx = ctx or CreateContext()
     if issue is None:
         issue = _issue(tenant, item, issue_id)
@@ -483,7 +498,7 @@ def record_create_for_issue(
         labels = ", ".join(required[f] for f in missing)
         raise RequiredFieldsMissing(
             f"A new {provider.brand} record needs {labels}, and the issue gives no value through {item.name}'s "
-            f"mappings. Fill {'it' if len(missing) == 1 else 'them'} in (values), or have a Jira admin map "
+            f"mappings. Fill {'it' if len(missing) == 1 else 'them'} in, or have a Jira admin map "
             f"{'it' if len(missing) == 1 else 'them'} on the Deskbridge admin page.",
             extra={"fields": missing},
         )

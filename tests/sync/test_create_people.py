@@ -200,3 +200,13 @@ def test_the_preview_shows_the_values_and_people_without_making_anything(tenant,
     assert preview["organization"]["label"] == "Initech (new in Zendesk)"
     assert not account(zendesk).tickets and not account(zendesk).organizations
     assert not [u for u in account(zendesk).users.values() if u["email"] == "rita@globex.test"]
+
+
+def test_the_preview_of_an_issue_already_linked_through_the_item_is_refused(tenant, jira, zendesk, item):
+    from sync.errors import LinkExists
+    from tests.panel.links_helpers import raw_link
+
+    linked = issue(jira)
+    raw_link(tenant, item, linked["id"], "77")
+    with pytest.raises(LinkExists):
+        record_create_preview(tenant=tenant, item=item, issue_id=linked["id"])

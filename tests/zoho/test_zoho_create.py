@@ -713,3 +713,11 @@ def test_a_tag_field_zoho_cannot_carry_the_origin_in_is_a_clear_400_and_makes_no
         create_for(tenant, item, bug(jira), department)
     assert "cannot be written" in refused.value.message and not records(zoho, org, "tickets")
     assert RecordCreate.objects.get().attempted_at is None  # released: a retry may come at once
+
+
+def test_the_preview_offers_zohos_departments_for_the_department(tenant, zoho, org, jira, item, department):
+    from sync.create import record_create_preview
+
+    preview = record_create_preview(tenant=tenant, item=item, issue_id=bug(jira)["id"])
+    [field] = [f for f in preview["fields"] if f["id"] == "departmentId"]
+    assert field["required"] and department in {o["value"] for o in field["options"]}
