@@ -113,8 +113,9 @@ def test_a_worker_killed_mid_create_makes_no_duplicate_and_loses_nothing(stack, 
     issues.append(_create(jira, 5))
     jira.webhooks_flush(timeout=30)
 
-    def done() -> bool:
-        return Link.objects.filter(item=stack["item"]).count() == len(issues)
+    def done() -> bool:  # linked, and each creation marked done (it is, just after its link is made)
+        linked = Link.objects.filter(item=stack["item"]).count() == len(issues)
+        return linked and not RecordCreate.objects.exclude(state="done").exists()
 
     _wait(done, 90, "every issue linked to a ticket after the restart", stack=stack["stack"])
     tickets = _tickets(zendesk)

@@ -185,7 +185,7 @@ def test_spent_credits_halt_the_poll_until_tomorrow(tenant, zoho_connection, zoh
     zitem(tenant, zoho_connection)
     zoho.threshold_exceeded_next()
     run = connection_poll(connection_id=zoho_connection.pk)
-    assert run.outcome == SyncRun.Outcome.HALTED and "rate limiting" in run.reason
+    assert run.outcome == SyncRun.Outcome.HALTED and run.reason.startswith("Rate limited by Zoho Desk: retrying in")
     state = SyncState.objects.get()
     assert state.next_poll_at is not None and state.cursors.get("tickets", "") == ""
     assert ZohoCreditsExhausted.__mro__[1].__name__ == "ApiRateLimited"
