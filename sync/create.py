@@ -63,6 +63,12 @@ class CreateContext:
     helpdesk: dict[str, dict[str, Any]] | None = None
     people: dict[tuple[str, str], dict[str, str] | None] = field(default_factory=dict)
 
+    def found(self, key: tuple[str, str], look_up) -> dict[str, str] | None:
+        """A person or organization looked up once per context (``look_up()`` the first time)."""
+        if key not in self.people:
+            self.people[key] = look_up()
+        return self.people[key]
+
     def helpdesk_client(self, item: ConnectedItem):
         if self.client is None:
             self.client = client_for(item.connection)
@@ -214,10 +220,7 @@ def _people(*, item: ConnectedItem, provider, ctx: CreateContext, issue_fields: 
     person: dict[str, str] | None = None
     if "requester" in wants:
         if email:
-            key = ("person", email)
-            if key not in ctx.people:
-                ctx.people[key] = provider.person_find(client, email)
-            person = ctx.people[key]
+            person = ctx.found(("person", email), lambda: provider.person_find(client, email))
         if person:
             people.person_id, people.person_label = person["id"], f"{person['name']} <{person['email']}>"
         elif email and item.requester_rule == ConnectedItem.RequesterRule.MATCH_OR_CREATE:
@@ -247,10 +250,10 @@ def _people(*, item: ConnectedItem, provider, ctx: CreateContext, issue_fields: 
         if person and person.get("organization_id") and rule == "domain":
             org = {"id": person["organization_id"], "name": ""}  # the helpdesk put the person in it by domain
         elif name_wanted or domain:
-            key = ("organization", f"{rule}:{(name_wanted or domain).lower()}")
-            if key not in ctx.people:
-                ctx.people[key] = provider.organization_find(client, name=name_wanted, domain=domain)
-            org = ctx.people[key]
+            org = ctx.found(
+                ("organization", f"{rule}:{(name_wanted or domain).lower()}"),
+                lambda: provider.organization_find(client, name=name_wanted, domain=domain),
+            )
         what = f"named {name_wanted}" if name_wanted else f"for {domain}" if domain else ""
         if org:
             people.organization_id = org["id"]
