@@ -55,7 +55,6 @@ def _clean(spec: ItemSpec) -> dict[str, Any]:
         if isinstance(default, str):
             values[name] = str(values[name] or "").strip()
     values["create_from_jira"] = bool(values["create_from_jira"])
-    values["requester_field"] = values["requester_field"] or CREATE_DEFAULTS["requester_field"]
     return values
 
 
@@ -125,7 +124,7 @@ def check_creation(
             p.error(
                 "default_requester_required",
                 "default_requester_id",
-                f"Give the id of the {provider.brand} user who requests new {objects} when no one has the Jira "
+                f"Give the {provider.brand} id of the person who requests new {objects} when no one has the Jira "
                 "person's email, or create the person instead.",
             )
         if values["default_requester_id"]:
@@ -139,7 +138,7 @@ def check_creation(
                     "default_requester_not_found",
                     "default_requester_id",
                     f"The default requester {values['default_requester_id']} does not exist in {provider.brand}: "
-                    f"give the id of an existing {provider.brand} user.",
+                    "give the id of a person who exists there.",
                 )
             elif person:
                 values["default_requester_label"] = _person_label(person)
@@ -250,7 +249,7 @@ def _check_organization(provider, objects: str, values, jira_field, asker: _Aske
         p.error(
             "default_organization_required",
             "default_organization_id",
-            f"Give the id of the {provider.brand} organization new {objects} get when none matches, or choose "
+            f"Give the {provider.brand} id of the organization new {objects} get when none matches, or choose "
             "another rule for a missing organization.",
         )
         return
@@ -264,7 +263,7 @@ def _check_organization(provider, objects: str, values, jira_field, asker: _Aske
             "default_organization_not_found",
             "default_organization_id",
             f"The default organization {values['default_organization_id']} does not exist in {provider.brand}: "
-            f"give the id of an existing {provider.brand} organization.",
+            "give the id of an organization that exists there.",
         )
     elif organization:
         values["default_organization_label"] = str(organization.get("name") or "")[:255]

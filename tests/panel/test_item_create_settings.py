@@ -285,7 +285,20 @@ def test_a_multi_value_field_mapped_to_a_single_value_field_is_refused_with_the_
     )
 
 
+def test_two_multi_value_fields_of_types_that_do_not_match_are_refused_without_that_reason(bearer, connection):
+    mapping = {"helpdesk_field": "tags", "jira_field": "customfield_10051"}
+    error = refused(
+        bearer, ticket_item(mappings=[SUBJECT, DESCRIPTION, mapping]), "incompatible_mapping", "mappings[2]"
+    )
+    assert error["message"] == "Tags (tags) cannot be written to Components affected (multiselect)."
+
+
 # --- the requester -------------------------------------------------------------------------------------
+
+
+def test_the_reporter_is_a_user_field_without_asking_jira(bearer, jira, connection):
+    saved(bearer, ticket_item())
+    assert not jira.calls("GET", r"/rest/api/3/field$")
 
 
 @pytest.mark.parametrize(("field", "named"), [("summary", "Summary"), ("customfield_404", "'customfield_404'")])
@@ -310,7 +323,7 @@ def test_matching_or_the_default_needs_a_default_requester(bearer, connection):
     error = refused(
         bearer, ticket_item(requester_rule="match_or_default"), "default_requester_required", "default_requester_id"
     )
-    assert "Give the id of the Zendesk user who requests new tickets" in error["message"]
+    assert "Give the Zendesk id of the person who requests new tickets" in error["message"]
 
 
 def test_the_default_requester_must_exist_in_the_helpdesk(bearer, zendesk, connection):
@@ -319,7 +332,7 @@ def test_the_default_requester_must_exist_in_the_helpdesk(bearer, zendesk, conne
     )
     assert (
         error["message"]
-        == "The default requester 999999 does not exist in Zendesk: give the id of an existing Zendesk user."
+        == "The default requester 999999 does not exist in Zendesk: give the id of a person who exists there."
     )
     assert zendesk.calls("GET", r"/api/v2/users/999999\.json$")
 
@@ -369,7 +382,7 @@ def test_the_default_organization_is_needed_and_must_exist(bearer, zendesk, conn
         "default_organization_id",
     )
     assert error["message"] == (
-        "The default organization 999999 does not exist in Zendesk: give the id of an existing Zendesk organization."
+        "The default organization 999999 does not exist in Zendesk: give the id of an organization that exists there."
     )
 
 
@@ -432,6 +445,109 @@ def test_a_jql_jira_cannot_check_refuses_the_save(bearer, jira, connection, stat
     jira.fail_next(status, answer, path=r"/jql/parse$")
     error = refused(bearer, ticket_item(create_jql="project = SUP"), "create_check_failed", "create_jql")
     assert error["message"] == f"Could not check the JQL with Jira: {words}. Save again in a moment."
+
+
+# --- Zoho Desk: the field a created record carries its Jira origin in, and what each module names ------------
+
+
+def zoho_item(**overrides):
+    body = {
+        "name": "Zoho tickets",
+        "mode": "two_way",
+        "jira_project": "SUP",
+        "jira_issue_type_id": "10001",
+        "helpdesk_object": "tickets",
+        "mappings": [SUBJECT],
+    }
+    body.update(overrides)
+    return body
+
+
+def problems(bearer, body) -> dict[str, dict]:
+    """The refused save's problems by code (several may come at once); nothing is saved."""
+    response = bearer.post("/api/v1/items", body)
+    error = assert_error(response, 400, response.json().get("code"))
+    codes = [e["code"] for e in error["extra"]["errors"]]
+    assert error["code"] == (codes[0] if len(codes) == 1 else "item_invalid")
+    assert not ConnectedItem.objects.exists()
+    return {e["code"]: e for e in error["extra"]["errors"]}
+
+
+TAG_ADVICE = "Create a single-line text field such as 'Jira issue' in Zoho Desk and choose it here."
+
+
+@pytest.fixture
+def jira_issue_field(zoho, zoho_connection):
+    zoho.add_field(zoho.org.id, "tickets", api_name="cf_jira_issue", label="Jira issue")
+    return "cf_jira_issue"
+
+
+def test_zoho_records_created_from_jira_need_a_field_for_their_jira_origin(bearer, zoho_connection):
+    problem = problems(bearer, zoho_item(create_from_jira=True))["record_tag_field_required"]
+    assert problem["field"] == "record_tag_field" and problem["message"].endswith(TAG_ADVICE)
+    assert "so that a retry finds the record instead of making a second one" in problem["message"]
+    # records created from the panel need it too: until it is chosen, the item says so
+    body = saved(bearer, zoho_item())
+    warning = next(w for w in body["warnings"] if w["code"] == "record_tag_field_required")
+    assert warning["message"].endswith(TAG_ADVICE + " Until then no record can be created.")
+
+
+@pytest.mark.parametrize(("field", "named"), [("subject", "Subject"), ("cf_size", "Size"), ("cf_nope", "'cf_nope'")])
+def test_the_origin_field_must_be_a_text_field_of_ones_own(bearer, zoho, zoho_connection, field, named):
+    zoho.add_field(zoho.org.id, "tickets", api_name="cf_size", label="Size", type="Picklist", allowed_values=["S"])
+    error = refused(bearer, zoho_item(record_tag_field=field), "record_tag_field_invalid", "record_tag_field")
+    assert error["message"] == f"{named} is not a single-line text field of your own in Tickets. {TAG_ADVICE}"
+
+
+def test_the_origin_field_is_saved(bearer, zoho_connection, jira_issue_field):
+    body = saved(bearer, zoho_item(record_tag_field=jira_issue_field))
+    assert body["item"]["record_tag_field"] == "cf_jira_issue"
+    assert "record_tag_field_required" not in [w["code"] for w in body["warnings"]]
+
+
+def test_the_origin_field_may_not_be_written_from_jira(bearer, zoho_connection, jira_issue_field):
+    overwrite = {"helpdesk_field": jira_issue_field, "jira_field": "customfield_10060", "direction": "to_helpdesk"}
+    body = zoho_item(record_tag_field=jira_issue_field, mappings=[SUBJECT, overwrite])
+    error = refused(bearer, body, "record_tag_field_mapped", "record_tag_field")
+    assert error["message"].startswith("Jira issue is written from Jira by a mapping")
+
+
+def test_a_module_deskbridge_cannot_create_takes_no_creation_settings(bearer, zoho_connection):
+    body = zoho_item(name="Products", helpdesk_object="products", mappings=[], create_from_jira=True)
+    error = refused(bearer, body, "create_settings_unused", "create_from_jira")
+    assert error["message"] == (
+        "Deskbridge cannot create Zoho Desk products from Jira; switch create_from_jira off, or choose an object "
+        "Deskbridge can create."
+    )
+
+
+@pytest.mark.parametrize(
+    ("module", "setting", "value", "words"),
+    [
+        ("tasks", "requester_rule", "match_or_default", "New Zoho Desk tasks name no requester"),
+        ("tasks", "organization_rule", "domain", "New Zoho Desk tasks name no organization"),
+        ("contacts", "default_requester_id", "1", "New Zoho Desk contacts name no requester"),
+    ],
+)
+def test_people_a_module_does_not_name_take_no_settings(bearer, zoho_connection, module, setting, value, words):
+    body = zoho_item(helpdesk_object=module, record_tag_field="", **{setting: value})
+    problem = problems(bearer, body)["create_settings_unused"]
+    assert problem["field"] == setting
+    assert problem["message"] == f"{words}; leave {setting} at its default."
+
+
+def test_a_zoho_default_requester_is_a_contact_that_exists(bearer, zoho, zoho_connection, jira_issue_field):
+    rita = zoho.add_contact(zoho.org.id, firstName="Rita", lastName="Reporter", email="rita@customer.test")
+    item = saved(bearer, zoho_item(record_tag_field=jira_issue_field, default_requester_id=rita["id"]))["item"]
+    assert item["default_requester_label"] == "Rita Reporter <rita@customer.test>"
+
+
+def test_a_zoho_default_requester_that_does_not_exist_is_refused(bearer, zoho_connection, jira_issue_field):
+    body = zoho_item(record_tag_field=jira_issue_field, default_requester_id="4000000099999")
+    error = refused(bearer, body, "default_requester_not_found", "default_requester_id")
+    assert error["message"] == (
+        "The default requester 4000000099999 does not exist in Zoho Desk: give the id of a person who exists there."
+    )
 
 
 # --- the admin page ----------------------------------------------------------------------------------------
@@ -503,7 +619,7 @@ def test_settings_saved_on_the_page_are_shown_again_with_the_stored_names(page, 
         create_jql="project = SUP",
         requester_field="assignee",
         requester_rule="match_or_default",
-        default_requester_id=str(dana["id"]),
+        default_requester_id=f" {dana['id']} ",  # as typed: the spaces are not kept
         organization_rule="domain",
         organization_missing="default",
         default_organization_id=str(customer_inc["id"]),
@@ -558,7 +674,7 @@ def test_errors_are_shown_next_to_the_creation_fields(page):
     )
     assert response.status_code == 400 and "step 2 of 2" in page_text(response)
     assert field_errors(response, "default_requester_id") == [
-        "The default requester 999999 does not exist in Zendesk: give the id of an existing Zendesk user."
+        "The default requester 999999 does not exist in Zendesk: give the id of a person who exists there."
     ]
     assert field_errors(response, "create_jql")[0].startswith("Jira refuses the JQL: The value 'NOPE' does not exist")
     assert field_errors(response, "organization_field")[0].startswith("Choose the Jira field that holds")
@@ -602,6 +718,56 @@ def test_settings_are_kept_when_the_fieldset_cannot_be_shown(page, jira):
     assert item.create_from_jira and (item.organization_rule, item.organization_missing) == ("domain", "create")
 
 
+@pytest.mark.parametrize(
+    ("setting", "words", "extra"),
+    [
+        ("requester_rule", "Choose how the requester is found: match_or_create, match_or_default.", {}),
+        ("organization_rule", "Choose how the organization is found: none, name, domain.", {}),
+        (
+            "organization_missing",
+            "Choose what happens when no organization matches: create, default, none.",
+            {"organization_rule": "domain"},
+        ),
+    ],
+)
+def test_a_rule_the_form_does_not_offer_is_refused(page, setting, words, extra):
+    step2 = _step2(page)
+    response = page.submit(step2, "item_save", m0_helpdesk="subject", m0_jira="summary", **extra, **{setting: "guess"})
+    assert response.status_code == 400
+    assert field_errors(response, setting) == [words]
+    assert not ConnectedItem.objects.exists()
+
+
+def test_a_chosen_field_jira_no_longer_lists_stays_chosen(page, jira):
+    custom = "com.atlassian.jira.plugin.system.customfieldtypes:userpicker"
+    jira.add_field("customfield_10090", "Customer contact", {"type": "user", "custom": custom})
+    step2 = _step2(page)
+    assert "customfield_10090" in _options(step2, "requester_field")
+    back = page.submit(step2, "item_back", requester_field="customfield_10090")
+    jira.fields = [f for f in jira.fields if f["id"] != "customfield_10090"]
+    page.post("refresh")
+    again = page.submit(back, "item_step1")
+    # kept as it was (shown by its id), so that saving the form as shown does not change the requester
+    assert selected(again, "requester_field") == "customfield_10090"
+
+
+@pytest.fixture
+def zoho_page(admin_page, zoho_connection) -> AdminPage:
+    admin_page.open()
+    return admin_page
+
+
+def test_zoho_modules_deskbridge_can_create_get_the_fieldset_with_the_origin_field(zoho_page, zoho):
+    zoho.add_field(zoho.org.id, "tickets", api_name="cf_jira_issue", label="Jira issue")
+    zoho.add_field(zoho.org.id, "tickets", api_name="cf_size", label="Size", type="Picklist", allowed_values=["S"])
+    step2 = _step2(zoho_page, name="Zoho tickets", helpdesk_object="tickets")
+    assert 'data-testid="creation"' in step2.content.decode()
+    assert _options(step2, "record_tag_field") == ["", "cf_jira_issue"]  # text fields of one's own only
+    assert "Create a single-line text field such as 'Jira issue' in Zoho Desk and choose it here." in page_text(step2)
+    products = _step2(zoho_page, name="Zoho products", helpdesk_object="products")
+    assert "step 2 of 2" in page_text(products) and 'data-testid="creation"' not in products.content.decode()
+
+
 # --- the Django admin ------------------------------------------------------------------------------------
 
 
@@ -643,7 +809,11 @@ def test_the_django_admin_has_the_settings_in_their_own_fieldset(admin_client, s
 def test_a_setting_changed_in_the_django_admin_is_checked(admin_client, stored, dana):
     response = _admin_save(admin_client, stored, default_requester_id="999999")
     assert response.status_code == 200
-    assert "The default requester 999999 does not exist in Zendesk" in response.content.decode()
+    body = response.content.decode()
+    row = body[body.index('class="form-row errors field-default_requester_id"') :]
+    assert (
+        "The default requester 999999 does not exist in Zendesk" in row[: row.index("</div>", row.index("errorlist"))]
+    )
     # a problem of the item as a whole (its mappings) is shown for the form
     response = _admin_save(admin_client, stored, create_from_jira="on")
     assert "Missing Zendesk create-field coverage: Description" in response.content.decode()
