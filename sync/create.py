@@ -17,8 +17,9 @@ from config.errors import ConflictError, NotFoundError, ValidationFailed
 from connector import schema as schema_service
 from connector.adf import adf_to_html
 from connector.clients.base import ApiBadRequest, ApiError, is_numeric_id
-from connector.mapping import ValueNotMapped, helpdesk_value, rule_for
-from connector.models import ConnectedItem, FieldMapping
+from connector.creation import create_sources
+from connector.mapping import ValueNotMapped, helpdesk_value
+from connector.models import ConnectedItem
 from connector.providers import client_for, provider_for
 from tenants.models import Tenant
 
@@ -90,30 +91,27 @@ def _mapped_values(
     new record may take: Jira → helpdesk mappings as they are, helpdesk → Jira ones reversed (their value map
     read backwards) where the types allow it. Returns the values, the HTML of rich text values, and why any
     field was left out."""
-    readonly = provider.create_readonly_fields(item.helpdesk_object)
     values: dict[str, Any] = {}
     html: dict[str, str] = {}
     skipped: list[str] = []
-    mappings = sorted(item.mappings.all(), key=lambda m: m.direction != FieldMapping.Direction.TO_HELPDESK)
-    for mapping in mappings:  # Jira → helpdesk mappings first: they win over a reversed one of the same field
-        target = mapping.helpdesk_field
-        if target in values or target in readonly:
+    sources = create_sources(
+        item.mappings.all(),
+        helpdesk_types={field_id: f["type"] for field_id, f in helpdesk.items()},
+        jira_types=jira_types,
+        readonly=provider.create_readonly_fields(item.helpdesk_object),
+    )
+    for source in sources:  # Jira → helpdesk mappings first: they win over a reversed one of the same field
+        target = source.helpdesk_field
+        if target in values:
             continue
-        helpdesk_type = (helpdesk.get(target) or {"type": "text"})["type"]
-        jira_type = jira_types.get(mapping.jira_field, "text")
-        rule = rule_for("to_helpdesk", helpdesk_type, jira_type)
-        if rule is None:
-            continue  # e.g. a helpdesk drop-down mapped to a Jira text field: Jira's text has no option to go back
-        value_map = mapping.value_map or {}
-        if mapping.direction == FieldMapping.Direction.TO_JIRA:
-            reversed_map: dict[str, str] = {}
-            for helpdesk_value_, jira_value in value_map.items():
-                reversed_map.setdefault(str(jira_value), str(helpdesk_value_))
-            value_map = reversed_map
-        raw = issue_fields.get(mapping.jira_field)
+        raw = issue_fields.get(source.jira_field)
         try:
             value = helpdesk_value(
-                rule=rule, value=raw, jira_type=jira_type, helpdesk_type=helpdesk_type, value_map=value_map
+                rule=source.rule,
+                value=raw,
+                jira_type=source.jira_type,
+                helpdesk_type=source.helpdesk_type,
+                value_map=source.value_map,
             )
         except ValueNotMapped as exc:
             skipped.append(f"{target} was left empty: {exc}")
@@ -121,7 +119,7 @@ def _mapped_values(
         if value is None or value == []:
             continue
         values[target] = value
-        if isinstance(raw, dict) and raw.get("type") == "doc" and helpdesk_type == "textarea":
+        if isinstance(raw, dict) and raw.get("type") == "doc" and source.helpdesk_type == "textarea":
             html[target] = adf_to_html(raw)
     return values, html, skipped
 
