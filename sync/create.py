@@ -430,7 +430,6 @@ def _intent_take(
                     "This issue's record is being created by another request. Reload in a moment.",
                     extra={"issue_id": issue_id},
                 ) from None
-            intent.source_key = f"deskbridge-{item.external_id}-{issue_id}-{intent.pk}"
         elif (
             intent.attempted_at
             and intent.attempted_at > now - timedelta(seconds=IN_PROGRESS_SECONDS)
@@ -442,6 +441,8 @@ def _intent_take(
                 "This issue's record is being created by another request. Reload in a moment.",
                 extra={"issue_id": issue_id},
             )
+        if not intent.source_key:  # new, or recorded as refused before any attempt (auto-create)
+            intent.source_key = f"deskbridge-{item.external_id}-{issue_id}-{intent.pk}"
         intent.state = RecordCreate.State.PENDING
         intent.attempts += 1
         intent.attempted_at = now

@@ -337,3 +337,20 @@ def test_every_poll_of_the_connection_creates_what_no_webhook_announced(jira, ze
     run = connection_poll(connection_id=connection.pk)
     assert run.outcome == "success", run.reason
     assert [t["subject"] for t in tickets(zendesk)] == ["Bug SUP-1"] and run.counts["records_created"] == 1
+
+
+def test_an_issue_auto_create_refused_can_still_be_created_by_a_user_with_its_own_tag(
+    tenant, jira, zendesk, connection, item
+):
+    from sync.create import record_create_for_issue
+
+    bare = jira.add_issue(key="SUP-1", summary="No description", labels=["customer"], reporter=dict(REPORTER))
+    sweep(connection)
+    assert RecordCreate.objects.get(item=item).state == RecordCreate.State.FAILED
+    result = record_create_for_issue(
+        tenant=tenant, item=item, issue_id=bare["id"], values={"description": "Typed by the engineer"}, actor="u"
+    )
+    [ticket] = tickets(zendesk)
+    intent = RecordCreate.objects.get(item=item)
+    assert intent.state == RecordCreate.State.DONE and intent.source_key.startswith("deskbridge-")
+    assert ticket["external_id"] == intent.source_key and result.record_id == str(ticket["id"])
