@@ -109,6 +109,7 @@ class ConnectedItem(TenantOwnedModel):
     )
     auto_create_conditions = models.JSONField(default=dict, blank=True)
     auto_create_baseline = models.DateTimeField(null=True, blank=True)
+
     # --- creating helpdesk records from Jira (sync.create) ----------------------------------------------
     class RequesterRule(models.TextChoices):
         MATCH_OR_CREATE = "match_or_create", "Match by email; create the person when none has it"

@@ -24,6 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from django_q.models import Schedule
@@ -42,6 +43,8 @@ logger = logging.getLogger(__name__)
 
 #: minutes a sweep looks back beyond where the last one stopped (clock skew between us and Jira)
 MARGIN_MINUTES = 2
+#: at most one immediate sweep per connection in this many seconds (the one after the grace takes the rest)
+IMMEDIATE_SWEEP_SECONDS = 2
 #: the actor recorded on links auto-create makes
 ACTOR = "deskbridge:auto-create"
 
@@ -211,15 +214,22 @@ def issue_created_enqueue(*, tenant_id: int, project_id: str) -> None:
         .exclude(mode=ConnectedItem.Mode.DISPLAY)
         .values_list("connection_id", flat=True)
     )
-    later = timezone.now() + timedelta(seconds=settings.SYNC_RECONCILE_GRACE_SECONDS + 5)
+    now = timezone.now()
+    later = now + timedelta(seconds=settings.SYNC_RECONCILE_GRACE_SECONDS + 5)
     for connection_id in sorted(connections):
-        transaction.on_commit(
-            lambda c=connection_id: async_task("sync.tasks.jira_create_task", c, group="deskbridge-create")
-        )
+        # A burst of new issues (an import: hundreds of webhooks a minute) makes one sweep now and one after
+        # the grace, not one per issue: a sweep takes every new issue its search shows.
+        if cache.add(f"deskbridge:create-sweep:{connection_id}", 1, timeout=IMMEDIATE_SWEEP_SECONDS):
+            transaction.on_commit(
+                lambda c=connection_id: async_task("sync.tasks.jira_create_task", c, group="deskbridge-create")
+            )
+        args = f"({int(connection_id)},)"
+        if Schedule.objects.filter(func="sync.tasks.jira_create_task", args=args, next_run__gt=now).exists():
+            continue  # a sweep after the grace is already due: it will see this issue too
         Schedule.objects.create(
             name=f"deskbridge-once.create.{connection_id}.{uuid.uuid4().hex[:12]}",
             func="sync.tasks.jira_create_task",
-            args=f"({int(connection_id)},)",
+            args=args,
             schedule_type=Schedule.ONCE,
             next_run=later,
             repeats=1,

@@ -239,8 +239,10 @@ def _post(client, jira, body, delivery):
 def test_the_issue_created_webhook_queues_a_sweep_now_and_after_the_grace(
     client, jira, zendesk, connection, item, django_capture_on_commit_callbacks
 ):
+    from django.core.cache import cache
     from django_q.models import Schedule
 
+    cache.clear()  # no immediate sweep of an earlier test holds the connection's slot
     issue = new_issue(jira, "SUP-1")
     with django_capture_on_commit_callbacks(execute=True):
         response = _post(client, jira, _created_payload(issue), "c-1")
@@ -354,3 +356,17 @@ def test_an_issue_auto_create_refused_can_still_be_created_by_a_user_with_its_ow
     intent = RecordCreate.objects.get(item=item)
     assert intent.state == RecordCreate.State.DONE and intent.source_key.startswith("deskbridge-")
     assert ticket["external_id"] == intent.source_key and result.record_id == str(ticket["id"])
+
+
+def test_a_burst_of_new_issues_queues_one_sweep_now_and_one_after_the_grace(
+    client, jira, zendesk, connection, item, django_capture_on_commit_callbacks
+):
+    from django.core.cache import cache
+    from django_q.models import Schedule
+
+    cache.clear()
+    with django_capture_on_commit_callbacks() as queued:
+        for n in range(1, 6):
+            issue = new_issue(jira, f"SUP-{n}")
+            assert _post(client, jira, _created_payload(issue), f"burst-{n}")["X-Deskbridge-Intake"] == "stored"
+    assert len(queued) == 1 and Schedule.objects.filter(func="sync.tasks.jira_create_task").count() == 1
