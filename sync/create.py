@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 #: a pending creation younger than this is taken to be in progress elsewhere (a second request is refused)
 IN_PROGRESS_SECONDS = 120
+IN_PROGRESS_MESSAGE = "This issue's record is being created by another request. Reload in a moment."
 
 
 class RecordCreateUnavailable(ValidationFailed):
@@ -189,6 +190,11 @@ def _organization_name(value: Any) -> str:
     return str(value or "").strip()
 
 
+def _organization_key(rule: str, name: str, domain: str) -> tuple[str, str]:
+    """Where a run keeps the organization of a name or domain (``CreateContext.people``)."""
+    return ("organization", f"{rule}:{(name or domain).lower()}")
+
+
 @dataclass
 class People:
     """Who a new record is for, and what was decided on the way (the notes say it in words)."""
@@ -249,7 +255,7 @@ def _people(*, item: ConnectedItem, provider, ctx: CreateContext, issue_fields: 
             org = {"id": person["organization_id"], "name": ""}  # the helpdesk put the person in it by domain
         elif name_wanted or domain:
             org = ctx.found(
-                ("organization", f"{rule}:{(name_wanted or domain).lower()}"),
+                _organization_key(rule, name_wanted, domain),
                 lambda: provider.organization_find(client, name=name_wanted, domain=domain),
             )
         what = f"named {name_wanted}" if name_wanted else f"for {domain}" if domain else ""
@@ -291,7 +297,7 @@ def _people_make(*, item: ConnectedItem, provider, ctx: CreateContext, people: P
         name, domain = people.new_organization
         org = provider.organization_create(client, name=name, domain=domain)
         people.organization_id, people.organization_label = org["id"], org.get("name") or org["id"]
-        ctx.people[("organization", f"{item.organization_rule}:{(name or domain).lower()}")] = org
+        ctx.people[_organization_key(item.organization_rule, name, domain)] = org
         people.new_organization = None
     if people.new_person is not None:
         email, name = people.new_person
@@ -345,10 +351,32 @@ def _choices(item: ConnectedItem, provider, ctx: CreateContext, field_id: str) -
         return []  # the form then takes the value typed: the helpdesk judges it at creation
 
 
-def record_create_preview(*, tenant: Tenant, item: ConnectedItem, issue_id: str) -> dict[str, Any]:
-    """What ``record_create_for_issue`` would send for the issue, for a form to show and adjust: the fields
-    (required ones and those the mappings fill), the requester and organization the item's rules find, and
-    warnings. Reads only (nothing is made in the helpdesk)."""
+@dataclass
+class _Draft:
+    """A new record as the item's mappings (and the caller's values) make it from the issue, checked."""
+
+    provider: Any
+    ctx: CreateContext
+    issue_id: str
+    issue: dict[str, Any]
+    issue_fields: dict[str, Any]
+    helpdesk: dict[str, dict[str, Any]]
+    values: dict[str, Any]
+    html: dict[str, str]
+    warnings: list[str]
+
+
+def _draft(
+    *,
+    tenant: Tenant,
+    item: ConnectedItem,
+    issue_id: str,
+    ctx: CreateContext,
+    issue: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> _Draft:
+    """The checks the preview and the creation share (the item can create, the id is an issue's id, the
+    issue is not linked through the item yet), then the issue (read unless given) and the values."""
     if item.tenant_id != tenant.pk:
         raise ValueError("item belongs to another tenant")
     provider = provider_for(item.connection.provider)
@@ -358,13 +386,27 @@ def record_create_preview(*, tenant: Tenant, item: ConnectedItem, issue_id: str)
     if not is_numeric_id(issue_id):
         raise ValidationFailed("issue_id must be the numeric Jira issue id.", extra={"issue_id": issue_id})
     _refuse_linked(tenant, item, issue_id)
-    issue = _issue(tenant, item, issue_id)
+    if issue is None:
+        issue = _issue(tenant, item, issue_id)
     issue_fields = issue.get("fields") or {}
-    ctx = CreateContext()
     helpdesk, jira_types = _schemas(tenant, item, ctx)
     values, html, warnings = _values_for(
-        item=item, provider=provider, issue_fields=issue_fields, helpdesk=helpdesk, jira_types=jira_types, overrides={}
+        item=item,
+        provider=provider,
+        issue_fields=issue_fields,
+        helpdesk=helpdesk,
+        jira_types=jira_types,
+        overrides=overrides or {},
     )
+    return _Draft(provider, ctx, issue_id, issue, issue_fields, helpdesk, values, html, warnings)
+
+
+def record_create_preview(*, tenant: Tenant, item: ConnectedItem, issue_id: str) -> dict[str, Any]:
+    """What ``record_create_for_issue`` would send for the issue, for a form to show and adjust: the fields
+    (required ones and those the mappings fill), the requester and organization the item's rules find, and
+    warnings. Reads only (nothing is made in the helpdesk)."""
+    draft = _draft(tenant=tenant, item=item, issue_id=issue_id, ctx=CreateContext())
+    provider, helpdesk, values, html = draft.provider, draft.helpdesk, draft.values, draft.html
     required = provider.create_required_fields(item.helpdesk_object, list(helpdesk.values()))
     readonly = provider.create_readonly_fields(item.helpdesk_object)
     order = list(required) + [fid for fid in values if fid not in required]
@@ -380,23 +422,23 @@ def record_create_preview(*, tenant: Tenant, item: ConnectedItem, issue_id: str)
                 "type": meta.get("type") or "text",
                 "required": fid in required,
                 "value": values.get(fid),
-                "options": list(meta.get("options") or []) or _choices(item, provider, ctx, fid),
+                "options": list(meta.get("options") or []) or _choices(item, provider, draft.ctx, fid),
                 "html": fid in html,
             }
         )
     try:
-        people = _people(item=item, provider=provider, ctx=ctx, issue_fields=issue_fields)
+        people = _people(item=item, provider=provider, ctx=draft.ctx, issue_fields=draft.issue_fields)
     except ApiError as exc:
         raise helpdesk_failure(exc, item) from exc
     return {
-        "issue": {"id": issue_id, "key": str(issue.get("key") or "")},
+        "issue": {"id": draft.issue_id, "key": str(draft.issue.get("key") or "")},
         "object": item.helpdesk_object,
         "object_label": provider.object_label(item.helpdesk_object),
         "brand": provider.brand,
         "fields": fields,
         "requester": {"label": people.person_label},
         "organization": {"label": people.organization_label},
-        "warnings": warnings + ([" ".join(people.notes)] if people.notes else []),
+        "warnings": draft.warnings + ([" ".join(people.notes)] if people.notes else []),
     }
 
 
@@ -406,7 +448,9 @@ def _intent_take(
     """The issue's creation intent, taken for this attempt (written and committed before any helpdesk call)."""
     now = timezone.now()
     with transaction.atomic():
-        intent = RecordCreate.objects.select_for_update().filter(item=item, jira_issue_id=issue_id).first()
+        intent = (
+            RecordCreate.objects.select_for_update().filter(tenant=tenant, item=item, jira_issue_id=issue_id).first()
+        )
         if intent is not None and intent.state == RecordCreate.State.DONE:
             if Link.objects.filter(tenant=tenant, item=item, jira_issue_id=issue_id).exists():
                 # made by a request that finished after this one checked for a link
@@ -426,10 +470,7 @@ def _intent_take(
                         automatic=automatic,
                     )
             except IntegrityError:
-                raise CreateInProgress(
-                    "This issue's record is being created by another request. Reload in a moment.",
-                    extra={"issue_id": issue_id},
-                ) from None
+                raise CreateInProgress(IN_PROGRESS_MESSAGE, extra={"issue_id": issue_id}) from None
         elif (
             intent.attempted_at
             and intent.attempted_at > now - timedelta(seconds=IN_PROGRESS_SECONDS)
@@ -437,10 +478,7 @@ def _intent_take(
         ):
             # another request is between its helpdesk call and its link (or died there: retried after a while,
             # or at once when its process on this machine is gone)
-            raise CreateInProgress(
-                "This issue's record is being created by another request. Reload in a moment.",
-                extra={"issue_id": issue_id},
-            )
+            raise CreateInProgress(IN_PROGRESS_MESSAGE, extra={"issue_id": issue_id})
         if not intent.source_key:  # new, or recorded as refused before any attempt (auto-create)
             intent.source_key = f"deskbridge-{item.external_id}-{issue_id}-{intent.pk}"
         intent.state = RecordCreate.State.PENDING
@@ -472,28 +510,10 @@ def record_create_for_issue(
     link note as usual; ``automatic``: made by auto-create, origin auto). ``values`` (helpdesk field id →
     value) override what the mappings give. ``issue`` (with ``_wanted_fields``) saves reading it again;
     ``ctx`` shares clients, schemas and people between the creations of one run."""
-    if item.tenant_id != tenant.pk:
-        raise ValueError("item belongs to another tenant")
-    issue_id = str(issue_id).strip()
-    provider = provider_for(item.connection.provider)
-    _check_creatable(item, provider)
-    require_usable(item)
-    if not is_numeric_id(issue_id):
-        raise ValidationFailed("issue_id must be the numeric Jira issue id.", extra={"issue_id": issue_id})
-    _refuse_linked(tenant, item, issue_id)
     ctx = ctx or CreateContext()
-    if issue is None:
-        issue = _issue(tenant, item, issue_id)
-    issue_fields = issue.get("fields") or {}
-    helpdesk, jira_types = _schemas(tenant, item, ctx)
-    final, html, warnings = _values_for(
-        item=item,
-        provider=provider,
-        issue_fields=issue_fields,
-        helpdesk=helpdesk,
-        jira_types=jira_types,
-        overrides=dict(values or {}),
-    )
+    draft = _draft(tenant=tenant, item=item, issue_id=issue_id, ctx=ctx, issue=issue, overrides=dict(values or {}))
+    provider, helpdesk, final, html, warnings = draft.provider, draft.helpdesk, draft.values, draft.html, draft.warnings
+    issue_id, issue, issue_fields = draft.issue_id, draft.issue, draft.issue_fields
     required = provider.create_required_fields(item.helpdesk_object, list(helpdesk.values()))
     missing = [fid for fid in required if final.get(fid) in (None, "", [])]
     if missing:
@@ -507,7 +527,9 @@ def record_create_for_issue(
     try:
         body = provider.create_payload(item.helpdesk_object, final, html=html)
     except ValueNotMapped as exc:
-        raise ValidationFailed(f"The record cannot be written: {exc}.") from exc
+        raise ValidationFailed(
+            f"The record cannot be written: {exc}. Correct the value, or have a Jira admin change the item's mapping."
+        ) from exc
 
     client = ctx.helpdesk_client(item)
     intent = _intent_take(tenant=tenant, item=item, issue_id=issue_id, actor=actor, automatic=automatic)
