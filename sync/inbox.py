@@ -121,16 +121,17 @@ def _issue_created(tenant: Tenant, delivery_id: str, issue_id: str, issue_key: s
     """A new issue matters only to items that auto-create records for its project: their connections' sweeps
     are queued (they find the issue through Jira's search, with its filter). Kept as done, so a redelivery is
     known as one."""
-    from .jira_create import issue_created_enqueue, issue_created_wants
+    from .jira_create import creation_connections, issue_created_enqueue
 
     fields = (payload.get("issue") or {}).get("fields") or {}
     project_id = str((fields.get("project") or {}).get("id") or "")
-    if not project_id or not issue_created_wants(tenant_id=tenant.pk, project_id=project_id):
+    connections = creation_connections(tenant_id=tenant.pk, project_id=project_id) if project_id else []
+    if not connections:
         return Intake("dropped")
     event = _store(tenant, delivery_id, ISSUE_CREATED, issue_id, issue_key, payload, done=True)
     if event is None:
         return Intake("duplicate")
-    issue_created_enqueue(tenant_id=tenant.pk, project_id=project_id)
+    issue_created_enqueue(connections)
     return Intake("stored", event.pk)
 
 

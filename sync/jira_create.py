@@ -38,6 +38,7 @@ from connector.providers import provider_for
 from .create import CreateContext, CreateInProgress, _wanted_fields, record_create_for_issue
 from .errors import LinkExists
 from .models import Link, RecordCreate, SyncEvent, SyncRun
+from .push import _parse_time
 
 logger = logging.getLogger(__name__)
 
@@ -49,15 +50,16 @@ IMMEDIATE_SWEEP_SECONDS = 2
 ACTOR = "deskbridge:auto-create"
 
 
+def _creating_items(tenant_id: int):
+    """The site's items that create records for new Jira issues (switched on, synchronized, not paused)."""
+    return ConnectedItem.objects.filter(
+        tenant_id=tenant_id, create_from_jira=True, create_from_jira_baseline__isnull=False, is_paused=False
+    ).exclude(mode=ConnectedItem.Mode.DISPLAY)
+
+
 def creation_items(connection: HelpdeskConnection):
     """The connection's items that create records for new Jira issues."""
-    return ConnectedItem.objects.filter(
-        tenant_id=connection.tenant_id,
-        connection=connection,
-        create_from_jira=True,
-        create_from_jira_baseline__isnull=False,
-        is_paused=False,
-    ).exclude(mode=ConnectedItem.Mode.DISPLAY)
+    return _creating_items(connection.tenant_id).filter(connection=connection)
 
 
 def _jql(item: ConnectedItem, minutes: int) -> str:
@@ -71,8 +73,6 @@ def _jql(item: ConnectedItem, minutes: int) -> str:
 
 
 def _created(issue: dict[str, Any]):
-    from .push import _parse_time
-
     return _parse_time((issue.get("fields") or {}).get("created"))
 
 
@@ -168,20 +168,19 @@ def _create_one(run, item: ConnectedItem, provider, issue: dict[str, Any], ctx: 
 def _failed(item: ConnectedItem, issue_id: str, message: str) -> None:
     """A refusal that retrying cannot cure (a required field with no value, the helpdesk refusing a value):
     the intent is marked failed, so sweeps do not try it again; a user can still create it from the panel."""
-    RecordCreate.objects.filter(tenant_id=item.tenant_id, item=item, jira_issue_id=issue_id).update(
-        state=RecordCreate.State.FAILED, error=message[:2000], attempted_at=None
+    RecordCreate.objects.update_or_create(
+        tenant_id=item.tenant_id,
+        item=item,
+        jira_issue_id=issue_id,
+        defaults={"state": RecordCreate.State.FAILED, "error": message[:2000], "attempted_at": None},
+        create_defaults={
+            "state": RecordCreate.State.FAILED,
+            "error": message[:2000],
+            "source_key": "",
+            "automatic": True,
+            "created_by": ACTOR,
+        },
     )
-    if not RecordCreate.objects.filter(tenant_id=item.tenant_id, item=item, jira_issue_id=issue_id).exists():
-        RecordCreate.objects.create(
-            tenant_id=item.tenant_id,
-            item=item,
-            jira_issue_id=issue_id,
-            source_key="",
-            state=RecordCreate.State.FAILED,
-            error=message[:2000],
-            automatic=True,
-            created_by=ACTOR,
-        )
 
 
 def creation_sweeps(run) -> int:
@@ -194,29 +193,19 @@ def creation_sweeps(run) -> int:
 
 
 # --- the webhook's trigger and the task -------------------------------------------------------------------
-def issue_created_wants(*, tenant_id: int, project_id: str) -> bool:
-    """Whether a new issue of this project can matter: an item auto-creates records for the project (one
-    indexed query; the issue type and the filter are the sweep's)."""
-    return (
-        ConnectedItem.objects.filter(
-            tenant_id=tenant_id, jira_project_id=project_id, create_from_jira=True, is_paused=False
-        )
-        .exclude(mode=ConnectedItem.Mode.DISPLAY)
-        .exists()
-    )
+def creation_connections(*, tenant_id: int, project_id: str) -> list[int]:
+    """The connections whose items auto-create records for new issues of this project (one indexed query; the
+    issue type and the filter are the sweep's). Empty: a new issue of the project matters to no one."""
+    items = _creating_items(tenant_id).filter(jira_project_id=project_id)
+    return sorted(set(items.values_list("connection_id", flat=True)))
 
 
-def issue_created_enqueue(*, tenant_id: int, project_id: str) -> None:
-    """Sweep the project's auto-create connections now, and once more after the grace (Jira's search may not
-    show the new issue yet)."""
-    connections = set(
-        ConnectedItem.objects.filter(tenant_id=tenant_id, jira_project_id=project_id, create_from_jira=True)
-        .exclude(mode=ConnectedItem.Mode.DISPLAY)
-        .values_list("connection_id", flat=True)
-    )
+def issue_created_enqueue(connections: list[int]) -> None:
+    """Sweep these connections now, and once more after the grace (Jira's search may not show the new issue
+    yet)."""
     now = timezone.now()
     later = now + timedelta(seconds=settings.SYNC_RECONCILE_GRACE_SECONDS + 5)
-    for connection_id in sorted(connections):
+    for connection_id in connections:
         # A burst of new issues (an import: hundreds of webhooks a minute) makes one sweep now and one after
         # the grace, not one per issue: a sweep takes every new issue its search shows.
         if cache.add(f"deskbridge:create-sweep:{connection_id}", 1, timeout=IMMEDIATE_SWEEP_SECONDS):

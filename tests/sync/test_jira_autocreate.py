@@ -370,3 +370,13 @@ def test_a_burst_of_new_issues_queues_one_sweep_now_and_one_after_the_grace(
             issue = new_issue(jira, f"SUP-{n}")
             assert _post(client, jira, _created_payload(issue), f"burst-{n}")["X-Deskbridge-Intake"] == "stored"
     assert len(queued) == 1 and Schedule.objects.filter(func="sync.tasks.jira_create_task").count() == 1
+
+
+def test_a_paused_item_creates_nothing_and_its_new_issues_are_dropped(client, jira, zendesk, connection, item):
+    """An item paused while its connection is revoked neither sweeps nor takes issue-created webhooks."""
+    item.is_paused = True
+    item.save()
+    issue = new_issue(jira, "SUP-1")
+    assert jira_create_run(connection_id=connection.pk) is None
+    assert _post(client, jira, _created_payload(issue), "p-1")["X-Deskbridge-Intake"] == "dropped"
+    assert not tickets(zendesk) and not WebhookEvent.objects.exists()
