@@ -24,18 +24,27 @@ Rule = ConnectedItem.RequesterRule
 OrgRule = ConnectedItem.OrganizationRule
 Missing = ConnectedItem.OrganizationMissing
 
-#: the settings and their values when an item creates no records (in the order problems are reported)
+
+def _plain(value: Any) -> Any:
+    return str(value) if isinstance(value, str) else value
+
+
+#: the settings and their values when an item creates no records (in the order problems are reported): the
+#: model's own defaults (choices as their plain values)
 CREATE_DEFAULTS: dict[str, Any] = {
-    "create_from_jira": False,
-    "create_jql": "",
-    "requester_field": "reporter",
-    "requester_rule": Rule.MATCH_OR_CREATE.value,
-    "default_requester_id": "",
-    "organization_rule": OrgRule.NONE.value,
-    "organization_field": "",
-    "organization_missing": Missing.NONE.value,
-    "default_organization_id": "",
-    "record_tag_field": "",
+    name: _plain(ConnectedItem._meta.get_field(name).get_default())
+    for name in (
+        "create_from_jira",
+        "create_jql",
+        "requester_field",
+        "requester_rule",
+        "default_requester_id",
+        "organization_rule",
+        "organization_field",
+        "organization_missing",
+        "default_organization_id",
+        "record_tag_field",
+    )
 }
 REQUESTER_SETTINGS = ("requester_field", "requester_rule", "default_requester_id")
 ORGANIZATION_SETTINGS = ("organization_rule", "organization_field", "organization_missing", "default_organization_id")
