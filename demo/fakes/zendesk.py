@@ -37,7 +37,11 @@ in ``tests/fixtures/zendesk/``), because a fake kinder than Zendesk hides bugs:
 - ``uploads.json?filename=`` takes the raw bytes (a chunked, streamed body too) with their real content type,
   ``&token=`` adds a file to an earlier upload; ``comment.uploads`` attaches every file of each token;
 - ``comments.json`` is oldest first; ``sort_order=desc`` or ``sort=-created_at`` turn it around;
-- ``account.ticket_updates`` / ``account.ticket_update_attempts`` count accepted / all ``PUT`` of each ticket.
+- ``account.ticket_updates`` / ``account.ticket_update_attempts`` count accepted / all ``PUT`` of each ticket;
+- ``DELETE /api/v2/tickets/{id}`` soft-deletes (204, no body): the ticket answers 404 to reads, writes and its
+  comments, leaves ticket lists and search, and stays in the incremental export with ``status: "deleted"``
+  (left out with ``exclude_deleted=true``) until ``PUT /api/v2/deleted_tickets/{id}/restore`` (200, empty)
+  brings it back with its status from before (``delete_ticket`` / ``restore_ticket`` do it as in the UI).
 
 Time is ``fake.now()``; ``fake.advance(seconds)`` moves it (rate-limit windows, code and token expiry)
 without sleeping.
@@ -546,6 +550,18 @@ class FakeZendesk(FakeServer):
             ticket["generated_timestamp"] = int(self.now())
             self._log_audit(account, ticket, audit_id=comment["audit_id"], updater_id=author, comment=comment)
             return comment
+
+    def delete_ticket(self, subdomain: str, ticket_id: int) -> None:
+        """The ticket deleted in Zendesk (a soft delete: see ``ticket_delete``)."""
+        account = self.accounts[subdomain]
+        with self._lock:
+            self._soft_delete(account, account.tickets[ticket_id])
+
+    def restore_ticket(self, subdomain: str, ticket_id: int) -> None:
+        """The deleted ticket restored in Zendesk (see ``deleted_ticket_restore``)."""
+        account = self.accounts[subdomain]
+        with self._lock:
+            self._restore(account, account.tickets[ticket_id])
 
     def add_oauth_client(self, client_id: str, secret: str, redirect_uris: list[str]) -> None:
         self.oauth_clients[client_id] = {"secret": secret, "redirect_uris": list(redirect_uris)}
@@ -1219,10 +1235,16 @@ class FakeZendesk(FakeServer):
                 details[key] = [{"description": f"{label}: {data[key]} is not valid", "error": "InvalidValue"}]
         return details
 
+    @staticmethod
+    def _live_ticket(account: Account, ticket_id: int) -> dict[str, Any] | None:
+        """The ticket, or None when there is none or it was deleted (a deleted ticket answers 404)."""
+        ticket = account.tickets.get(ticket_id)
+        return ticket if ticket is not None and ticket["status"] != "deleted" else None
+
     @route("GET", P + r"/api/v2/tickets\.json")
     def tickets_list(self, request: FakeRequest):
         account: Account = request.account  # type: ignore[attr-defined]
-        tickets = list(account.tickets.values())
+        tickets = [t for t in account.tickets.values() if t["status"] != "deleted"]
         external_id = request.arg("external_id")
         if external_id is not None:  # "List Tickets" filtered by external id: read at once, no search index lag
             tickets = [t for t in tickets if t.get("external_id") == external_id]
@@ -1289,14 +1311,60 @@ class FakeZendesk(FakeServer):
     @route("GET", P + r"/api/v2/tickets/(?P<id>\d+)\.json")
     def ticket_show(self, request: FakeRequest):
         account: Account = request.account  # type: ignore[attr-defined]
-        ticket = account.tickets.get(int(request.params["id"]))
+        ticket = self._live_ticket(account, int(request.params["id"]))
         return (200, {"ticket": self._render(account, "ticket", ticket)}) if ticket else _not_found()
+
+    @route("DELETE", P + r"/api/v2/tickets/(?P<id>\d+)(?:\.json)?")
+    def ticket_delete(self, request: FakeRequest):
+        """Zendesk's "Delete Ticket" (developer.zendesk.com/api-reference/ticketing/tickets/tickets/
+        #delete-ticket): 204 No Content. A soft delete: the ticket goes to the deleted tickets (restorable for 30
+        days), answers 404 ``RecordNotFound`` from then on, and the incremental ticket export lists it with
+        ``status: "deleted"`` unless ``exclude_deleted=true`` ("Excluding deleted tickets" in developer.zendesk.com/
+        documentation/ticketing/managing-tickets/using-the-incremental-export-api). Agents may delete only with
+        the delete permission; this fake lets every agent."""
+        account: Account = request.account  # type: ignore[attr-defined]
+        ticket = self._live_ticket(account, int(request.params["id"]))
+        if ticket is None:
+            return _not_found()
+        self._soft_delete(account, ticket, actor_id=request.user["id"])  # type: ignore[attr-defined]
+        return 204, b""
+
+    @route("PUT", P + r"/api/v2/deleted_tickets/(?P<id>\d+)/restore(?:\.json)?")
+    def deleted_ticket_restore(self, request: FakeRequest):
+        """Zendesk's "Restore a previously deleted ticket" (developer.zendesk.com/api-reference/ticketing/
+        tickets/tickets/#restore-a-previously-deleted-ticket): 200 with an empty body; a ticket that is not
+        deleted is 404. The ticket comes back with its status from before (``previous_state`` in the deleted
+        tickets list); the fake moves its ``generated_timestamp``, so the export shows it again (the restore is
+        a change of the ticket)."""
+        account: Account = request.account  # type: ignore[attr-defined]
+        ticket = account.tickets.get(int(request.params["id"]))
+        if ticket is None or ticket["status"] != "deleted":
+            return _not_found()
+        self._restore(account, ticket, actor_id=request.user["id"])  # type: ignore[attr-defined]
+        return 200, b""
+
+    def _soft_delete(self, account: Account, ticket: dict[str, Any], *, actor_id: int | None = None) -> None:
+        ticket["_previous_status"] = ticket["status"]
+        ticket["status"] = "deleted"
+        ticket["generated_timestamp"] = int(self.now())  # a change: the export lists it again
+        self.events.append(
+            {"type": "ticket_deleted", "subdomain": account.subdomain, "ticket_id": ticket["id"], "actor": actor_id}
+        )
+
+    def _restore(self, account: Account, ticket: dict[str, Any], *, actor_id: int | None = None) -> None:
+        if ticket["status"] != "deleted":
+            raise ValueError(f"ticket {ticket['id']} is not deleted")
+        ticket["status"] = ticket.pop("_previous_status", "open")
+        ticket["generated_timestamp"] = int(self.now())
+        self.events.append(
+            {"type": "ticket_restored", "subdomain": account.subdomain, "ticket_id": ticket["id"], "actor": actor_id}
+        )
 
     @route("PUT", P + r"/api/v2/tickets/(?P<id>\d+)\.json")
     def ticket_update(self, request: FakeRequest):
         account: Account = request.account  # type: ignore[attr-defined]
         user = request.user  # type: ignore[attr-defined]
-        ticket = account.tickets.get(int(request.params["id"]))
+        ticket = self._live_ticket(account, int(request.params["id"]))
         if ticket is None:
             return _not_found()
         account.ticket_update_attempts[ticket["id"]] += 1
@@ -1391,7 +1459,7 @@ class FakeZendesk(FakeServer):
     def ticket_comments(self, request: FakeRequest):
         account: Account = request.account  # type: ignore[attr-defined]
         ticket_id = int(request.params["id"])
-        if ticket_id not in account.tickets:
+        if self._live_ticket(account, ticket_id) is None:
             return _not_found()
         comments = list(account.comments[ticket_id])
         # Oldest first by default; ``sort_order=desc`` (documented with offset pagination) or
@@ -1452,7 +1520,8 @@ class FakeZendesk(FakeServer):
             terms = shlex.split(query)
         except ValueError:
             terms = query.split()
-        kinds = {"ticket": account.tickets, "user": account.users, "organization": account.organizations}
+        live = {i: t for i, t in account.tickets.items() if t["status"] != "deleted"}  # deleted: not searchable
+        kinds = {"ticket": live, "user": account.users, "organization": account.organizations}
         wanted = set(kinds)
         filters: list[tuple[str, str]] = []
         words: list[str] = []
