@@ -142,6 +142,7 @@ ITEM_FIELDSETS = (
                 "default_organization_id",
                 "default_organization_label",
                 "record_tag_field",
+                "create_values",
             ),
         },
     ),
@@ -187,7 +188,8 @@ class ConnectedItemForm(forms.ModelForm):
             checked = connected_item_check(tenant=item.tenant, connection=item.connection, spec=spec, item=item)
         except ItemInvalid as exc:
             for problem in exc.extra["errors"]:
-                self.add_error(problem["field"] if problem["field"] in self.fields else None, problem["message"])
+                name = problem["field"].split(".", 1)[0]  # create_values.<field> is shown on create_values
+                self.add_error(name if name in self.fields else None, problem["message"])
             return cleaned
         except ApplicationError as exc:  # Jira or the helpdesk could not be asked
             self.add_error(None, exc.message)

@@ -150,6 +150,12 @@ class ConnectedItem(TenantOwnedModel):
         help_text="Zoho Desk: the text custom field where created records carry their Jira origin (Zendesk uses "
         "external_id).",
     )
+    create_values = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Values every record created from Jira starts with (helpdesk field id → value), e.g. Zoho Desk's "
+        "department; what the item's mappings give, or a user types, wins over them.",
+    )
     create_from_jira = models.BooleanField(
         default=False, help_text="New Jira issues of the project and type matching create_jql create a record each."
     )

@@ -310,11 +310,22 @@ def _people_make(*, item: ConnectedItem, provider, ctx: CreateContext, people: P
 def _values_for(
     *, item: ConnectedItem, provider, issue_fields, helpdesk, jira_types, overrides: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, str], list[str]]:
-    """The new record's field values: the mappings' (``_mapped_values``) with the caller's ``overrides``."""
+    """The new record's field values: the item's values for new records (``create_values``), under what the
+    mappings give (``_mapped_values``), under the caller's ``overrides``."""
     mapped, html, warnings = _mapped_values(
         item=item, provider=provider, issue_fields=issue_fields, jira_types=jira_types, helpdesk=helpdesk
     )
-    readonly = sorted(set(overrides) & provider.create_readonly_fields(item.helpdesk_object))
+    readonly_all = provider.create_readonly_fields(item.helpdesk_object)
+    fixed = {}
+    for field_id, value in (item.create_values or {}).items():
+        if field_id in helpdesk and field_id not in readonly_all:
+            fixed[field_id] = value
+        else:  # the field was removed from the helpdesk (or made read-only) since the item was saved
+            warnings.append(
+                f"{field_id} was left out: {provider.brand} takes no such field on new records any more. A Jira admin "
+                f"can remove its value for new records from {item.name} on the Deskbridge admin page."
+            )
+    readonly = sorted(set(overrides) & readonly_all)
     if readonly:
         raise ValidationFailed(
             f"{', '.join(readonly)} cannot be given to a new {provider.brand} record; leave it out.",
@@ -329,7 +340,7 @@ def _values_for(
         )
     for key in overrides:
         html.pop(key, None)  # a value given by the caller is sent as given
-    return {**mapped, **overrides}, html, warnings
+    return {**fixed, **mapped, **overrides}, html, warnings
 
 
 def _refuse_linked(tenant: Tenant, item: ConnectedItem, issue_id: str) -> None:

@@ -6,14 +6,17 @@ Jira), and the coverage of the helpdesk's required create fields by the item's m
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from config.errors import ApplicationError
 from tenants.models import Tenant
 
 from .. import schema as schema_service
 from ..clients.base import ApiError
 from ..clients.jira import JiraClient
 from ..creation import create_sources
+from ..mapping import ValueNotMapped, helpdesk_value
 from ..models import ConnectedItem, HelpdeskConnection
 from ..providers import client_for
 
@@ -44,6 +47,7 @@ CREATE_DEFAULTS: dict[str, Any] = {
         "organization_missing",
         "default_organization_id",
         "record_tag_field",
+        "create_values",
     )
 }
 REQUESTER_SETTINGS = ("requester_field", "requester_rule", "default_requester_id")
@@ -64,7 +68,18 @@ def _clean(spec: ItemSpec) -> dict[str, Any]:
         if isinstance(default, str):
             values[name] = str(values[name] or "").strip()
     values["create_from_jira"] = bool(values["create_from_jira"])
+    given = values["create_values"]
+    # the given values without the empty ones (an empty value gives a new record nothing)
+    values["create_values"] = (
+        {str(k).strip(): v for k, v in given.items() if not _empty(v)} if isinstance(given, dict) else given
+    )
     return values
+
+
+def _empty(value: Any) -> bool:
+    if isinstance(value, str):
+        return not value.strip()
+    return value is None or value == []
 
 
 def _changed(values: dict[str, Any], names) -> list[str]:
@@ -101,7 +116,7 @@ def check_creation(
             p.error("create_settings_unused", changed[0], f"{reason}; {_reset_words(changed)}, {what}.")
         return {**CREATE_DEFAULTS, "default_requester_label": "", "default_organization_label": ""}
 
-    asker = _Asker(connection, p)
+    asker = _Asker(tenant, connection, p)
     people = provider.create_people(spec.helpdesk_object)
     jira_all: dict[str, dict[str, Any]] | None = None
 
@@ -163,9 +178,13 @@ def check_creation(
     # --- where a created record carries its Jira origin ---------------------------------------------------
     _check_record_tag(provider, spec, objects, values, hd_fields, mappings, p)
 
+    # --- the values every new record starts with ----------------------------------------------------------
+    if hd_fields:
+        _check_create_values(provider, spec, objects, values, hd_fields, asker, p)
+
     # --- auto-create from Jira ---------------------------------------------------------------------------
     if values["create_jql"]:
-        found, errors = asker.ask_jira(tenant, values["create_jql"])
+        found, errors = asker.ask_jira(values["create_jql"])
         if found and errors:
             p.error(
                 "create_jql_invalid",
@@ -320,6 +339,136 @@ def _check_record_tag(provider, spec: ItemSpec, objects: str, values, hd_fields,
         )
 
 
+#: helpdesk field types a value for new records can be given in (besides references to a list the helpdesk
+#: reads out: its ``condition_choice_keys``, such as Zoho's department or Zendesk's group)
+FIXED_VALUE_TYPES = frozenset(
+    {"text", "textarea", "dropdown", "priority", "multiselect", "tags", "number", "date", "datetime", "checkbox"}
+)
+
+
+def _people_fields(provider, helpdesk_object: str) -> set[str]:
+    """The fields a new record's person and organization are written to (by the requester and organization
+    rules, never by a fixed value)."""
+    try:
+        return set(provider.people_part(helpdesk_object, person_id="0", organization_id="0"))
+    except ValueNotMapped:
+        return set()
+
+
+def create_value_refusal(provider, helpdesk_object: str, field_: dict[str, Any], tag_field: str) -> str:
+    """Why a helpdesk field cannot be given a value for new records, in words ("" when it can)."""
+    field_id, label = field_["id"], field_["label"]
+    if field_id in _people_fields(provider, helpdesk_object):
+        return f"{label} is chosen by the item's requester and organization rules (and their defaults)"
+    if field_id in provider.create_readonly_fields(helpdesk_object) or field_id == "webUrl":
+        return f"{provider.brand} sets {label} itself"
+    if tag_field and field_id == tag_field:
+        return f"{label} carries the Jira issue each created record comes from"
+    if field_["type"] not in FIXED_VALUE_TYPES and field_id not in provider.condition_choice_keys:
+        return f"{label} ({field_['type']}) cannot be given a fixed value; map it from Jira instead"
+    return ""
+
+
+def _option(field_: dict[str, Any], value: Any, options: list[dict[str, Any]] | None = None) -> str:
+    """An option by its value, or by its label (any case); ValueNotMapped naming the options."""
+    text = str(value).strip()
+    options = field_.get("options") or [] if options is None else options
+    if not options:
+        return text
+    for option in options:
+        if str(option["value"]) == text:
+            return str(option["value"])
+    for option in options:
+        if str(option.get("label") or "").casefold() == text.casefold():
+            return str(option["value"])
+    names = ", ".join(
+        f"{o.get('label')} ({o['value']})" if o.get("label") not in (None, "", o["value"]) else str(o["value"])
+        for o in options[:20]
+    )
+    raise ValueNotMapped(f"{text!r} is not a value of {field_['label']}; choose one of: {names}")
+
+
+def fixed_value(field_: dict[str, Any], value: Any, choices: list[dict[str, Any]] | None = None) -> Any:
+    """A value given to every new record, as the helpdesk takes it for the field's type (the form a mapped
+    value has); ValueNotMapped saying why it cannot be. Options (and ``choices``, the values the helpdesk lists
+    for a reference such as a department) are given by value or label; several values (multi-select, tags) as
+    a list or a comma-separated text."""
+    kind, label = field_["type"], field_["label"]
+    if isinstance(value, dict):
+        raise ValueNotMapped(f"{label} takes a single value, not an object")
+    if kind in ("multiselect", "tags"):
+        parts = value if isinstance(value, list) else str(value).split(",")
+        parts = [str(part).strip() for part in parts if str(part).strip()]
+        if kind == "tags":
+            return helpdesk_value(rule="copy", value=parts, jira_type="labels", helpdesk_type="tags", value_map={})
+        return list(dict.fromkeys(_option(field_, part) for part in parts))
+    if isinstance(value, list):
+        raise ValueNotMapped(f"{label} takes one value, not a list")
+    if kind in ("number", "date"):
+        return helpdesk_value(rule="copy", value=value, jira_type=kind, helpdesk_type=kind, value_map={})
+    if kind == "datetime":
+        text = str(value).strip()
+        try:
+            datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueNotMapped(f"{text!r} is not a date and time such as 2026-11-22T09:30:00Z") from None
+        return text
+    if kind == "checkbox":
+        text = str(value).strip().lower()
+        if text not in ("true", "false"):
+            raise ValueNotMapped(f"{label} is a checkbox: give true or false")
+        return text == "true"
+    if choices is not None and not choices:
+        raise ValueNotMapped(f"there are no {label} values to choose from")
+    if kind in ("dropdown", "priority") or choices is not None:
+        return _option(field_, value, choices)
+    return str(value).strip()
+
+
+def _check_create_values(provider, spec: ItemSpec, objects: str, values, hd_fields, asker: _Asker, p) -> None:
+    """The values every new record starts with: fields a new record may take (``create_value_refusal``), each
+    value one the field can hold — for a reference to a department or group, one the helpdesk lists."""
+    given = values["create_values"]
+    if not isinstance(given, dict):
+        p.error(
+            "create_values_invalid",
+            "create_values",
+            "Give the values of new records as an object of helpdesk field ids and values.",
+        )
+        values["create_values"] = {}
+        return
+    clean: dict[str, Any] = {}
+    for field_id, raw in given.items():
+        where = f"create_values.{field_id}"
+        field_ = hd_fields.get(field_id)
+        if field_ is None:
+            p.error(
+                "create_value_unknown",
+                where,
+                f"{provider.label} {objects} have no field {field_id!r}; choose one of their fields.",
+            )
+            continue
+        reason = create_value_refusal(provider, spec.helpdesk_object, field_, values["record_tag_field"])
+        if reason:
+            p.error("create_value_not_writable", where, f"{reason}; remove its value for new records.")
+            continue
+        choices = None
+        if field_id in provider.condition_choice_keys and field_["type"] not in ("tags", "multiselect"):
+            _, choices = asker.ask(  # could not be asked: the problem says so (choices None)
+                where,
+                f"the {field_['label']} values",
+                lambda client, key=field_id: schema_service.helpdesk_condition_choices(
+                    tenant=asker.tenant, connection=asker.connection, key=key, client=client
+                ),
+            )
+        try:
+            clean[field_id] = fixed_value(field_, raw, choices)
+        except ValueNotMapped as exc:
+            more = " (one made just now shows after Refresh)" if choices is not None else ""
+            p.error("create_value_invalid", where, f"{str(exc).rstrip('.')}{more}.")
+    values["create_values"] = clean
+
+
 def _check_coverage(provider, spec: ItemSpec, objects: str, values, hd_fields, mappings, jira_types, p) -> None:
     required = provider.create_required_fields(spec.helpdesk_object, list(hd_fields.values()))
     sources = create_sources(
@@ -328,7 +477,7 @@ def _check_coverage(provider, spec: ItemSpec, objects: str, values, hd_fields, m
         jira_types=jira_types,
         readonly=provider.create_readonly_fields(spec.helpdesk_object),
     )
-    covered = {s.helpdesk_field for s in sources}
+    covered = {s.helpdesk_field for s in sources} | set(values["create_values"])
     missing = [label for fid, label in required.items() if fid not in covered]
     if not missing:
         return
@@ -340,7 +489,7 @@ def _check_coverage(provider, spec: ItemSpec, objects: str, values, hd_fields, m
         p.error(
             "missing_helpdesk_create_field_coverage",
             "mappings",
-            message + " Map them or switch creating records from Jira off.",
+            message + " Map them, give them a value for new records, or switch creating records from Jira off.",
         )
     else:
         p.warn(
@@ -353,7 +502,8 @@ def _check_coverage(provider, spec: ItemSpec, objects: str, values, hd_fields, m
 class _Asker:
     """Calls made to check the settings; a call that fails is a problem saying so (nothing is saved)."""
 
-    def __init__(self, connection: HelpdeskConnection, p: Problems) -> None:
+    def __init__(self, tenant: Tenant, connection: HelpdeskConnection, p: Problems) -> None:
+        self.tenant = tenant
         self.connection = connection
         self.p = p
         self._client = None
@@ -361,6 +511,9 @@ class _Asker:
     def _run(self, field_: str, what: str, service: str, call: Callable[[], Any]) -> tuple[bool, Any]:
         try:
             return True, call()
+        except ApplicationError as exc:  # a cached helpdesk list that could not be loaded: it says why
+            self.p.error("create_check_failed", field_, exc.message)
+            return False, None
         except ApiError as exc:
             self.p.error(
                 "create_check_failed",
@@ -379,5 +532,5 @@ class _Asker:
 
         return self._run(field_, what, self.connection.get_provider_display(), run)
 
-    def ask_jira(self, tenant: Tenant, jql: str) -> tuple[bool, list[str]]:
-        return self._run("create_jql", "the JQL", "Jira", lambda: JiraClient(tenant).jql_parse(jql))
+    def ask_jira(self, jql: str) -> tuple[bool, list[str]]:
+        return self._run("create_jql", "the JQL", "Jira", lambda: JiraClient(self.tenant).jql_parse(jql))

@@ -7,6 +7,7 @@ to the fields. Warnings (e.g. create-field coverage while auto-create is off) do
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -86,6 +87,7 @@ class ItemSpec:
     organization_missing: str = ConnectedItem.OrganizationMissing.NONE.value
     default_organization_id: str = ""
     record_tag_field: str = ""
+    create_values: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_item(cls, item: ConnectedItem) -> ItemSpec:
@@ -115,7 +117,7 @@ class ItemSpec:
             auto_create_conditions=dict(item.auto_create_conditions or {}),
             status_field=item.status_field,
             status_map=dict(item.status_map or {}),
-            **{name: getattr(item, name) for name in CREATE_DEFAULTS},
+            **{name: copy.copy(getattr(item, name)) for name in CREATE_DEFAULTS},
         )
 
     @classmethod

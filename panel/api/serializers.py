@@ -218,6 +218,15 @@ class ItemInputSerializer(serializers.Serializer):
         help_text="Zoho Desk: the single-line text custom field where a created record carries its Jira issue "
         "(Zendesk uses the ticket's external id: leave empty).",
     )
+    create_values = serializers.DictField(
+        child=serializers.JSONField(allow_null=True),
+        required=False,
+        default=dict,
+        help_text="Values every record created from Jira starts with: helpdesk field id → value (an option by its "
+        "value or label; several as a list). What the mappings give, or a user types, wins over them. E.g. Zoho "
+        'Desk\'s department: {"departmentId": "1892000000006907"}. Checked at save (the value must be one the '
+        "helpdesk lists).",
+    )
 
 
 class FieldMappingOutSerializer(serializers.ModelSerializer):
@@ -272,6 +281,7 @@ class ItemSerializer(serializers.ModelSerializer):
             "default_organization_id",
             "default_organization_label",
             "record_tag_field",
+            "create_values",
             "is_paused",
             "linked_count",
             "last_error",

@@ -44,7 +44,12 @@ from connector.services import (
     zendesk_oauth_start,
 )
 from connector.services.connections import API_TOKEN_ACCOUNT_PREFIX, OAUTH_COOKIE, OAUTH_STATE_MAX_AGE
-from connector.services.item_creation import CREATE_DEFAULTS, ORGANIZATION_NAME_TYPES, can_create_records
+from connector.services.item_creation import (
+    CREATE_DEFAULTS,
+    ORGANIZATION_NAME_TYPES,
+    can_create_records,
+    create_value_refusal,
+)
 from connector.services.zoho import zoho_connect, zoho_organization_choose, zoho_pending
 from sync.engine import WAIT_COUNT_KEYS
 from sync.models import Link, SyncEvent, SyncRun
@@ -63,6 +68,7 @@ MAPPING_ROWS_EXTRA = 3
 MAX_MAPPING_ROWS = 200
 MAX_STATUS_ROWS = 200
 MAX_VALUE_ROWS = 500
+MAX_CREATE_VALUE_ROWS = 50
 RUNS_SHOWN = 10
 RUN_ERRORS_SHOWN = 5
 # The helpdesk field whose values an auto-create condition compares (its options are the condition's picker).
@@ -644,7 +650,30 @@ def _form_values(post, provider: HelpdeskProvider | None = None) -> dict:
         "status_map": status_map,
         # creating records from Jira: fields not shown (the item cannot create records) are absent: defaults
         **{name: post.get(name, default) for name, default in CREATE_TEXT_DEFAULTS.items()},
+        "create_values": _create_values_posted(post),
     }
+
+
+def _create_values_posted(post) -> dict[str, str]:
+    """The values of new records: one row per field (a field chosen without a value yet is kept, empty, for
+    the form to offer its values; the save leaves empty ones out)."""
+    values: dict[str, str] = {}
+    for index in range(_bounded_rows(post.get("create_value_rows", "0"), MAX_CREATE_VALUE_ROWS)):
+        field_id = post.get(f"cv{index}_field", "").strip()
+        if field_id and field_id not in values:
+            values[field_id] = post.get(f"cv{index}_value", "")
+        elif field_id and post.get(f"cv{index}_value", ""):
+            values[field_id] = post.get(f"cv{index}_value", "")  # a second row of the field: its value wins
+    return values
+
+
+def _shown_value(value) -> str:
+    """A value for new records as its form field shows it (several values comma-separated)."""
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
 
 
 def _values_from_item(item: ConnectedItem) -> dict:
@@ -786,7 +815,9 @@ def _field_choices(fields: list[dict], chosen: str) -> list[dict]:
     return choices
 
 
-def _creation_context(*, tenant, provider: HelpdeskProvider, values: dict, helpdesk_fields: list[dict]) -> dict:
+def _creation_context(
+    *, tenant, connection, provider: HelpdeskProvider, values: dict, helpdesk_fields: list[dict]
+) -> dict:
     """The step-2 fieldset for creating records from Jira: shown for synchronized items of objects Deskbridge
     can create, with the requester and organization parts the object's records name, and the field carrying
     a record's Jira origin where the helpdesk has no external id. The stored names of the default requester
@@ -803,8 +834,13 @@ def _creation_context(*, tenant, provider: HelpdeskProvider, values: dict, helpd
     if stored is not None and stored.default_organization_id == values["default_organization_id"]:
         organization_label = stored.default_organization_label
     tag_required = provider.record_tag_required(helpdesk_object)
+    value_rows = _create_value_rows(
+        tenant=tenant, provider=provider, values=values, helpdesk_fields=helpdesk_fields, connection=connection
+    )
     return {
         "shown": True,
+        "value_rows": value_rows,
+        "values_required": any(row["required"] for row in value_rows),
         "objects": provider.object_label(helpdesk_object).lower(),
         "requester": "requester" in people,
         "organization": "organization" in people,
@@ -823,6 +859,54 @@ def _creation_context(*, tenant, provider: HelpdeskProvider, values: dict, helpd
             values["record_tag_field"],
         ),
     }
+
+
+def _create_value_rows(*, tenant, provider: HelpdeskProvider, values: dict, helpdesk_fields: list[dict], connection):
+    """The values of new records as rows of a field picker and a value: the item's values, then a row for each
+    field new records require whose value is chosen from a list and that no mapping row names yet (a Zoho
+    department, say), then an empty row. A field with values to choose from (its options, or the list the
+    helpdesk reads out: departments, groups) gets a picker of them; the others a text field."""
+    helpdesk_object, tag = values["helpdesk_object"], values.get("record_tag_field") or ""
+    offered = [f for f in helpdesk_fields if not create_value_refusal(provider, helpdesk_object, f, tag)]
+    by_id = {f["id"]: f for f in helpdesk_fields}
+    given = dict(values.get("create_values") or {})
+    named = {m.get("helpdesk_field") for m in values.get("mappings") or []}
+    required = provider.create_required_fields(helpdesk_object, helpdesk_fields)
+    for field_ in offered:
+        listed = field_.get("options") or field_["id"] in provider.condition_choice_keys
+        if field_["id"] in required and listed and field_["id"] not in given and field_["id"] not in named:
+            given[field_["id"]] = ""
+    rows = []
+    for field_id, value in [*given.items(), ("", "")]:
+        field_ = by_id.get(field_id)
+        options, note = None, ""
+        if field_ is not None and field_["type"] not in ("multiselect", "tags"):
+            options = field_.get("options") or None
+            if field_id in provider.condition_choice_keys:
+                try:
+                    options = schema_service.helpdesk_condition_choices(
+                        tenant=tenant, connection=connection, key=field_id
+                    )
+                except ApplicationError as exc:
+                    note = f"{exc.message} Until then, type the value's id."
+        shown = _shown_value(value)
+        if options is not None and shown and all(str(o["value"]) != shown for o in options):
+            options = [*options, {"value": shown, "label": f"{shown} (not in {provider.brand} any more)"}]
+        choices = [{"id": f["id"], "label": f["label"]} for f in offered]
+        if field_id and field_id not in {c["id"] for c in choices}:
+            choices.append({"id": field_id, "label": field_["label"] if field_ else field_id})
+        rows.append(
+            {
+                "field": field_id,
+                "value": shown,
+                "fields": choices,
+                "options": options,
+                "required": field_id in required,
+                "several": bool(field_ and field_["type"] in ("multiselect", "tags")),
+                "note": note,
+            }
+        )
+    return rows
 
 
 def _render_item_form(request, *, step: int, values: dict | None = None, error=None, status=200, message=""):
@@ -863,7 +947,11 @@ def _render_item_form(request, *, step: int, values: dict | None = None, error=N
                     if f["type"] != "internal"
                 ]
             context["creation"] = _creation_context(
-                tenant=tenant, provider=provider, values=values, helpdesk_fields=context["helpdesk_fields"]
+                tenant=tenant,
+                connection=connection,
+                provider=provider,
+                values=values,
+                helpdesk_fields=context["helpdesk_fields"],
             )
     except ApplicationError as exc:
         context["schema_error"] = exc.message
@@ -924,8 +1012,16 @@ def _render_item_form(request, *, step: int, values: dict | None = None, error=N
     context["conditions"] = _condition_rows(provider, conditions, context.get("helpdesk_fields"), listed, failures)
     context["carried_status_map"] = list((values.get("status_map") or {}).items())
     # carried in hidden fields where the creation fieldset is not shown (step 1, or a schema that failed)
-    context["creation_carried"] = [(name, values.get(name, "")) for name in CREATE_TEXT_DEFAULTS] + (
-        [("create_from_jira", "on")] if values.get("create_from_jira") else []
+    given = list((values.get("create_values") or {}).items())
+    context["creation_carried"] = (
+        [(name, values.get(name, "")) for name in CREATE_TEXT_DEFAULTS]
+        + ([("create_from_jira", "on")] if values.get("create_from_jira") else [])
+        + [("create_value_rows", str(len(given)))]
+        + [
+            pair
+            for i, (fid, v) in enumerate(given)
+            for pair in ((f"cv{i}_field", fid), (f"cv{i}_value", _shown_value(v)))
+        ]
     )
     return render(request, "panel/admin_item_form.html", context, status=status)
 

@@ -413,14 +413,15 @@ def test_departments_are_a_picker_by_name_saving_their_ids(zoho_page, zoho):
 
 
 def test_a_department_list_zoho_refuses_falls_back_to_typed_ids(zoho_page, zoho):
-    zoho.fail_next(
-        403,
-        {
-            "errorCode": "SCOPE_MISMATCH",
-            "message": "The OAuth Token does not contain the scope to perform this operation.",
-        },
-        path=r"/departments",
-    )
+    for _ in range(2):  # refused each time it is asked: by the auto-create conditions and the values of new records
+        zoho.fail_next(
+            403,
+            {
+                "errorCode": "SCOPE_MISMATCH",
+                "message": "The OAuth Token does not contain the scope to perform this operation.",
+            },
+            path=r"/departments",
+        )
     zoho_page.post("item_new")
     step2 = zoho_page.post("item_step1", _scope("Typed"))
     assert step2.status_code == 200

@@ -202,7 +202,7 @@ def test_creating_from_jira_needs_the_required_fields_mapped(bearer, connection)
     )
     assert error["message"] == (
         "Missing Zendesk create-field coverage: Description is required to create tickets and not mapped from Jira. "
-        "Map them or switch creating records from Jira off."
+        "Map them, give them a value for new records, or switch creating records from Jira off."
     )
 
 
