@@ -14,7 +14,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from config.errors import ApplicationError
+from config.errors import ApplicationError, ConflictError
 from connector import schema as schema_service
 from connector.clients.base import ApiError, ApiNotFound, ApiRateLimited, ApiUnauthorized, is_numeric_id
 from connector.clients.jira import JiraClient
@@ -24,7 +24,7 @@ from connector.providers import client_for, provider_for
 from connector.services import connected_item_delete, connection_auth_failure_confirm
 from tenants.models import Tenant
 
-from .engine import JIRA_STATUS_KEY, link_pass
+from .engine import JIRA_STATUS_KEY, link_pass, record_noun
 from .errors import (
     AutoManagedLink,
     IssueNotApplicable,
@@ -40,6 +40,12 @@ from .selectors import issue_link_count, link_find
 logger = logging.getLogger(__name__)
 
 ISSUE_CONTEXT_MODULE_KEY = "deskbridge-issue-context"
+
+
+class LinkRecordDeleted(ConflictError):
+    """The link's helpdesk record was deleted: the link is broken, and reading the record can only fail."""
+
+    default_code = "record_deleted"
 
 
 def badge_property_key() -> str:
@@ -309,17 +315,31 @@ def _post_link_note(*, tenant: Tenant, item: ConnectedItem, link: Link) -> str:
     return ""
 
 
+def link_unlinkable(link) -> bool:
+    """Whether a user may unlink ``link`` (a ``Link`` or anything with its ``origin`` and ``record_deleted_at``):
+    one made by hand, or one whose helpdesk record was deleted, whatever its origin. A broken link has nothing
+    left for its item to manage, so one made by sync may go too; the creation intent behind it stays, so
+    auto-create does not make its record again."""
+    return link.origin != Link.Origin.AUTO or link.record_deleted_at is not None
+
+
 def link_delete(*, tenant: Tenant, link: Link, allow_auto: bool = False) -> None:
-    """Unlink. Links made by sync (auto) are managed by the item and cannot be removed by hand."""
+    """Unlink. Links made by sync (auto) are managed by the item and cannot be removed by hand, unless their
+    record was deleted in the helpdesk (``link_unlinkable``)."""
     if link.tenant_id != tenant.pk:
         raise ValueError("link belongs to another tenant")
-    if link.origin == Link.Origin.AUTO and not allow_auto:
-        raise AutoManagedLink(
-            "This link is managed by automatic sync and cannot be removed by hand. A Jira admin can change the "
-            "item's auto-create settings instead."
-        )
     item, issue_id = link.item, link.jira_issue_id
-    link.delete()
+    with transaction.atomic():
+        # Judged on the row as it is now, locked: since the caller read it, a poll may have healed a broken link
+        # (its record restored in the helpdesk), which makes a link made by sync the item's again.
+        current = Link.objects.select_for_update().filter(pk=link.pk, tenant_id=tenant.pk).first()
+        if current is not None:  # None: unlinked meanwhile, nothing more to do
+            if not allow_auto and not link_unlinkable(current):
+                raise AutoManagedLink(
+                    "This link is managed by automatic sync and cannot be removed by hand. A Jira admin can change "
+                    "the item's auto-create settings instead."
+                )
+            current.delete()
     _after_change(tenant=tenant, item=item, issue_id=issue_id)
 
 
@@ -329,6 +349,14 @@ def link_refresh(*, tenant: Tenant, link: Link) -> Link:
     while another worker is syncing the connection the pass is queued and the preview refreshed now."""
     if link.tenant_id != tenant.pk:
         raise ValueError("link belongs to another tenant")
+    if link.record_deleted_at is not None:
+        provider = provider_for(link.item.connection.provider)
+        noun = record_noun(provider, link.item.helpdesk_object)
+        raise LinkRecordDeleted(
+            f"{noun} {link.record_id} was deleted in {provider.brand}, so this link is broken and there is nothing "
+            f"to refresh. Unlink it, then link another {noun.lower()} or create a new one.",
+            extra={"record_id": link.record_id},
+        )
     require_usable(link.item)
     if link.item.is_synchronized and link.sync_stopped_at is None:
         run = link_pass(link_id=link.pk)

@@ -28,7 +28,15 @@ from sync.create import record_create_for_issue, record_create_preview
 from sync.errors import JiraUnavailable
 from sync.models import Link, SyncEvent
 from sync.selectors import card_items_for_project, link_get
-from sync.services import helpdesk_failure, link_create, link_delete, link_refresh, require_usable, sync_words
+from sync.services import (
+    helpdesk_failure,
+    link_create,
+    link_delete,
+    link_refresh,
+    link_unlinkable,
+    require_usable,
+    sync_words,
+)
 from tenants.auth import JiraContextJWTAuthentication, PageSessionAuthentication, TenantLicensed
 
 from .serializers import CreatedRecordSerializer, ErrorSerializer, RecordCreateSerializer
@@ -56,7 +64,9 @@ class LinkOutSerializer(serializers.Serializer):
     url = serializers.CharField()
     fields = serializers.ListField(child=serializers.DictField(child=serializers.CharField()))
     preview_updated_at = serializers.DateTimeField(allow_null=True)
-    can_unlink = serializers.BooleanField()
+    can_unlink = serializers.BooleanField(
+        help_text="Made by hand, or its record was deleted in the helpdesk (a broken link, whatever its origin)."
+    )
     sync_stopped_at = serializers.DateTimeField(
         allow_null=True, help_text="Closed or deleted in the helpdesk: no longer syncs (``problems`` says which)."
     )
@@ -157,7 +167,8 @@ def link_out(link, *, provider=None, helpdesk_object: str = "", errors: list | N
         "url": preview.get("url") or "",
         "fields": preview.get("fields") or [],
         "preview_updated_at": _iso(link.preview_updated_at),
-        "can_unlink": link.origin == Link.Origin.MANUAL,
+        # made by hand, or broken by its record's deletion (nothing left for sync to manage, whatever its origin)
+        "can_unlink": link_unlinkable(link),
         # the ticket was closed (or deleted): the link no longer syncs
         "sync_stopped_at": _iso(stopped_at),
         "problems": problems,
@@ -432,16 +443,19 @@ def _link(request, link_id) -> Link:
     return link
 
 
-@extend_schema(tags=["panel"], request=None, responses=LinkOutSerializer)
+@extend_schema(tags=["panel"], request=None, responses={200: LinkOutSerializer, 409: ErrorSerializer})
 class LinkRefreshView(PanelView):
     def post(self, request, link_id: int):
-        """Pull the record live now and store the new preview."""
+        """Pull the record live now and store the new preview. 409 ``record_deleted`` when the record was deleted
+        in the helpdesk (the link is broken: unlink it)."""
         return Response(link_out(link_refresh(tenant=request.tenant, link=_link(request, link_id))))
 
 
-@extend_schema(tags=["panel"], responses={204: None})
+@extend_schema(tags=["panel"], responses={204: None, 403: ErrorSerializer})
 class LinkDeleteView(PanelView):
     def delete(self, request, link_id: int):
+        """Unlink (nothing changes in the helpdesk). A link made by sync is refused (403 ``auto_managed_link``)
+        unless its record was deleted in the helpdesk."""
         link_delete(tenant=request.tenant, link=_link(request, link_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -299,6 +299,8 @@ class LinkDetailView(LinksBase):
 
     @extend_schema(responses={204: OpenApiResponse(description="Unlinked"), **_errors_documented(401, 403, 404)})
     def delete(self, request, external_id: str, ticket_id: str, issue_id: str):
+        """Unlink (nothing changes in the helpdesk). 403 Forbidden for a link made by sync (auto-create) while its
+        record exists; once the record was deleted in the helpdesk, the broken link is unlinked like any other."""
         link = self._link(external_id, ticket_id, issue_id)
         try:
             link_delete(tenant=request.tenant, link=link)

@@ -2,8 +2,9 @@
 status, comment or file written to the helpdesk is an update of the linked record; when the helpdesk answers
 404 for it, the push and the pull engines mark the link broken (``record_deleted_at``), say so once, recreate
 nothing, never retry it and never touch the link again; the break shows on the panel's cards, on the admin
-page and in Django admin. Closed records: a closed Zendesk ticket stops its link (tests/sync/test_push.py);
-a closed Zoho Desk ticket can be reopened, so it is still written."""
+page and in Django admin. A broken link can be unlinked whatever made it (one made by sync too: nothing is left
+for the item to manage), and is not refreshed. Closed records: a closed Zendesk ticket stops its link
+(tests/sync/test_push.py); a closed Zoho Desk ticket can be reopened, so it is still written."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from django.utils import timezone
 
 from connector.models import ConnectedItem
 from sync.engine import connection_poll, link_pass
+from sync.errors import AutoManagedLink
 from sync.models import CommentMap, Link, SyncEvent, SyncRun, WebhookEvent
+from sync.services import LinkRecordDeleted, link_delete, link_refresh
 from tests.conftest import ADMIN_ACCOUNT, ZD_SUBDOMAIN
-from tests.panel.links_helpers import ApiClient, raw_link
+from tests.panel.links_helpers import ApiClient, badge, badge_of, raw_link
 from tests.sync.test_push import deliver, process, two_way  # noqa: F401  (two_way: the fixture)
 from tests.zoho.test_zoho_sync import zsynced  # noqa: F401  (the fixture)
 
@@ -317,3 +320,87 @@ def test_a_record_is_named_in_the_words_of_its_object():
         "Organization",
     ]
     assert [record_noun(zoho, o) for o in ("tickets", "timeEntry", "accounts")] == ["Ticket", "Time entry", "Account"]
+
+
+# --- unlinking a broken link ------------------------------------------------------------------------------
+
+
+def test_a_link_made_by_sync_is_unlinked_once_its_record_was_deleted_and_not_before(
+    client,
+    tenant,
+    jira,
+    zendesk,
+    two_way,  # noqa: F811
+):
+    Link.objects.filter(pk=two_way["link"].pk).update(origin=Link.Origin.AUTO)
+    link = Link.objects.get(pk=two_way["link"].pk)
+
+    with pytest.raises(AutoManagedLink) as caught:  # intact: the item manages it
+        link_delete(tenant=tenant, link=link)
+    assert caught.value.message == (
+        "This link is managed by automatic sync and cannot be removed by hand. A Jira admin can change the "
+        "item's auto-create settings instead."
+    )
+    assert Link.objects.filter(pk=link.pk).exists()
+
+    # The ticket is deleted in Zendesk and the next push finds it so: the link breaks.
+    ConnectedItem.objects.filter(pk=two_way["item"].pk).update(status_sync=False)
+    _gone(zendesk, two_way["ticket"]["id"])
+    jira.user_edit(two_way["issue"], {"priority": {"name": "High"}})
+    deliver(client, jira)
+    process(tenant, two_way["issue"])
+    link.refresh_from_db()
+    assert link.record_deleted_at is not None and link.origin == Link.Origin.AUTO
+
+    link_delete(tenant=tenant, link=link)
+
+    assert not Link.objects.filter(pk=link.pk).exists()
+    assert badge(jira, two_way["issue"]["id"]) == badge_of(0)
+    assert ConnectedItem.objects.get(pk=two_way["item"].pk).linked_count == 0
+
+
+def test_a_broken_link_made_by_sync_healed_since_it_was_read_is_not_unlinked(tenant, jira, two_way):  # noqa: F811
+    """The caller read the link broken; a poll then found its record again (restored in the helpdesk) and healed
+    it: the link is the item's again, and unlinking it by hand is refused."""
+    now = timezone.now()
+    Link.objects.filter(pk=two_way["link"].pk).update(
+        origin=Link.Origin.AUTO, record_deleted_at=now, sync_stopped_at=now
+    )
+    read = Link.objects.select_related("item").get(pk=two_way["link"].pk)
+    Link.objects.filter(pk=read.pk).update(record_deleted_at=None, sync_stopped_at=None)  # healed meanwhile
+
+    with pytest.raises(AutoManagedLink):
+        link_delete(tenant=tenant, link=read)
+
+    assert Link.objects.filter(pk=read.pk).exists()
+    assert badge(jira, two_way["issue"]["id"]) is None  # nothing changed, nothing said
+
+
+def test_a_link_whose_jira_issue_was_deleted_stays_managed_by_sync(tenant, two_way):  # noqa: F811
+    """Only the helpdesk record's deletion frees a link made by sync: the record of a deleted issue still
+    exists, and the link stays the item's."""
+    now = timezone.now()
+    Link.objects.filter(pk=two_way["link"].pk).update(
+        origin=Link.Origin.AUTO, issue_deleted_at=now, sync_stopped_at=now
+    )
+    with pytest.raises(AutoManagedLink):
+        link_delete(tenant=tenant, link=Link.objects.get(pk=two_way["link"].pk))
+    assert Link.objects.filter(pk=two_way["link"].pk).exists()
+
+
+def test_refresh_of_a_broken_link_says_to_unlink_it_and_asks_zendesk_nothing(tenant, zendesk, two_way):  # noqa: F811
+    ticket_id = two_way["ticket"]["id"]
+    _gone(zendesk, ticket_id)
+    link_refresh(tenant=tenant, link=Link.objects.select_related("item").get(pk=two_way["link"].pk))  # breaks it
+    _assert_broken_once(two_way["link"], ticket_id)
+    calls = len(zendesk.requests)
+
+    with pytest.raises(LinkRecordDeleted) as caught:
+        link_refresh(tenant=tenant, link=Link.objects.select_related("item").get(pk=two_way["link"].pk))
+
+    assert (caught.value.status_code, caught.value.code) == (409, "record_deleted")
+    assert caught.value.message == (
+        f"Ticket {ticket_id} was deleted in Zendesk, so this link is broken and there is nothing to refresh. "
+        "Unlink it, then link another ticket or create a new one."
+    )
+    assert len(zendesk.requests) == calls
