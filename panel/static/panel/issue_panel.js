@@ -27,6 +27,7 @@
   var active = -1;         // the highlighted result (-1: none)
   var warnings = {};       // link id → a warning from linking it (e.g. the link note was refused)
   var pendingUnlink = null;
+  var pendingUnlinkItem = null;
 
   // The page session (bound to this issue by the panel page Jira signed) needs no call to Jira; once it
   // expires, a fresh context token from Connect's all.js takes over when it is loaded.
@@ -209,13 +210,21 @@
       rec.appendChild(line("meta db-asof", ["As of ", timeEl(link.preview_updated_at)], {"data-testid": "as-of"}));
     }
 
+    // Deleted in the helpdesk: there is nothing to refresh or open; unlinking makes room for another record.
+    var broken = isBroken(link);
+    if (broken && !item.read_only && link.can_unlink) {
+      rec.appendChild(el("p", {"class": "meta", "data-testid": "broken-hint"},
+        "Unlink it to link another " + recordNoun(item) + (createLabelOf(item) && item.synchronized ?
+          " or create a new one." : ".")));
+    }
+
     var actions = el("div", {"class": "db-actions"});
-    if (link.url) {
+    if (link.url && !broken) {
       actions.appendChild(el("a", {"href": link.url, "target": "_blank", "rel": "noopener", "data-testid": "open",
                                    "aria-label": "Open in " + item.brand + ": " + link.title + " (new tab)"},
                              "Open in " + item.brand));
     }
-    if (!item.read_only) {
+    if (!item.read_only && !broken) {
       var refresh = el("button", {"type": "button", "class": "secondary small", "data-testid": "refresh",
                                   "aria-label": "Refresh " + link.title}, "Refresh");
       refresh.addEventListener("click", function () {
@@ -226,18 +235,28 @@
         }).catch(function (e) { refresh.disabled = false; say(e.message, "error"); });
       });
       actions.appendChild(refresh);
-      if (link.can_unlink) {
-        var unlink = el("button", {"type": "button", "class": "subtle small", "data-testid": "unlink",
-                                   "aria-haspopup": "dialog", "aria-label": "Unlink " + link.title}, "Unlink");
-        unlink.addEventListener("click", function () { askUnlink(item, link, unlink); });
-        actions.appendChild(unlink);
-      }
+    }
+    if (!item.read_only && link.can_unlink) {
+      var unlink = el("button", {"type": "button", "class": "subtle small", "data-testid": "unlink",
+                                 "aria-haspopup": "dialog", "aria-label": "Unlink " + link.title}, "Unlink");
+      unlink.addEventListener("click", function () { askUnlink(item, link, unlink); });
+      actions.appendChild(unlink);
     }
     if (!link.can_unlink) {
       actions.appendChild(el("span", {"class": "meta"}, "Managed by sync"));
     }
     rec.appendChild(actions);
     return rec;
+  }
+
+  function isBroken(link) {
+    return link.problems.some(function (p) { return p.code === "record_deleted"; });
+  }
+
+  // One record of the item's object in words ("ticket", "customer", "time entry").
+  function recordNoun(item) {
+    var label = item.object_label.toLowerCase();
+    return /ies$/.test(label) ? label.slice(0, -3) + "y" : label.replace(/s$/, "");
   }
 
   function load() {
@@ -248,9 +267,13 @@
   // --- unlink, after a confirmation ------------------------------------------------------------------
   function askUnlink(item, link, button) {
     pendingUnlink = link;
+    pendingUnlinkItem = item;
     opener = button;
     document.getElementById("db-confirm-title").textContent = "Unlink " + link.title + "?";
-    document.getElementById("db-confirm-text").textContent =
+    document.getElementById("db-confirm-text").textContent = isBroken(link) ?
+      "It was deleted in " + item.brand + ", so this link is broken. Unlinking removes it from " + issue.key +
+      "; you can then link another " + recordNoun(item) +
+      (createLabelOf(item) && item.synchronized ? " or create a new one." : ".") :
       "It is no longer shown on " + issue.key + (item.synchronized ? " and stops syncing" : "") + ". Nothing is " +
       "changed or deleted in " + item.brand + "; you can link it again later.";
     showModal(confirmDialog);
@@ -259,12 +282,18 @@
 
   document.getElementById("db-confirm-unlink").addEventListener("click", function () {
     var link = pendingUnlink;
+    var item = pendingUnlinkItem;
     if (!link) { return; }
     closeModal(confirmDialog);
     say("Unlinking…", "info");
     api("DELETE", linksUrl + "/" + link.id).then(function () {
       pendingUnlink = null;
-      say("Unlinked."); return load();
+      say("Unlinked."); return load().then(function () {
+        // The Unlink pressed is gone with its record: the focus goes to what the card offers next.
+        var card = cardsEl.querySelector("[data-testid=card][data-item='" + item.id + "']");
+        var next = card && (card.querySelector("[data-testid=create]") || card.querySelector("[data-testid=link]"));
+        if (next) { next.focus(); }
+      });
     }).catch(function (e) { say(e.message, "error"); });
   });
   document.getElementById("db-confirm-cancel").addEventListener("click", function () {
