@@ -19,7 +19,10 @@ one thread). Rate limits end the run as ``halted`` with the next poll set after 
 how long it was told to wait, and the next run how long it waited); no worker sleeps.
 
 A linked record the helpdesk answers 404 for (deleted there) breaks its link (``record_deleted``): marked,
-said once, never synced or recreated again — in this engine and in the push engine alike.
+said once, never synced or recreated again — in this engine and in the push engine alike. A record the change
+stream itself shows deleted (``provider.record_is_deleted``: Zendesk's export lists deleted tickets) breaks its
+links the same way at no extra call, and is neither synced nor auto-created from; when a later row shows it
+again (a Zendesk ticket restored from deleted tickets), its links heal and sync again.
 """
 
 from __future__ import annotations
@@ -580,7 +583,13 @@ def _apply_page(run: _Run, stream: str, records, state: SyncState, owner: str) -
     """Apply one page of changed records of one object: auto-create, then every linked issue's pass (fields,
     status, comments, files, preview). Returns where the comment stream now stands (None: not read)."""
     connection, provider = run.connection, run.provider
+    deleted = {str(r["id"]) for r in records if provider.record_is_deleted(r)}
+    if deleted:  # never synced into Jira nor auto-created from: their links break (said once each)
+        records = [r for r in records if str(r["id"]) not in deleted]
+        records_deleted(run, stream, deleted)
     by_id = {str(r["id"]): r for r in records}
+    if by_id:
+        records_restored(run, stream, set(by_id))
     created = _auto_create(run, stream, records) if records else []
     links = _sync_links(connection, stream, by_id) if by_id else []
     wants_comments = any(link.item.comment_sync or link.item.attachment_sync for link in links)
@@ -740,6 +749,57 @@ def record_deleted(run: _Run, link: Link) -> None:
             SyncEvent.Result.SKIPPED,
             f"{record_noun(run.provider, link.item.helpdesk_object)} {link.record_id} no longer exists in "
             f"{run.provider.brand}: the link from {link.jira_issue_key} is broken; nothing was recreated.",
+        )
+
+
+def _stream_links(connection, helpdesk_object: str, record_ids):
+    """Links of the connection's synchronized, unpaused items to these records, stopped or not, but not those
+    already broken on the Jira side (their issue was deleted: nothing more breaks or heals there)."""
+    return (
+        Link.objects.filter(
+            tenant_id=connection.tenant_id,
+            item__connection=connection,
+            item__helpdesk_object=helpdesk_object,
+            item__mode__in=SYNCHRONIZED,
+            item__is_paused=False,
+            record_id__in=sorted(record_ids),
+            issue_deleted_at__isnull=True,
+        )
+        .select_related("item")
+        .order_by("id")
+    )
+
+
+def records_deleted(run: _Run, helpdesk_object: str, record_ids) -> None:
+    """Records the change stream shows deleted in the helpdesk: every link to them breaks as on a 404
+    (``record_deleted``: marked, said once, nothing recreated) — a link stopped because its ticket was closed
+    too, since a deletion schedule may delete closed tickets. No helpdesk call."""
+    for link in _stream_links(run.connection, helpdesk_object, record_ids).filter(record_deleted_at__isnull=True):
+        record_deleted(run, link)
+
+
+def records_restored(run: _Run, helpdesk_object: str, record_ids) -> None:
+    """Records the change stream shows again, not deleted (a Zendesk ticket restored from deleted tickets),
+    whose links their deletion broke: the links heal (``record_restored``) and this page's pass syncs them
+    again. No helpdesk call."""
+    for link in _stream_links(run.connection, helpdesk_object, record_ids).filter(record_deleted_at__isnull=False):
+        record_restored(run, link)
+
+
+def record_restored(run: _Run, link: Link) -> None:
+    """The link's record exists again in the helpdesk: the link is no longer broken nor stopped (a restored
+    closed ticket stops it again, as closed, in the pass that follows), said once."""
+    healed = Link.objects.filter(pk=link.pk, record_deleted_at__isnull=False, issue_deleted_at__isnull=True).update(
+        record_deleted_at=None, sync_stopped_at=None
+    )
+    link.record_deleted_at = link.sync_stopped_at = None
+    if healed:
+        run.event(
+            link,
+            "record_restored",
+            SyncEvent.Result.OK,
+            f"{record_noun(run.provider, link.item.helpdesk_object)} {link.record_id} is back in "
+            f"{run.provider.brand} (restored): the link from {link.jira_issue_key} syncs again.",
         )
 
 

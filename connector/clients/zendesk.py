@@ -112,6 +112,10 @@ class ZendeskClient(BaseClient):
     ORGANIZATIONS_SHOW_MANY = "/api/v2/organizations/show_many.json"
     SEARCH = "/api/v2/search.json"
     # https://developer.zendesk.com/api-reference/ticketing/ticket-management/incremental_exports/
+    # Deleted tickets are in it, with ``status: "deleted"``, unless ``exclude_deleted=true`` is sent ("Excluding
+    # deleted tickets", developer.zendesk.com/documentation/ticketing/managing-tickets/using-the-incremental-
+    # export-api; api-facts.md): we read them, so a poll learns that a linked ticket was deleted (and, with a
+    # later row of another status, restored) at no extra call.
     INCREMENTAL_TICKETS = "/api/v2/incremental/tickets/cursor.json"
     # Time-based only; comments as child events of type Comment with include=comment_events (same 10/min).
     INCREMENTAL_TICKET_EVENTS = "/api/v2/incremental/ticket_events.json"
@@ -362,9 +366,10 @@ class ZendeskClient(BaseClient):
     def incremental_tickets(
         self, *, cursor: str | None = None, start_time: int | None = None, per_page: int = 1000
     ) -> dict[str, Any]:
-        """One page of the cursor-based incremental ticket export: ``tickets``, ``after_cursor`` (None on
-        an empty first answer), ``end_of_stream``. ``cursor`` when there is one, else ``start_time``."""
-        params: dict[str, Any] = {"per_page": per_page, "exclude_deleted": "true"}
+        """One page of the cursor-based incremental ticket export: ``tickets`` (deleted ones included, with
+        ``status: "deleted"``), ``after_cursor`` (None on an empty first answer), ``end_of_stream``. ``cursor``
+        when there is one, else ``start_time``."""
+        params: dict[str, Any] = {"per_page": per_page}
         params.update({"cursor": cursor} if cursor else {"start_time": int(start_time or 0)})
         data = self.request("GET", self.INCREMENTAL_TICKETS, params=params).data or {}
         return {

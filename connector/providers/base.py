@@ -195,6 +195,12 @@ class HelpdeskProvider(abc.ABC):
     def is_closed(self, record: dict[str, Any]) -> bool:
         """A record that can never change again (Zendesk: closed): the link stops syncing after it."""
 
+    def record_is_deleted(self, record: dict[str, Any]) -> bool:
+        """A record the change stream shows as deleted in the helpdesk (Zendesk's export lists deleted tickets
+        with ``status: "deleted"``): its links break as on a 404, and it is never synced or auto-created from.
+        False for helpdesks whose change stream leaves deleted records out."""
+        return False
+
     @abc.abstractmethod
     def record_comments(
         self, client, helpdesk_object: str, record_id: str, *, files: bool = True

@@ -403,6 +403,10 @@ class ZendeskProvider(HelpdeskProvider):
     def is_closed(self, record):
         return record.get("status") == "closed"
 
+    def record_is_deleted(self, record):
+        # The incremental export lists deleted tickets with status "deleted" (client.INCREMENTAL_TICKETS).
+        return record.get("status") == "deleted"
+
     # Ticket field each auto-create condition reads (``condition_keys``).
     CONDITION_FIELDS = {
         "tags": "tags",
