@@ -1,5 +1,5 @@
-"""Field-mapping rules: which helpdesk field types may feed which Jira field types, option value maps,
-priority normalisation, and the standard Zendesk ticket → Jira issue preset."""
+"""Field-mapping rules: which helpdesk field types may feed which Jira field types (and why some may not),
+option value maps, priority normalisation, and the standard Zendesk ticket → Jira issue preset."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ TYPES = (
     "select",
     "labels",
     "internal",
+    "organizations",  # Jira Service Management's Organizations field (see ORGANIZATIONS below)
     "unsupported",
 )
 
@@ -70,7 +71,56 @@ TO_HELPDESK: dict[tuple[str, str], str] = {
     ("date", "date"): "copy",
     ("datetime", "date"): "copy",
     ("user", "user"): "email",
+    # the organizations' names (see ORGANIZATIONS)
+    ("organizations", "text"): "names",
+    ("organizations", "textarea"): "names",
+    ("organizations", "tags"): "names",
 }
+
+# Jira Service Management's Organizations field (custom type
+# ``com.atlassian.servicedesk:sd-customer-organizations``). Jira REST v3 returns its value as a list of the
+# request's organizations, each ``{"id": "27", "name": "LoremIpsum Corp", "_links": {"self":
+# ".../rest/servicedeskapi/organization/27"}}`` (id a string; the shape of JSM's OrganizationDTO,
+# https://developer.atlassian.com/cloud/jira/service-desk/rest/api-group-organization/ ; a recorded issue
+# value and the field's schema ``{"type": "array", "items": "sd-customerorganization", "custom": …}`` in
+# https://github.com/AtlassianPS/JiraPS/issues/434). Jira sets it only from JSM's own numeric organization ids
+# (``"customfield_10002": [27]``; ``[{"id": 27}]`` or a name is refused with "Operation value must be a number
+# at array index 0": the same JiraPS issue and https://github.com/Icinga/icingaweb2-module-jira/issues/43).
+# So Deskbridge reads the names towards the helpdesk, and never writes the field: a helpdesk value names an
+# organization but does not carry JSM's id of it.
+ORGANIZATIONS = "organizations"
+_TO_ORGANIZATIONS_REFUSED = (
+    "Jira Service Management sets Organizations only by its own organization ids, which a {brand} value does "
+    "not carry; map it to a Jira text field instead."
+)
+_FROM_ORGANIZATIONS_REFUSED = {
+    "dropdown": (
+        "Deskbridge cannot list Jira Service Management's organizations to pair them with the drop-down's "
+        "options; map the organizations to a text field or tags instead."
+    ),
+    "multiselect": (
+        "Deskbridge cannot list Jira Service Management's organizations to pair them with the multi-select's "
+        "options; map the organizations to a text field or tags instead."
+    ),
+}
+_FROM_ORGANIZATIONS_OTHERWISE = (
+    "Jira Service Management's organizations reach the helpdesk as their names: map them to a text field or tags."
+)
+
+
+def refusal_reason(direction: str, helpdesk_type: str, jira_type: str, *, brand: str = "helpdesk") -> str:
+    """Why a pair of types that ``rule_for`` refuses cannot be mapped, where there is more to say than that
+    the types differ (one sentence, to follow the refusal); "" otherwise, or when the pair is allowed."""
+    if rule_for(direction, helpdesk_type, jira_type) is not None:
+        return ""
+    if direction == "to_helpdesk":
+        if jira_type == ORGANIZATIONS:
+            return _FROM_ORGANIZATIONS_REFUSED.get(helpdesk_type, _FROM_ORGANIZATIONS_OTHERWISE)
+        return ""
+    if jira_type == ORGANIZATIONS:
+        return _TO_ORGANIZATIONS_REFUSED.format(brand=brand)
+    return ""
+
 
 # Zendesk priority → the Jira priority name it normally corresponds to.
 ZENDESK_PRIORITY_DEFAULTS = {"low": "Low", "normal": "Medium", "high": "High", "urgent": "Highest"}
@@ -191,6 +241,8 @@ def jira_value(
     *, rule: str, value: Any, jira_type: str, value_map: dict[str, str], option_labels: dict[str, str] | None = None
 ) -> Any:
     """The value to send to Jira for one mapped field (see TO_JIRA for the rules). Empty clears the field."""
+    if jira_type == ORGANIZATIONS:  # no rule writes it; a stale mapping must not send Jira a name
+        raise ValueNotMapped(_TO_ORGANIZATIONS_REFUSED.format(brand="helpdesk"))
     empty = value is None or value == "" or value == []
     if rule in ("options", "priority"):
         if empty:
@@ -310,13 +362,33 @@ def _tags(values: list[Any]) -> list[str]:
     return tags
 
 
+def organization_names(value: Any) -> list[str]:
+    """The names in a Jira Service Management Organizations value (see ORGANIZATIONS), in Jira's order, each
+    once; entries without a name are left out. A bare string counts as one name."""
+    names: list[str] = []
+    for entry in value if isinstance(value, list) else [value]:
+        name = entry.get("name") if isinstance(entry, dict) else entry
+        name = " ".join(str(name or "").split())
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
 def helpdesk_value(*, rule: str, value: Any, jira_type: str, helpdesk_type: str, value_map: dict[str, str]) -> Any:
     """The value to write to the helpdesk for one Jira value, as Jira REST v3 returns it in issue fields
     (see TO_HELPDESK for the rules). Empty (None, "", [], an empty ADF document) clears the field: None, or
     [] for tags and multi-select fields. Raises ValueNotMapped when the value cannot be written."""
     many = helpdesk_type in ("tags", "multiselect")
+    if jira_type == ORGANIZATIONS and rule != "names":  # e.g. a stale mapping read as "copy"
+        raise ValueNotMapped(_FROM_ORGANIZATIONS_REFUSED.get(helpdesk_type, _FROM_ORGANIZATIONS_OTHERWISE))
     if _is_empty(value):
         return [] if many else None
+    if rule == "names":
+        # Every organization, not only the first: a request shared with several keeps them all in the text.
+        names = organization_names(value)
+        if helpdesk_type == "tags":
+            return _tags(names)
+        return ", ".join(names) if names else None
     if rule == "options":
         values = value if isinstance(value, list) else [value]
         missing = [v for v in values if _jira_id(v) not in value_map]

@@ -90,6 +90,9 @@ _JIRA_CUSTOM_TYPES = {
     "datetime": "datetime",
     "userpicker": "user",
     "labels": "labels",
+    # Jira Service Management's Organizations (com.atlassian.servicedesk:sd-customer-organizations): a list of
+    # {id, name, _links}; read as names, never written (see connector.mapping.ORGANIZATIONS)
+    "sd-customer-organizations": "organizations",
 }
 
 

@@ -27,7 +27,9 @@ It plays both sides of Atlassian Connect:
   ``delete_issue`` — goes through one code path that also moves ``fields.updated``;
 - attachments download as Jira serves them: ``/attachment/content/{id}`` answers 303 to a media host
   (``localhost`` instead of ``127.0.0.1``) that refuses any request carrying ``Authorization``
-  (``media_downloads`` logs each); JQL knows ``updated``/``created`` comparisons with relative and absolute dates.
+  (``media_downloads`` logs each); JQL knows ``updated``/``created`` comparisons with relative and absolute dates;
+- Jira Service Management's Organizations field (``customfield_10002`` in ``/field``; ``add_jsm_organization``,
+  ``organizations_value`` for issue values shaped as Jira returns them; written only as organization ids).
 """
 
 from __future__ import annotations
@@ -88,6 +90,17 @@ _STATUS_CATEGORIES = {
     "indeterminate": {"id": 4, "key": "indeterminate", "colorName": "yellow", "name": "In Progress"},
     "done": {"id": 3, "key": "done", "colorName": "green", "name": "Done"},
 }
+
+# Jira Service Management's Organizations field, as a site with JSM lists it in GET /field: schema
+# {"type": "array", "items": "sd-customerorganization", "custom": "com.atlassian.servicedesk:sd-customer-organizations"}
+# (recorded in https://github.com/AtlassianPS/JiraPS/issues/434). Its value on an issue is a list of JSM's
+# OrganizationDTO, {"id": "1", "name": "…", "_links": {"self": "…/rest/servicedeskapi/organization/1"}} (id a
+# string; https://developer.atlassian.com/cloud/jira/service-desk/rest/api-group-organization/). It is set only
+# from numeric organization ids ([1, 2]): objects or names are refused with "Operation value must be a number at
+# array index 0" (the JiraPS issue above and https://github.com/Icinga/icingaweb2-module-jira/issues/43).
+JSM_ORGANIZATIONS_FIELD = "customfield_10002"
+JSM_ORGANIZATIONS_CUSTOM = "com.atlassian.servicedesk:sd-customer-organizations"
+JSM_ORGANIZATIONS_SCHEMA = {"type": "array", "items": "sd-customerorganization", "custom": JSM_ORGANIZATIONS_CUSTOM}
 
 
 def _site_key() -> rsa.RSAPrivateKey:
@@ -361,6 +374,11 @@ class FakeJira(FakeServer):
         self.priorities: list[dict[str, Any]] = _fixture("priorities.json")  # GET /priority
         self.default_create_screen: list[dict[str, Any]] = _fixture("create_fields.json")
         self._project_ids = itertools.count(10000)
+        # Jira Service Management: its organizations (id → name; ``add_jsm_organization``) and its Organizations
+        # field in GET /field (not on the software projects' create screens: ``add_field`` puts it on one)
+        self.jsm_organizations: dict[str, str] = {}
+        self._jsm_organization_ids = itertools.count(1)
+        self.add_field(JSM_ORGANIZATIONS_FIELD, "Organizations", JSM_ORGANIZATIONS_SCHEMA, on_create_screen=False)
         # The human the ``user_*`` helpers act as by default (the accountId ``sign()`` puts in ``sub``). Not in
         # ``self.users``, so user searches find only the users a test added.
         self.human_account_id = "5b10ac8d82e05b22cc7d4ef5"
@@ -938,6 +956,48 @@ class FakeJira(FakeServer):
                 screen.append(field_meta("parent", "Parent", {"type": "issuelink", "system": "parent"}, required=True))
         return screen
 
+    # --- Jira Service Management organizations ---------------------------------------------------------
+    def add_jsm_organization(self, name: str) -> dict[str, Any]:
+        """A JSM organization as ``POST /rest/servicedeskapi/organization`` answers it: the existing one when
+        the name is taken (as JSM does), else a new one with the next id."""
+        with self._lock:
+            org_id = next((i for i, n in self.jsm_organizations.items() if n == name), None)
+            if org_id is None:
+                org_id = str(next(self._jsm_organization_ids))
+                self.jsm_organizations[org_id] = name
+        return self._jsm_organization_ref(org_id)
+
+    def _jsm_organization_ref(self, org_id: str) -> dict[str, Any]:
+        return {
+            "id": org_id,
+            "name": self.jsm_organizations[org_id],
+            "_links": {"self": f"{self.url}/rest/servicedeskapi/organization/{org_id}"},
+        }
+
+    def organizations_value(self, *names: str) -> list[dict[str, Any]]:
+        """An Organizations field value as ``GET /issue`` returns it (the organizations are added if new), e.g.
+        ``add_issue(key=…, customfield_10002=jira.organizations_value("Customer Inc"))``."""
+        return [self.add_jsm_organization(name) for name in names]
+
+    def _is_organizations_field(self, field_id: str, schema: dict[str, Any] | None = None) -> bool:
+        if schema is None:
+            schema = next((f.get("schema") or {} for f in self.fields if f["id"] == field_id), {})
+        return schema.get("custom") == JSM_ORGANIZATIONS_CUSTOM
+
+    def _organizations_write(self, value: Any) -> tuple[str | None, Any]:
+        """``(error, stored value)`` for a write to the Organizations field: a list of organization ids as JSON
+        numbers (anything else is refused as Jira refuses it), stored as the organizations it names."""
+        values = value if isinstance(value, list) else [value]
+        refs = []
+        for index, one in enumerate(values):
+            if isinstance(one, bool) or not isinstance(one, int):
+                return f"Operation value must be a number at array index {index}", None
+            if str(one) not in self.jsm_organizations:
+                # Jira refuses an unknown id; its exact words are not recorded (not verified)
+                return f"Organization with id '{one}' does not exist.", None
+            refs.append(self._jsm_organization_ref(str(one)))
+        return None, refs
+
     def _issue_type(self, spec: dict[str, Any]) -> dict[str, Any]:
         subtask = bool(spec.get("subtask", False))
         avatar_id = spec.get("avatarId", 10318)
@@ -1332,7 +1392,9 @@ class FakeJira(FakeServer):
                 continue
             schema = meta.get("schema") or {}
             allowed = meta.get("allowedValues")
-            if allowed is not None and schema.get("type") == "option":
+            if self._is_organizations_field(field_id, schema):
+                problem, value = self._organizations_write(value)
+            elif allowed is not None and schema.get("type") == "option":
                 problem, value = self._option_problem(value, allowed)
             elif allowed is not None and schema.get("type") == "array" and schema.get("items") == "option":
                 results = [self._option_problem(v, allowed) for v in (value if isinstance(value, list) else [value])]
@@ -1817,6 +1879,13 @@ class FakeJira(FakeServer):
         whose value really changes make one changelog and one ``jira:issue_updated`` (``issue_updated``)."""
         known = {f["id"] for f in self.fields}
         refused = {f: self.NOT_EDITABLE.format(field=f) for f in changes if f not in known or f in self.read_only}
+        changes = dict(changes)
+        for field_id, value in list(changes.items()):
+            # Organizations: written as organization ids, stored (and returned) as the organizations
+            if field_id not in refused and self._is_organizations_field(field_id) and value not in (None, []):
+                problem, changes[field_id] = self._organizations_write(value)
+                if problem:
+                    refused[field_id] = problem
         if refused:
             return refused
         items = [
