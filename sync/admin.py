@@ -4,7 +4,7 @@ from config.errors import ApplicationError
 from connector.admin import HelpdeskConnectionAdmin
 
 from .models import Link, SyncEvent, SyncRun, WebhookEvent
-from .services import event_retry, sync_now
+from .services import event_retry, link_delete, sync_now
 
 
 @admin.register(Link)
@@ -31,6 +31,15 @@ class LinkAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # links are made from Jira (panel, links API) where the issue and record are checked
+
+    # Staff may remove any link (one made by sync too); like an unlink in Jira it keeps the item's linked count
+    # and the issue's badge true (``link_delete``), which a plain row delete would leave stale.
+    def delete_model(self, request, obj):
+        link_delete(tenant=obj.tenant, link=obj, allow_auto=True)
+
+    def delete_queryset(self, request, queryset):
+        for link in queryset.select_related("tenant", "item"):
+            link_delete(tenant=link.tenant, link=link, allow_auto=True)
 
 
 class SyncEventInline(admin.TabularInline):

@@ -53,7 +53,7 @@ CREATE_DEFAULTS: dict[str, Any] = {
 REQUESTER_SETTINGS = ("requester_field", "requester_rule", "default_requester_id")
 ORGANIZATION_SETTINGS = ("organization_rule", "organization_field", "organization_missing", "default_organization_id")
 #: Jira field types whose value names an organization (a text, or an option's value)
-ORGANIZATION_NAME_TYPES = frozenset({"text", "select"})
+ORGANIZATION_NAME_TYPES = frozenset({"text", "select", "organizations"})
 
 
 def can_create_records(provider, *, mode: str, helpdesk_object: str) -> bool:
@@ -266,7 +266,8 @@ def _check_organization(provider, objects: str, values, jira_field, asker: _Aske
                 p.error(
                     "organization_field_invalid",
                     "organization_field",
-                    f"{named}{kind} cannot hold an organization's name; choose a Jira text field or a select list.",
+                    f"{named}{kind} cannot hold an organization's name; choose a Jira text field, a select list or Jira Service "
+                    "Management's Organizations.",
                 )
     else:
         values["organization_field"] = ""  # the domain comes from the requester's email

@@ -390,10 +390,12 @@ def _check_mappings(*, tenant, provider, spec, project, issue_type_ok, hd_fields
         rule = rules.rule_for(direction, hd["type"], jf["type"])
         if rule is None:
             src, dst = (hd, jf) if direction == "to_jira" else (jf, hd)
+            reason = rules.refusal_reason(direction, hd["type"], jf["type"], brand=provider.brand)
             p.error(
                 "incompatible_mapping",
                 where,
-                f"{src['label']} ({src['type']}) cannot be written to {dst['label']} ({dst['type']}).{_why(src, dst)}",
+                f"{src['label']} ({src['type']}) cannot be written to {dst['label']} ({dst['type']})."
+                + (f" {reason}" if reason else _why(src, dst)),
             )
             continue
         if rule in ("options", "priority"):

@@ -204,7 +204,11 @@ def test_an_item_writing_organizations_from_the_helpdesk_is_refused(tenant, conn
         connected_item_check(tenant=tenant, connection=connection, spec=spec(mapping))
     [problem] = [e for e in refused.value.extra["errors"] if e["field"] == "mappings[1]"]
     assert problem["code"] == "incompatible_mapping"
-    assert problem["message"].startswith("Customer name (text) cannot be written to Organizations (organizations).")
+    assert problem["message"] == (
+        "Customer name (text) cannot be written to Organizations (organizations). Jira Service Management sets "
+        "Organizations only by its own organization ids, which a Zendesk value does not carry; map it to a Jira text "
+        "field instead."
+    )
 
 
 # --- the fake Jira honours the field ---------------------------------------------------------------------------

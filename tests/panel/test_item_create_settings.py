@@ -364,12 +364,22 @@ def test_the_organization_field_must_hold_a_name(bearer, connection, field, name
         "organization_field_invalid",
         "organization_field",
     )
-    assert error["message"] == f"{named} cannot hold an organization's name; choose a Jira text field or a select list."
+    assert error["message"] == (
+        f"{named} cannot hold an organization's name; choose a Jira text field, a select list or Jira Service "
+        "Management's Organizations."
+    )
 
 
 def test_a_select_list_may_hold_the_organizations_name(bearer, connection):
     item = saved(bearer, ticket_item(organization_rule="name", organization_field="customfield_10050"))["item"]
     assert item["organization_field"] == "customfield_10050"
+
+
+def test_jira_service_managements_organizations_may_hold_the_organizations_name(bearer, connection):
+    from demo.fakes.jira import JSM_ORGANIZATIONS_FIELD
+
+    item = saved(bearer, ticket_item(organization_rule="name", organization_field=JSM_ORGANIZATIONS_FIELD))["item"]
+    assert item["organization_field"] == JSM_ORGANIZATIONS_FIELD
 
 
 def test_the_default_organization_is_needed_and_must_exist(bearer, zendesk, connection):
@@ -598,7 +608,13 @@ def test_the_fieldset_is_shown_for_synchronized_tickets_only(page):
         _options(step2, "requester_field") == ["assignee", "reporter"]
         and selected(step2, "requester_field") == "reporter"
     )
-    assert _options(step2, "organization_field") == ["", "summary", "customfield_10050", "customfield_10060"]
+    assert _options(step2, "organization_field") == [
+        "",
+        "summary",
+        "customfield_10050",
+        "customfield_10060",
+        "customfield_10002",
+    ]
     assert 'name="record_tag_field"' not in step2.content.decode()  # Zendesk has external ids
     display = _step2(page, name="People", mode="display", helpdesk_object="user")
     assert (

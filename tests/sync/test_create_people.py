@@ -108,6 +108,17 @@ def test_an_organization_is_matched_by_name_from_a_jira_field(tenant, jira, zend
     assert len(account(zendesk).organizations) == 1
 
 
+def test_an_organization_is_matched_by_the_first_of_the_issues_jsm_organizations(tenant, jira, zendesk, item):
+    from demo.fakes.jira import JSM_ORGANIZATIONS_FIELD, JSM_ORGANIZATIONS_SCHEMA
+
+    jira.add_field(JSM_ORGANIZATIONS_FIELD, "Organizations", JSM_ORGANIZATIONS_SCHEMA)
+    initech = zendesk.add_organization(ZD_SUBDOMAIN, name="Initech")
+    configure(item, organization_rule="name", organization_field=JSM_ORGANIZATIONS_FIELD, organization_missing="none")
+    orgs = jira.organizations_value("Initech", "Globex Corporation")
+    result = create(tenant, item, issue(jira, **{JSM_ORGANIZATIONS_FIELD: orgs}))
+    assert ticket_of(zendesk, result)["organization_id"] == initech["id"]
+
+
 def test_an_unknown_organization_is_created_once_even_when_a_crash_follows(tenant, jira, zendesk, item, monkeypatch):
     configure(item, organization_rule="name", organization_field="customfield_10050", organization_missing="create")
     real = ZendeskProvider.record_create
