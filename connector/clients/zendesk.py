@@ -102,6 +102,7 @@ class ZendeskClient(BaseClient):
     USERS_SEARCH = "/api/v2/users/search.json"
     USERS_CREATE_OR_UPDATE = "/api/v2/users/create_or_update.json"
     ORGANIZATIONS_SEARCH = "/api/v2/organizations/search.json"
+    ORGANIZATIONS_AUTOCOMPLETE = "/api/v2/organizations/autocomplete.json"
     ORGANIZATIONS_CREATE_OR_UPDATE = "/api/v2/organizations/create_or_update.json"
     USER_FIELDS = "/api/v2/user_fields.json"
     ORGANIZATION_FIELDS = "/api/v2/organization_fields.json"
@@ -311,6 +312,11 @@ class ZendeskClient(BaseClient):
         """Organizations with exactly this name or external id (case-insensitive; one of the two)."""
         params = {"name": name} if name else {"external_id": external_id}
         return list(self._get(self.ORGANIZATIONS_SEARCH, "organizations", params) or [])
+
+    def organizations_autocomplete(self, name: str) -> list[dict[str, Any]]:
+        """Organizations whose name starts with ``name`` (at least 2 characters; the first page: 100)
+        (https://developer.zendesk.com/api-reference/ticketing/organizations/organizations/#autocomplete-organizations)."""
+        return list(self._get(self.ORGANIZATIONS_AUTOCOMPLETE, "organizations", {"name": name}) or [])
 
     def organization_create_or_update(self, organization: dict[str, Any]) -> dict[str, Any]:
         body = {"organization": organization}

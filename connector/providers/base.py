@@ -4,6 +4,7 @@ import abc
 from dataclasses import dataclass
 from typing import Any
 
+from ..clients.base import is_numeric_id
 from ..mapping import ValueNotMapped
 
 
@@ -317,6 +318,22 @@ class HelpdeskProvider(abc.ABC):
     def organization_get(self, client, organization_id: str) -> dict[str, str] | None:
         """The organization with this id, or None (a default organization checked at save)."""
         return None
+
+    def people_search(self, client, query: str, *, limit: int = 10) -> list[dict[str, str]]:
+        """People a typed query names, for an admin choosing a default requester: here by id; a helpdesk that
+        can search emails and names says so in its own."""
+        query = query.strip()
+        found = self.person_get(client, query) if is_numeric_id(query) else None
+        return [found] if found else []
+
+    def organizations_search(self, client, query: str, *, limit: int = 10) -> list[dict[str, str]]:
+        """Organizations a typed query names, for an admin choosing a default organization: here by id or
+        exact name; a helpdesk that can search by the start of a name says so in its own."""
+        query = query.strip()
+        found = self.organization_get(client, query) if is_numeric_id(query) else None
+        if found is None and query:
+            found = self.organization_find(client, name=query)
+        return [found] if found else []
 
     def organization_create(self, client, *, name: str, domain: str = "") -> dict[str, str]:
         """An organization with this name (owning ``domain`` when given), found or made."""

@@ -628,6 +628,21 @@ class ZendeskProvider(HelpdeskProvider):
         match = next((o for o in found if not wanted or str(o.get("name") or "").lower() == wanted), None)
         return self._organization(match) if match else None
 
+    def people_search(self, client, query: str, *, limit: int = 10) -> list[dict[str, str]]:
+        """By id, else ``users/search?query=`` (an email, or part of a name)."""
+        query = query.strip()
+        if not query or is_numeric_id(query):
+            return super().people_search(client, query, limit=limit)
+        return [self._person(u) for u in client.users_search(query)[:limit]]
+
+    def organizations_search(self, client, query: str, *, limit: int = 10) -> list[dict[str, str]]:
+        """By id, else ``organizations/autocomplete?name=`` (the start of a name; Zendesk wants two
+        characters at least)."""
+        query = query.strip()
+        if is_numeric_id(query) or len(query) < 2:
+            return super().organizations_search(client, query, limit=limit)
+        return [self._organization(o) for o in client.organizations_autocomplete(query)[:limit]]
+
     def organization_get(self, client, organization_id: str) -> dict[str, str] | None:
         if not is_numeric_id(organization_id):
             return None

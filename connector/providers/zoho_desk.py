@@ -768,6 +768,21 @@ class ZohoDeskProvider(HelpdeskProvider):
                 return _organization(hits[0])
         return None
 
+    def people_search(self, client, query: str, *, limit: int = 10) -> list[dict[str, str]]:
+        """By id, else the contacts search: a whole email, or the start of a full name."""
+        query = query.replace("*", "").strip()
+        if not query or is_numeric_id(query):
+            return super().people_search(client, query, limit=limit)
+        params = {"email": query} if "@" in query else {"fullName": f"{query}*"}
+        return [_person(r) for r in client.search("contacts", params, limit=limit)]
+
+    def organizations_search(self, client, query: str, *, limit: int = 10) -> list[dict[str, str]]:
+        """By id, else the accounts search by the start of the account's name."""
+        query = query.replace("*", "").strip()
+        if not query or is_numeric_id(query):
+            return super().organizations_search(client, query, limit=limit)
+        return [_organization(r) for r in client.search("accounts", {"accountName": f"{query}*"}, limit=limit)]
+
     def organization_get(self, client, organization_id: str) -> dict[str, str] | None:
         record = self._get_or_none(client, "accounts", organization_id)
         return _organization(record) if record else None

@@ -266,8 +266,8 @@ def _check_organization(provider, objects: str, values, jira_field, asker: _Aske
                 p.error(
                     "organization_field_invalid",
                     "organization_field",
-                    f"{named}{kind} cannot hold an organization's name; choose a Jira text field, a select list or Jira Service "
-                    "Management's Organizations.",
+                    f"{named}{kind} cannot hold an organization's name; choose a Jira text field, a select list or "
+                    "Jira Service Management's Organizations.",
                 )
     else:
         values["organization_field"] = ""  # the domain comes from the requester's email

@@ -28,7 +28,7 @@ from connector.clients.zoho_desk import DATA_CENTERS, REQUIRED_SCOPES, desk_url
 from connector.errors import NotConnected
 from connector.mapping import standard_ticket_preset
 from connector.models import ConnectedItem, HelpdeskConnection, Provider
-from connector.providers import provider_for
+from connector.providers import client_for, provider_for
 from connector.providers.base import HelpdeskProvider
 from connector.selectors import connection_current, connection_for_provider, item_get, items_list
 from connector.services import (
@@ -651,6 +651,9 @@ def _form_values(post, provider: HelpdeskProvider | None = None) -> dict:
         # creating records from Jira: fields not shown (the item cannot create records) are absent: defaults
         **{name: post.get(name, default) for name, default in CREATE_TEXT_DEFAULTS.items()},
         "create_values": _create_values_posted(post),
+        # what an admin typed to find the default requester or organization (a search, never stored)
+        "requester_query": post.get("requester_query", "").strip()[:200],
+        "organization_query": post.get("organization_query", "").strip()[:200],
     }
 
 
@@ -834,6 +837,18 @@ def _creation_context(
     if stored is not None and stored.default_organization_id == values["default_organization_id"]:
         organization_label = stored.default_organization_label
     tag_required = provider.record_tag_required(helpdesk_object)
+    requester_matches, requester_note = _people_matches(
+        connection, provider, values, "requester_query", "default_requester_id", requester_label, "person"
+    )
+    organization_matches, organization_note = _people_matches(
+        connection,
+        provider,
+        values,
+        "organization_query",
+        "default_organization_id",
+        organization_label,
+        "organization",
+    )
     value_rows = _create_value_rows(
         tenant=tenant, provider=provider, values=values, helpdesk_fields=helpdesk_fields, connection=connection
     )
@@ -853,12 +868,39 @@ def _creation_context(
         "organization_missing": ConnectedItem.OrganizationMissing.choices,
         "requester_label": requester_label,
         "organization_label": organization_label,
+        "requester_matches": requester_matches,
+        "requester_note": requester_note,
+        "organization_matches": organization_matches,
+        "organization_note": organization_note,
         "tag_required": tag_required,
         "tag_fields": _field_choices(
             [f for f in helpdesk_fields if f["type"] == "text" and not f["system"]] if tag_required else [],
             values["record_tag_field"],
         ),
     }
+
+
+def _people_matches(connection, provider, values: dict, query_name: str, id_name: str, label: str, kind: str):
+    """What the helpdesk finds for a typed search of the default requester (``kind`` person) or organization,
+    as choices of the default's picker (the current default first, kept), and a note saying what was found;
+    (None, "") when nothing was searched."""
+    query = values.get(query_name) or ""
+    if not query or connection is None:
+        return None, ""
+    search = provider.people_search if kind == "person" else provider.organizations_search
+    try:
+        found = search(client_for(connection), query)
+    except ApiError as exc:
+        return None, f"Could not search {provider.brand}: {exc.message.rstrip('.')}. Try again in a moment."
+    current = values.get(id_name) or ""
+    choices = [] if not current else [{"id": current, "label": label or current}]
+    for match in found:
+        if match["id"] != current:
+            words = f"{match['name']} <{match['email']}>" if match.get("email") else match.get("name") or match["id"]
+            choices.append({"id": match["id"], "label": f"{words} ({match['id']})"})
+    if not found:
+        return None, f"No {kind} in {provider.brand} matches {query!r}."
+    return choices, f"{len(found)} found for {query!r}: choose one below."
 
 
 def _create_value_rows(*, tenant, provider: HelpdeskProvider, values: dict, helpdesk_fields: list[dict], connection):
