@@ -20,7 +20,9 @@ breaks its link (``record_deleted``, as a closed Zendesk ticket stops it), and n
 
 The reconcile (``reconcile``), run by every poll of a connection, finds changes whose webhook Jira never
 delivered (delivery is best effort): one JQL search for recently updated issues of the two-way items'
-projects, compared with the ``updated`` of the last change processed per issue.
+projects, compared with the issue's ``updated`` as of the last pass that read everything it covers. Jira's
+``updated`` moves for comments too, so a pass that did not read the comments (a field or file change, where
+comments sync) leaves that mark alone, and the next reconcile reads the issue with its comments once.
 """
 
 from __future__ import annotations
@@ -408,7 +410,8 @@ def _push_issue(run: _Run, state: IssueState, links: list[Link], events: list[We
     items = {link.item_id: link.item for link in links}
     mappings = [m for item in items.values() for m in item.mappings.all() if m.direction == "to_helpdesk"]
     want_files = any(item.attachment_sync for item in items.values())
-    want_comments = any(item.comment_sync for item in items.values()) and _wants_comments(events)
+    comment_sync = any(item.comment_sync for item in items.values())
+    want_comments = comment_sync and _wants_comments(events)
     fields = {m.jira_field for m in mappings} | {"status", "updated"} | ({"attachment"} if want_files else set())
     issue_id = state.jira_issue_id
     try:
@@ -430,7 +433,11 @@ def _push_issue(run: _Run, state: IssueState, links: list[Link], events: list[We
         finally:
             link.field_state = link_state
             state_save(link, {"sync_stopped_at": link.sync_stopped_at} if link.sync_stopped_at else None)
-    _note_seen(state, _parse_time((issue.get("fields") or {}).get("updated")))
+    # Jira's ``updated`` moves for comments too: a pass that did not read them (a field or file change) has
+    # not seen all the issue's changes, and must not hide a comment whose delivery Jira lost from the
+    # reconcile, which compares against this mark. The reconcile's own event reads them.
+    if want_comments or not comment_sync:
+        _note_seen(state, _parse_time((issue.get("fields") or {}).get("updated")))
 
 
 def _link_push(run: _Run, link: Link, issue: dict, comments: list[dict], edited: list[WebhookEvent], state) -> None:
@@ -755,8 +762,9 @@ def _push_file(run: _Run, link: Link, attachment: dict, base: str) -> None:
 def reconcile(run: _Run, sync_state: SyncState) -> int:
     """One JQL search for issues of the two-way items' projects updated since the last reconcile (less a
     margin); each linked issue whose change we have not processed gets an inbox event, as if its webhook
-    had come. Changes younger than ``SYNC_RECONCILE_GRACE_SECONDS`` are left to their webhook (the next
-    poll looks again). Returns how many issues were queued."""
+    had come. Changes younger than ``SYNC_RECONCILE_GRACE_SECONDS`` are left to their webhook, and an issue
+    with events pending to them; for both the next poll looks again (the mark does not pass a change left to
+    pending events, which may wait long for a rate limit or a retry). Returns how many issues were queued."""
     items = list(
         ConnectedItem.objects.filter(
             tenant_id=run.connection.tenant_id,
@@ -779,6 +787,7 @@ def reconcile(run: _Run, sync_state: SyncState) -> int:
     )
     updated = {str(i["id"]): (i.get("fields") or {}).get("updated") for i in found}
     queued = 0
+    held: list[datetime] = []  # changes left to pending events: the next reconcile looks at them again
     if updated:
         linked = dict(
             Link.objects.filter(
@@ -801,7 +810,13 @@ def reconcile(run: _Run, sync_state: SyncState) -> int:
         )
         for issue_id, key in linked.items():
             moment = _parse_time(updated[issue_id])
-            if moment is None or issue_id in pending or (seen.get(issue_id) and moment <= seen[issue_id]):
+            if moment is None or (seen.get(issue_id) and moment <= seen[issue_id]):
+                continue
+            if issue_id in pending:
+                # Left to its pending events. Their pass may not read the comments (a field or file change),
+                # and may run after a wait for a rate limit or a retry: the mark stays at this change so the
+                # polls' search still finds the issue afterwards, and reads the comments if that pass did not.
+                held.append(moment)
                 continue
             if moment > now - grace:
                 continue  # its webhook may still be on its way; the next poll looks again
@@ -817,7 +832,7 @@ def reconcile(run: _Run, sync_state: SyncState) -> int:
                 transaction.on_commit(
                     lambda i=issue_id: issue_events_enqueue(tenant_id=run.connection.tenant_id, issue_id=i)
                 )
-    SyncState.objects.filter(pk=sync_state.pk).update(reconciled_at=now - grace)
+    SyncState.objects.filter(pk=sync_state.pk).update(reconciled_at=min([now - grace, *held]))
     run.add("reconciled", queued)
     return queued
 

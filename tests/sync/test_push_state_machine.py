@@ -45,9 +45,11 @@ Outages: the next request to Zendesk or Jira (or to the ticket, or the issue) ma
 the run that meets it stops (a poll halts, a push batch is rescheduled) and ``settle`` ends the outage and
 the waits it asked for before retrying.
 
-Three engine bugs this machine found are fixed and kept as regression tests below (a status change within
+Four engine bugs this machine found are fixed and kept as regression tests below (a status change within
 the category last applied; a lost delivery hidden by our own events; a Jira status lost when the ticket
-update carrying it failed). ``DESKBRIDGE_STATE_MACHINE_EXAMPLES=500`` hunts longer.
+update carrying it failed; a lost comment hidden by the push of files, which read the issue's ``updated`` but
+not its comments — see also ``test_lost_comment_regression``). ``DESKBRIDGE_STATE_MACHINE_EXAMPLES=500``
+hunts longer.
 """
 
 from __future__ import annotations
@@ -597,5 +599,25 @@ def test_a_jira_move_reaches_the_ticket_after_a_zendesk_error(two_way_sync):
             ("deliver", ALL),
             ("outage", {"where": "zendesk ticket", "status": 500}),
             ("process", {}),
+        ],
+    )
+
+
+def test_a_lost_comment_is_not_hidden_by_the_files_delivered_with_it(two_way_sync):
+    """Quiet; a Jira user attaches a file, then comments; of the four deliveries (two for each), Jira loses the
+    comment's two and delivers the file's; more files follow. The push of the files reads the issue (its
+    ``updated`` counts the comment too) but not its comments: the comment must still reach Zendesk by the
+    next reconcile, not be taken as seen."""
+    machine = two_way_sync()
+    replay(
+        machine,
+        [
+            ("start", {"synced": False}),
+            *[("jira_attach", {})] * 3,
+            ("settle", {}),
+            ("jira_attach", {}),
+            ("jira_comment", {}),
+            ("deliver", {"count": 4, "lost": [True, True], "reverse": True, "twice": False}),
+            *[("jira_attach", {})] * 6,
         ],
     )
