@@ -15,12 +15,9 @@ def admin_agent(zendesk):
             user["role"] = "admin"
 
 
-def committed_site(jira, zendesk):
-    """A licensed tenant for ``jira``, project SUP and a Zendesk connection of an admin agent, written for
-    tests with real transactions (other threads and processes see them)."""
-    from connector.services import zendesk_connect
+def committed_tenant(jira):
+    """A licensed tenant for ``jira`` with project SUP, written for tests with real transactions."""
     from tenants.models import Tenant
-    from tests.conftest import ZD_TOKEN
 
     tenant = Tenant.objects.create(
         client_key=jira.client_key,
@@ -30,6 +27,16 @@ def committed_site(jira, zendesk):
         license=Tenant.License.ACTIVE,
     )
     jira.add_project("SUP", "Support")
+    return tenant
+
+
+def committed_site(jira, zendesk):
+    """A licensed tenant for ``jira``, project SUP and a Zendesk connection of an admin agent, written for
+    tests with real transactions (other threads and processes see them)."""
+    from connector.services import zendesk_connect
+    from tests.conftest import ZD_TOKEN
+
+    tenant = committed_tenant(jira)
     for user in zendesk.accounts[ZD_SUBDOMAIN].users.values():
         user["role"] = "admin"
     return tenant, zendesk_connect(tenant=tenant, subdomain=ZD_SUBDOMAIN, email=ZD_EMAIL, api_token=ZD_TOKEN)

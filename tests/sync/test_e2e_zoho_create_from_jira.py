@@ -28,16 +28,9 @@ TAG = "cf_jira_issue"
 @pytest.fixture
 def stack(jira, zendesk, zoho, tmp_path):
     from connector.services.zoho import zoho_connect
-    from tenants.models import Tenant
+    from tests.sync.conftest import committed_tenant
 
-    tenant = Tenant.objects.create(
-        client_key=jira.client_key,
-        app_key=jira.app_key,
-        base_url=jira.url,
-        shared_secret=jira.shared_secret,
-        license=Tenant.License.ACTIVE,
-    )
-    jira.add_project("SUP", "Support")
+    tenant = committed_tenant(jira)
     org = zoho.org.id
     zoho.add_field(org, "tickets", api_name=TAG, label="Jira issue")
     sales = zoho.add_department(org, "Sales")
