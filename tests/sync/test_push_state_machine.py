@@ -49,7 +49,7 @@ Four engine bugs this machine found are fixed and kept as regression tests below
 the category last applied; a lost delivery hidden by our own events; a Jira status lost when the ticket
 update carrying it failed; a lost comment hidden by the push of files, which read the issue's ``updated`` but
 not its comments — see also ``test_lost_comment_regression``). ``DESKBRIDGE_STATE_MACHINE_EXAMPLES=500``
-hunts longer.
+hunts longer, and ``DESKBRIDGE_STATE_MACHINE_STEPS=40`` tries longer stories (15 steps by default).
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ from typing import Any
 
 import psutil
 import pytest
+from django.test import override_settings
 from django.utils import timezone
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
@@ -87,7 +88,7 @@ pytestmark = pytest.mark.django_db
 
 MACHINE_SETTINGS = hypothesis_settings(
     max_examples=int(os.environ.get("DESKBRIDGE_STATE_MACHINE_EXAMPLES", "40")),
-    stateful_step_count=15,
+    stateful_step_count=int(os.environ.get("DESKBRIDGE_STATE_MACHINE_STEPS", "15")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -354,11 +355,10 @@ def two_way_sync(settings, client, tenant, connection, project, jira, zendesk, a
             """A poll right after the changes: the reconcile leaves every change to its webhook (still within
             the grace); the next poll looks again."""
             self.broken = True
-            settings.SYNC_RECONCILE_GRACE_SECONDS = 3600
-            try:
+            # A context, not the ``settings`` fixture: each assignment to that stacks one more override for the
+            # whole run, and a long hunt (thousands of polls) ran out of recursion reading settings.
+            with override_settings(SYNC_RECONCILE_GRACE_SECONDS=3600):
                 self.poll_once()
-            finally:
-                settings.SYNC_RECONCILE_GRACE_SECONDS = 0
 
         def poll_once(self) -> None:
             state = SyncState.objects.filter(connection=connection).first()
