@@ -40,6 +40,8 @@ Clocks: Zendesk's fake clock moves two minutes before each poll (its exports wit
 is left alone: the reconcile compares Jira's ``updated`` with our own clock, and a Jira clock running ahead
 would only defer the reconcile until real time caught up, which a test without sleeps never sees. The grace
 is modelled instead: ``poll`` runs after the grace (0 s), ``poll_soon`` within it (every change is recent).
+``time_passes`` moves every clock together, ours included (Jira's and Zendesk's fakes, ``timezone.now``): waits
+and leases end, and the polls' search window moves on past changes older than the last reconcile.
 
 Outages: the next request to Zendesk or Jira (or to the ticket, or the issue) may fail with a 5xx or a 429;
 the run that meets it stops (a poll halts, a push batch is rescheduled) and ``settle`` ends the outage and
@@ -116,7 +118,7 @@ def _dead_owner() -> str:
 
 
 @pytest.fixture
-def two_way_sync(settings, client, tenant, connection, project, jira, zendesk, admin_agent):
+def two_way_sync(settings, monkeypatch, client, tenant, connection, project, jira, zendesk, admin_agent):
     """The state machine's class, bound to this test's fakes and tenant: one two-way item; an issue, a ticket
     and their link per example."""
     settings.SYNC_RECONCILE_GRACE_SECONDS = 0
@@ -145,6 +147,11 @@ def two_way_sync(settings, client, tenant, connection, project, jira, zendesk, a
     jira.webhooks_subscribe(build_descriptor())
     jira.webhooks_hold()
     numbers = itertools.count(1)
+    # Our clock, moved on by ``time_passes`` together with the fakes' (so Jira's ``updated`` and the reconcile's
+    # relative JQL window agree with it). Outbound JWTs keep real time, as the fakes check them on it.
+    shift = [timedelta()]
+    real_now = timezone.now
+    monkeypatch.setattr(timezone, "now", lambda: real_now() + shift[0])
 
     class TwoWaySync(RuleBasedStateMachine):
         def __init__(self) -> None:
@@ -342,6 +349,15 @@ def two_way_sync(settings, client, tenant, connection, project, jira, zendesk, a
             WebhookEvent.objects.filter(tenant=tenant, issue_id=self.issue_id, status="pending").update(
                 process_after=timezone.now()
             )
+
+        @rule(minutes=st.sampled_from([3, 20]))
+        def time_passes(self, minutes):
+            """Minutes go by on every clock (ours, Jira's, Zendesk's): waits end, leases expire, and the polls'
+            search window moves on from changes older than the last reconcile."""
+            self.broken = True
+            shift[0] += timedelta(minutes=minutes)
+            jira.advance(minutes * 60)
+            zendesk.advance(minutes * 60)
 
         @rule()
         def poll(self):
