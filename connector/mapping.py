@@ -94,14 +94,11 @@ _TO_ORGANIZATIONS_REFUSED = (
     "not carry; map it to a Jira text field instead."
 )
 _FROM_ORGANIZATIONS_REFUSED = {
-    "dropdown": (
-        "Deskbridge cannot list Jira Service Management's organizations to pair them with the drop-down's "
+    kind: (
+        f"Deskbridge cannot list Jira Service Management's organizations to pair them with the {words}'s "
         "options; map the organizations to a text field or tags instead."
-    ),
-    "multiselect": (
-        "Deskbridge cannot list Jira Service Management's organizations to pair them with the multi-select's "
-        "options; map the organizations to a text field or tags instead."
-    ),
+    )
+    for kind, words in (("dropdown", "drop-down"), ("multiselect", "multi-select"))
 }
 _FROM_ORGANIZATIONS_OTHERWISE = (
     "Jira Service Management's organizations reach the helpdesk as their names: map them to a text field or tags."

@@ -10,6 +10,12 @@ class AutoManagedLink(ForbiddenError):
     default_code = "auto_managed_link"
 
 
+class LinkRecordDeleted(ConflictError):
+    """The link's helpdesk record was deleted: the link is broken, and reading the record can only fail."""
+
+    default_code = "record_deleted"
+
+
 class RecordNotFound(ApplicationError):
     status_code = 400
     default_code = "record_not_found"

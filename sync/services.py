@@ -14,7 +14,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from config.errors import ApplicationError, ConflictError
+from config.errors import ApplicationError
 from connector import schema as schema_service
 from connector.clients.base import ApiError, ApiNotFound, ApiRateLimited, ApiUnauthorized, is_numeric_id
 from connector.clients.jira import JiraClient
@@ -31,6 +31,7 @@ from .errors import (
     IssueNotFound,
     JiraUnavailable,
     LinkExists,
+    LinkRecordDeleted,
     RecordNotFound,
     SyncNotPossible,
 )
@@ -40,12 +41,6 @@ from .selectors import issue_link_count, link_find
 logger = logging.getLogger(__name__)
 
 ISSUE_CONTEXT_MODULE_KEY = "deskbridge-issue-context"
-
-
-class LinkRecordDeleted(ConflictError):
-    """The link's helpdesk record was deleted: the link is broken, and reading the record can only fail."""
-
-    default_code = "record_deleted"
 
 
 def badge_property_key() -> str:

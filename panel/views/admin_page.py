@@ -662,11 +662,9 @@ def _create_values_posted(post) -> dict[str, str]:
     the form to offer its values; the save leaves empty ones out)."""
     values: dict[str, str] = {}
     for index in range(_bounded_rows(post.get("create_value_rows", "0"), MAX_CREATE_VALUE_ROWS)):
-        field_id = post.get(f"cv{index}_field", "").strip()
-        if field_id and field_id not in values:
-            values[field_id] = post.get(f"cv{index}_value", "")
-        elif field_id and post.get(f"cv{index}_value", ""):
-            values[field_id] = post.get(f"cv{index}_value", "")  # a second row of the field: its value wins
+        field_id, value = post.get(f"cv{index}_field", "").strip(), post.get(f"cv{index}_value", "")
+        if field_id and (field_id not in values or value):  # a second row of a field: its value wins
+            values[field_id] = value
     return values
 
 

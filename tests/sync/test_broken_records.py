@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from connector.models import ConnectedItem
 from sync.engine import connection_poll, link_pass
-from sync.errors import AutoManagedLink
+from sync.errors import AutoManagedLink, LinkRecordDeleted
 from sync.models import CommentMap, Link, SyncEvent, SyncRun, WebhookEvent
-from sync.services import LinkRecordDeleted, link_delete, link_refresh
+from sync.services import link_delete, link_refresh
 from tests.conftest import ADMIN_ACCOUNT, ZD_SUBDOMAIN
 from tests.panel.links_helpers import ApiClient, badge, badge_of, raw_link
 from tests.sync.test_push import deliver, process, two_way  # noqa: F401  (two_way: the fixture)

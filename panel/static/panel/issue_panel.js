@@ -213,9 +213,7 @@
     // Deleted in the helpdesk: there is nothing to refresh or open; unlinking makes room for another record.
     var broken = isBroken(link);
     if (broken && !item.read_only && link.can_unlink) {
-      rec.appendChild(el("p", {"class": "meta", "data-testid": "broken-hint"},
-        "Unlink it to link another " + recordNoun(item) + (createLabelOf(item) && item.synchronized ?
-          " or create a new one." : ".")));
+      rec.appendChild(el("p", {"class": "meta", "data-testid": "broken-hint"}, "Unlink it to " + afterUnlink(item)));
     }
 
     var actions = el("div", {"class": "db-actions"});
@@ -253,6 +251,11 @@
     return link.problems.some(function (p) { return p.code === "record_deleted"; });
   }
 
+  // What a broken link's card offers once it is unlinked, in words.
+  function afterUnlink(item) {
+    return "link another " + recordNoun(item) + (createLabelOf(item) && item.synchronized ? " or create a new one." : ".");
+  }
+
   // One record of the item's object in words ("ticket", "customer", "time entry").
   function recordNoun(item) {
     var label = item.object_label.toLowerCase();
@@ -272,8 +275,7 @@
     document.getElementById("db-confirm-title").textContent = "Unlink " + link.title + "?";
     document.getElementById("db-confirm-text").textContent = isBroken(link) ?
       "It was deleted in " + item.brand + ", so this link is broken. Unlinking removes it from " + issue.key +
-      "; you can then link another " + recordNoun(item) +
-      (createLabelOf(item) && item.synchronized ? " or create a new one." : ".") :
+      "; you can then " + afterUnlink(item) :
       "It is no longer shown on " + issue.key + (item.synchronized ? " and stops syncing" : "") + ". Nothing is " +
       "changed or deleted in " + item.brand + "; you can link it again later.";
     showModal(confirmDialog);
