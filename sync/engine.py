@@ -589,7 +589,7 @@ def _apply_page(run: _Run, stream: str, records, state: SyncState, owner: str) -
         records_deleted(run, stream, deleted)
     by_id = {str(r["id"]): r for r in records}
     if by_id:
-        records_restored(run, stream, set(by_id))
+        records_restored(run, stream, by_id)
     created = _auto_create(run, stream, records) if records else []
     links = _sync_links(connection, stream, by_id) if by_id else []
     wants_comments = any(link.item.comment_sync or link.item.attachment_sync for link in links)
@@ -778,29 +778,37 @@ def records_deleted(run: _Run, helpdesk_object: str, record_ids) -> None:
         record_deleted(run, link)
 
 
-def records_restored(run: _Run, helpdesk_object: str, record_ids) -> None:
+def records_restored(run: _Run, helpdesk_object: str, rows: dict[str, dict[str, Any]]) -> None:
     """Records the change stream shows again, not deleted (a Zendesk ticket restored from deleted tickets),
     whose links their deletion broke: the links heal (``record_restored``) and this page's pass syncs them
-    again. No helpdesk call."""
-    for link in _stream_links(run.connection, helpdesk_object, record_ids).filter(record_deleted_at__isnull=False):
-        record_restored(run, link)
+    again. Only a row made after the link was marked broken heals it: a page read before a write got the
+    record's 404 still shows the record as it was, and healing from it would only have the next write break
+    the link again. No helpdesk call."""
+    for link in _stream_links(run.connection, helpdesk_object, rows).filter(record_deleted_at__isnull=False):
+        made = run.provider.row_time(rows[link.record_id])
+        if made is not None:
+            record_restored(run, link, seen_at=datetime.fromtimestamp(made, tz=UTC))
 
 
-def record_restored(run: _Run, link: Link) -> None:
+def record_restored(run: _Run, link: Link, *, seen_at: datetime | None = None) -> None:
     """The link's record exists again in the helpdesk: the link is no longer broken nor stopped (a restored
-    closed ticket stops it again, as closed, in the pass that follows), said once."""
-    healed = Link.objects.filter(pk=link.pk, record_deleted_at__isnull=False, issue_deleted_at__isnull=True).update(
-        record_deleted_at=None, sync_stopped_at=None
-    )
+    closed ticket stops it again, as closed, in the pass that follows), said once. ``seen_at``: when the
+    helpdesk showed it so (a change-stream row); the link heals only if it was marked broken before then.
+    None: the record was just read live."""
+    healing = Link.objects.filter(pk=link.pk, record_deleted_at__isnull=False, issue_deleted_at__isnull=True)
+    if seen_at is not None:
+        healing = healing.filter(record_deleted_at__lt=seen_at)
+    healed = healing.update(record_deleted_at=None, sync_stopped_at=None)
+    if not healed:
+        return
     link.record_deleted_at = link.sync_stopped_at = None
-    if healed:
-        run.event(
-            link,
-            "record_restored",
-            SyncEvent.Result.OK,
-            f"{record_noun(run.provider, link.item.helpdesk_object)} {link.record_id} is back in "
-            f"{run.provider.brand} (restored): the link from {link.jira_issue_key} syncs again.",
-        )
+    run.event(
+        link,
+        "record_restored",
+        SyncEvent.Result.OK,
+        f"{record_noun(run.provider, link.item.helpdesk_object)} {link.record_id} is back in "
+        f"{run.provider.brand} (restored): the link from {link.jira_issue_key} syncs again.",
+    )
 
 
 def _link_save(run: _Run, link: Link, record, preview: dict | None) -> None:

@@ -202,6 +202,12 @@ class HelpdeskProvider(abc.ABC):
         False for helpdesks whose change stream leaves deleted records out."""
         return False
 
+    def row_time(self, record: dict[str, Any]) -> float | None:
+        """When the helpdesk made this change-stream row (epoch seconds), to judge whether the row shows the
+        record after a deletion we marked: a row from before (a page read before a write got a 404) heals
+        nothing. None when the row does not say (nothing is healed from it)."""
+        return None
+
     @abc.abstractmethod
     def record_comments(
         self, client, helpdesk_object: str, record_id: str, *, files: bool = True

@@ -407,6 +407,14 @@ class ZendeskProvider(HelpdeskProvider):
         # The incremental export lists deleted tickets with status "deleted" (client.INCREMENTAL_TICKETS).
         return record.get("status") == "deleted"
 
+    def row_time(self, record):
+        # When the export generated the row: Zendesk orders and cuts the export by ``generated_timestamp``,
+        # which every change of the ticket moves ("the API compares the start_time with the ticket's
+        # generated_timestamp", developer.zendesk.com incremental exports; api-facts: compare with it, not
+        # ``updated_at``). A restore shows the ticket again in the export without moving ``updated_at``.
+        stamp = record.get("generated_timestamp")
+        return float(stamp) if isinstance(stamp, int | float) and not isinstance(stamp, bool) else None
+
     # Ticket field each auto-create condition reads (``condition_keys``).
     CONDITION_FIELDS = {
         "tags": "tags",

@@ -532,6 +532,11 @@ class ZohoDeskProvider(HelpdeskProvider):
     def is_closed(self, record):
         return False  # a closed Zoho record can be reopened: syncing goes on
 
+    def row_time(self, record):
+        # The stream is records read by modified time: a row shows the record as of its ``modifiedTime``.
+        ms = zoho_epoch_ms(record.get("modifiedTime"))
+        return None if ms is None else ms / 1000
+
     def status_for_category(self, current, category, item=None):
         if category not in CATEGORIES or self._status_field(item) in _SYSTEM_READONLY:
             return None  # a status Zoho derives itself (a contract's) is never written
