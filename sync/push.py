@@ -84,7 +84,6 @@ from .inbox import (
     COMMENT_UPDATED,
     ISSUE_DELETED,
     RECONCILE,
-    RETRY,
     issue_events_enqueue,
     synthetic_event,
 )
@@ -398,12 +397,29 @@ def _issue_deleted(tenant: Tenant, issue_id: str, issue_key: str) -> None:
 
 # --- one issue, its links ------------------------------------------------------------------------------
 def _wants_comments(events: list[WebhookEvent]) -> bool:
+    """Whether an event speaks of comments (then they are read, with their properties). For the others (a
+    field or file change, or a reconcile or retry that does not say what changed) the issue read's own
+    ``comment`` field tells whether any is new (``_comments_unseen``)."""
     for event in events:
-        if event.event_type in (COMMENT_CREATED, COMMENT_UPDATED, RECONCILE, RETRY):
+        if event.event_type in (COMMENT_CREATED, COMMENT_UPDATED):
             return True
         if str((event.payload or {}).get("issue_event_type_name") or "") in COMMENT_EVENT_TYPES:
             return True
     return False
+
+
+def _comments_unseen(run: _Run, links: list[Link], issue: dict) -> bool:
+    """Whether the issue's ``comment`` field (as ``GET issue`` gives it: no properties, and only the newest
+    when there are many, ``total`` still counting all) holds a comment some comment-syncing link has not
+    copied yet, or may not hold them all. Then the comments are read in full; otherwise this pass has seen
+    every comment too and no second call is made."""
+    field = (issue.get("fields") or {}).get("comment") or {}
+    listed = field.get("comments") or []
+    total = field.get("total")
+    if not isinstance(total, int) or total > len(listed):
+        return True  # Jira gave only some (atlassian/atlassian-mcp-server#230: 100 of 120, total says 120)
+    ours = run.connection.tenant.app_account_id
+    return any(_fresh_comments(link, listed, ours)[1] for link in links if link.item.comment_sync)
 
 
 def _push_issue(run: _Run, state: IssueState, links: list[Link], events: list[WebhookEvent]) -> None:
@@ -412,7 +428,9 @@ def _push_issue(run: _Run, state: IssueState, links: list[Link], events: list[We
     want_files = any(item.attachment_sync for item in items.values())
     comment_sync = any(item.comment_sync for item in items.values())
     want_comments = comment_sync and _wants_comments(events)
-    fields = {m.jira_field for m in mappings} | {"status", "updated"} | ({"attachment"} if want_files else set())
+    glance = comment_sync and not want_comments  # the issue read brings its comment field along
+    fields = {m.jira_field for m in mappings} | {"status", "updated"}
+    fields |= ({"attachment"} if want_files else set()) | ({"comment"} if glance else set())
     issue_id = state.jira_issue_id
     try:
         issue = run.jira().issue_get(issue_id, fields=sorted(fields))
@@ -424,6 +442,7 @@ def _push_issue(run: _Run, state: IssueState, links: list[Link], events: list[We
         Link.objects.filter(tenant_id=run.connection.tenant_id, jira_issue_id=issue_id).update(jira_issue_key=key)
         for link in links:
             link.jira_issue_key = key
+    want_comments = want_comments or (glance and _comments_unseen(run, links, issue))
     comments = run.jira().comments(issue_id, expand_properties=True) if want_comments else []
     edited = [e for e in events if e.event_type == COMMENT_UPDATED]
     for link in links:
@@ -433,11 +452,10 @@ def _push_issue(run: _Run, state: IssueState, links: list[Link], events: list[We
         finally:
             link.field_state = link_state
             state_save(link, {"sync_stopped_at": link.sync_stopped_at} if link.sync_stopped_at else None)
-    # Jira's ``updated`` moves for comments too: a pass that did not read them (a field or file change) has
-    # not seen all the issue's changes, and must not hide a comment whose delivery Jira lost from the
-    # reconcile, which compares against this mark. The reconcile's own event reads them.
-    if want_comments or not comment_sync:
-        _note_seen(state, _parse_time((issue.get("fields") or {}).get("updated")))
+    # Jira's ``updated`` moves for comments too: this pass has seen them all (read in full, or none new in the
+    # issue's comment field, which is read with the issue), so the reconcile, which compares against this
+    # mark, has nothing left to find up to it.
+    _note_seen(state, _parse_time((issue.get("fields") or {}).get("updated")))
 
 
 def _link_push(run: _Run, link: Link, issue: dict, comments: list[dict], edited: list[WebhookEvent], state) -> None:
@@ -605,11 +623,26 @@ def _mapped(model, link: Link, ids: list[str]) -> tuple[dict[str, str], set[str]
     return done, copies
 
 
+def _fresh_comments(link: Link, comments: list[dict], ours: str) -> tuple[dict[str, str], list[dict]]:
+    """What these Jira comments already became for the link (``_mapped``), and the ones still to copy: made
+    after the link, not by our app, not copies of helpdesk comments."""
+    done, copies = _mapped(CommentMap, link, [str(c.get("id")) for c in comments])
+    fresh = [
+        c
+        for c in comments
+        if (_parse_time(c.get("created")) or link.created_at) >= link.created_at
+        and _author(c.get("author"))[0] != ours
+        and not _copied_from_helpdesk(c)
+        and str(c.get("id")) not in copies
+        and not done.get(str(c.get("id")))
+    ]
+    return done, fresh
+
+
 def _push_comments(run: _Run, link: Link, issue: dict, comments: list[dict], edited: list[WebhookEvent]) -> None:
     """New Jira comments (made after the link) become helpdesk comments, oldest first, each exactly once.
     Comments our app wrote (copies of helpdesk comments) are never copied back."""
-    ours = run.connection.tenant.app_account_id
-    done, copies = _mapped(CommentMap, link, [str(c.get("id")) for c in comments])
+    done, fresh = _fresh_comments(link, comments, run.connection.tenant.app_account_id)
     for event in edited:
         comment_id = str(((event.payload or {}).get("comment") or {}).get("id") or "")
         if done.get(comment_id) and done[comment_id] not in ("failed", "skipped"):
@@ -620,15 +653,6 @@ def _push_comments(run: _Run, link: Link, issue: dict, comments: list[dict], edi
                 f"Comment {comment_id} on {link.jira_issue_key} was edited in Jira; {run.provider.brand} comments "
                 "cannot be changed, so the edit was not copied.",
             )
-    fresh = [
-        c
-        for c in comments
-        if (_parse_time(c.get("created")) or link.created_at) >= link.created_at
-        and _author(c.get("author"))[0] != ours
-        and not _copied_from_helpdesk(c)
-        and str(c.get("id")) not in copies
-        and not done.get(str(c.get("id")))
-    ]
     base = run.connection.tenant.display_url or run.connection.tenant.base_url
     for comment in sorted(fresh, key=lambda c: (str(c.get("created")), int(str(c.get("id")) or 0))):
         comment_id = str(comment.get("id"))

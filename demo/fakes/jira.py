@@ -344,6 +344,7 @@ class FakeJira(FakeServer):
         self.comment_properties: dict[str, dict[str, Any]] = {}  # comment id → {key: value}
         self.comments_added: list[dict[str, Any]] = []
         self.comment_page_size = 5000  # GET …/comment: at most this many per page (Jira's default maxResults)
+        self.issue_comment_limit = 100  # GET /issue's comment field: at most the newest this many
         # issue create: every issue stored by POST /issue ({id, key, fields, properties}, as sent)
         self.created: list[dict[str, Any]] = []
         self._fail_after_create: list[tuple[int, Any]] = []
@@ -711,12 +712,15 @@ class FakeJira(FakeServer):
         fields = dict(issue["fields"])
         fields.setdefault("attachment", [])
         comments = self.comments.get(issue["id"], [])
-        fields["comment"] = {  # the comment field as GET /issue renders it (ADF bodies, all comments)
-            "comments": [self._render_comment(c, False) for c in comments],
+        shown = comments[-self.issue_comment_limit :] if self.issue_comment_limit else []
+        fields["comment"] = {  # the comment field as GET /issue renders it: ADF bodies, no properties, and
+            # only the newest ``issue_comment_limit``, ``total`` counting them all (a client can tell it got a
+            # subset: atlassian/atlassian-mcp-server#230, 100 of 120 comments, the oldest left out)
+            "comments": [self._render_comment(c, False) for c in shown],
             "self": f"{self.url}/rest/api/3/issue/{issue['id']}/comment",
-            "maxResults": len(comments),
+            "maxResults": self.issue_comment_limit,
             "total": len(comments),
-            "startAt": 0,
+            "startAt": len(comments) - len(shown),
         }
         wanted = request.arg("fields")
         if wanted:  # like Jira: only the fields asked for (unknown names are ignored); *all / *navigable

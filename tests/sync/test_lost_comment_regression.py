@@ -1,8 +1,9 @@
 """A Jira comment whose deliveries Jira lost must still reach the ticket ("nothing lost"), whatever other
 deliveries of the same issue do come: the push of a field or file change reads the issue (whose ``updated``
-counts the comment too) but not its comments, so it must not mark the issue as seen up to that ``updated``, and
-the reconcile must not leave the comment to such a pass. Found by the state machine
-(``test_push_state_machine``); these replay it without Hypothesis, against the fakes on loopback."""
+counts the comment too) with its comment field, and reads the comments in full when that field shows one it
+never copied (or shows only some); the reconcile must not leave the comment to a pass that waits. Found by
+the state machine (``test_push_state_machine``); these replay it without Hypothesis, against the fakes on
+loopback."""
 
 from __future__ import annotations
 
@@ -114,9 +115,16 @@ def poll(linked):
     return run
 
 
-def test_a_comment_lost_between_files_reaches_the_ticket_by_the_next_reconcile(client, tenant, jira, zendesk, linked):
+def jira_reads(jira, linked, since: int) -> list[str]:
+    """The paths of the issue's reads (the issue, its comments) Jira answered since ``since`` requests."""
+    issue_path = f"/rest/api/3/issue/{linked['issue_id']}"
+    return [r.path for r in jira.requests[since:] if r.method == "GET" and r.path.startswith(issue_path)]
+
+
+def test_a_comment_lost_between_files_reaches_the_ticket_with_the_next_files(client, tenant, jira, zendesk, linked):
     """The state machine's example: files, a comment whose two deliveries were lost, more files whose
-    deliveries came. The files' pushes do not read comments; the next poll's reconcile must find the comment."""
+    deliveries came. The files' push reads the issue with its comment field, sees a comment it never copied,
+    reads the comments in full and copies it in the same pass; the polls then have nothing to reconcile."""
     jira.user_attach(linked["issue_id"], "before.log", b"b" * 120, "text/plain")
     comment = jira.user_comment(linked["issue_id"], "The toner is on fire too.")
     deliver(client, jira, lose=is_comment)
@@ -126,13 +134,9 @@ def test_a_comment_lost_between_files_reaches_the_ticket_by_the_next_reconcile(c
     process(tenant, linked)
     notes = zendesk.accounts[ZD_SUBDOMAIN].comments[linked["ticket_id"]]
     assert sum("/secure/attachment/" in c["html_body"] for c in notes) == 4  # every file went
-    assert copies(zendesk, linked["ticket_id"], comment["id"]) == 0  # no delivery named the comment
+    assert copies(zendesk, linked["ticket_id"], comment["id"]) == 1  # and the comment no delivery named
 
-    run = poll(linked)
-    assert run.counts["reconciled"] == 1
-    process(tenant, linked)
-    assert copies(zendesk, linked["ticket_id"], comment["id"]) == 1
-    # Now the issue is seen as it is: the next poll queues nothing, and nothing is copied twice.
+    # The issue is seen as it is: the next poll queues nothing, and nothing is copied twice.
     assert poll(linked).counts["reconciled"] == 0
     assert not WebhookEvent.objects.filter(status=WebhookEvent.Status.PENDING).exists()
     assert copies(zendesk, linked["ticket_id"], comment["id"]) == 1
@@ -147,23 +151,62 @@ def test_a_comment_lost_before_a_field_change_reaches_the_ticket(client, tenant,
     deliver(client, jira)
     process(tenant, linked)
     assert zendesk.accounts[ZD_SUBDOMAIN].tickets[linked["ticket_id"]]["priority"] == "urgent"
-
-    assert poll(linked).counts["reconciled"] == 1
-    process(tenant, linked)
     assert copies(zendesk, linked["ticket_id"], comment["id"]) == 1
+    assert poll(linked).counts["reconciled"] == 0
     assert CommentMap.objects.filter(source_side="jira", source_id=str(comment["id"])).count() == 1
 
 
-def test_a_field_change_that_read_no_comments_is_reconciled_once_then_quiet(client, tenant, jira, zendesk, linked):
-    """What the guard costs: a delivered priority change with no comment lost is read again once by the next
-    reconcile (its comments with it), and then the issue is quiet — no reconcile every poll."""
-    jira.user_edit(linked["issue_id"], {"priority": {"name": "High"}})
+def test_a_field_change_costs_one_issue_read_and_leaves_the_reconcile_nothing(client, tenant, jira, zendesk, linked):
+    """With comment sync on and no comment new, a field change's push reads the issue once (its comment field
+    with it) and no comments; the issue is then seen up to its last change, so the next poll queues nothing
+    (no second read of the issue by the reconcile). A link through an item that does not sync comments has
+    never copied the comment, and rightly so: it is not a reason to read them."""
+    quiet = make_item(
+        tenant,
+        linked["item"].connection,
+        name="Priority only",
+        mode=ConnectedItem.Mode.TWO_WAY,
+        jira_issue_type_id="10001",
+        comment_sync=False,
+        mappings=[
+            {"helpdesk_field": "priority", "jira_field": "priority", "direction": "to_helpdesk", "value_map": {}},
+        ],
+    )
+    other = zendesk.add_ticket(ZD_SUBDOMAIN, subject="Printer on fire too", priority="low", status="new")
+    raw_link(tenant, quiet, linked["issue_id"], other["id"], created_at=timezone.now() - timedelta(seconds=1))
+    jira.user_comment(linked["issue_id"], "Copied once, when it came.")
     deliver(client, jira)
     process(tenant, linked)
-    assert poll(linked).counts["reconciled"] == 1
+    jira.user_edit(linked["issue_id"], {"priority": {"name": "High"}})
+    deliver(client, jira)
+    before, updates = len(jira.requests), zendesk.accounts[ZD_SUBDOMAIN].ticket_updates[linked["ticket_id"]]
     process(tenant, linked)
+    assert jira_reads(jira, linked, before) == [f"/rest/api/3/issue/{linked['issue_id']}"]
     assert poll(linked).counts["reconciled"] == 0
-    assert zendesk.accounts[ZD_SUBDOMAIN].ticket_updates[linked["ticket_id"]] == 1  # the re-read wrote nothing
+    assert zendesk.accounts[ZD_SUBDOMAIN].ticket_updates[linked["ticket_id"]] == updates + 1  # the priority
+    assert zendesk.accounts[ZD_SUBDOMAIN].tickets[other["id"]]["priority"] == "high"
+
+
+def test_a_lost_comment_beyond_the_issues_comment_field_is_read_in_full(client, tenant, jira, zendesk, linked):
+    """Jira's ``GET issue`` gives only the newest comments when there are many (``total`` still counts them
+    all). A lost comment older than those it gives is not in the field — here the newest two are our app's own
+    (copies of helpdesk comments, never copied back): the push must see that the field is partial and read
+    the comments in full."""
+    jira.issue_comment_limit = 2
+    lost = jira.user_comment(linked["issue_id"], "Lost, and soon not among the newest.")
+    deliver(client, jira, lose=is_comment)
+    for n in range(2):
+        jira.user_comment(linked["issue_id"], f"From the helpdesk {n}.", account_id=jira.app_account_id)
+    jira.user_edit(linked["issue_id"], {"priority": {"name": "High"}})
+    deliver(client, jira)
+    before = len(jira.requests)
+    process(tenant, linked)
+    assert copies(zendesk, linked["ticket_id"], lost["id"]) == 1
+    assert jira_reads(jira, linked, before) == [
+        f"/rest/api/3/issue/{linked['issue_id']}",
+        f"/rest/api/3/issue/{linked['issue_id']}/comment",
+    ]
+    assert poll(linked).counts["reconciled"] == 0
 
 
 def test_a_comment_lost_while_a_field_change_waits_out_a_rate_limit_is_not_left_behind(
