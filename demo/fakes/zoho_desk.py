@@ -109,6 +109,12 @@ Desk API (``/desk/{dc}/api/v1/…``; ``Authorization: Zoho-oauthtoken <token>``;
   ``Retry-After`` (``threshold_exceeded_next``/``too_many_requests_next`` force them).
 
 Time is ``fake.now()``; ``fake.advance(seconds)`` moves it (token and code expiry, credit days, record times).
+
+Crash tests: ``hold_create_answers(module, n)`` makes the next ``n`` creations of a module at once but holds
+their answers until ``release_create_answers()`` (``held_creates`` lists what was made meanwhile), so a caller
+killed while it waits has made a record it never heard of: the crash between the helpdesk's create and the
+caller's commit. (``add_latency`` delays a request before the fake reads it, so a test cannot tell whether the
+record exists yet.)
 """
 
 from __future__ import annotations
@@ -238,6 +244,7 @@ SEARCH_MAX_FROM = 4999
 SEARCH_WINDOW = 5000
 COMMENT_MAX = 32_000
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+HOLD_MAX_SECONDS = 60  # a held answer goes out by itself after this long (a test that forgot to release it)
 
 TICKET_STATUSES = {"Open": "Open", "On Hold": "On Hold", "Escalated": "Open", "Closed": "Closed"}
 
@@ -530,6 +537,9 @@ class FakeZohoDesk(FakeServer):
         self._forced: list[dict[str, Any]] = []  # {code, left, org_id}
         self._shift = 0.0
         self._local = threading.local()
+        self._holds: list[dict[str, Any]] = []  # {module, left}: creations whose answers wait for the gate
+        self._hold_gate = threading.Event()
+        self.held_creates: list[dict[str, str]] = []  # {module, id} of the records made with a held answer
 
     # --- clock ----------------------------------------------------------------------------------------
     def now(self) -> float:
@@ -813,6 +823,30 @@ class FakeZohoDesk(FakeServer):
         """The next ``n`` Desk calls answer 429 ``TOO_MANY_REQUESTS`` (the concurrency limit)."""
         with self._lock:
             self._forced.append({"code": "TOO_MANY_REQUESTS", "left": n, "org_id": org_id})
+
+    def hold_create_answers(self, module: str = "tickets", n: int = 1) -> None:
+        """The next ``n`` ``POST /{module}`` creations are made at once (in ``records``, ``events`` and
+        ``held_creates``) but answered only when ``release_create_answers()`` is called, or after
+        ``HOLD_MAX_SECONDS``. Refused creations (422) are answered at once and do not count."""
+        with self._lock:
+            if self._hold_gate.is_set():
+                self._hold_gate = threading.Event()
+            self._holds.append({"module": module, "left": n})
+
+    def release_create_answers(self) -> None:
+        """Send the held answers (to a caller that may be gone: the record stays made either way) and end the
+        holds not used yet."""
+        with self._lock:
+            self._holds.clear()
+            self._hold_gate.set()
+
+    def _take_hold(self, module: str, record_id: str) -> None:
+        for hold in self._holds:
+            if hold["left"] > 0 and hold["module"] == module:
+                hold["left"] -= 1
+                self.held_creates.append({"module": module, "id": record_id})
+                self._local.hold = self._hold_gate  # waited on by dispatch, outside the lock
+                return
 
     # --- seeding: records ------------------------------------------------------------------------------
     def _log(self, kind: str, org: Org, module: str, record_id: str, by: str, **extra: Any) -> None:
@@ -1334,6 +1368,7 @@ class FakeZohoDesk(FakeServer):
     def dispatch(self, method: str, raw_path: str, headers: dict[str, str], body: bytes):
         self._local.rate_headers = {}
         self._local.over_concurrency = False
+        self._local.hold = None
         lowered = {k.lower(): v for k, v in headers.items()}
         org = self.orgs.get((lowered.get("orgid") or "").strip()) if raw_path.startswith("/desk/") else None
         if org is not None:
@@ -1342,6 +1377,8 @@ class FakeZohoDesk(FakeServer):
                 self._local.over_concurrency = org.in_flight > org.concurrency
         try:
             status, payload, out = super().dispatch(method, raw_path, headers, body)
+            if self._local.hold is not None:  # a held create (hold_create_answers): made, answered later
+                self._local.hold.wait(HOLD_MAX_SECONDS)
         finally:
             if org is not None:
                 with self._lock:
@@ -1939,6 +1976,7 @@ class FakeZohoDesk(FakeServer):
             org.records[module][record["id"]] = record
         record["createdBy"] = record["modifiedBy"] = me["id"]
         self._log("created", org, module, record["id"], "api", changes=sorted(data))
+        self._take_hold(module, record["id"])
         return 200, self._render(org, module, record)
 
     @route("PATCH", P + "/" + M + r"/(?P<id>\d+)")

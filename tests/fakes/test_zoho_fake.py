@@ -8,6 +8,7 @@ product is imported.
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import requests
@@ -619,3 +620,35 @@ def test_real_concurrency_limit(zoho):
     for worker in workers:
         worker.join()
     assert sorted(statuses) == [200, 429]
+
+
+def test_a_held_create_is_made_at_once_and_answered_on_release(zoho):
+    access, _ = connect(zoho)
+    department = zoho.default_department(ORG)["id"]
+    contact = desk(zoho, "POST", "/contacts", access, json={"lastName": "Lee", "email": "lee@x.io"}).json()
+    body = {"subject": "Held", "departmentId": department, "contactId": contact["id"]}
+    zoho.hold_create_answers("tickets", n=1)
+    refused = desk(zoho, "POST", "/tickets", access, json={"subject": "No department"})
+    assert refused.status_code == 422 and zoho.held_creates == []  # a refusal is answered and holds nothing
+    with pytest.raises(requests.ReadTimeout):  # a caller that gives up (or dies) never hears of the ticket
+        requests.post(
+            zoho.desk_url("us") + "/api/v1/tickets",
+            json=body,
+            headers={"Authorization": f"Zoho-oauthtoken {access}", "orgId": ORG},
+            timeout=(5, 0.5),
+        )
+    [held] = zoho.held_creates
+    assert held["module"] == "tickets" and zoho.orgs[ORG].records["tickets"][held["id"]]["subject"] == "Held"
+    waiting: list[requests.Response] = []
+    second = threading.Thread(target=lambda: waiting.append(desk(zoho, "POST", "/tickets", access, json=body)))
+    zoho.hold_create_answers("tickets", n=1)
+    second.start()
+    deadline = time.monotonic() + 5
+    while len(zoho.held_creates) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(zoho.held_creates) == 2 and second.is_alive()  # made, its answer still held
+    zoho.release_create_answers()
+    second.join(5)
+    assert waiting[0].status_code == 200 and waiting[0].json()["id"] == zoho.held_creates[1]["id"]
+    assert desk(zoho, "POST", "/tickets", access, json=body).status_code == 200  # no hold left: answered at once
+    assert len(zoho.held_creates) == 2 and len(zoho.orgs[ORG].records["tickets"]) == 3
