@@ -2427,3 +2427,166 @@ class FakeZohoDesk(FakeServer):
         self._touch(entry)
         self._log("updated", org, "timeEntry", entry["id"], "api", changes=sorted(data))
         return 200, self._render(org, "timeEntry", entry)
+
+    # --- the recycle bin ---------------------------------------------------------------------------------------
+    # Deleted records of every module wait in the recycle bin for 60 days and can be restored [help.zoho.com/
+    # portal/en/kb/desk/for-administrators/data-administration/articles/using-the-recycle-bin].
+    # ``GET /recycleBin`` lists them ({displayName, departmentId, deletedById, id, type, deletedTime}; ``type`` is
+    # the module's label: "Tickets", "Time Entry", …; ``from``, ``limit``, ``departmentId``, ``module``,
+    # ``include`` department|deletedBy, ``sortBy`` name|type|department|deletedBy|deletedTime, ``-`` descending;
+    # Desk.settings.READ) and ``POST /recycleBin/restore`` ``{"ids": [...]}`` brings them back (a result per id;
+    # Desk.settings.UPDATE) [DeskAPIDocument "Recycle Bin", mirrored at developers.qodex.ai/zoho-desk/zoho-desk-api/
+    # recycle-bin; Zoho's OpenAPI Recyclebin.json at github.com/api-evangelist/zoho]. Unverified, and so here:
+    # ``limit`` 1-50 (the OpenAPI file's maximum; its text says 100); without ``sortBy`` entries come in the
+    # order they were deleted (the doc names no default); an entry's id is its record's id; a deleted record
+    # answers 404 and leaves lists and search; a restore does not move ``modifiedTime`` (``restore_bumps_modified
+    # _time = True`` to change that); an agent without the Recycle Bin permission gets 403 ``FORBIDDEN``
+    # (``refuse_recycle_bin()``).
+    BIN_TYPES = {
+        "tickets": "Tickets",
+        "contacts": "Contacts",
+        "accounts": "Accounts",
+        "tasks": "Tasks",
+        "calls": "Calls",
+        "events": "Events",
+        "timeEntry": "Time Entry",
+        "products": "Products",
+        "contracts": "Contracts",
+    }
+    BIN_SORTS = {"name": "displayName", "type": "type", "department": "departmentId", "deletedBy": "deletedById"}
+
+    def recycle_bin(self, org_id: str) -> dict[str, dict[str, Any]]:
+        """The organization's recycle bin: entry id → ``{"entry": <as listed>, "module", "record", "ms"}``."""
+        with self._lock:
+            return self.__dict__.setdefault("_recycle_bins", {}).setdefault(org_id, {})
+
+    def refuse_recycle_bin(self, refused: bool = True) -> None:
+        """Every recycle bin call answers 403 ``FORBIDDEN``, as to an agent without the permission."""
+        self.__dict__["_recycle_bin_refused"] = refused
+
+    def delete_record(self, org_id: str, module: str, record_id: str, *, by: str = "") -> dict[str, Any]:
+        """An agent (``by``; default the portal's first) deletes the record in the Zoho UI: it moves to the
+        recycle bin. Returns the bin's entry."""
+        org = self.orgs[org_id]
+        bin_ = self.recycle_bin(org_id)
+        with self._lock:
+            record = org.records[module].pop(record_id)
+            title = " ".join(
+                str(record.get(k) or "")
+                for k in ("subject", "firstName", "lastName", "accountName", "productName", "contractName")
+                if record.get(k)
+            )
+            ms = self._now_ms()
+            entry = {
+                "displayName": title or record.get("description") or record_id,
+                "departmentId": record.get("departmentId"),
+                "deletedById": by or next(iter(org.agents)),
+                "id": record_id,
+                "type": self.BIN_TYPES[module],
+                "deletedTime": _stamp(ms / 1000),
+            }
+            bin_[record_id] = {"entry": entry, "module": module, "record": record, "ms": ms}
+            self._log("deleted", org, module, record_id, "user")
+            return dict(entry)
+
+    def restore_record(self, org_id: str, record_id: str) -> dict[str, Any]:
+        """The record restored from the recycle bin (as the UI's Restore does): back as it was."""
+        org = self.orgs[org_id]
+        with self._lock:
+            kept = self.recycle_bin(org_id).pop(record_id)
+            record = kept["record"]
+            if getattr(self, "restore_bumps_modified_time", False):
+                self._touch(record)
+            org.records[kept["module"]][record_id] = record
+            self._log("restored", org, kept["module"], record_id, "user")
+            return record
+
+    def _bin_refusal(self, request: FakeRequest, action: str):
+        granted = {s.lower() for s in request.token["scopes"]}  # type: ignore[attr-defined]
+        wanted = {f"desk.settings.{action.lower()}", "desk.settings.all"} | (
+            {"desk.settings.write"} if action == "UPDATE" else set()
+        )
+        if not granted & wanted:  # Desk.settings only (Desk.basic does not do here)
+            return _error(
+                403, "SCOPE_MISMATCH", "The OAuth Token does not contain the scope to perform this operation."
+            )
+        if self.__dict__.get("_recycle_bin_refused"):
+            return _error(403, "FORBIDDEN", "You do not have sufficient permission to perform this operation.")
+        return None
+
+    @route("GET", P + r"/recycleBin")
+    def recycle_bin_list(self, request: FakeRequest):
+        org: Org = request.org  # type: ignore[attr-defined]
+        refusal = self._bin_refusal(request, "READ") or self._extra_params(
+            request, ("from", "limit", "departmentId", "sortBy", "include", "module")
+        )
+        if refusal:
+            return refusal
+        kept = list(self.recycle_bin(org.id).values())  # in the order they were deleted
+        module = request.arg("module")
+        if module is not None:
+            if module not in self.BIN_TYPES and module not in ("topics", "solutions"):
+                return _unprocessable("The value passed for field 'module' is invalid.")
+            kept = [k for k in kept if k["module"] == module]
+        if request.arg("departmentId"):
+            kept = [k for k in kept if k["entry"]["departmentId"] == request.arg("departmentId")]
+        sort_by = request.arg("sortBy")
+        if sort_by is not None:
+            key = sort_by.lstrip("-")
+            if key == "deletedTime":
+                kept.sort(key=lambda k: (k["ms"], k["entry"]["id"]), reverse=sort_by.startswith("-"))
+            elif key in self.BIN_SORTS:
+                field_name = self.BIN_SORTS[key]
+                kept.sort(key=lambda k: str(k["entry"][field_name] or ""), reverse=sort_by.startswith("-"))
+            else:
+                return _unprocessable("The value passed for field 'sortBy' is invalid.")
+        includes = [i for i in (request.arg("include") or "").split(",") if i]
+        if any(i not in ("department", "deletedBy") for i in includes):
+            return _unprocessable("The value passed for field 'include' is invalid.")
+        page, refusal = self._page(request, kept, max_limit=50)
+        if refusal:
+            return refusal
+        rows = []
+        for k in page:
+            row = dict(k["entry"])
+            if "department" in includes:
+                department = org.departments.get(row["departmentId"] or "")
+                row["department"] = {"id": department["id"], "name": department["name"]} if department else None
+            if "deletedBy" in includes:
+                agent = org.agents.get(row["deletedById"] or "")
+                row["deletedBy"] = (
+                    {
+                        "id": agent["id"],
+                        "firstName": agent["firstName"],
+                        "lastName": agent["lastName"],
+                        "email": agent["emailId"],
+                        "photoURL": None,
+                    }
+                    if agent
+                    else None
+                )
+            rows.append(row)
+        return self._listing(rows)
+
+    @route("POST", P + r"/recycleBin/restore")
+    def recycle_bin_restore(self, request: FakeRequest):
+        org: Org = request.org  # type: ignore[attr-defined]
+        refusal = self._bin_refusal(request, "UPDATE")
+        if refusal:
+            return refusal
+        data, refusal = self._body(request)
+        if refusal:
+            return refusal
+        ids = data.get("ids")
+        if not isinstance(ids, list) or not ids:
+            return _invalid_data([{"fieldName": "/ids", "errorType": "missing", "errorMessage": ""}])
+        results = []
+        for raw in ids:
+            record_id = str(raw)
+            if record_id in self.recycle_bin(org.id):
+                self.restore_record(org.id, record_id)
+                results.append({"success": True, "id": record_id, "errors": None})
+            else:
+                error = {"errorMessage": None, "errorCode": "UNPROCESSABLE_ENTITY", "httpCode": "422"}
+                results.append({"success": False, "id": record_id, "errors": error})
+        return 200, {"results": results}

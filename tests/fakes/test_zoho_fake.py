@@ -652,3 +652,86 @@ def test_a_held_create_is_made_at_once_and_answered_on_release(zoho):
     assert waiting[0].status_code == 200 and waiting[0].json()["id"] == zoho.held_creates[1]["id"]
     assert desk(zoho, "POST", "/tickets", access, json=body).status_code == 200  # no hold left: answered at once
     assert len(zoho.held_creates) == 2 and len(zoho.orgs[ORG].records["tickets"]) == 3
+
+
+# --- the recycle bin ---------------------------------------------------------------------------------------
+
+
+def test_a_deleted_record_waits_in_the_recycle_bin_and_is_gone_elsewhere(zoho):
+    import re
+
+    access, _ = connect(zoho)
+    ticket = zoho.add_ticket(ORG, subject="Printer on fire")
+    contact = zoho.add_contact(ORG, lastName="Lovelace", email="ada@example.com")
+    zoho.advance(1)
+    entry = zoho.delete_record(ORG, "tickets", ticket["id"])
+    zoho.advance(1)
+    zoho.delete_record(ORG, "contacts", contact["id"])
+
+    assert desk(zoho, "GET", f"/tickets/{ticket['id']}", access).status_code == 404
+    assert desk(zoho, "PATCH", f"/tickets/{ticket['id']}", access, json={"subject": "x"}).status_code == 404
+    assert desk(zoho, "GET", f"/tickets/{ticket['id']}/comments", access).status_code == 404
+    assert desk(zoho, "GET", "/tickets", access).status_code == 204
+    assert desk(zoho, "GET", "/tickets/search", access, params={"subject": "Printer*"}).status_code == 204
+
+    listed = desk(zoho, "GET", "/recycleBin", access, params={"sortBy": "-deletedTime", "from": 0, "limit": 50})
+    assert listed.status_code == 200
+    assert listed.headers["X-Rate-Limit-Request-Weight-v3"] == "3"  # a range fetch
+    rows = listed.json()["data"]
+    assert [(r["id"], r["type"]) for r in rows] == [(contact["id"], "Contacts"), (ticket["id"], "Tickets")]
+    assert rows[1] == entry
+    assert set(rows[1]) == {"displayName", "departmentId", "deletedById", "id", "type", "deletedTime"}
+    assert rows[1]["displayName"] == "Printer on fire" and rows[1]["deletedById"] == next(iter(zoho.orgs[ORG].agents))
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", rows[1]["deletedTime"])
+    assert rows[0]["deletedTime"] > rows[1]["deletedTime"]
+    # No sortBy: the order they were deleted in; module and include filter and enrich.
+    oldest_first = desk(zoho, "GET", "/recycleBin", access).json()["data"]
+    assert [r["id"] for r in oldest_first] == [ticket["id"], contact["id"]]
+    only = desk(zoho, "GET", "/recycleBin", access, params={"module": "tickets", "include": "deletedBy"}).json()
+    assert [r["id"] for r in only["data"]] == [ticket["id"]]
+    assert only["data"][0]["deletedBy"]["email"] == "ada@acme.test"
+
+
+def test_the_recycle_bin_refuses_what_zoho_refuses(zoho):
+    access, _ = connect(zoho)
+    zoho.delete_record(ORG, "tickets", zoho.add_ticket(ORG)["id"])
+    for params in ({"limit": 51}, {"limit": 0}, {"sortBy": "modifiedTime"}, {"moduleId": "1"}, {"module": "deals"}):
+        refused = desk(zoho, "GET", "/recycleBin", access, params=params)
+        assert (refused.status_code, refused.json()["errorCode"]) == (422, "UNPROCESSABLE_ENTITY"), params
+    narrow, _ = connect(zoho, scopes="Desk.tickets.READ,Desk.basic.READ")
+    no_scope = desk(zoho, "GET", "/recycleBin", narrow)
+    assert (no_scope.status_code, no_scope.json()["errorCode"]) == (403, "SCOPE_MISMATCH")
+    zoho.refuse_recycle_bin()
+    forbidden = desk(zoho, "GET", "/recycleBin", access)
+    assert (forbidden.status_code, forbidden.json()["errorCode"]) == (403, "FORBIDDEN")
+    zoho.refuse_recycle_bin(False)
+    assert desk(zoho, "GET", "/recycleBin", access).status_code == 200
+
+
+def test_a_restored_record_is_back_as_it_was(zoho):
+    access, _ = connect(zoho)
+    ticket = zoho.add_ticket(ORG, subject="Printer on fire")
+    modified = desk(zoho, "GET", f"/tickets/{ticket['id']}", access).json()["modifiedTime"]
+    zoho.delete_record(ORG, "tickets", ticket["id"])
+    zoho.advance(60)
+
+    answer = desk(zoho, "POST", "/recycleBin/restore", access, json={"ids": [ticket["id"], "123"]})
+
+    assert answer.status_code == 200
+    assert answer.json()["results"] == [
+        {"success": True, "id": ticket["id"], "errors": None},
+        {
+            "success": False,
+            "id": "123",
+            "errors": {"errorMessage": None, "errorCode": "UNPROCESSABLE_ENTITY", "httpCode": "422"},
+        },
+    ]
+    back = desk(zoho, "GET", f"/tickets/{ticket['id']}", access).json()
+    assert back["subject"] == "Printer on fire" and back["modifiedTime"] == modified
+    assert desk(zoho, "GET", "/recycleBin", access).status_code == 204
+    assert [e["type"] for e in zoho.events if e["id"] == ticket["id"]] == ["created", "deleted", "restored"]
+    # Where a restore moves modifiedTime (unverified), the fake can be told so.
+    zoho.restore_bumps_modified_time = True
+    zoho.delete_record(ORG, "tickets", ticket["id"])
+    zoho.restore_record(ORG, ticket["id"])
+    assert desk(zoho, "GET", f"/tickets/{ticket['id']}", access).json()["modifiedTime"] > modified
