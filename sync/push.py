@@ -783,82 +783,92 @@ def _push_file(run: _Run, link: Link, attachment: dict, base: str) -> None:
 
 
 # --- reconcile: changes whose webhook never came --------------------------------------------------------
+RECONCILE_PAGE_SIZE = 1000  # asked for; Jira may give fewer per page ("make no assumptions": its notice on
+# search page sizes, developer.atlassian.com/cloud/jira/platform/change-notice-for-get-search-max-results/)
+
+
 def reconcile(run: _Run, sync_state: SyncState) -> int:
-    """One JQL search for issues of the two-way items' projects updated since the last reconcile (less a
-    margin); each linked issue whose change we have not processed gets an inbox event, as if its webhook
-    had come. Changes younger than ``SYNC_RECONCILE_GRACE_SECONDS`` are left to their webhook, and an issue
-    with events pending to them; for both the next poll looks again (the mark does not pass a change left to
-    pending events, which may wait long for a rate limit or a retry). Returns how many issues were queued."""
+    """A JQL search for issues of the two-way items' projects updated since the last reconcile (less a margin),
+    oldest first, read page by page; each linked issue whose change we have not processed gets an inbox event,
+    as if its webhook had come. Changes younger than ``SYNC_RECONCILE_GRACE_SECONDS`` are left to their
+    webhook (the next poll looks again), and an issue with events pending to them: their pass reads the issue
+    as it is then, comments included (``_push_issue``), however long they wait for a rate limit or a retry;
+    if they fail in the end, they are listed with the failed events, for an admin to retry.
+
+    At most ``SYNC_RECONCILE_MAX_ISSUES`` issues are queued per poll: then the mark stops at the first issue
+    left, and the next poll continues from there (a bulk edit is reconciled over several polls, nothing
+    skipped). Issues that need nothing (not linked, already seen, pending, failed) do not count, so each poll
+    moves on. Returns how many issues were queued."""
+    tenant_id = run.connection.tenant_id
     items = list(
         ConnectedItem.objects.filter(
-            tenant_id=run.connection.tenant_id,
-            connection=run.connection,
-            mode=ConnectedItem.Mode.TWO_WAY,
-            is_paused=False,
+            tenant_id=tenant_id, connection=run.connection, mode=ConnectedItem.Mode.TWO_WAY, is_paused=False
         )
     )
     if not items:
         return 0
     now = timezone.now()
-    grace = timedelta(seconds=settings.SYNC_RECONCILE_GRACE_SECONDS)
+    reached = now - timedelta(seconds=settings.SYNC_RECONCILE_GRACE_SECONDS)
     since = sync_state.reconciled_at or min(i.created_at for i in items)
     minutes = max(1, math.ceil((now - since).total_seconds() / 60)) + 2  # margin for clock skew
     projects = ", ".join(sorted({i.jira_project_id for i in items}))
-    found = run.jira().search_jql(
+    pages = run.jira().search_jql_pages(
         f'project in ({projects}) AND updated >= "-{minutes}m" ORDER BY updated ASC',
         fields=["updated"],
-        limit=settings.SYNC_RECONCILE_MAX_ISSUES,
+        page_size=RECONCILE_PAGE_SIZE,
     )
-    updated = {str(i["id"]): (i.get("fields") or {}).get("updated") for i in found}
     queued = 0
-    held: list[datetime] = []  # changes left to pending events: the next reconcile looks at them again
-    if updated:
-        linked = dict(
-            Link.objects.filter(
-                tenant_id=run.connection.tenant_id,
-                item__in=items,
-                jira_issue_id__in=list(updated),
-                sync_stopped_at__isnull=True,
-                issue_deleted_at__isnull=True,
-            ).values_list("jira_issue_id", "jira_issue_key")
-        )
-        seen = dict(
-            IssueState.objects.filter(tenant_id=run.connection.tenant_id, jira_issue_id__in=list(linked)).values_list(
-                "jira_issue_id", "seen_updated"
-            )
-        )
-        pending = set(
-            WebhookEvent.objects.filter(
-                tenant_id=run.connection.tenant_id, issue_id__in=list(linked), status=STATUS.PENDING
-            ).values_list("issue_id", flat=True)
-        )
-        for issue_id, key in linked.items():
-            moment = _parse_time(updated[issue_id])
-            if moment is None or (seen.get(issue_id) and moment <= seen[issue_id]):
-                continue
-            if issue_id in pending:
-                # Left to its pending events. Their pass may not read the comments (a field or file change),
-                # and may run after a wait for a rate limit or a retry: the mark stays at this change so the
-                # polls' search still finds the issue afterwards, and reads the comments if that pass did not.
-                held.append(moment)
-                continue
-            if moment > now - grace:
+    for page in pages:
+        for issue_id, key, stamp, moment in _reconcile_candidates(tenant_id, items, page):
+            if moment > reached:
                 continue  # its webhook may still be on its way; the next poll looks again
-            if synthetic_event(
-                tenant_id=run.connection.tenant_id,
-                issue_id=issue_id,
-                issue_key=key,
-                kind=RECONCILE,
-                key=str(updated[issue_id]),
-                updated=str(updated[issue_id]),
+            if queued >= settings.SYNC_RECONCILE_MAX_ISSUES:
+                reached = moment  # enough for one poll: the next one continues from this issue
+                break
+            if synthetic_event(  # False: this change has an event already (one that failed: not again)
+                tenant_id=tenant_id, issue_id=issue_id, issue_key=key, kind=RECONCILE, key=stamp, updated=stamp
             ):
                 queued += 1
-                transaction.on_commit(
-                    lambda i=issue_id: issue_events_enqueue(tenant_id=run.connection.tenant_id, issue_id=i)
-                )
-    SyncState.objects.filter(pk=sync_state.pk).update(reconciled_at=min([now - grace, *held]))
+                transaction.on_commit(lambda i=issue_id: issue_events_enqueue(tenant_id=tenant_id, issue_id=i))
+        else:
+            continue
+        break
+    SyncState.objects.filter(pk=sync_state.pk).update(reconciled_at=reached)
     run.add("reconciled", queued)
     return queued
+
+
+def _reconcile_candidates(tenant_id: int, items: list[ConnectedItem], page: list[dict]):
+    """The issues of one search page (oldest first) that are linked through ``items``, changed since we last
+    saw them, and have no events pending (their pass will see the change): (id, key, Jira's ``updated`` as
+    given, as a datetime)."""
+    updated = {str(i["id"]): (i.get("fields") or {}).get("updated") for i in page}
+    linked = dict(
+        Link.objects.filter(
+            tenant_id=tenant_id,
+            item__in=items,
+            jira_issue_id__in=list(updated),
+            sync_stopped_at__isnull=True,
+            issue_deleted_at__isnull=True,
+        ).values_list("jira_issue_id", "jira_issue_key")
+    )
+    seen = dict(
+        IssueState.objects.filter(tenant_id=tenant_id, jira_issue_id__in=list(linked)).values_list(
+            "jira_issue_id", "seen_updated"
+        )
+    )
+    pending = set(
+        WebhookEvent.objects.filter(tenant_id=tenant_id, issue_id__in=list(linked), status=STATUS.PENDING).values_list(
+            "issue_id", flat=True
+        )
+    )
+    for issue_id, stamp in updated.items():
+        moment = _parse_time(stamp)
+        if issue_id not in linked or issue_id in pending or moment is None:
+            continue
+        if seen.get(issue_id) and moment <= seen[issue_id]:
+            continue
+        yield issue_id, linked[issue_id], str(stamp), moment
 
 
 def pending_sweep(*, now: datetime | None = None) -> int:
