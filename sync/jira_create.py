@@ -36,6 +36,7 @@ from connector.models import ConnectedItem, HelpdeskConnection
 from connector.providers import provider_for
 
 from .create import CreateContext, CreateInProgress, _wanted_fields, record_create_for_issue
+from .engine import _owner, _owner_is_dead
 from .errors import LinkExists
 from .models import Link, RecordCreate, SyncEvent, SyncRun
 from .push import _parse_time
@@ -183,8 +184,13 @@ def _failed(item: ConnectedItem, issue_id: str, message: str) -> None:
     )
 
 
+ORPHAN_RUN_HOURS = 6  # an auto-create run still running after this long is taken as stopped (a sweep takes on
+# at most SYNC_RECONCILE_MAX_ISSUES issues; its worker may be on another machine, which cannot be asked)
+
+
 def creation_sweeps(run) -> int:
-    """Every auto-create item of the run's connection (called by each poll)."""
+    """Every auto-create item of the run's connection (called by each poll and by ``jira_create_run``)."""
+    _orphans_close(run.connection)
     created = 0
     ctx = CreateContext(client=run.helpdesk())
     for item in creation_items(run.connection).select_related("connection__tenant").prefetch_related("mappings"):
@@ -235,10 +241,37 @@ def jira_create_run(*, connection_id: int) -> SyncRun | None:
     if not creation_items(connection).exists():
         return None
     run = _Run(
-        SyncRun.objects.create(tenant_id=connection.tenant_id, connection=connection, trigger=SyncRun.Trigger.WEBHOOK),
+        SyncRun.objects.create(
+            tenant_id=connection.tenant_id, connection=connection, trigger=SyncRun.Trigger.WEBHOOK, worker=_owner()
+        ),
         connection,
         provider_for(connection.provider),
         direction="to_helpdesk",
     )
     _run_guarded(run, lambda: creation_sweeps(run), {}, summarize=False)
     return run.run
+
+
+def _orphans_close(connection: HelpdeskConnection) -> None:
+    """Auto-create runs whose worker died mid-sweep (killed, its machine lost) say so instead of running
+    forever: those whose process on this machine is gone, or that started ``ORPHAN_RUN_HOURS`` ago. What they
+    left half done, the sweep in progress takes over (``record_create_for_issue``: the intents)."""
+    stale = timezone.now() - timedelta(hours=ORPHAN_RUN_HOURS)
+    running = SyncRun.objects.filter(
+        tenant_id=connection.tenant_id,
+        connection=connection,
+        trigger=SyncRun.Trigger.WEBHOOK,
+        outcome=SyncRun.Outcome.RUNNING,
+    ).exclude(worker="")
+    orphans = [
+        pk
+        for pk, worker, started in running.values_list("pk", "worker", "started_at")
+        if started < stale or _owner_is_dead(worker)
+    ]
+    if orphans:
+        SyncRun.objects.filter(pk__in=orphans, outcome=SyncRun.Outcome.RUNNING).update(
+            outcome=SyncRun.Outcome.FAILED,
+            reason="The worker running this auto-create sweep stopped before it finished; the next sweep took "
+            "over the issues it left.",
+            finished_at=timezone.now(),
+        )

@@ -115,6 +115,12 @@ class SyncRun(TenantOwnedModel):
     credits = models.PositiveIntegerField(
         default=0, help_text="Helpdesk API credits the run spent (Zoho Desk bills a daily credit budget)."
     )
+    worker = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The process running it (host:pid:nonce), for a run no lease closes when its worker dies: "
+        "an auto-create sweep's.",
+    )
 
     class Meta:
         ordering = ["-started_at", "-id"]

@@ -175,6 +175,9 @@ def test_a_worker_killed_mid_zoho_create_makes_no_duplicate_and_loses_nothing(st
         return linked and not RecordCreate.objects.exclude(state="done").exists()
 
     _wait(done, 90, "every issue linked to a Zoho ticket after the restart", stack=stack["stack"])
+    # the killed worker's auto-create run is closed by the next sweep, not left "running" in the history
+    _wait(lambda: not SyncRun.objects.filter(outcome="running").exists(), 30, "every run to end", stack=stack["stack"])
+    assert SyncRun.objects.filter(outcome="failed", reason__contains="stopped before it finished").exists()
     tickets = list(records["tickets"].values())
     subjects = sorted(t["subject"] for t in tickets)
     assert subjects == [f"Customer bug {n}" for n in range(1, 6)], subjects  # one each: none twice
