@@ -43,7 +43,8 @@ def test_the_next_sweep_closes_the_run_of_a_dead_worker_and_leaves_live_ones(ten
     orphan = running(connection, dead_worker())
     live = running(connection, f"{socket.gethostname()[:30]}:{os.getpid()}:cafe0000")
     elsewhere = running(connection, "another-machine:1234:cafe0001")
-    push = running(connection, "")  # a push's run (its issue lease closes it)
+    # a push's run, however old: its issue's lease closes it (sync.push), not this sweep
+    push = running(connection, "", started=timezone.now() - timedelta(hours=ORPHAN_RUN_HOURS + 1))
     new_issue(jira, "SUP-1")
     run = sweep(connection)
     assert run.outcome == "success", run.reason
