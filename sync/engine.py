@@ -22,7 +22,10 @@ A linked record the helpdesk answers 404 for (deleted there) breaks its link (``
 said once, never synced or recreated again — in this engine and in the push engine alike. A record the change
 stream itself shows deleted (``provider.record_is_deleted``: Zendesk's export lists deleted tickets) breaks its
 links the same way at no extra call, and is neither synced nor auto-created from; when a later row shows it
-again (a Zendesk ticket restored from deleted tickets), its links heal and sync again.
+again (a Zendesk ticket restored from deleted tickets), its links heal and sync again — a row made after the
+link broke, not one read before a write got the 404. A helpdesk whose stream leaves deleted records out but lists
+them apart (Zoho Desk's recycle bin: ``provider.lists_deleted``) has that list read at the comment sweep's
+interval (``_deletion_sweep``), and the records of recently broken links read in turn to see them restored.
 """
 
 from __future__ import annotations
@@ -369,6 +372,8 @@ def connection_poll(*, connection_id: int, trigger: str = SyncRun.Trigger.SCHEDU
                 _lease_extend(state, owner, force=True)
                 if page.done:
                     break
+        if provider.lists_deleted:
+            _deletion_sweep(run, state, owner)
         if provider.comments_per_record:
             _comment_sweep(run, state, owner)
         reconcile(run, state)
@@ -709,6 +714,105 @@ def _comment_sweep(run: _Run, state: SyncState, owner: str) -> None:
 
         _in_parallel(issue_pass, list(issues.values()), cap=run.provider.max_parallel)
     run.flush_events()
+
+
+DELETED_CURSOR = "__deleted__"  # the deletion sweep's place in SyncState.cursors (no change stream is named so)
+
+
+def _deletion_sweep(run: _Run, state: SyncState, owner: str) -> None:
+    """A helpdesk whose change stream leaves deleted records out but lists them apart (Zoho Desk's recycle
+    bin, ``provider.lists_deleted``): at the comment sweep's interval (``SYNC_COMMENT_SWEEP_SECONDS``, from the
+    connection's start), a poll of a connection with links to watch reads that list since its last read — every
+    linked record in it breaks its links as a 404 would (``records_deleted``) — and reads the records of up to
+    ``SYNC_COMMENT_SWEEP_LINKS`` links broken within ``provider.restorable_days``, in turn: a record back in
+    the helpdesk (restored) heals its links, which sync again at once. A helpdesk that refuses the list (an
+    agent without the permission) is said once; deletions are then seen by 404s only."""
+    provider = run.provider
+    saved = json.loads((state.cursors or {}).get(DELETED_CURSOR) or "{}")
+    began, now = timezone.now(), time.time()
+    last = float(saved.get("at") or state.start_time or 0)  # the first read: an interval after the start
+    if now - last < settings.SYNC_COMMENT_SWEEP_SECONDS:
+        return
+    links = Link.objects.filter(
+        tenant_id=run.connection.tenant_id,
+        item__connection=run.connection,
+        item__mode__in=SYNCHRONIZED,
+        item__is_paused=False,
+        item__helpdesk_object__in=sorted(provider.syncable_objects),
+        issue_deleted_at__isnull=True,
+    )
+    watched: dict[str, set[str]] = defaultdict(set)
+    for helpdesk_object, record_id in links.filter(record_deleted_at__isnull=True).values_list(
+        "item__helpdesk_object", "record_id"
+    ):
+        watched[helpdesk_object].add(record_id)
+    if watched:
+        try:
+            page = provider.deleted_records(
+                run.helpdesk(), dict(watched), cursor=saved.get("list"), start_time=state.start_time
+            )
+        except (ApiForbidden, ApiBadRequest, ApiNotFound) as exc:
+            if not saved.get("refused"):
+                run.event(
+                    None,
+                    "deleted_records",
+                    SyncEvent.Result.SKIPPED,
+                    f"{provider.brand} refused to list its deleted records ({exc.message}): a deleted record's "
+                    f"links break only when Deskbridge reads or writes it. {provider.deleted_help}",
+                )
+            saved["refused"] = True
+        else:
+            saved.pop("refused", None)
+            saved["list"] = page.cursor
+            for helpdesk_object, record_ids in sorted(page.deleted.items()):
+                records_deleted(run, helpdesk_object, record_ids)
+    broken = links.filter(record_deleted_at__lt=began)  # not those the list just broke
+    saved["next"] = _restored_check(run, broken, int(saved.get("next") or 0), state, owner)
+    saved["at"] = now
+    with transaction.atomic():
+        run.flush_events()
+        state.cursors = {**(state.cursors or {}), DELETED_CURSOR: json.dumps(saved)}
+        SyncState.objects.filter(pk=state.pk, lease_owner=owner).update(cursors=state.cursors)
+
+
+def _restored_check(run: _Run, links, after: int, state: SyncState, owner: str) -> int:
+    """Read the records of up to ``SYNC_COMMENT_SWEEP_LINKS`` broken ``links`` (broken within the helpdesk's
+    restorable days), from the one after link ``after`` on, wrapping around; a record that is back heals every
+    link to it, each synced from that read (fields, status, preview; its comments by the comment sweep that
+    follows). Returns the last link read, where the next check goes on."""
+    since = timezone.now() - timedelta(days=run.provider.restorable_days)
+    broken = links.filter(record_deleted_at__isnull=False, record_deleted_at__gte=since).order_by("pk")
+    limit = int(settings.SYNC_COMMENT_SWEEP_LINKS)
+    batch = list(broken.filter(pk__gt=after)[:limit]) or (list(broken[:limit]) if after else [])
+    read: set[tuple[str, str]] = set()
+    for helpdesk_object, record_id in ((link.item.helpdesk_object, link.record_id) for link in batch):
+        if (helpdesk_object, record_id) in read:
+            continue  # links of one record read it once
+        read.add((helpdesk_object, record_id))
+        try:
+            with record_call():
+                record = run.provider.fetch_record(run.helpdesk(), helpdesk_object, record_id)
+        except RecordGone:
+            continue
+        if run.provider.record_is_deleted(record):
+            continue
+        restorable = _stream_links(run.connection, helpdesk_object, [record_id]).filter(record_deleted_at__isnull=False)
+        for link in restorable.prefetch_related("item__mappings"):
+            record_restored(run, link)
+            if link.record_deleted_at is None:  # healed here: sync it from the record just read
+                _restored_pass(run, link, record)
+        _lease_extend(state, owner)
+    return batch[-1].pk if batch else 0
+
+
+def _restored_pass(run: _Run, link: Link, record: dict[str, Any]) -> None:
+    item = link.item
+    field_ids = {m.helpdesk_field for m in item.mappings.all() if m.direction == "to_jira"}
+    values = run.provider.record_values(run.helpdesk(), run.connection, [record], field_ids) if field_ids else {}
+    _link_pass(run, link, record, values.get(link.record_id, {}), [])
+    preview = _previews(run, [link], {link.record_id: record}).get((item.pk, link.record_id))
+    _link_save(run, link, record, preview)
+    Link.objects.filter(pk=link.pk).update(comments_read_at=None)  # first in the comment sweep's line
 
 
 class RecordGone(ApiNotFound):

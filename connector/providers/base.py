@@ -38,6 +38,15 @@ class ChangePage:
 
 
 @dataclass(frozen=True)
+class DeletedPage:
+    """What a helpdesk's list of deleted records says: which watched records (helpdesk object → record ids)
+    it lists as deleted since the cursor, and the position after them."""
+
+    deleted: dict[str, set[str]]
+    cursor: str
+
+
+@dataclass(frozen=True)
 class HelpdeskFile:
     """A file attached to a helpdesk comment."""
 
@@ -207,6 +216,21 @@ class HelpdeskProvider(abc.ABC):
         record after a deletion we marked: a row from before (a page read before a write got a 404) heals
         nothing. None when the row does not say (nothing is healed from it)."""
         return None
+
+    #: True: the helpdesk lists its deleted records apart from the change stream (``deleted_records``) and a
+    #: deleted record can come back (restored) for ``restorable_days``; polls read that list at the comment
+    #: sweep's interval and read the records of broken links to see whether they are back
+    lists_deleted: bool = False
+    restorable_days: int = 0
+    #: what an admin does when the helpdesk refuses to list its deleted records
+    deleted_help: str = ""
+
+    def deleted_records(
+        self, client, watched: dict[str, set[str]], *, cursor: str | None, start_time: int | None
+    ) -> DeletedPage:
+        """Which of ``watched`` (helpdesk object → linked record ids) the helpdesk lists as deleted since
+        ``cursor`` (or ``start_time``, epoch seconds, on the first read); only with ``lists_deleted``."""
+        raise NotImplementedError
 
     @abc.abstractmethod
     def record_comments(

@@ -26,7 +26,15 @@ from ..clients.zoho_desk import (
     zoho_epoch_ms,
 )
 from ..mapping import ValueNotMapped
-from .base import ChangePage, HelpdeskComment, HelpdeskFile, HelpdeskProvider, Identity, RecordSummary
+from .base import (
+    ChangePage,
+    DeletedPage,
+    HelpdeskComment,
+    HelpdeskFile,
+    HelpdeskProvider,
+    Identity,
+    RecordSummary,
+)
 
 CATEGORIES = ("new", "indeterminate", "done")
 
@@ -536,6 +544,63 @@ class ZohoDeskProvider(HelpdeskProvider):
         # The stream is records read by modified time: a row shows the record as of its ``modifiedTime``.
         ms = zoho_epoch_ms(record.get("modifiedTime"))
         return None if ms is None else ms / 1000
+
+    def record_is_deleted(self, record):
+        # Records carry ``isTrashed`` (Zoho's OpenAPI files, e.g. Ticket.json and Account.json): a record read
+        # while in the recycle bin, if Zoho ever answers one, is deleted, not back. Search and reads of a deleted
+        # record are expected to leave it out or answer 404, as for any deleted record.
+        return str(record.get("isTrashed")).lower() == "true"
+
+    # --- deleted records: the recycle bin ------------------------------------------------------------------
+    # Zoho's search leaves deleted records out, so the change stream never shows a deletion; the recycle bin
+    # lists them (every module, newest first, ``client.RECYCLE_BIN``) and keeps them 60 days, when a restore can
+    # bring them back.
+    lists_deleted = True
+    restorable_days = 60
+    # "Users with the Recycle Bin permission can access the recycle bin" (help.zoho.com "Using the Recycle Bin")
+    deleted_help = (
+        "Give the connected agent's profile the Recycle Bin permission in Zoho Desk (Setup, Profiles) so that "
+        "polls see deletions."
+    )
+
+    def deleted_records(self, client, watched, *, cursor, start_time):
+        """The watched records among those deleted since the cursor: the bin is read from its most recently
+        deleted entry down to the cursor's time (``{"t": ms, "ids": [...]}``: the newest deletion time read,
+        and the entries at exactly that time, which are left out next time). An entry's ``type`` names its
+        module ("Tickets", "Time Entry"); a time entry's id is the entry's own (ours is ``<ticket>:<entry>``).
+        Entries deleted while the bin is read push older ones down a page (read twice, never skipped); one
+        restored meanwhile pulls them up, and an entry may be missed, to be seen by the 404 of a later read."""
+        state = json.loads(cursor) if cursor else {"t": int((start_time or 0) * 1000), "ids": []}
+        since, taken = int(state["t"]), set(state.get("ids") or [])
+        modules = {key.lower(): key for key in MODULES}
+        entries = {rid.partition(":")[2]: rid for rid in watched.get("timeEntry", ())}
+        deleted: dict[str, set[str]] = {}
+        newest, at_newest = since, set(taken)
+        start = 0
+        while True:
+            rows = client.recycle_bin(start=start)
+            older = False
+            for row in rows:
+                ms, entry_id = zoho_epoch_ms(row.get("deletedTime")), str(row.get("id") or "")
+                if ms is None or not entry_id:
+                    continue
+                if ms < since:
+                    older = True
+                    break
+                if ms == since and entry_id in taken:
+                    continue
+                if ms > newest:
+                    newest, at_newest = ms, set()
+                if ms == newest:
+                    at_newest.add(entry_id)
+                module = modules.get(str(row.get("type") or "").replace(" ", "").lower())
+                record_id = entries.get(entry_id) if module == "timeEntry" else entry_id
+                if module and record_id in watched.get(module, ()):
+                    deleted.setdefault(module, set()).add(record_id)
+            if older or len(rows) < client.RECYCLE_BIN_LIMIT:
+                break
+            start += len(rows)
+        return DeletedPage(deleted, json.dumps({"t": newest, "ids": sorted(at_newest)}))
 
     def status_for_category(self, current, category, item=None):
         if category not in CATEGORIES or self._status_field(item) in _SYSTEM_READONLY:
