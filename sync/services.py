@@ -35,7 +35,7 @@ from .errors import (
     RecordNotFound,
     SyncNotPossible,
 )
-from .models import Link, SyncEvent, SyncRun, SyncState
+from .models import AutoCreate, Link, SyncEvent, SyncRun, SyncState
 from .selectors import issue_link_count, link_find
 
 logger = logging.getLogger(__name__)
@@ -311,16 +311,22 @@ def _post_link_note(*, tenant: Tenant, item: ConnectedItem, link: Link) -> str:
 
 
 def link_unlinkable(link) -> bool:
-    """Whether a user may unlink ``link`` (a ``Link`` or anything with its ``origin`` and ``record_deleted_at``):
-    one made by hand, or one whose helpdesk record was deleted, whatever its origin. A broken link has nothing
-    left for its item to manage, so one made by sync may go too; the creation intent behind it stays, so
-    auto-create does not make its record again."""
-    return link.origin != Link.Origin.AUTO or link.record_deleted_at is not None
+    """Whether a user may unlink ``link`` (a ``Link`` or anything with its ``origin`` and ``record_deleted_at``,
+    and maybe ``issue_deleted_at``): one made by hand, or a broken one (its helpdesk record or its Jira issue was
+    deleted), whatever its origin. A broken link has nothing left for its item to manage (neither engine syncs
+    it, and Jira Cloud cannot restore a deleted issue: https://community.atlassian.com/t5/Jira-articles/
+    Why-should-deleting-issues-in-Jira-be-restricted/ba-p/2807270), so one made by sync may go too; the creation
+    intent behind it stays, so neither auto-create makes its record or its issue again."""
+    return (
+        link.origin != Link.Origin.AUTO
+        or link.record_deleted_at is not None
+        or getattr(link, "issue_deleted_at", None) is not None
+    )
 
 
 def link_delete(*, tenant: Tenant, link: Link, allow_auto: bool = False) -> None:
-    """Unlink. Links made by sync (auto) are managed by the item and cannot be removed by hand, unless their
-    record was deleted in the helpdesk (``link_unlinkable``)."""
+    """Unlink. Links made by sync (auto) are managed by the item and cannot be removed by hand, unless they are
+    broken: their record was deleted in the helpdesk, or their issue in Jira (``link_unlinkable``)."""
     if link.tenant_id != tenant.pk:
         raise ValueError("link belongs to another tenant")
     item, issue_id = link.item, link.jira_issue_id
@@ -333,6 +339,16 @@ def link_delete(*, tenant: Tenant, link: Link, allow_auto: bool = False) -> None
                 raise AutoManagedLink(
                     "This link is managed by automatic sync and cannot be removed by hand. A Jira admin can change "
                     "the item's auto-create settings instead."
+                )
+            if current.issue_deleted_at is not None:
+                # Its issue was deleted in Jira. Once no link is left, the record's auto-create intent is what keeps
+                # the item's auto-create from the helpdesk from making it an issue again (what a user unlinked is not
+                # made again); a record made from the issue has none, so it gets one, done.
+                AutoCreate.objects.get_or_create(
+                    tenant_id=tenant.pk,
+                    item_id=current.item_id,
+                    record_id=current.record_id,
+                    defaults={"state": AutoCreate.State.DONE, "jira_issue_id": current.jira_issue_id},
                 )
             current.delete()
     _after_change(tenant=tenant, item=item, issue_id=issue_id)

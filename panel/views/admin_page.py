@@ -51,11 +51,11 @@ from connector.services.item_creation import (
     create_value_refusal,
 )
 from connector.services.zoho import zoho_connect, zoho_organization_choose, zoho_pending
-from sync.engine import WAIT_COUNT_KEYS
+from sync.engine import WAIT_COUNT_KEYS, record_noun
 from sync.models import Link, SyncEvent, SyncRun
 from sync.push import events_retry
-from sync.selectors import links_broken, webhook_events_failed
-from sync.services import item_delete, sync_now
+from sync.selectors import link_get, links_broken, webhook_events_failed
+from sync.services import item_delete, link_delete, sync_now
 from tenants.auth import jira_page, page_session_read
 from tenants.models import ApiToken, Tenant
 from tenants.services import api_token_create, api_token_revoke
@@ -377,6 +377,7 @@ def _render_home(request, *, message="", error=None, status=200, **extra):
         context["failed_events"] = webhook_events_failed(tenant=tenant)
         context["broken_links"] = links_broken(tenant=tenant)
         context["broken_records"] = links_broken(tenant=tenant, side="helpdesk")
+        _broken_words_attach(tenant, context["broken_links"] + context["broken_records"])
     tokens = list(ApiToken.objects.filter(tenant=tenant).order_by("-created_at"))
     for token in tokens:
         token.revoke_words = _token_revoke_words(token)
@@ -486,7 +487,23 @@ def _confirm_token_revoke(request):
     )
 
 
-_CONFIRM = {"revoke": _confirm_revoke, "item_delete": _confirm_item_delete, "token_revoke": _confirm_token_revoke}
+def _confirm_broken_unlink(request):
+    link, words = _broken_link(request)
+    return _confirm_page(
+        request,
+        title=words["title"],
+        words=words["ask"],
+        button="Unlink",
+        fields={"action": "broken_unlink", "link_id": str(link.pk)},
+    )
+
+
+_CONFIRM = {
+    "revoke": _confirm_revoke,
+    "item_delete": _confirm_item_delete,
+    "token_revoke": _confirm_token_revoke,
+    "broken_unlink": _confirm_broken_unlink,
+}
 
 
 # --- connection ------------------------------------------------------------------------------------------
@@ -1219,6 +1236,72 @@ def _event_retry(request):
     return _render_home(request, message=f"Queued again: the issue's current state is being sent to {brand}.")
 
 
+# --- broken links ----------------------------------------------------------------------------------------
+# Links whose Jira issue or helpdesk record was deleted are listed on the page, each with Unlink. Unlinking goes
+# through ``link_delete`` like the issue panel's (which judges the locked row, and keeps the item's linked count
+# and the issue's badge true); only broken links are unlinked here.
+
+
+def _broken_words(link: Link, provider: HelpdeskProvider) -> dict[str, str]:
+    """What the page says of a broken link: the question asked before unlinking it, and what happened after."""
+    noun = record_noun(provider, link.item.helpdesk_object)
+    key, record, brand = link.jira_issue_key, f"{noun.lower()} {link.record_id}", provider.brand
+    if link.issue_deleted_at is not None:
+        ask = (
+            f"{key} was deleted in Jira, so its link to {record} is broken. Unlinking removes the link only: "
+            f"{record} stays in {brand} as it is."
+        )
+        done = f"Unlinked {key} from {record}. Nothing was deleted in {brand}."
+    else:
+        ask = (
+            f"{noun} {link.record_id} was deleted in {brand}, so its link to {key} is broken. Unlinking removes the "
+            f"link only: {key} stays as it is, and its Deskbridge panel can then link another {noun.lower()} or "
+            "create a new one."
+        )
+        done = (
+            f"Unlinked {key} from {record}, which was deleted in {brand}. Nothing was changed in Jira: {key}'s "
+            f"Deskbridge panel can now link another {noun.lower()} or create a new one."
+        )
+    return {"title": f"Unlink {key} from {record}?", "label": f"Unlink {key} from {record}", "ask": ask, "done": done}
+
+
+def _broken_words_attach(tenant, links: list[Link]) -> None:
+    """Each listed broken link's words (``link.unlink``), in the words of its own item's helpdesk."""
+    providers = dict(HelpdeskConnection.objects.filter(tenant=tenant).values_list("id", "provider"))
+    for link in links:
+        link.unlink = _broken_words(link, provider_for(providers[link.item.connection_id]))
+
+
+def _broken_link(request) -> tuple[Link, dict[str, str]]:
+    """The link the form names, of this site and broken, with its words; refused in words otherwise."""
+    link = link_get(tenant=request.tenant, link_id=_int(request.POST.get("link_id")))
+    if link is None:
+        raise NotFoundError(
+            "That link is not a link of this site (it may have been unlinked already). Reload the page.",
+            code="link_not_found",
+        )
+    provider = provider_for(link.item.connection.provider)
+    if link.issue_deleted_at is None and link.record_deleted_at is None:
+        noun, key = record_noun(provider, link.item.helpdesk_object).lower(), link.jira_issue_key
+        instead = (
+            "it was made by auto-create, and sync keeps it while both exist."
+            if link.origin == Link.Origin.AUTO
+            else f"unlink it in {key}'s Deskbridge panel instead."
+        )
+        raise ConflictError(
+            f"{key}'s link to {noun} {link.record_id} is not broken: the issue and the {noun} both exist, so it was "
+            f"not unlinked. Only broken links are unlinked on this page; {instead}",
+            code="link_not_broken",
+        )
+    return link, _broken_words(link, provider)
+
+
+def _broken_unlink(request):
+    link, words = _broken_link(request)
+    link_delete(tenant=request.tenant, link=link)
+    return _render_home(request, message=words["done"])
+
+
 def _int(value) -> int:
     try:
         return int(value)
@@ -1248,6 +1331,7 @@ _ACTIONS = {
     "token_create": _token_create,
     "token_revoke": _token_revoke,
     "event_retry": _event_retry,
+    "broken_unlink": _broken_unlink,
 }
 
 
