@@ -259,7 +259,6 @@ def test_nothing_to_watch_reads_nothing_and_broken_links_are_read_in_turns(
 ):
     """No live link: no bin read. Broken links' records are read up to SYNC_COMMENT_SWEEP_LINKS a sweep, each
     record once however many links name it, in turns, and only while Zoho may still restore them (60 days)."""
-    settings.SYNC_COMMENT_SWEEP_LINKS = 2
     org, item = zoho.org.id, zsynced["item"]
     Link.objects.all().delete()
     _poll(zoho_connection)
@@ -281,15 +280,22 @@ def test_nothing_to_watch_reads_nothing_and_broken_links_are_read_in_turns(
     Link.objects.filter(pk=old.pk).update(record_deleted_at=now - timedelta(days=61), sync_stopped_at=now)
 
     read = []
-    for _ in range(3):
+    for limit in (10, 2, 2, 2):
+        settings.SYNC_COMMENT_SWEEP_LINKS = limit
         _interval_passes()
         before = len(zoho.requests)
         _poll(zoho_connection)
         assert _bin_reads(zoho, before) == []  # every link is broken: nothing to watch
         read.append(sorted(r.path.rsplit("/", 1)[1] for r in _reads_of(zoho, "tickets", since=before)))
     ids = [str(t["id"]) for t in tickets]
-    # Links in turn, two a sweep: 0 and 1; 2 and 3 (whose ticket 0 is read again); around to 0 and 1.
-    assert read == [sorted([ids[0], ids[1]]), sorted([ids[2], ids[0]]), sorted([ids[0], ids[1]])]
+    # Ten a sweep: every ticket once (0 has two links), not the one broken 61 days ago. Then two links a
+    # sweep, in turn: around to 0 and 1; 2 and 3 (whose ticket 0 is read again); around to 0 and 1.
+    assert read == [
+        sorted(ids[:3]),
+        sorted([ids[0], ids[1]]),
+        sorted([ids[2], ids[0]]),
+        sorted([ids[0], ids[1]]),
+    ]
 
     zoho.restore_record(org, ids[0])
     _interval_passes()
@@ -371,3 +377,29 @@ def test_only_a_helpdesk_that_lists_deleted_records_apart_has_them_read():
 
     assert ZohoDeskProvider.lists_deleted and ZohoDeskProvider.restorable_days == 60
     assert not ZendeskProvider.lists_deleted  # its export shows deletions itself
+
+
+def test_a_link_a_404_broke_while_its_record_stayed_is_healed_and_the_records_other_links_left_alone(
+    tenant, zoho_connection, zsynced, jira, zoho
+):
+    """A push's 404 marks the one link it wrote through; the record was not deleted (the bin never lists it).
+    The check's read finds it there and heals that link; another issue's live link to it is not touched."""
+    ticket_id, link = zsynced["ticket"]["id"], zsynced["link"]
+    other_issue = jira.add_issue(key="SUP-2", summary="Printer on fire")
+    other = raw_link(tenant, zsynced["item"], other_issue["id"], ticket_id, key="SUP-2", created_at=timezone.now())
+    _poll(zoho_connection)
+    other.refresh_from_db()
+    read_at = other.comments_read_at
+    mark = timezone.now()
+    Link.objects.filter(pk=link.pk).update(record_deleted_at=mark, sync_stopped_at=mark)
+    _interval_passes()
+    before = len(zoho.requests)
+
+    _poll(zoho_connection)
+
+    assert not _broken(link) and SyncEvent.objects.filter(action="record_restored").get().link_id == link.pk
+    other.refresh_from_db()
+    assert other.record_deleted_at is None and other.comments_read_at == read_at
+    assert len(_reads_of(zoho, "tickets", ticket_id, before)) == 1
+    link.refresh_from_db()
+    assert link.comments_read_at > read_at  # the healed link's comments were read in the same poll
