@@ -785,6 +785,8 @@ def _push_file(run: _Run, link: Link, attachment: dict, base: str) -> None:
 # --- reconcile: changes whose webhook never came --------------------------------------------------------
 RECONCILE_PAGE_SIZE = 1000  # asked for; Jira may give fewer per page ("make no assumptions": its notice on
 # search page sizes, developer.atlassian.com/cloud/jira/platform/change-notice-for-get-search-max-results/)
+RECONCILE_PAGES_PER_POLL = 20  # then the next poll reads on (unless that would not move the search's window)
+RECONCILE_MARGIN_MINUTES = 2  # the search looks back this much more than the last reconcile: clock skew
 
 
 def reconcile(run: _Run, sync_state: SyncState) -> int:
@@ -798,7 +800,9 @@ def reconcile(run: _Run, sync_state: SyncState) -> int:
     At most ``SYNC_RECONCILE_MAX_ISSUES`` issues are queued per poll: then the mark stops at the first issue
     left, and the next poll continues from there (a bulk edit is reconciled over several polls, nothing
     skipped). Issues that need nothing (not linked, already seen, pending, failed) do not count, so each poll
-    moves on. Returns how many issues were queued."""
+    moves on. A poll reads at most ``RECONCILE_PAGES_PER_POLL`` pages, the mark stopping at the last issue
+    read, except where that would not move the next search's window past this one's (more issues changed in
+    a minute than those pages hold): then it reads on. Returns how many issues were queued."""
     tenant_id = run.connection.tenant_id
     items = list(
         ConnectedItem.objects.filter(
@@ -810,7 +814,7 @@ def reconcile(run: _Run, sync_state: SyncState) -> int:
     now = timezone.now()
     reached = now - timedelta(seconds=settings.SYNC_RECONCILE_GRACE_SECONDS)
     since = sync_state.reconciled_at or min(i.created_at for i in items)
-    minutes = max(1, math.ceil((now - since).total_seconds() / 60)) + 2  # margin for clock skew
+    minutes = max(1, math.ceil((now - since).total_seconds() / 60)) + RECONCILE_MARGIN_MINUTES
     projects = ", ".join(sorted({i.jira_project_id for i in items}))
     pages = run.jira().search_jql_pages(
         f'project in ({projects}) AND updated >= "-{minutes}m" ORDER BY updated ASC',
@@ -818,7 +822,7 @@ def reconcile(run: _Run, sync_state: SyncState) -> int:
         page_size=RECONCILE_PAGE_SIZE,
     )
     queued = 0
-    for page in pages:
+    for number, page in enumerate(pages, 1):
         for issue_id, key, stamp, moment in _reconcile_candidates(tenant_id, items, page):
             if moment > reached:
                 continue  # its webhook may still be on its way; the next poll looks again
@@ -831,7 +835,10 @@ def reconcile(run: _Run, sync_state: SyncState) -> int:
                 queued += 1
                 transaction.on_commit(lambda i=issue_id: issue_events_enqueue(tenant_id=tenant_id, issue_id=i))
         else:
-            continue
+            last = _parse_time((page[-1].get("fields") or {}).get("updated")) if page else None
+            if number < RECONCILE_PAGES_PER_POLL or last is None or last < since + timedelta(minutes=1):
+                continue
+            reached = min(reached, last)  # enough pages for one poll: the next one reads on from here
         break
     SyncState.objects.filter(pk=sync_state.pk).update(reconciled_at=reached)
     run.add("reconciled", queued)

@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from connector.models import ConnectedItem
+from sync import push
 from sync.inbox import RECONCILE, synthetic_event
 from sync.models import SyncState, WebhookEvent
 from sync.push import _parse_time, issue_events_process
@@ -160,3 +161,50 @@ def test_a_change_younger_than_the_grace_is_left_to_its_webhook_until_the_grace_
     assert poll(linked).counts["reconciled"] == 1
     process(tenant, linked)
     assert zendesk.accounts[ZD_SUBDOMAIN].tickets[linked["ticket_id"]]["priority"] == "urgent"
+
+
+def searches(jira, since: int) -> int:
+    return sum(r.path == "/rest/api/3/search/jql" for r in jira.requests[since:])
+
+
+def test_a_poll_reads_at_most_its_pages_and_the_next_poll_reads_on(
+    tenant, jira, zendesk, bulk, later, settings, monkeypatch
+):
+    """A long search (a bulk edit, or polls stopped for days) is read over several polls, a bounded number of
+    pages each, the mark at the last issue read; every change still arrives."""
+    monkeypatch.setattr(push, "RECONCILE_PAGES_PER_POLL", 2)
+    settings.SYNC_RECONCILE_MAX_ISSUES = 100
+    later(300)
+    poll(bulk)  # the links' first reads are now out of the search's window
+    for issue, _ in bulk["pairs"]:
+        later(150)  # further apart than the search's look-back margin: a mark past an issue would lose it
+        jira.user_edit(issue, {"priority": {"name": "Highest"}})
+    later(5)
+    queued, pages = [], []
+    for _ in range(6):
+        before = len(jira.requests)
+        queued.append(poll(bulk).counts["reconciled"])
+        pages.append(searches(jira, before))
+        process_all(tenant)
+        later(30)
+    assert queued[0] == 4 and sum(queued) == 7, queued  # 2 pages of 2 issues, then the rest
+    assert max(pages) == 2, pages
+    assert [priority(zendesk, ticket) for _, ticket in bulk["pairs"]] == ["urgent"] * 7
+
+
+def test_a_poll_reads_on_past_its_pages_where_stopping_would_not_move_the_window(
+    tenant, jira, zendesk, bulk, later, settings, monkeypatch
+):
+    """More issues changed within a minute than a poll's pages hold: stopping there would start the next search
+    where this one started (JQL counts in minutes), for ever. The poll reads on."""
+    monkeypatch.setattr(push, "RECONCILE_PAGES_PER_POLL", 1)
+    settings.SYNC_RECONCILE_MAX_ISSUES = 100
+    later(300)
+    poll(bulk)
+    for issue, _ in bulk["pairs"]:
+        later(1)
+        jira.user_edit(issue, {"priority": {"name": "Highest"}})
+    later(5)
+    before = len(jira.requests)
+    assert poll(bulk).counts["reconciled"] == 7
+    assert searches(jira, before) == 4  # 2 issues a page
