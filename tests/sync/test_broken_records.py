@@ -376,18 +376,6 @@ def test_a_broken_link_made_by_sync_healed_since_it_was_read_is_not_unlinked(ten
     assert badge(jira, two_way["issue"]["id"]) is None  # nothing changed, nothing said
 
 
-def test_a_link_whose_jira_issue_was_deleted_stays_managed_by_sync(tenant, two_way):  # noqa: F811
-    """Only the helpdesk record's deletion frees a link made by sync: the record of a deleted issue still
-    exists, and the link stays the item's."""
-    now = timezone.now()
-    Link.objects.filter(pk=two_way["link"].pk).update(
-        origin=Link.Origin.AUTO, issue_deleted_at=now, sync_stopped_at=now
-    )
-    with pytest.raises(AutoManagedLink):
-        link_delete(tenant=tenant, link=Link.objects.get(pk=two_way["link"].pk))
-    assert Link.objects.filter(pk=two_way["link"].pk).exists()
-
-
 def test_refresh_of_a_broken_link_says_to_unlink_it_and_asks_zendesk_nothing(tenant, zendesk, two_way):  # noqa: F811
     ticket_id = two_way["ticket"]["id"]
     _gone(zendesk, ticket_id)
