@@ -204,7 +204,7 @@ class People:
     organization_id: str = ""
     organization_label: str = ""
     notes: list[str] = field(default_factory=list)
-    #: an email no helpdesk person has, to be made at creation (person_create)
+    #: an email no helpdesk person has (``person_find`` said so), to be made at creation (person_create)
     new_person: tuple[str, str] | None = None
     #: an organization no helpdesk record is, to be made at creation (organization_create)
     new_organization: tuple[str, str] | None = None
@@ -288,7 +288,7 @@ def _people_make(*, item: ConnectedItem, provider, ctx: CreateContext, people: P
         # the helpdesk may put a new person in the organization that owns their domain (Zendesk does): make
         # the person first and keep that organization rather than making a second one for the domain
         email, name = people.new_person
-        person = provider.person_create(client, email=email, name=name)
+        person = provider.person_create(client, email=email, name=name, searched=True)
         people.person_id, people.new_person = person["id"], None
         ctx.people[("person", email)] = person
         if person.get("organization_id"):
@@ -301,7 +301,9 @@ def _people_make(*, item: ConnectedItem, provider, ctx: CreateContext, people: P
         people.new_organization = None
     if people.new_person is not None:
         email, name = people.new_person
-        person = provider.person_create(client, email=email, name=name, organization_id=people.organization_id)
+        person = provider.person_create(
+            client, email=email, name=name, organization_id=people.organization_id, searched=True
+        )
         people.person_id = person["id"]
         ctx.people[("person", email)] = person
         people.new_person = None

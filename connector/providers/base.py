@@ -337,8 +337,11 @@ class HelpdeskProvider(abc.ABC):
         """The person with this id, or None when there is none (a default requester checked at save)."""
         return None
 
-    def person_create(self, client, *, email: str, name: str, organization_id: str = "") -> dict[str, str]:
-        """A person with this email and name (in the organization, when given), found or made."""
+    def person_create(
+        self, client, *, email: str, name: str, organization_id: str = "", searched: bool = False
+    ) -> dict[str, str]:
+        """A person with this email and name (in the organization, when given), found or made. ``searched``: the
+        caller has just asked ``person_find`` for this email, and it found none (no need to ask again)."""
         raise ValueNotMapped(f"{self.label} people cannot be created from Jira")
 
     def organization_find(self, client, *, name: str = "", domain: str = "") -> dict[str, str] | None:

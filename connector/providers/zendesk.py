@@ -611,7 +611,9 @@ class ZendeskProvider(HelpdeskProvider):
         except ApiNotFound:
             return None
 
-    def person_create(self, client, *, email: str, name: str, organization_id: str = "") -> dict[str, str]:
+    def person_create(
+        self, client, *, email: str, name: str, organization_id: str = "", searched: bool = False
+    ) -> dict[str, str]:
         """``users/create_or_update``: it matches an existing user by email (one the search index did not show
         yet) instead of making a second one. A new end user whose email domain an organization lists is put in
         it by Zendesk; ``organization_id`` is given only to a user Zendesk left without one."""

@@ -800,13 +800,16 @@ class ZohoDeskProvider(HelpdeskProvider):
         record = self._get_or_none(client, "contacts", person_id)
         return _person(record) if record else None
 
-    def person_create(self, client, *, email: str, name: str, organization_id: str = "") -> dict[str, str]:
+    def person_create(
+        self, client, *, email: str, name: str, organization_id: str = "", searched: bool = False
+    ) -> dict[str, str]:
         """The contact with this email, else a new one (``POST /contacts``: lastName, firstName from the
-        display name, email, and the account when given)."""
+        display name, email, and the account when given). The newest contacts are looked at even when the caller
+        has just searched (``searched``): search shows a new contact only after a while."""
         wanted = _email(email)
         if not wanted:
             raise ValueNotMapped(f"A Zoho Desk contact is matched by its email address, and {email!r} is not one")
-        found = self.person_find(client, wanted)
+        found = None if searched else self.person_find(client, wanted)
         if found:
             return found
         recent = self._newest(client, "contacts", lambda r: _has_email(r, wanted), key="email")

@@ -243,6 +243,16 @@ def test_a_contact_made_a_moment_ago_is_not_made_again_although_search_does_not_
     assert not zoho.calls("GET", r"/api/v1/contacts/\d+$")
 
 
+def test_a_caller_that_just_searched_is_not_searched_for_again_but_a_contact_made_a_moment_ago_is_found(
+    lagging, org, provider, zclient
+):
+    zoho = lagging
+    first = provider.person_create(zclient, email="rita@customer.test", name="Rita Reporter", searched=True)
+    assert not zoho.calls("GET", r"/api/v1/contacts/search$")
+    again = provider.person_create(zclient, email="rita@customer.test", name="Rita Reporter", searched=True)
+    assert again["id"] == first["id"] and len(records(zoho, org, "contacts")) == 1  # from the newest contacts
+
+
 def connect_with(zoho, tenant, scopes: str):
     from connector.services.zoho import zoho_connect
     from tests.conftest import ZOHO_CLIENT_ID, ZOHO_DC, ZOHO_SECRET
@@ -579,6 +589,10 @@ def test_a_new_reporter_and_company_become_a_contact_in_a_new_account(tenant, zo
     assert (contact["firstName"], contact["lastName"], contact["email"]) == ("Rita", "Reporter", "rita@customer.test")
     assert account["accountName"] == "Initech" and contact["accountId"] == account["id"]
     assert (ticket["contactId"], ticket["accountId"]) == (contact["id"], account["id"])
+    # the reporter is searched for once (not again when made), and the newest contacts listed once before the
+    # contact is made (search shows a new contact only after a while)
+    assert len(zoho.calls("GET", r"/api/v1/contacts/search$")) == 1
+    assert len(zoho.calls("GET", r"/api/v1/contacts$")) == 1 and len(posts(zoho, "contacts")) == 1
 
 
 def test_a_crash_between_zohos_create_and_our_commit_makes_no_second_ticket_contact_or_account(
