@@ -1915,18 +1915,7 @@ class FakeZohoDesk(FakeServer):
                 else None,
             }
         if "assignee" in includes:
-            agent = org.agents.get(record.get("assigneeId") or "")
-            data["assignee"] = (
-                {
-                    "id": agent["id"],
-                    "firstName": agent["firstName"],
-                    "lastName": agent["lastName"],
-                    "email": agent["emailId"],
-                    "photoURL": None,
-                }
-                if agent
-                else None
-            )
+            data["assignee"] = _agent_ref(org, record.get("assigneeId"))
         if "departments" in includes:
             department = org.departments.get(record.get("departmentId") or "")
             data["department"] = {"id": department["id"], "name": department["name"]} if department else None
@@ -2553,18 +2542,7 @@ class FakeZohoDesk(FakeServer):
                 department = org.departments.get(row["departmentId"] or "")
                 row["department"] = {"id": department["id"], "name": department["name"]} if department else None
             if "deletedBy" in includes:
-                agent = org.agents.get(row["deletedById"] or "")
-                row["deletedBy"] = (
-                    {
-                        "id": agent["id"],
-                        "firstName": agent["firstName"],
-                        "lastName": agent["lastName"],
-                        "email": agent["emailId"],
-                        "photoURL": None,
-                    }
-                    if agent
-                    else None
-                )
+                row["deletedBy"] = _agent_ref(org, row["deletedById"])
             rows.append(row)
         return self._listing(rows)
 
@@ -2590,3 +2568,17 @@ class FakeZohoDesk(FakeServer):
                 error = {"errorMessage": None, "errorCode": "UNPROCESSABLE_ENTITY", "httpCode": "422"}
                 results.append({"success": False, "id": record_id, "errors": error})
         return 200, {"results": results}
+
+
+def _agent_ref(org, agent_id: Any) -> dict[str, Any] | None:
+    """An agent as Zoho embeds one where ``include`` asks for it (an assignee, who deleted a record)."""
+    agent = org.agents.get(agent_id or "")
+    if not agent:
+        return None
+    return {
+        "id": agent["id"],
+        "firstName": agent["firstName"],
+        "lastName": agent["lastName"],
+        "email": agent["emailId"],
+        "photoURL": None,
+    }
