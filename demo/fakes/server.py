@@ -69,6 +69,7 @@ class FakeServer:
 
     def __init__(self) -> None:
         self.requests: list[FakeRequest] = []
+        self.received: list[FakeRequest] = []  # every request as it arrives, before its latency (if any)
         self._injected: list[tuple[str | None, tuple]] = []
         self._latency: list[tuple[str | None, float]] = []
         self._lock = threading.RLock()
@@ -171,6 +172,7 @@ class FakeServer:
             body=body,
         )
         with self._lock:
+            self.received.append(request)  # as it arrives, before any latency (``requests``: once answered)
             delay = sum(sec for pattern, sec in self._latency if pattern is None or re.search(pattern, parts.path))
         if delay:
             time.sleep(delay)  # outside the lock: other requests proceed meanwhile
