@@ -229,8 +229,9 @@ class HelpdeskProvider(abc.ABC):
         self, client, watched: dict[str, set[str]], *, cursor: str | None, start_time: int | None
     ) -> DeletedPage:
         """Which of ``watched`` (helpdesk object → linked record ids) the helpdesk lists as deleted since
-        ``cursor`` (or ``start_time``, epoch seconds, on the first read); only with ``lists_deleted``."""
-        raise NotImplementedError
+        ``cursor`` (or ``start_time``, epoch seconds, on the first read); polls ask only with ``lists_deleted``.
+        A helpdesk without such a list lists nothing, and stays where it was."""
+        return DeletedPage(deleted={}, cursor=cursor or "")
 
     @abc.abstractmethod
     def record_comments(

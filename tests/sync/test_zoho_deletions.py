@@ -403,3 +403,13 @@ def test_a_link_a_404_broke_while_its_record_stayed_is_healed_and_the_records_ot
     assert len(_reads_of(zoho, "tickets", ticket_id, before)) == 1
     link.refresh_from_db()
     assert link.comments_read_at > read_at  # the healed link's comments were read in the same poll
+
+
+def test_a_helpdesk_without_a_list_of_deleted_records_lists_none_and_stays_where_it_was():
+    from connector.providers.zendesk import ZendeskProvider
+
+    provider = ZendeskProvider()
+    assert provider.lists_deleted is False
+    page = provider.deleted_records(None, {"ticket": {"1"}}, cursor="kept", start_time=None)
+    assert (page.deleted, page.cursor) == ({}, "kept")
+    assert provider.deleted_records(None, {"ticket": {"1"}}, cursor=None, start_time=3).cursor == ""
