@@ -567,20 +567,28 @@ def _record_halt(connection, state, trigger, code: str, reason: str) -> SyncRun 
     )
 
 
-def _sync_links(connection, helpdesk_object: str, record_ids) -> list[Link]:
-    return list(
+def _item_links(connection, helpdesk_object: str, record_ids):
+    """Links of the connection's synchronized, unpaused items to these records, in order."""
+    return (
         Link.objects.filter(
             tenant_id=connection.tenant_id,
             item__connection=connection,
             item__helpdesk_object=helpdesk_object,
             item__mode__in=SYNCHRONIZED,
             item__is_paused=False,
-            record_id__in=list(record_ids),
-            sync_stopped_at__isnull=True,
+            record_id__in=sorted(record_ids),
         )
         .select_related("item")
-        .prefetch_related("item__mappings")
         .order_by("id")
+    )
+
+
+def _sync_links(connection, helpdesk_object: str, record_ids) -> list[Link]:
+    """The links a page of changes syncs: not stopped (closed, broken)."""
+    return list(
+        _item_links(connection, helpdesk_object, record_ids)
+        .filter(sync_stopped_at__isnull=True)
+        .prefetch_related("item__mappings")
     )
 
 
@@ -859,19 +867,7 @@ def record_deleted(run: _Run, link: Link) -> None:
 def _stream_links(connection, helpdesk_object: str, record_ids):
     """Links of the connection's synchronized, unpaused items to these records, stopped or not, but not those
     already broken on the Jira side (their issue was deleted: nothing more breaks or heals there)."""
-    return (
-        Link.objects.filter(
-            tenant_id=connection.tenant_id,
-            item__connection=connection,
-            item__helpdesk_object=helpdesk_object,
-            item__mode__in=SYNCHRONIZED,
-            item__is_paused=False,
-            record_id__in=sorted(record_ids),
-            issue_deleted_at__isnull=True,
-        )
-        .select_related("item")
-        .order_by("id")
-    )
+    return _item_links(connection, helpdesk_object, record_ids).filter(issue_deleted_at__isnull=True)
 
 
 def records_deleted(run: _Run, helpdesk_object: str, record_ids) -> None:
